@@ -1,0 +1,75 @@
+/* OpenCL platforms and devices, and the per-process device context every other module uses. */
+#ifndef RAMP_DEVICE_H
+#define RAMP_DEVICE_H
+
+#include "ramp/cl.h"
+#include "ramp/error.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* One device as listed by --list-devices. `index` is stable: platforms in the order the ICD
+ * loader reports them, devices in each platform's order. */
+typedef struct rc_device_desc {
+    int index;
+    cl_platform_id platform;
+    cl_device_id device;
+    char platform_name[256];
+    char platform_version[256];
+    char name[256];
+    char vendor[256];
+    char driver_version[128];
+    char c_version[128];
+    cl_device_type type;
+    cl_uint compute_units;
+    cl_ulong global_mem;
+    cl_ulong max_alloc;
+    size_t max_work_group;
+    int fp16;
+    int fp64;
+} rc_device_desc;
+
+/* All devices of all platforms. *out is malloc'ed (free it). Fails when there is no platform. */
+int rc_devices_enumerate(rc_device_desc **out, int *count, rc_err *e);
+void rc_device_print(FILE *f, const rc_device_desc *d);
+const char *rc_device_type_name(cl_device_type t);
+
+struct rc_program_entry;
+
+/* Counters that let tests and --verbose see what the program cache did. */
+typedef struct rc_program_stats {
+    int source_builds;  /* programs compiled from source */
+    int cache_hits;     /* programs loaded from the on-disk binary cache */
+    int cache_rejects;  /* cache entries found corrupt or stale and rebuilt */
+    int cache_writes;   /* binaries written to the cache */
+} rc_program_stats;
+
+/* The process-wide OpenCL context: the device, its queue and the programs built for it. */
+typedef struct rc_ctx {
+    rc_device_desc dev;
+    cl_context context;
+    cl_command_queue queue;
+    char cache_dir[1024]; /* empty: on-disk program cache disabled */
+    struct rc_program_entry *programs;
+    size_t n_programs, cap_programs;
+    rc_program_stats stats;
+} rc_ctx;
+
+/* Open device `index` (as listed by rc_devices_enumerate). An index out of range is an error
+ * that lists the devices that exist. */
+int rc_ctx_open(rc_ctx *ctx, int index, rc_err *e);
+/* Saves freshly built program binaries to the cache, then releases everything. Safe on a
+ * zeroed or partly opened ctx. */
+void rc_ctx_close(rc_ctx *ctx);
+
+/* Wait for the queue to drain; reports a failed kernel as an error. */
+int rc_ctx_finish(rc_ctx *ctx, rc_err *e);
+
+/* Device buffers: thin checked wrappers. */
+int rc_buffer_create(rc_ctx *ctx, size_t bytes, const char *what, cl_mem *out, rc_err *e);
+int rc_buffer_write(rc_ctx *ctx, cl_mem buf, size_t offset, size_t bytes, const void *src,
+                    const char *what, rc_err *e);
+int rc_buffer_read(rc_ctx *ctx, cl_mem buf, size_t offset, size_t bytes, void *dst,
+                   const char *what, rc_err *e);
+
+#endif
