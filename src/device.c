@@ -1,4 +1,5 @@
 #include "ramp/device.h"
+#include "ramp/launch.h"
 #include "ramp/program.h"
 
 #include <stdlib.h>
@@ -51,6 +52,9 @@ static int describe(cl_platform_id p, cl_device_id d, int index, rc_device_desc 
     INFO(d, CL_DEVICE_GLOBAL_MEM_SIZE, out->global_mem, e);
     INFO(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, out->max_alloc, e);
     INFO(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, out->max_work_group, e);
+    cl_uint align_bits = 0;
+    INFO(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, align_bits, e);
+    out->base_addr_align = align_bits / 8 ? align_bits / 8 : 1;
     cl_device_fp_config fp64 = 0;
     INFO(d, CL_DEVICE_DOUBLE_FP_CONFIG, fp64, e);
     out->fp64 = fp64 != 0;
@@ -173,6 +177,7 @@ int rc_ctx_open(rc_ctx *ctx, int index, rc_err *e) {
 
 void rc_ctx_close(rc_ctx *ctx) {
     if (ctx->queue) clFinish(ctx->queue);
+    rc_kernels_release(ctx);
     rc_programs_release(ctx);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->context) clReleaseContext(ctx->context);

@@ -25,6 +25,7 @@ typedef struct rc_device_desc {
     cl_ulong global_mem;
     cl_ulong max_alloc;
     size_t max_work_group;
+    cl_uint base_addr_align; /* bytes; sub-buffer offsets must be multiples of it */
     int fp16;
     int fp64;
 } rc_device_desc;
@@ -52,6 +53,8 @@ typedef struct rc_ctx {
     char cache_dir[1024]; /* empty: on-disk program cache disabled */
     struct rc_program_entry *programs;
     size_t n_programs, cap_programs;
+    struct rc_kernel_entry *kernels; /* kernels by name, created once (see ramp/launch.h) */
+    size_t n_kernels, cap_kernels;
     rc_program_stats stats;
 } rc_ctx;
 

@@ -1,0 +1,133 @@
+/* Batch normalisation over (N, H, W) per channel, as PyTorch's BatchNorm2d. Reductions go through
+ * per-(channel, image) partial sums and then a fixed-order sum over images: deterministic. */
+
+/* part[c*N + n] = sum over the plane x[n][c] */
+__kernel void bn_partial_sum(__global const float *x, __global float *part, const int N,
+                             const int C, const int HW) {
+    const int n = get_global_id(0), c = get_global_id(1);
+    if (n >= N || c >= C) return;
+    __global const float *p = x + ((size_t)n * C + c) * HW;
+    float s = 0.0f;
+    for (int i = 0; i < HW; i++) s += p[i];
+    part[c * N + n] = s;
+}
+
+/* Centered second moment, from the mean implied by part_sum (more accurate than E[x^2]-E[x]^2). */
+__kernel void bn_partial_sq(__global const float *x, __global const float *part_sum,
+                            __global float *part_sq, const int N, const int C, const int HW) {
+    const int n = get_global_id(0), c = get_global_id(1);
+    if (n >= N || c >= C) return;
+    float tot = 0.0f;
+    for (int m = 0; m < N; m++) tot += part_sum[c * N + m];
+    const float mean = tot / (float)(N * HW);
+    __global const float *p = x + ((size_t)n * C + c) * HW;
+    float s = 0.0f;
+    for (int i = 0; i < HW; i++) {
+        const float d = p[i] - mean;
+        s += d * d;
+    }
+    part_sq[c * N + n] = s;
+}
+
+/* Batch mean and 1/sqrt(biased var + eps); running stats updated with the unbiased variance. */
+__kernel void bn_finalize_stats(__global const float *part_sum, __global const float *part_sq,
+                                __global float *mean, __global float *invstd,
+                                __global float *running_mean, __global float *running_var,
+                                const int N, const int C, const int HW, const float momentum,
+                                const float eps) {
+    const int c = get_global_id(0);
+    if (c >= C) return;
+    float s = 0.0f, q = 0.0f;
+    for (int n = 0; n < N; n++) {
+        s += part_sum[c * N + n];
+        q += part_sq[c * N + n];
+    }
+    const float M = (float)(N * HW);
+    const float mu = s / M, var = q / M;
+    mean[c] = mu;
+    invstd[c] = 1.0f / sqrt(var + eps);
+    const float unbiased = M > 1.0f ? q / (M - 1.0f) : var;
+    running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mu;
+    running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
+}
+
+__kernel void bn_apply(__global const float *x, __global float *y, __global const float *mean,
+                       __global const float *invstd, __global const float *gamma,
+                       __global const float *beta, const int C, const int HW, const int total) {
+    const int idx = get_global_id(0);
+    if (idx >= total) return;
+    const int c = (idx / HW) % C;
+    y[idx] = (x[idx] - mean[c]) * invstd[c] * gamma[c] + beta[c];
+}
+
+/* Eval mode: normalise with the running statistics. */
+__kernel void bn_apply_eval(__global const float *x, __global float *y,
+                            __global const float *running_mean, __global const float *running_var,
+                            __global const float *gamma, __global const float *beta,
+                            const float eps, const int C, const int HW, const int total) {
+    const int idx = get_global_id(0);
+    if (idx >= total) return;
+    const int c = (idx / HW) % C;
+    y[idx] = (x[idx] - running_mean[c]) / sqrt(running_var[c] + eps) * gamma[c] + beta[c];
+}
+
+/* part_a[c*N+n] = sum dy, part_b[c*N+n] = sum dy * xhat over the plane. */
+__kernel void bn_backward_partial(__global const float *dy, __global const float *x,
+                                  __global const float *mean, __global const float *invstd,
+                                  __global float *part_a, __global float *part_b, const int N,
+                                  const int C, const int HW) {
+    const int n = get_global_id(0), c = get_global_id(1);
+    if (n >= N || c >= C) return;
+    const size_t off = ((size_t)n * C + c) * HW;
+    const float mu = mean[c], is = invstd[c];
+    float a = 0.0f, b = 0.0f;
+    for (int i = 0; i < HW; i++) {
+        const float g = dy[off + i];
+        a += g;
+        b += g * (x[off + i] - mu) * is;
+    }
+    part_a[c * N + n] = a;
+    part_b[c * N + n] = b;
+}
+
+/* dbeta = sum dy, dgamma = sum dy * xhat. */
+__kernel void bn_backward_params(__global const float *part_a, __global const float *part_b,
+                                 __global float *dgamma, __global float *dbeta, const int N,
+                                 const int C) {
+    const int c = get_global_id(0);
+    if (c >= C) return;
+    float a = 0.0f, b = 0.0f;
+    for (int n = 0; n < N; n++) {
+        a += part_a[c * N + n];
+        b += part_b[c * N + n];
+    }
+    dbeta[c] = a;
+    dgamma[c] = b;
+}
+
+/* dx = gamma * invstd * (dy - dbeta/M - xhat * dgamma/M), M = N*HW. */
+__kernel void bn_backward_dx(__global const float *dy, __global const float *x,
+                             __global const float *mean, __global const float *invstd,
+                             __global const float *gamma, __global const float *dgamma,
+                             __global const float *dbeta, __global float *dx, const int C,
+                             const int HW, const int total, const float inv_m,
+                             const int accumulate) {
+    const int idx = get_global_id(0);
+    if (idx >= total) return;
+    const int c = (idx / HW) % C;
+    const float is = invstd[c];
+    const float xhat = (x[idx] - mean[c]) * is;
+    const float g = gamma[c] * is * (dy[idx] - dbeta[c] * inv_m - xhat * dgamma[c] * inv_m);
+    dx[idx] = accumulate ? dx[idx] + g : g;
+}
+
+/* Eval mode: statistics are constants, so dx = dy * gamma / sqrt(running_var + eps). */
+__kernel void bn_backward_dx_eval(__global const float *dy, __global const float *running_var,
+                                  __global const float *gamma, __global float *dx, const float eps,
+                                  const int C, const int HW, const int total, const int accumulate) {
+    const int idx = get_global_id(0);
+    if (idx >= total) return;
+    const int c = (idx / HW) % C;
+    const float g = dy[idx] * gamma[c] / sqrt(running_var[c] + eps);
+    dx[idx] = accumulate ? dx[idx] + g : g;
+}

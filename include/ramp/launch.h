@@ -1,0 +1,33 @@
+/* Kernel launches: kernels looked up by name once per context, arguments passed as a typed list,
+ * every failure reported with the kernel name and sizes. Launches never wait for the device. */
+#ifndef RAMP_LAUNCH_H
+#define RAMP_LAUNCH_H
+
+#include "ramp/device.h"
+
+typedef struct rc_arg {
+    size_t size;
+    const void *ptr;
+} rc_arg;
+
+/* An argument from an lvalue: RC_ARG(n), RC_ARG(buffer). */
+#define RC_ARG(x) ((rc_arg){sizeof(x), &(x)})
+
+/* The kernel `name` from cl/<file>, created on first use and kept in the ctx. */
+int rc_kernel(rc_ctx *ctx, const char *file, const char *name, cl_kernel *out, rc_err *e);
+
+/* Set the arguments and enqueue over `global` work-items (`dims` dimensions); the driver chooses
+ * the local size (PoCL is 10-100x slower with small fixed ones). Zero-sized launches are no-ops. */
+int rc_launch(rc_ctx *ctx, const char *file, const char *name, int dims, const size_t *global,
+              int nargs, const rc_arg *args, rc_err *e);
+
+#define RC_LAUNCH(ctx, file, name, dims, global, e, ...)                                          \
+    rc_launch(ctx, file, name, dims, global, (int)(sizeof((rc_arg[]){__VA_ARGS__}) / sizeof(rc_arg)), \
+              (rc_arg[]){__VA_ARGS__}, e)
+
+/* Fill `n` floats of `buf` from float offset `off` with `value`. */
+int rc_fill(rc_ctx *ctx, cl_mem buf, size_t off, size_t n, float value, rc_err *e);
+
+void rc_kernels_release(rc_ctx *ctx);
+
+#endif

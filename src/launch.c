@@ -1,0 +1,68 @@
+#include "ramp/launch.h"
+#include "ramp/program.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct rc_kernel_entry {
+    char name[64];
+    cl_kernel kernel;
+};
+
+int rc_kernel(rc_ctx *ctx, const char *file, const char *name, cl_kernel *out, rc_err *e) {
+    for (size_t i = 0; i < ctx->n_kernels; i++)
+        if (strcmp(ctx->kernels[i].name, name) == 0) {
+            *out = ctx->kernels[i].kernel;
+            return 0;
+        }
+    if (ctx->n_kernels == ctx->cap_kernels) {
+        size_t cap = ctx->cap_kernels ? 2 * ctx->cap_kernels : 32;
+        struct rc_kernel_entry *grown = realloc(ctx->kernels, cap * sizeof *grown);
+        if (!grown) return rc_err_set(e, "out of host memory creating kernel %s", name);
+        ctx->kernels = grown;
+        ctx->cap_kernels = cap;
+    }
+    struct rc_kernel_entry *k = &ctx->kernels[ctx->n_kernels];
+    snprintf(k->name, sizeof k->name, "%s", name);
+    if (rc_kernel_create(ctx, file, name, "", &k->kernel, e)) return -1;
+    ctx->n_kernels++;
+    *out = k->kernel;
+    return 0;
+}
+
+int rc_launch(rc_ctx *ctx, const char *file, const char *name, int dims, const size_t *global,
+              int nargs, const rc_arg *args, rc_err *e) {
+    size_t total = 1;
+    for (int d = 0; d < dims; d++) total *= global[d];
+    if (total == 0) return 0;
+    cl_kernel k;
+    if (rc_kernel(ctx, file, name, &k, e)) return -1;
+    for (int i = 0; i < nargs; i++) {
+        cl_int s = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr);
+        if (s != CL_SUCCESS)
+            return rc_err_cl(e, "clSetKernelArg", s, "kernel %s, argument %d", name, i);
+    }
+    cl_int s = clEnqueueNDRangeKernel(ctx->queue, k, (cl_uint)dims, NULL, global, NULL, 0, NULL,
+                                      NULL);
+    if (s != CL_SUCCESS)
+        return rc_err_cl(e, "clEnqueueNDRangeKernel", s, "kernel %s, global %zu x %zu x %zu", name,
+                         global[0], dims > 1 ? global[1] : 1, dims > 2 ? global[2] : 1);
+    return 0;
+}
+
+int rc_fill(rc_ctx *ctx, cl_mem buf, size_t off, size_t n, float value, rc_err *e) {
+    if (n == 0) return 0;
+    cl_int s = clEnqueueFillBuffer(ctx->queue, buf, &value, sizeof value, off * sizeof(float),
+                                   n * sizeof(float), 0, NULL, NULL);
+    if (s != CL_SUCCESS)
+        return rc_err_cl(e, "clEnqueueFillBuffer", s, "%zu floats at offset %zu", n, off);
+    return 0;
+}
+
+void rc_kernels_release(rc_ctx *ctx) {
+    for (size_t i = 0; i < ctx->n_kernels; i++) clReleaseKernel(ctx->kernels[i].kernel);
+    free(ctx->kernels);
+    ctx->kernels = NULL;
+    ctx->n_kernels = ctx->cap_kernels = 0;
+}

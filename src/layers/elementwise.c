@@ -1,0 +1,43 @@
+/* Activations, residual add, gradient pass-through and global average pooling. */
+#include "ramp/launch.h"
+#include "ramp/layers.h"
+
+int rc_act_forward(rc_ctx *ctx, rc_act a, size_t total, cl_mem x, cl_mem y, rc_err *e) {
+    int t = (int)total;
+    return RC_LAUNCH(ctx, "activation.cl", a == RC_ACT_RELU ? "relu_forward" : "softplus_forward",
+                     1, &total, e, RC_ARG(x), RC_ARG(y), RC_ARG(t));
+}
+
+int rc_act_backward(rc_ctx *ctx, rc_act a, size_t total, cl_mem x, cl_mem dy, cl_mem dx, int acc,
+                    rc_err *e) {
+    int t = (int)total;
+    return RC_LAUNCH(ctx, "activation.cl",
+                     a == RC_ACT_RELU ? "relu_backward" : "softplus_backward", 1, &total, e,
+                     RC_ARG(dy), RC_ARG(x), RC_ARG(dx), RC_ARG(t), RC_ARG(acc));
+}
+
+int rc_add_forward(rc_ctx *ctx, size_t total, cl_mem a, cl_mem b, cl_mem y, rc_err *e) {
+    int t = (int)total;
+    return RC_LAUNCH(ctx, "activation.cl", "add_forward", 1, &total, e, RC_ARG(a), RC_ARG(b),
+                     RC_ARG(y), RC_ARG(t));
+}
+
+int rc_grad_pass(rc_ctx *ctx, size_t total, cl_mem dy, cl_mem dx, int acc, rc_err *e) {
+    int t = (int)total;
+    return RC_LAUNCH(ctx, "activation.cl", "grad_pass", 1, &total, e, RC_ARG(dy), RC_ARG(dx),
+                     RC_ARG(t), RC_ARG(acc));
+}
+
+int rc_gap_forward(rc_ctx *ctx, int n, int c, int hw, cl_mem x, cl_mem y, rc_err *e) {
+    int nc = n * c;
+    size_t g = (size_t)nc;
+    return RC_LAUNCH(ctx, "pool.cl", "gap_forward", 1, &g, e, RC_ARG(x), RC_ARG(y), RC_ARG(nc),
+                     RC_ARG(hw));
+}
+
+int rc_gap_backward(rc_ctx *ctx, int n, int c, int hw, cl_mem dy, cl_mem dx, int acc, rc_err *e) {
+    int nc = n * c;
+    size_t g = (size_t)nc * (size_t)hw;
+    return RC_LAUNCH(ctx, "pool.cl", "gap_backward", 1, &g, e, RC_ARG(dy), RC_ARG(dx), RC_ARG(nc),
+                     RC_ARG(hw), RC_ARG(acc));
+}

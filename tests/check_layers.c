@@ -1,0 +1,478 @@
+/* Finite-difference gradient checks of every layer, for input and parameter gradients.
+ *
+ * For a layer y = f(x, θ) the test takes the scalar L = Σ y ⊙ r for a fixed random r, runs the
+ * layer's backward with dy = r, and compares each analytic partial derivative with the central
+ * difference (L(v + h) - L(v - h)) / 2h, computed on the device in float32 with L summed in
+ * double. Every coordinate of every tensor is checked (the tensors are small), so a wrong index
+ * anywhere shows up as an O(1) error. */
+#include "testutil.h"
+#include "ramp/layers.h"
+
+#include <math.h>
+
+#define MAXT 6
+
+typedef struct probe {
+    const char *name;
+    float *host;  /* current values, uploaded before each forward */
+    size_t n;
+    cl_mem dev;
+    cl_mem grad;  /* analytic gradient written by backward (NULL: not checked) */
+} probe;
+
+typedef struct layer_case {
+    rc_ctx *ctx;
+    probe t[MAXT];
+    int nt;
+    cl_mem y, dy;
+    size_t ny;
+    float *r; /* dL/dy */
+    int (*forward)(struct layer_case *, rc_err *);
+    int (*backward)(struct layer_case *, rc_err *);
+    /* layer-specific state */
+    rc_conv_shape conv;
+    rc_workspace ws;
+    rc_bn_buffers bn;
+    int n, c, hw, in, out, train;
+    rc_act act;
+} layer_case;
+
+static unsigned lcg(unsigned *s) { return *s = *s * 1664525u + 1013904223u; }
+static float urand(unsigned *s, float lo, float hi) {
+    return lo + (hi - lo) * (float)(lcg(s) >> 8) / 16777216.0f;
+}
+
+static cl_mem dev_buf(rc_ctx *ctx, size_t n) {
+    cl_mem b;
+    rc_err e;
+    ck_assert_msg(rc_buffer_create(ctx, n * sizeof(float), "test", &b, &e) == 0, "%s", e.msg);
+    return b;
+}
+
+static void upload(rc_ctx *ctx, cl_mem b, const float *h, size_t n) {
+    rc_err e;
+    ck_assert_msg(rc_buffer_write(ctx, b, 0, n * sizeof(float), h, "test", &e) == 0, "%s", e.msg);
+}
+
+static void download(rc_ctx *ctx, cl_mem b, float *h, size_t n) {
+    rc_err e;
+    ck_assert_msg(rc_buffer_read(ctx, b, 0, n * sizeof(float), h, "test", &e) == 0, "%s", e.msg);
+}
+
+static probe *add_probe(layer_case *lc, const char *name, size_t n, float lo, float hi,
+                        unsigned seed, int with_grad) {
+    probe *p = &lc->t[lc->nt++];
+    p->name = name;
+    p->n = n;
+    p->host = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) p->host[i] = urand(&seed, lo, hi);
+    p->dev = dev_buf(lc->ctx, n);
+    upload(lc->ctx, p->dev, p->host, n);
+    p->grad = with_grad ? dev_buf(lc->ctx, n) : NULL;
+    return p;
+}
+
+static void set_output(layer_case *lc, size_t ny) {
+    lc->ny = ny;
+    lc->y = dev_buf(lc->ctx, ny);
+    lc->dy = dev_buf(lc->ctx, ny);
+    lc->r = malloc(ny * sizeof(float));
+    unsigned s = 777;
+    for (size_t i = 0; i < ny; i++) lc->r[i] = urand(&s, -1.0f, 1.0f);
+    upload(lc->ctx, lc->dy, lc->r, ny);
+}
+
+static double objective(layer_case *lc) {
+    rc_err e;
+    for (int i = 0; i < lc->nt; i++) upload(lc->ctx, lc->t[i].dev, lc->t[i].host, lc->t[i].n);
+    ck_assert_msg(lc->forward(lc, &e) == 0, "forward: %s", e.msg);
+    float *y = malloc(lc->ny * sizeof(float));
+    download(lc->ctx, lc->y, y, lc->ny);
+    double s = 0;
+    for (size_t i = 0; i < lc->ny; i++) s += (double)y[i] * lc->r[i];
+    free(y);
+    return s;
+}
+
+/* Compare every analytic partial with its central difference. */
+static void check_gradients(layer_case *lc, float h, double tol) {
+    rc_err e;
+    objective(lc); /* forward at the base point, state for backward */
+    ck_assert_msg(lc->backward(lc, &e) == 0, "backward: %s", e.msg);
+    for (int ti = 0; ti < lc->nt; ti++) {
+        probe *p = &lc->t[ti];
+        if (!p->grad) continue;
+        float *g = malloc(p->n * sizeof(float));
+        download(lc->ctx, p->grad, g, p->n);
+        double rms = 0;
+        for (size_t i = 0; i < p->n; i++) rms += (double)g[i] * g[i];
+        rms = sqrt(rms / (double)p->n);
+        for (size_t i = 0; i < p->n; i++) {
+            float v = p->host[i];
+            p->host[i] = v + h;
+            double fp = objective(lc);
+            p->host[i] = v - h;
+            double fm = objective(lc);
+            p->host[i] = v;
+            double fd = (fp - fm) / (2.0 * h);
+            double err = fabs(fd - g[i]) / fmax(fabs(fd), fmax(0.1 * rms, 1e-3));
+            ck_assert_msg(err < tol, "%s[%zu]: analytic %.6g, finite difference %.6g (rel err %.3g)",
+                          p->name, i, g[i], fd, err);
+        }
+        free(g);
+    }
+}
+
+static void free_case(layer_case *lc) {
+    for (int i = 0; i < lc->nt; i++) {
+        free(lc->t[i].host);
+        clReleaseMemObject(lc->t[i].dev);
+        if (lc->t[i].grad) clReleaseMemObject(lc->t[i].grad);
+    }
+    clReleaseMemObject(lc->y);
+    clReleaseMemObject(lc->dy);
+    free(lc->r);
+    rc_workspace_free(&lc->ws);
+}
+
+/* ---- convolution ------------------------------------------------------------------------ */
+
+static int conv_fwd(layer_case *lc, rc_err *e) {
+    return rc_conv_forward(lc->ctx, &lc->conv, lc->t[0].dev, lc->t[1].dev,
+                           lc->nt > 2 ? lc->t[2].dev : NULL, lc->y, &lc->ws, e);
+}
+static int conv_bwd(layer_case *lc, rc_err *e) {
+    return rc_conv_backward(lc->ctx, &lc->conv, lc->t[0].dev, lc->t[1].dev, lc->dy, lc->t[0].grad,
+                            0, lc->t[1].grad, lc->nt > 2 ? lc->t[2].grad : NULL, &lc->ws, e);
+}
+
+static void conv_case(int n, int c, int hw, int oc, int k, int stride, int pad, int bias) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    layer_case lc = {.ctx = &ctx, .forward = conv_fwd, .backward = conv_bwd};
+    rc_conv_shape_init(&lc.conv, n, c, hw, hw, oc, k, stride, pad);
+    size_t col, z;
+    rc_err e;
+    rc_conv_workspace_need(&lc.conv, &col, &z);
+    ck_assert_msg(rc_workspace_alloc(&ctx, &lc.ws, col, z, &e) == 0, "%s", e.msg);
+    add_probe(&lc, "x", (size_t)n * c * hw * hw, -1, 1, 1, 1);
+    add_probe(&lc, "weight", (size_t)oc * c * k * k, -0.5f, 0.5f, 2, 1);
+    if (bias) add_probe(&lc, "bias", (size_t)oc, -0.5f, 0.5f, 3, 1);
+    set_output(&lc, (size_t)n * oc * lc.conv.oh * lc.conv.ow);
+    check_gradients(&lc, 1e-2f, 1e-2);
+    free_case(&lc);
+    rc_ctx_close(&ctx);
+}
+
+START_TEST(conv3x3_stride1_bias) { conv_case(2, 3, 5, 4, 3, 1, 1, 1); }
+END_TEST
+START_TEST(conv3x3_stride2_odd) { conv_case(2, 2, 7, 3, 3, 2, 1, 0); }
+END_TEST
+START_TEST(conv1x1_stride2_shortcut) { conv_case(2, 3, 6, 5, 1, 2, 0, 0); }
+END_TEST
+START_TEST(conv5x5_nonsquare_channels) { conv_case(1, 2, 6, 3, 5, 1, 2, 0); }
+END_TEST
+
+/* ---- batch norm ------------------------------------------------------------------------- */
+
+static int bn_fwd(layer_case *lc, rc_err *e) {
+    lc->bn.gamma = lc->t[1].dev;
+    lc->bn.beta = lc->t[2].dev;
+    return rc_bn_forward(lc->ctx, lc->train, lc->n, lc->c, lc->hw, lc->t[0].dev, lc->y, &lc->bn, e);
+}
+static int bn_bwd(layer_case *lc, rc_err *e) {
+    return rc_bn_backward(lc->ctx, lc->train, lc->n, lc->c, lc->hw, lc->t[0].dev, lc->dy,
+                          lc->t[0].grad, 0, lc->t[1].grad, lc->t[2].grad, &lc->bn, e);
+}
+
+static void bn_case(int train) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    layer_case lc = {.ctx = &ctx, .forward = bn_fwd, .backward = bn_bwd, .n = 3, .c = 4, .hw = 6,
+                     .train = train};
+    size_t nc = (size_t)lc.n * lc.c;
+    add_probe(&lc, "x", nc * lc.hw, -2, 2, 11, 1);
+    add_probe(&lc, "gamma", (size_t)lc.c, 0.5f, 1.5f, 12, train);
+    add_probe(&lc, "beta", (size_t)lc.c, -0.5f, 0.5f, 13, train);
+    lc.bn.running_mean = dev_buf(&ctx, (size_t)lc.c);
+    lc.bn.running_var = dev_buf(&ctx, (size_t)lc.c);
+    float rm[4] = {0.1f, -0.2f, 0.3f, 0.0f}, rv[4] = {0.5f, 1.0f, 1.5f, 2.0f};
+    upload(&ctx, lc.bn.running_mean, rm, 4);
+    upload(&ctx, lc.bn.running_var, rv, 4);
+    lc.bn.mean = dev_buf(&ctx, (size_t)lc.c);
+    lc.bn.invstd = dev_buf(&ctx, (size_t)lc.c);
+    lc.bn.part_a = dev_buf(&ctx, nc);
+    lc.bn.part_b = dev_buf(&ctx, nc);
+    set_output(&lc, nc * lc.hw);
+    check_gradients(&lc, 1e-2f, 2e-2);
+    clReleaseMemObject(lc.bn.running_mean);
+    clReleaseMemObject(lc.bn.running_var);
+    clReleaseMemObject(lc.bn.mean);
+    clReleaseMemObject(lc.bn.invstd);
+    clReleaseMemObject(lc.bn.part_a);
+    clReleaseMemObject(lc.bn.part_b);
+    free_case(&lc);
+    rc_ctx_close(&ctx);
+}
+
+START_TEST(batchnorm_train) { bn_case(1); }
+END_TEST
+START_TEST(batchnorm_eval) { bn_case(0); }
+END_TEST
+
+/* Running statistics after one train forward: momentum 0.1, unbiased variance. */
+START_TEST(batchnorm_running_stats) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    const int n = 2, c = 2, hw = 5;
+    float x[20], ones[2] = {1, 1}, zeros[2] = {0, 0}, rm[2] = {0.5f, -0.5f}, rv[2] = {2, 3};
+    unsigned s = 5;
+    for (int i = 0; i < 20; i++) x[i] = urand(&s, -1, 3);
+    rc_bn_buffers b;
+    b.gamma = dev_buf(&ctx, 2), b.beta = dev_buf(&ctx, 2);
+    b.running_mean = dev_buf(&ctx, 2), b.running_var = dev_buf(&ctx, 2);
+    b.mean = dev_buf(&ctx, 2), b.invstd = dev_buf(&ctx, 2);
+    b.part_a = dev_buf(&ctx, 4), b.part_b = dev_buf(&ctx, 4);
+    cl_mem dx = dev_buf(&ctx, 20), dy = dev_buf(&ctx, 20);
+    upload(&ctx, dx, x, 20);
+    upload(&ctx, b.gamma, ones, 2);
+    upload(&ctx, b.beta, zeros, 2);
+    upload(&ctx, b.running_mean, rm, 2);
+    upload(&ctx, b.running_var, rv, 2);
+    rc_err e;
+    ck_assert_msg(rc_bn_forward(&ctx, 1, n, c, hw, dx, dy, &b, &e) == 0, "%s", e.msg);
+    float got_m[2], got_v[2], y[20];
+    download(&ctx, b.running_mean, got_m, 2);
+    download(&ctx, b.running_var, got_v, 2);
+    download(&ctx, dy, y, 20);
+    for (int ch = 0; ch < c; ch++) {
+        double sum = 0, sq = 0;
+        for (int i = 0; i < n; i++)
+            for (int p = 0; p < hw; p++) sum += x[(i * c + ch) * hw + p];
+        double mean = sum / (n * hw);
+        for (int i = 0; i < n; i++)
+            for (int p = 0; p < hw; p++) sq += pow(x[(i * c + ch) * hw + p] - mean, 2);
+        double var_b = sq / (n * hw), var_u = sq / (n * hw - 1);
+        ck_assert_double_eq_tol(got_m[ch], 0.9 * rm[ch] + 0.1 * mean, 1e-6);
+        ck_assert_double_eq_tol(got_v[ch], 0.9 * rv[ch] + 0.1 * var_u, 1e-5);
+        for (int i = 0; i < n; i++)
+            for (int p = 0; p < hw; p++) {
+                int k = (i * c + ch) * hw + p;
+                ck_assert_double_eq_tol(y[k], (x[k] - mean) / sqrt(var_b + 1e-5), 1e-5);
+            }
+    }
+    cl_mem all[] = {b.gamma, b.beta, b.running_mean, b.running_var, b.mean, b.invstd, b.part_a,
+                    b.part_b, dx, dy};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) clReleaseMemObject(all[i]);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* ---- activations, pooling, add ----------------------------------------------------------- */
+
+static int act_fwd(layer_case *lc, rc_err *e) {
+    return rc_act_forward(lc->ctx, lc->act, lc->ny, lc->t[0].dev, lc->y, e);
+}
+static int act_bwd(layer_case *lc, rc_err *e) {
+    return rc_act_backward(lc->ctx, lc->act, lc->ny, lc->t[0].dev, lc->dy, lc->t[0].grad, 0, e);
+}
+
+static void act_case(rc_act a, float lo, float hi) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    layer_case lc = {.ctx = &ctx, .forward = act_fwd, .backward = act_bwd, .act = a};
+    probe *x = add_probe(&lc, "x", 64, lo, hi, 21, 1);
+    /* keep ReLU inputs away from its kink, where the difference quotient is meaningless */
+    for (size_t i = 0; i < x->n; i++)
+        if (fabsf(x->host[i]) < 0.05f) x->host[i] = 0.1f;
+    set_output(&lc, 64);
+    check_gradients(&lc, 1e-2f, 1e-2);
+    free_case(&lc);
+    rc_ctx_close(&ctx);
+}
+
+START_TEST(relu) { act_case(RC_ACT_RELU, -2, 2); }
+END_TEST
+START_TEST(softplus) { act_case(RC_ACT_SOFTPLUS, -5, 5); }
+END_TEST
+START_TEST(softplus_above_threshold) { act_case(RC_ACT_SOFTPLUS, 19, 23); }
+END_TEST
+
+static int gap_fwd(layer_case *lc, rc_err *e) {
+    return rc_gap_forward(lc->ctx, lc->n, lc->c, lc->hw, lc->t[0].dev, lc->y, e);
+}
+static int gap_bwd(layer_case *lc, rc_err *e) {
+    return rc_gap_backward(lc->ctx, lc->n, lc->c, lc->hw, lc->dy, lc->t[0].grad, 0, e);
+}
+
+START_TEST(global_avg_pool) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    layer_case lc = {.ctx = &ctx, .forward = gap_fwd, .backward = gap_bwd, .n = 2, .c = 3, .hw = 9};
+    add_probe(&lc, "x", 54, -1, 1, 31, 1);
+    set_output(&lc, 6);
+    check_gradients(&lc, 1e-2f, 1e-2);
+    free_case(&lc);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* The residual add: y = a + b; its backward is a pass-through into each input. */
+static int add_fwd(layer_case *lc, rc_err *e) {
+    return rc_add_forward(lc->ctx, lc->ny, lc->t[0].dev, lc->t[1].dev, lc->y, e);
+}
+static int add_bwd(layer_case *lc, rc_err *e) {
+    return rc_grad_pass(lc->ctx, lc->ny, lc->dy, lc->t[0].grad, 0, e) ||
+           rc_grad_pass(lc->ctx, lc->ny, lc->dy, lc->t[1].grad, 0, e);
+}
+
+START_TEST(residual_add) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    layer_case lc = {.ctx = &ctx, .forward = add_fwd, .backward = add_bwd};
+    add_probe(&lc, "a", 30, -1, 1, 41, 1);
+    add_probe(&lc, "b", 30, -1, 1, 42, 1);
+    set_output(&lc, 30);
+    check_gradients(&lc, 1e-2f, 1e-2);
+    free_case(&lc);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* Accumulating backward adds to what is there instead of overwriting it. */
+START_TEST(accumulate_adds) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    float x[16], dy[16], base[16], got[16];
+    unsigned s = 3;
+    for (int i = 0; i < 16; i++) x[i] = urand(&s, -2, 2), dy[i] = urand(&s, -1, 1), base[i] = i;
+    cl_mem dx_ = dev_buf(&ctx, 16), ddy = dev_buf(&ctx, 16), ddx = dev_buf(&ctx, 16);
+    upload(&ctx, dx_, x, 16);
+    upload(&ctx, ddy, dy, 16);
+    rc_err e;
+    for (int a = 0; a < 2; a++) {
+        upload(&ctx, ddx, base, 16);
+        ck_assert(rc_act_backward(&ctx, a ? RC_ACT_SOFTPLUS : RC_ACT_RELU, 16, dx_, ddy, ddx, 1,
+                                  &e) == 0);
+        download(&ctx, ddx, got, 16);
+        for (int i = 0; i < 16; i++) {
+            double g = a ? dy[i] / (1 + exp(-x[i])) : (x[i] > 0 ? dy[i] : 0);
+            ck_assert_double_eq_tol(got[i], base[i] + g, 1e-5);
+        }
+    }
+    clReleaseMemObject(dx_);
+    clReleaseMemObject(ddy);
+    clReleaseMemObject(ddx);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* ---- linear and loss ------------------------------------------------------------------------ */
+
+static int lin_fwd(layer_case *lc, rc_err *e) {
+    return rc_linear_forward(lc->ctx, lc->n, lc->in, lc->out, lc->t[0].dev, lc->t[1].dev,
+                             lc->t[2].dev, lc->y, e);
+}
+static int lin_bwd(layer_case *lc, rc_err *e) {
+    return rc_linear_backward(lc->ctx, lc->n, lc->in, lc->out, lc->t[0].dev, lc->t[1].dev, lc->dy,
+                              lc->t[0].grad, 0, lc->t[1].grad, lc->t[2].grad, e);
+}
+
+START_TEST(linear) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    layer_case lc = {.ctx = &ctx, .forward = lin_fwd, .backward = lin_bwd, .n = 3, .in = 7, .out = 5};
+    add_probe(&lc, "x", 21, -1, 1, 51, 1);
+    add_probe(&lc, "weight", 35, -0.5f, 0.5f, 52, 1);
+    add_probe(&lc, "bias", 5, -0.5f, 0.5f, 53, 1);
+    set_output(&lc, 15);
+    check_gradients(&lc, 1e-2f, 1e-2);
+    free_case(&lc);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* The loss is the layer's output: L = mean CE, so r = 1 on a single output. */
+
+START_TEST(cross_entropy) {
+    cl_mem ce_labels, ce_loss, ce_correct;
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    const int n = 4, k = 6;
+    int labels[4] = {0, 5, 2, 2};
+    float z[24];
+    unsigned s = 61;
+    for (int i = 0; i < 24; i++) z[i] = urand(&s, -3, 3);
+    z[2 * 6 + 2] = 10; /* sample 2 is classified correctly */
+    cl_mem dz = dev_buf(&ctx, 24), dgrad = dev_buf(&ctx, 24);
+    rc_err e;
+    ck_assert(rc_buffer_create(&ctx, sizeof labels, "labels", &ce_labels, &e) == 0);
+    ck_assert(rc_buffer_write(&ctx, ce_labels, 0, sizeof labels, labels, "labels", &e) == 0);
+    ce_loss = dev_buf(&ctx, 4);
+    ce_correct = dev_buf(&ctx, 4);
+    double base = 0;
+    float loss[4], correct[4], g[24];
+    upload(&ctx, dz, z, 24);
+    ck_assert(rc_ce_forward_backward(&ctx, n, k, dz, ce_labels, ce_loss, ce_correct, dgrad, &e) == 0);
+    download(&ctx, ce_loss, loss, 4);
+    download(&ctx, ce_correct, correct, 4);
+    download(&ctx, dgrad, g, 24);
+    for (int i = 0; i < n; i++) {
+        double mx = -1e30, sum = 0;
+        int arg = 0;
+        for (int j = 0; j < k; j++)
+            if (z[i * k + j] > mx) mx = z[i * k + j], arg = j;
+        for (int j = 0; j < k; j++) sum += exp(z[i * k + j] - mx);
+        double want = mx + log(sum) - z[i * k + labels[i]];
+        ck_assert_double_eq_tol(loss[i], want, 1e-5);
+        ck_assert_double_eq(correct[i], arg == labels[i] ? 1.0 : 0.0);
+        base += want / n;
+    }
+    ck_assert_double_eq(correct[2], 1.0);
+    (void)base;
+    for (int idx = 0; idx < 24; idx++) {
+        const float h = 1e-2f;
+        double f[2];
+        for (int sgn = 0; sgn < 2; sgn++) {
+            float zz[24];
+            memcpy(zz, z, sizeof zz);
+            zz[idx] += sgn ? -h : h;
+            upload(&ctx, dz, zz, 24);
+            ck_assert(rc_ce_forward_backward(&ctx, n, k, dz, ce_labels, ce_loss, ce_correct, NULL,
+                                             &e) == 0);
+            download(&ctx, ce_loss, loss, 4);
+            f[sgn] = 0;
+            for (int i = 0; i < n; i++) f[sgn] += loss[i] / n;
+        }
+        double fd = (f[0] - f[1]) / (2 * h);
+        ck_assert_msg(fabs(fd - g[idx]) < 1e-3 + 1e-2 * fabs(fd), "dz[%d]: %g vs fd %g", idx,
+                      g[idx], fd);
+    }
+    cl_mem all[] = {dz, dgrad, ce_labels, ce_loss, ce_correct};
+    for (size_t i = 0; i < 5; i++) clReleaseMemObject(all[i]);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("layers");
+    TCase *tc = tcase_create("layers");
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_test(tc, conv3x3_stride1_bias);
+    tcase_add_test(tc, conv3x3_stride2_odd);
+    tcase_add_test(tc, conv1x1_stride2_shortcut);
+    tcase_add_test(tc, conv5x5_nonsquare_channels);
+    tcase_add_test(tc, batchnorm_train);
+    tcase_add_test(tc, batchnorm_eval);
+    tcase_add_test(tc, batchnorm_running_stats);
+    tcase_add_test(tc, relu);
+    tcase_add_test(tc, softplus);
+    tcase_add_test(tc, softplus_above_threshold);
+    tcase_add_test(tc, global_avg_pool);
+    tcase_add_test(tc, residual_add);
+    tcase_add_test(tc, accumulate_adds);
+    tcase_add_test(tc, linear);
+    tcase_add_test(tc, cross_entropy);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
