@@ -1,0 +1,528 @@
+/* Model construction (small-cnn, PreAct ResNet-18), buffers, initialisation, forward, backward. */
+#include "ramp/model.h"
+#include "ramp/launch.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *rc_arch_name(rc_arch a) {
+    return a == RC_ARCH_SMALL_CNN ? "small-cnn" : "preact-resnet18";
+}
+
+int rc_arch_from_name(const char *s, rc_arch *out) {
+    if (!strcmp(s, "small-cnn")) *out = RC_ARCH_SMALL_CNN;
+    else if (!strcmp(s, "preact-resnet18")) *out = RC_ARCH_PREACT_RESNET18;
+    else return -1;
+    return 0;
+}
+
+void rc_model_opts_default(rc_model_opts *o, rc_arch arch, int in_channels, int input_size) {
+    o->arch = arch;
+    o->activation = arch == RC_ARCH_SMALL_CNN ? RC_ACT_RELU : RC_ACT_SOFTPLUS;
+    o->width = arch == RC_ARCH_SMALL_CNN ? 32 : 64;
+    o->in_channels = in_channels;
+    o->num_classes = 10;
+    o->input_size = input_size;
+}
+
+/* ---- construction --------------------------------------------------------------------------- */
+
+#define GROW(arr, n, cap)                                                                         \
+    do {                                                                                          \
+        if ((n) == (cap)) {                                                                       \
+            int c_ = (cap) ? 2 * (cap) : 32;                                                      \
+            void *g_ = realloc(arr, (size_t)c_ * sizeof *(arr));                                  \
+            if (!g_) return -1;                                                                   \
+            (arr) = g_;                                                                           \
+            (cap) = c_;                                                                           \
+        }                                                                                         \
+    } while (0)
+
+static int new_tensor(rc_model *m, int c, int h, int w) {
+    GROW(m->tensors, m->n_tensors, m->cap_tensors);
+    m->tensors[m->n_tensors] = (rc_tensor){.c = c, .h = h, .w = w};
+    return m->n_tensors++;
+}
+
+static int add_param(rc_model *m, const char *prefix, const char *name, rc_param_kind kind,
+                     int ndim, const int *shape, int fan_in) {
+    GROW(m->params, m->n_params, m->cap_params);
+    rc_param *p = &m->params[m->n_params];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s%s", prefix, name);
+    p->kind = kind;
+    p->ndim = ndim;
+    p->numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        p->shape[i] = shape[i];
+        p->numel *= (size_t)shape[i];
+    }
+    p->fan_in = fan_in;
+    return m->n_params++;
+}
+
+static int add_conv_param(rc_model *m, const char *name, int oc, int ic, int k) {
+    int shape[4] = {oc, ic, k, k};
+    return add_param(m, name, "", RC_P_WEIGHT, 4, shape, ic * k * k);
+}
+
+/* BN entries in state-dict order; returns the index of `weight` (then bias, mean, var, count). */
+static int add_bn_params(rc_model *m, const char *prefix, int c) {
+    int first = add_param(m, prefix, "weight", RC_P_BN_WEIGHT, 1, &c, 0);
+    if (first < 0 || add_param(m, prefix, "bias", RC_P_BN_BIAS, 1, &c, 0) < 0 ||
+        add_param(m, prefix, "running_mean", RC_P_RUNNING_MEAN, 1, &c, 0) < 0 ||
+        add_param(m, prefix, "running_var", RC_P_RUNNING_VAR, 1, &c, 0) < 0 ||
+        add_param(m, prefix, "num_batches_tracked", RC_P_NUM_BATCHES, 0, NULL, 0) < 0)
+        return -1;
+    return first;
+}
+
+static int add_node(rc_model *m, rc_node nd) {
+    GROW(m->nodes, m->n_nodes, m->cap_nodes);
+    m->nodes[m->n_nodes++] = nd;
+    return nd.out;
+}
+
+static int node_conv(rc_model *m, int in, int pw, int stride, int pad) {
+    const rc_tensor *t = &m->tensors[in];
+    const rc_param *w = &m->params[pw];
+    rc_node nd = {.op = RC_OP_CONV, .in = in, .in2 = -1, .p = {pw, -1, -1, -1}};
+    rc_conv_shape_init(&nd.conv, 0, t->c, t->h, t->w, w->shape[0], w->shape[2], stride, pad);
+    nd.out = new_tensor(m, nd.conv.oc, nd.conv.oh, nd.conv.ow);
+    return nd.out < 0 ? -1 : add_node(m, nd);
+}
+
+static int node_same_shape(rc_model *m, rc_op op, int in, int in2, const int *p, rc_act act) {
+    const rc_tensor *t = &m->tensors[in];
+    rc_node nd = {.op = op, .in = in, .in2 = in2, .act = act, .p = {-1, -1, -1, -1}};
+    if (p) memcpy(nd.p, p, sizeof nd.p);
+    nd.out = new_tensor(m, t->c, t->h, t->w);
+    return nd.out < 0 ? -1 : add_node(m, nd);
+}
+
+static int node_bn(rc_model *m, int in, int pbn) {
+    int p[4] = {pbn, pbn + 1, pbn + 2, pbn + 3};
+    return node_same_shape(m, RC_OP_BN, in, -1, p, RC_ACT_RELU);
+}
+
+static int node_act(rc_model *m, int in, rc_act a) {
+    return node_same_shape(m, RC_OP_ACT, in, -1, NULL, a);
+}
+
+static int node_add(rc_model *m, int a, int b) {
+    return node_same_shape(m, RC_OP_ADD, a, b, NULL, RC_ACT_RELU);
+}
+
+static int node_gap(rc_model *m, int in) {
+    rc_node nd = {.op = RC_OP_GAP, .in = in, .in2 = -1, .p = {-1, -1, -1, -1}};
+    nd.out = new_tensor(m, m->tensors[in].c, 1, 1);
+    return nd.out < 0 ? -1 : add_node(m, nd);
+}
+
+/* Linear over the flattened input (NCHW order), with bias. Params registered here. */
+static int node_linear(rc_model *m, int in, const char *prefix, int out_features) {
+    const rc_tensor *t = &m->tensors[in];
+    int in_features = t->c * t->h * t->w;
+    int ws[2] = {out_features, in_features};
+    char name[96];
+    snprintf(name, sizeof name, "%sweight", prefix);
+    int pw = add_param(m, name, "", RC_P_WEIGHT, 2, ws, in_features);
+    snprintf(name, sizeof name, "%sbias", prefix);
+    int pb = add_param(m, name, "", RC_P_BIAS, 1, &out_features, in_features);
+    if (pw < 0 || pb < 0) return -1;
+    rc_node nd = {.op = RC_OP_LINEAR, .in = in, .in2 = -1, .p = {pw, pb, -1, -1}};
+    nd.out = new_tensor(m, out_features, 1, 1);
+    return nd.out < 0 ? -1 : add_node(m, nd);
+}
+
+static int build_small_cnn(rc_model *m) {
+    const rc_model_opts *o = &m->opts;
+    int w = o->width;
+    int x = new_tensor(m, o->in_channels, o->input_size, o->input_size);
+    int c1 = add_conv_param(m, "conv1.weight", w, o->in_channels, 3);
+    int b1 = add_bn_params(m, "bn1.", w);
+    int c2 = add_conv_param(m, "conv2.weight", 2 * w, w, 3);
+    int b2 = add_bn_params(m, "bn2.", 2 * w);
+    int c3 = add_conv_param(m, "conv3.weight", 4 * w, 2 * w, 3);
+    int b3 = add_bn_params(m, "bn3.", 4 * w);
+    if (x < 0 || c1 < 0 || b1 < 0 || c2 < 0 || b2 < 0 || c3 < 0 || b3 < 0) return -1;
+    int t = node_act(m, node_bn(m, node_conv(m, x, c1, 1, 1), b1), RC_ACT_RELU);
+    t = node_act(m, node_bn(m, node_conv(m, t, c2, 2, 1), b2), RC_ACT_RELU);
+    t = node_act(m, node_bn(m, node_conv(m, t, c3, 2, 1), b3), RC_ACT_RELU);
+    return node_linear(m, t, "linear.", o->num_classes);
+}
+
+/* PreActBlock: h = act(bn1(x)); shortcut = conv1x1(h) when the shape changes, else x;
+ * out = conv2(act(bn2(conv1(h)))) + shortcut. Params registered in PyTorch's order. */
+static int preact_block(rc_model *m, int x, const char *prefix, int out_c, int stride) {
+    int in_c = m->tensors[x].c;
+    char name[96];
+    snprintf(name, sizeof name, "%sbn1.", prefix);
+    int b1 = add_bn_params(m, name, in_c);
+    snprintf(name, sizeof name, "%sconv1.weight", prefix);
+    int c1 = add_conv_param(m, name, out_c, in_c, 3);
+    snprintf(name, sizeof name, "%sbn2.", prefix);
+    int b2 = add_bn_params(m, name, out_c);
+    snprintf(name, sizeof name, "%sconv2.weight", prefix);
+    int c2 = add_conv_param(m, name, out_c, out_c, 3);
+    int sc = -1;
+    if (stride != 1 || in_c != out_c) {
+        snprintf(name, sizeof name, "%sshortcut.0.weight", prefix);
+        if ((sc = add_conv_param(m, name, out_c, in_c, 1)) < 0) return -1;
+    }
+    if (b1 < 0 || c1 < 0 || b2 < 0 || c2 < 0) return -1;
+    rc_act a = m->opts.activation;
+    int h = node_act(m, node_bn(m, x, b1), a);
+    int shortcut = sc >= 0 ? node_conv(m, h, sc, stride, 0) : x;
+    int t = node_conv(m, h, c1, stride, 1);
+    t = node_conv(m, node_act(m, node_bn(m, t, b2), a), c2, 1, 1);
+    return node_add(m, t, shortcut);
+}
+
+static int build_preact_resnet18(rc_model *m) {
+    const rc_model_opts *o = &m->opts;
+    int w = o->width;
+    int x = new_tensor(m, o->in_channels, o->input_size, o->input_size);
+    int c1 = add_conv_param(m, "conv1.weight", w, o->in_channels, 3);
+    if (x < 0 || c1 < 0) return -1;
+    int t = node_conv(m, x, c1, 1, 1);
+    static const int mult[4] = {1, 2, 4, 8}, stride[4] = {1, 2, 2, 2};
+    for (int l = 0; l < 4; l++)
+        for (int b = 0; b < 2; b++) {
+            char prefix[32];
+            snprintf(prefix, sizeof prefix, "layer%d.%d.", l + 1, b);
+            t = preact_block(m, t, prefix, w * mult[l], b == 0 ? stride[l] : 1);
+            if (t < 0) return -1;
+        }
+    int bn = add_bn_params(m, "bn.", m->tensors[t].c);
+    if (bn < 0) return -1;
+    t = node_gap(m, node_act(m, node_bn(m, t, bn), RC_ACT_RELU));
+    return node_linear(m, t, "linear.", o->num_classes);
+}
+
+/* ---- buffers -------------------------------------------------------------------------------- */
+
+static int trainable(rc_param_kind k) {
+    return k == RC_P_WEIGHT || k == RC_P_BIAS || k == RC_P_BN_WEIGHT || k == RC_P_BN_BIAS;
+}
+
+static int sub_buffer(cl_mem parent, size_t off, size_t n, cl_mem *out, const char *name,
+                      rc_err *e) {
+    cl_buffer_region r = {off * sizeof(float), n * sizeof(float)};
+    cl_int s;
+    *out = clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &r, &s);
+    if (s != CL_SUCCESS)
+        return rc_err_cl(e, "clCreateSubBuffer", s, "tensor %s, %zu floats at %zu", name, n, off);
+    return 0;
+}
+
+static int alloc_buffers(rc_ctx *ctx, rc_model *m, rc_err *e) {
+    size_t align = ctx->dev.base_addr_align / sizeof(float);
+    if (align < 1) align = 1;
+#define ALIGN_UP(x) (((x) + align - 1) / align * align)
+    /* Weight-decayed tensors first, so each parameter group is one contiguous range. */
+    size_t off = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < m->n_params; i++) {
+            rc_param *p = &m->params[i];
+            if (!trainable(p->kind) || (p->kind == RC_P_WEIGHT) != (pass == 0)) continue;
+            p->offset = off;
+            off = ALIGN_UP(off + p->numel);
+        }
+        if (pass == 0) m->n_decay = off;
+    }
+    m->n_train = off;
+    off = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        rc_param *p = &m->params[i];
+        if (p->kind != RC_P_RUNNING_MEAN && p->kind != RC_P_RUNNING_VAR) continue;
+        p->offset = off;
+        off = ALIGN_UP(off + p->numel);
+    }
+    m->n_state = off;
+#undef ALIGN_UP
+    size_t nt = m->n_train ? m->n_train : 1, ns = m->n_state ? m->n_state : 1;
+    if (rc_buffer_create(ctx, nt * 4, "parameters", &m->arena, e) ||
+        rc_buffer_create(ctx, nt * 4, "parameter gradients", &m->grads, e) ||
+        rc_buffer_create(ctx, nt * 4, "momentum", &m->momentum, e) ||
+        rc_buffer_create(ctx, ns * 4, "BN running statistics", &m->state, e) ||
+        rc_fill(ctx, m->arena, 0, nt, 0.0f, e) || rc_fill(ctx, m->grads, 0, nt, 0.0f, e) ||
+        rc_fill(ctx, m->momentum, 0, nt, 0.0f, e) || rc_fill(ctx, m->state, 0, ns, 0.0f, e))
+        return -1;
+    for (int i = 0; i < m->n_params; i++) {
+        rc_param *p = &m->params[i];
+        if (trainable(p->kind)) {
+            if (sub_buffer(m->arena, p->offset, p->numel, &p->val, p->name, e) ||
+                sub_buffer(m->grads, p->offset, p->numel, &p->grad, p->name, e))
+                return -1;
+        } else if (p->kind != RC_P_NUM_BATCHES) {
+            if (sub_buffer(m->state, p->offset, p->numel, &p->val, p->name, e)) return -1;
+        }
+    }
+    size_t B = (size_t)m->max_batch;
+    for (int i = 0; i < m->n_tensors; i++) {
+        rc_tensor *t = &m->tensors[i];
+        size_t n = B * (size_t)t->c * t->h * t->w;
+        char what[64];
+        snprintf(what, sizeof what, "activation %d (%dx%dx%dx%d)", i, m->max_batch, t->c, t->h,
+                 t->w);
+        if (rc_buffer_create(ctx, n * 4, what, &t->val, e) ||
+            rc_buffer_create(ctx, n * 4, what, &t->grad, e))
+            return -1;
+    }
+    size_t col = 1, z = 1, part = 1;
+    for (int i = 0; i < m->n_nodes; i++) {
+        rc_node *nd = &m->nodes[i];
+        if (nd->op == RC_OP_CONV) {
+            rc_conv_shape s = nd->conv;
+            s.n = m->max_batch;
+            size_t c, zz;
+            rc_conv_workspace_need(&s, &c, &zz);
+            if (c > col) col = c;
+            if (zz > z) z = zz;
+        } else if (nd->op == RC_OP_BN) {
+            size_t c = (size_t)m->tensors[nd->in].c;
+            if (c * B > part) part = c * B;
+            if (rc_buffer_create(ctx, c * 4, "BN batch mean", &nd->bn_mean, e) ||
+                rc_buffer_create(ctx, c * 4, "BN batch inverse std", &nd->bn_invstd, e))
+                return -1;
+        }
+    }
+    if (rc_workspace_alloc(ctx, &m->ws, col, z, e) ||
+        rc_buffer_create(ctx, part * 4, "BN scratch", &m->bn_part_a, e) ||
+        rc_buffer_create(ctx, part * 4, "BN scratch", &m->bn_part_b, e))
+        return -1;
+    return 0;
+}
+
+/* Which backward writes must add to their input gradient: a tensor read by several layers gets
+ * its first gradient written (in reverse order) and the rest added. */
+static void plan_accumulation(rc_model *m) {
+    char *written = calloc((size_t)m->n_tensors, 1);
+    for (int i = m->n_nodes - 1; i >= 0; i--) {
+        rc_node *nd = &m->nodes[i];
+        nd->acc_in = written[nd->in];
+        written[nd->in] = 1;
+        if (nd->in2 >= 0) {
+            nd->acc_in2 = written[nd->in2];
+            written[nd->in2] = 1;
+        }
+    }
+    free(written);
+}
+
+int rc_model_create(rc_ctx *ctx, rc_model *m, const rc_model_opts *o, int max_batch, rc_err *e) {
+    memset(m, 0, sizeof *m);
+    m->opts = *o;
+    m->max_batch = max_batch;
+    if (max_batch < 1 || o->width < 1 || o->in_channels < 1 || o->num_classes < 2 ||
+        o->input_size < 4)
+        return rc_err_set(e, "model %s: invalid options (batch %d, width %d, in_channels %d, "
+                             "num_classes %d, input_size %d)",
+                          rc_arch_name(o->arch), max_batch, o->width, o->in_channels,
+                          o->num_classes, o->input_size);
+    int r = o->arch == RC_ARCH_SMALL_CNN ? build_small_cnn(m) : build_preact_resnet18(m);
+    if (r < 0) {
+        rc_model_free(m);
+        return rc_err_set(e, "out of host memory building model %s", rc_arch_name(o->arch));
+    }
+    plan_accumulation(m);
+    if (alloc_buffers(ctx, m, e)) {
+        rc_model_free(m);
+        return rc_err_prefix(e, "allocating model %s for batch %d: ", rc_arch_name(o->arch),
+                             max_batch);
+    }
+    return 0;
+}
+
+static void release(cl_mem *b) {
+    if (*b) clReleaseMemObject(*b);
+    *b = NULL;
+}
+
+void rc_model_free(rc_model *m) {
+    for (int i = 0; i < m->n_params; i++) {
+        release(&m->params[i].val);
+        release(&m->params[i].grad);
+    }
+    for (int i = 0; i < m->n_tensors; i++) {
+        release(&m->tensors[i].val);
+        release(&m->tensors[i].grad);
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        release(&m->nodes[i].bn_mean);
+        release(&m->nodes[i].bn_invstd);
+    }
+    release(&m->arena);
+    release(&m->grads);
+    release(&m->momentum);
+    release(&m->state);
+    release(&m->bn_part_a);
+    release(&m->bn_part_b);
+    rc_workspace_free(&m->ws);
+    free(m->params);
+    free(m->nodes);
+    free(m->tensors);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- access --------------------------------------------------------------------------------- */
+
+cl_mem rc_model_input(const rc_model *m) { return m->tensors[0].val; }
+cl_mem rc_model_input_grad(const rc_model *m) { return m->tensors[0].grad; }
+cl_mem rc_model_logits(const rc_model *m) { return m->tensors[m->n_tensors - 1].val; }
+cl_mem rc_model_logits_grad(const rc_model *m) { return m->tensors[m->n_tensors - 1].grad; }
+
+rc_param *rc_model_param(rc_model *m, const char *name) {
+    for (int i = 0; i < m->n_params; i++)
+        if (!strcmp(m->params[i].name, name)) return &m->params[i];
+    return NULL;
+}
+
+int rc_param_write(rc_ctx *ctx, const rc_param *p, const float *src, rc_err *e) {
+    return rc_buffer_write(ctx, p->val, 0, p->numel * sizeof(float), src, p->name, e);
+}
+
+int rc_param_read(rc_ctx *ctx, const rc_param *p, float *dst, rc_err *e) {
+    return rc_buffer_read(ctx, p->val, 0, p->numel * sizeof(float), dst, p->name, e);
+}
+
+int rc_model_init(rc_ctx *ctx, rc_model *m, uint64_t seed, rc_err *e) {
+    rc_rng rng;
+    rc_rng_seed(&rng, seed, 0x1417);
+    for (int i = 0; i < m->n_params; i++) {
+        rc_param *p = &m->params[i];
+        if (p->kind == RC_P_NUM_BATCHES) continue;
+        float *v = malloc(p->numel * sizeof *v);
+        if (!v) return rc_err_set(e, "out of host memory initialising %s", p->name);
+        float bound = p->fan_in > 0 ? 1.0f / sqrtf((float)p->fan_in) : 0.0f;
+        for (size_t k = 0; k < p->numel; k++) {
+            switch (p->kind) {
+            case RC_P_WEIGHT:
+            case RC_P_BIAS: v[k] = (2.0f * rc_rng_uniform(&rng) - 1.0f) * bound; break;
+            case RC_P_BN_WEIGHT:
+            case RC_P_RUNNING_VAR: v[k] = 1.0f; break;
+            default: v[k] = 0.0f; break;
+            }
+        }
+        int r = rc_param_write(ctx, p, v, e);
+        free(v);
+        if (r) return -1;
+    }
+    m->bn_batches = 0;
+    return 0;
+}
+
+double rc_model_forward_flops(const rc_model *m) {
+    double f = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const rc_node *nd = &m->nodes[i];
+        if (nd->op == RC_OP_CONV)
+            f += 2.0 * nd->conv.oc * nd->conv.oh * nd->conv.ow * nd->conv.c * nd->conv.kh *
+                 nd->conv.kw;
+        else if (nd->op == RC_OP_LINEAR)
+            f += 2.0 * m->params[nd->p[0]].numel;
+    }
+    return f;
+}
+
+/* ---- forward and backward ------------------------------------------------------------------- */
+
+static rc_bn_buffers bn_buffers(const rc_model *m, const rc_node *nd) {
+    return (rc_bn_buffers){.gamma = m->params[nd->p[0]].val,
+                           .beta = m->params[nd->p[1]].val,
+                           .running_mean = m->params[nd->p[2]].val,
+                           .running_var = m->params[nd->p[3]].val,
+                           .mean = nd->bn_mean,
+                           .invstd = nd->bn_invstd,
+                           .part_a = m->bn_part_a,
+                           .part_b = m->bn_part_b};
+}
+
+static size_t numel(const rc_tensor *t, int n) { return (size_t)n * t->c * t->h * t->w; }
+
+int rc_model_forward(rc_ctx *ctx, rc_model *m, int train, int n, rc_err *e) {
+    if (n < 1 || n > m->max_batch)
+        return rc_err_set(e, "forward of %d images, but the model was allocated for at most %d", n,
+                          m->max_batch);
+    for (int i = 0; i < m->n_nodes; i++) {
+        rc_node *nd = &m->nodes[i];
+        const rc_tensor *in = &m->tensors[nd->in], *out = &m->tensors[nd->out];
+        int r = 0;
+        switch (nd->op) {
+        case RC_OP_CONV: {
+            rc_conv_shape s = nd->conv;
+            s.n = n;
+            r = rc_conv_forward(ctx, &s, in->val, m->params[nd->p[0]].val, NULL, out->val, &m->ws,
+                                e);
+            break;
+        }
+        case RC_OP_BN: {
+            rc_bn_buffers b = bn_buffers(m, nd);
+            r = rc_bn_forward(ctx, train, n, in->c, in->h * in->w, in->val, out->val, &b, e);
+            break;
+        }
+        case RC_OP_ACT: r = rc_act_forward(ctx, nd->act, numel(in, n), in->val, out->val, e); break;
+        case RC_OP_ADD:
+            r = rc_add_forward(ctx, numel(in, n), in->val, m->tensors[nd->in2].val, out->val, e);
+            break;
+        case RC_OP_GAP: r = rc_gap_forward(ctx, n, in->c, in->h * in->w, in->val, out->val, e); break;
+        case RC_OP_LINEAR:
+            r = rc_linear_forward(ctx, n, in->c * in->h * in->w, out->c, in->val,
+                                  m->params[nd->p[0]].val, m->params[nd->p[1]].val, out->val, e);
+            break;
+        }
+        if (r) return rc_err_prefix(e, "forward layer %d: ", i);
+    }
+    if (train) m->bn_batches++;
+    return 0;
+}
+
+int rc_model_backward(rc_ctx *ctx, rc_model *m, int train, int n, int params, int input,
+                      rc_err *e) {
+    for (int i = m->n_nodes - 1; i >= 0; i--) {
+        rc_node *nd = &m->nodes[i];
+        const rc_tensor *in = &m->tensors[nd->in], *out = &m->tensors[nd->out];
+        cl_mem dx = nd->in == 0 && !input ? NULL : in->grad;
+        const rc_param *w = nd->p[0] >= 0 ? &m->params[nd->p[0]] : NULL;
+        const rc_param *b = nd->p[1] >= 0 ? &m->params[nd->p[1]] : NULL;
+        int r = 0;
+        switch (nd->op) {
+        case RC_OP_CONV: {
+            if (!dx && !params) break;
+            rc_conv_shape s = nd->conv;
+            s.n = n;
+            r = rc_conv_backward(ctx, &s, in->val, w->val, out->grad, dx, nd->acc_in,
+                                 params ? w->grad : NULL, NULL, &m->ws, e);
+            break;
+        }
+        case RC_OP_BN: {
+            rc_bn_buffers bb = bn_buffers(m, nd);
+            /* train-mode dx needs dgamma and dbeta, so they are computed even when frozen */
+            r = rc_bn_backward(ctx, train, n, in->c, in->h * in->w, in->val, out->grad, dx,
+                               nd->acc_in, w->grad, b->grad, &bb, e);
+            break;
+        }
+        case RC_OP_ACT:
+            if (dx) r = rc_act_backward(ctx, nd->act, numel(in, n), in->val, out->grad, dx,
+                                        nd->acc_in, e);
+            break;
+        case RC_OP_ADD:
+            r = rc_grad_pass(ctx, numel(in, n), out->grad, dx, nd->acc_in, e) ||
+                rc_grad_pass(ctx, numel(in, n), out->grad, m->tensors[nd->in2].grad,
+                             nd->acc_in2, e);
+            break;
+        case RC_OP_GAP:
+            if (dx) r = rc_gap_backward(ctx, n, in->c, in->h * in->w, out->grad, dx, nd->acc_in, e);
+            break;
+        case RC_OP_LINEAR:
+            r = rc_linear_backward(ctx, n, in->c * in->h * in->w, out->c, in->val, w->val,
+                                   out->grad, dx, nd->acc_in, params ? w->grad : NULL,
+                                   params ? b->grad : NULL, e);
+            break;
+        }
+        if (r) return rc_err_prefix(e, "backward layer %d: ", i);
+    }
+    return 0;
+}

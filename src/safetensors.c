@@ -1,0 +1,891 @@
+/* safetensors reader and writer (see ramp/safetensors.h).
+ *
+ * The reader loads the whole file and parses the header with a small strict JSON parser that
+ * knows the format's schema: an object of tensor objects ({"dtype": string, "shape": [integers],
+ * "data_offsets": [integer, integer]}) and an optional "__metadata__" object of strings. Anything
+ * else (floats, true/false/null, deeper nesting, unknown fields, duplicate names, invalid UTF-8)
+ * is rejected with the header byte it was found at. Only then are sizes checked against shapes
+ * and the tensors checked to tile the data section exactly, so a bad file fails before any tensor
+ * pointer is formed. */
+#include "ramp/safetensors.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Tensor bytes are copied between the file and host arrays unchanged, which is only right where
+ * the host is little-endian like the format. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "ramp-cl safetensors: this host is not little-endian (or the compiler does not say)"
+#endif
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtypes[RC_ST_NUM_DTYPES] = {
+    [RC_ST_BOOL] = {"BOOL", 1},       [RC_ST_U8] = {"U8", 1},
+    [RC_ST_I8] = {"I8", 1},           [RC_ST_F8_E5M2] = {"F8_E5M2", 1},
+    [RC_ST_F8_E4M3] = {"F8_E4M3", 1}, [RC_ST_I16] = {"I16", 2},
+    [RC_ST_U16] = {"U16", 2},         [RC_ST_F16] = {"F16", 2},
+    [RC_ST_BF16] = {"BF16", 2},       [RC_ST_I32] = {"I32", 4},
+    [RC_ST_U32] = {"U32", 4},         [RC_ST_F32] = {"F32", 4},
+    [RC_ST_F64] = {"F64", 8},         [RC_ST_I64] = {"I64", 8},
+    [RC_ST_U64] = {"U64", 8},
+};
+
+#define META_KEY "__metadata__"
+
+const char *rc_st_dtype_name(int dtype) {
+    return dtype >= 0 && dtype < RC_ST_NUM_DTYPES ? dtypes[dtype].name : "?";
+}
+
+/* The largest tensor or file we handle: it must fit in memory and in the signed 64-bit offsets
+ * that other readers use. */
+static uint64_t bytes_max(void) {
+    return SIZE_MAX < (uint64_t)INT64_MAX ? (uint64_t)SIZE_MAX : (uint64_t)INT64_MAX;
+}
+
+/* *out = product(shape) * element size for non-negative dims; -1 if that exceeds bytes_max(). */
+static int shape_bytes(int dtype, int ndim, const int64_t *shape, uint64_t *out) {
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] == 0) { /* empty, whatever the other dims are */
+            *out = 0;
+            return 0;
+        }
+    }
+    uint64_t n = dtypes[dtype].size;
+    for (int i = 0; i < ndim; i++) {
+        uint64_t d = (uint64_t)shape[i];
+        if (n > bytes_max() / d) return -1;
+        n *= d;
+    }
+    *out = n;
+    return 0;
+}
+
+/* "[2,3]"; "[]" for a scalar. */
+static void fmt_shape(char *out, size_t cap, int ndim, const int64_t *shape) {
+    size_t len = (size_t)snprintf(out, cap, "[");
+    for (int i = 0; i < ndim && len < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "", (long long)shape[i]);
+    if (len < cap) snprintf(out + len, cap - len, "]");
+}
+
+/* Length of the well-formed UTF-8 sequence at p (not past end), or 0 if there is none: no
+ * overlong forms, surrogates or code points above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
+    unsigned c = p[0], lo = 0x80, hi = 0xbf;
+    size_t n;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0) lo = 0xa0;
+        if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf) return 0;
+    return n;
+}
+
+static int utf8_valid(const char *s) {
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    while (p < end) {
+        size_t k = utf8_seq(p, end);
+        if (!k) return 0;
+        p += k;
+    }
+    return 1;
+}
+
+/* ---- writer ----------------------------------------------------------------------------------- */
+
+/* A growing string; after a failed allocation it ignores further output and sets oom. */
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 512;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *grown = realloc(b->p, cap);
+        if (!grown) {
+            b->oom = 1;
+            return;
+        }
+        b->p = grown;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+static void sb_int(sbuf *b, long long v) {
+    char num[32];
+    sb_put(b, num, (size_t)snprintf(num, sizeof num, "%lld", v));
+}
+
+/* s as a JSON string literal: quotes, backslashes and control characters escaped, other UTF-8
+ * kept as it is. */
+static void sb_json_string(sbuf *b, const char *s) {
+    sb_put(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        switch (*p) {
+        case '"': sb_put(b, "\\\"", 2); break;
+        case '\\': sb_put(b, "\\\\", 2); break;
+        case '\b': sb_put(b, "\\b", 2); break;
+        case '\f': sb_put(b, "\\f", 2); break;
+        case '\n': sb_put(b, "\\n", 2); break;
+        case '\r': sb_put(b, "\\r", 2); break;
+        case '\t': sb_put(b, "\\t", 2); break;
+        default:
+            if (*p < 0x20)
+                sb_put(b, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p));
+            else
+                sb_put(b, (const char *)p, 1);
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+/* Check tensor i and return its size in bytes: everything the reader would reject is refused
+ * here, so we never write a file we cannot read back. */
+static int check_tensor(const char *path, const rc_st_tensor *t, size_t i, uint64_t *bytes,
+                        rc_err *e) {
+    const rc_st_tensor *x = &t[i];
+    if (!x->name) return rc_err_set(e, "%s: tensor #%zu has no name", path, i);
+    if (!utf8_valid(x->name))
+        return rc_err_set(e, "%s: tensor %s: name is not valid UTF-8", path, x->name);
+    if (strcmp(x->name, META_KEY) == 0)
+        return rc_err_set(e, "%s: tensor %s: the name is reserved for metadata", path, x->name);
+    /* A model has hundreds of tensors at most: a quadratic check is cheap. */
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(t[j].name, x->name) == 0)
+            return rc_err_set(e, "%s: tensor %s: name given twice", path, x->name);
+    if (x->dtype != RC_ST_F32 && x->dtype != RC_ST_I64)
+        return rc_err_set(e, "%s: tensor %s: dtype %s (%d) cannot be written, only F32 and I64",
+                          path, x->name, rc_st_dtype_name(x->dtype), x->dtype);
+    if (x->ndim < 0 || x->ndim > RC_ST_MAX_DIMS)
+        return rc_err_set(e, "%s: tensor %s: %d dimensions, at most %d are supported", path,
+                          x->name, x->ndim, RC_ST_MAX_DIMS);
+    char shape[256];
+    fmt_shape(shape, sizeof shape, x->ndim, x->shape);
+    for (int d = 0; d < x->ndim; d++)
+        if (x->shape[d] < 0)
+            return rc_err_set(e, "%s: tensor %s: shape %s has a negative dimension", path,
+                              x->name, shape);
+    if (shape_bytes(x->dtype, x->ndim, x->shape, bytes) != 0)
+        return rc_err_set(e, "%s: tensor %s: shape %s is too large", path, x->name, shape);
+    if (*bytes && !x->data)
+        return rc_err_set(e, "%s: tensor %s: no data for shape %s", path, x->name, shape);
+    return 0;
+}
+
+/* The header: compact JSON, metadata first, then the tensors in order with increasing offsets,
+ * padded with spaces so that the data section starts 8-byte aligned. */
+static int build_header(const char *path, const rc_st_tensor *t, size_t n,
+                        const char *const *keys, const char *const *values, size_t n_meta,
+                        sbuf *h, rc_err *e) {
+    sb_str(h, "{");
+    if (n_meta) {
+        sb_str(h, "\"" META_KEY "\":{");
+        for (size_t i = 0; i < n_meta; i++) {
+            if (!keys[i] || !values[i])
+                return rc_err_set(e, "%s: metadata entry #%zu has no key or no value", path, i);
+            if (!utf8_valid(keys[i]) || !utf8_valid(values[i]))
+                return rc_err_set(e, "%s: metadata %s: not valid UTF-8", path, keys[i]);
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(keys[j], keys[i]) == 0)
+                    return rc_err_set(e, "%s: metadata %s: key given twice", path, keys[i]);
+            if (i) sb_str(h, ",");
+            sb_json_string(h, keys[i]);
+            sb_str(h, ":");
+            sb_json_string(h, values[i]);
+        }
+        sb_str(h, "}");
+    }
+    uint64_t offset = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bytes;
+        if (check_tensor(path, t, i, &bytes, e)) return -1;
+        if (bytes > bytes_max() - offset)
+            return rc_err_set(e, "%s: tensor %s: the tensors add up to too many bytes", path,
+                              t[i].name);
+        if (i || n_meta) sb_str(h, ",");
+        sb_json_string(h, t[i].name);
+        sb_str(h, ":{\"dtype\":\"");
+        sb_str(h, dtypes[t[i].dtype].name);
+        sb_str(h, "\",\"shape\":[");
+        for (int d = 0; d < t[i].ndim; d++) {
+            if (d) sb_str(h, ",");
+            sb_int(h, (long long)t[i].shape[d]);
+        }
+        sb_str(h, "],\"data_offsets\":[");
+        sb_int(h, (long long)offset);
+        sb_str(h, ",");
+        offset += bytes;
+        sb_int(h, (long long)offset);
+        sb_str(h, "]}");
+    }
+    sb_str(h, "}");
+    while (h->len % 8) sb_str(h, " ");
+    if (h->oom) return rc_err_set(e, "%s: out of host memory building the header", path);
+    return 0;
+}
+
+/* Write to a temporary file beside path, sync it and rename it over path; on failure remove it. */
+static int write_atomic(const char *path, const sbuf *h, const rc_st_tensor *t, size_t n,
+                        rc_err *e) {
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + sizeof ".XXXXXX");
+    if (!tmp) return rc_err_set(e, "%s: out of host memory", path);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".XXXXXX", sizeof ".XXXXXX");
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        rc_err_set(e, "%s: cannot create a temporary file: %s", path, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        rc_err_set(e, "%s: fdopen of the temporary file failed: %s", path, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h->len >> (8 * i));
+    /* mkstemp creates the file 0600; a checkpoint is an ordinary output file, readable as those
+     * of torch.save are under the usual umask. */
+    const char *step = "setting the mode of the temporary file";
+    int ok = fchmod(fd, 0644) == 0;
+    if (ok) {
+        step = "writing";
+        ok = fwrite(len8, 1, 8, f) == 8 && fwrite(h->p, 1, h->len, f) == h->len;
+    }
+    for (size_t i = 0; ok && i < n; i++) {
+        uint64_t bytes;
+        shape_bytes(t[i].dtype, t[i].ndim, t[i].shape, &bytes); /* checked in build_header */
+        ok = bytes == 0 || fwrite(t[i].data, 1, (size_t)bytes, f) == bytes;
+    }
+    if (ok) {
+        step = "flushing";
+        ok = fflush(f) == 0;
+    }
+    if (ok) {
+        step = "syncing";
+        ok = fsync(fd) == 0;
+    }
+    int err = errno;
+    if (fclose(f) != 0 && ok) {
+        step = "closing";
+        ok = 0;
+        err = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        step = "renaming the temporary file over it";
+        ok = 0;
+        err = errno;
+    }
+    if (!ok) {
+        unlink(tmp);
+        rc_err_set(e, "%s: %s failed: %s", path, step, strerror(err));
+    }
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
+int rc_st_write(const char *path, const rc_st_tensor *t, size_t n, const char *const *meta_keys,
+                const char *const *meta_values, size_t n_meta, rc_err *e) {
+    sbuf h = {0};
+    int r = build_header(path, t, n, meta_keys, meta_values, n_meta, &h, e);
+    if (r == 0) r = write_atomic(path, &h, t, n, e);
+    free(h.p);
+    return r;
+}
+
+/* ---- header parser ---------------------------------------------------------------------------- */
+
+typedef struct parser {
+    const unsigned char *start, *p, *end; /* the header JSON; p is the next byte to read */
+    const char *path;
+    const char *tensor; /* the tensor whose fields are being read, for messages */
+    rc_err *e;
+} parser;
+
+__attribute__((format(printf, 2, 3))) static int perr(parser *ps, const char *fmt, ...) {
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    size_t at = (size_t)(ps->p - ps->start);
+    if (ps->tensor)
+        return rc_err_set(ps->e, "%s: tensor %s: header byte %zu: %s", ps->path, ps->tensor, at,
+                          what);
+    return rc_err_set(ps->e, "%s: header byte %zu: %s", ps->path, at, what);
+}
+
+static int unexpected(parser *ps, const char *wanted) {
+    if (ps->p >= ps->end) return perr(ps, "expected %s, found the end of the header", wanted);
+    unsigned c = *ps->p;
+    if (c > 0x20 && c < 0x7f) return perr(ps, "expected %s, found '%c'", wanted, (int)c);
+    return perr(ps, "expected %s, found byte 0x%02x", wanted, c);
+}
+
+static void skip_ws(parser *ps) {
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
+        ps->p++;
+}
+
+/* 1 and consume c if it is the next token, else 0. */
+static int accept(parser *ps, char c) {
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == (unsigned char)c) {
+        ps->p++;
+        return 1;
+    }
+    return 0;
+}
+
+static int expect(parser *ps, char c) {
+    char wanted[4] = {'\'', c, '\'', '\0'};
+    return accept(ps, c) ? 0 : unexpected(ps, wanted);
+}
+
+/* After an element of an object or array: 1 if another follows, 0 at the closing bracket. */
+static int more(parser *ps, char close) {
+    if (accept(ps, ',')) return 1;
+    if (accept(ps, close)) return 0;
+    return unexpected(ps, close == '}' ? "',' or '}'" : "',' or ']'");
+}
+
+static int hex4(const unsigned char *p, unsigned *out) {
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = p[i], d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return -1;
+        v = v * 16 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+static size_t utf8_put(unsigned cp, char *out) {
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xc0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | cp >> 18);
+    out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* A \uXXXX escape (a surrogate pair takes two) at ps->p, before the closing quote q. */
+static int parse_u_escape(parser *ps, const unsigned char *q, unsigned *cp) {
+    if (q - ps->p < 6 || hex4(ps->p + 2, cp) != 0) return perr(ps, "invalid \\u escape");
+    if (*cp >= 0xdc00 && *cp <= 0xdfff) return perr(ps, "unpaired UTF-16 surrogate");
+    if (*cp >= 0xd800 && *cp <= 0xdbff) {
+        unsigned lo;
+        if (q - ps->p < 12 || ps->p[6] != '\\' || ps->p[7] != 'u' || hex4(ps->p + 8, &lo) != 0 ||
+            lo < 0xdc00 || lo > 0xdfff)
+            return perr(ps, "unpaired UTF-16 surrogate");
+        *cp = 0x10000 + ((*cp - 0xd800) << 10) + (lo - 0xdc00);
+        ps->p += 6;
+    }
+    /* Names and values become C strings. */
+    if (*cp == 0) return perr(ps, "\\u0000 is not allowed");
+    ps->p += 6;
+    return 0;
+}
+
+/* The character a one-letter escape (\n) stands for, or -1. */
+static int simple_escape(unsigned c) {
+    switch (c) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '/': return '/';
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    default: return -1;
+    }
+}
+
+/* A JSON string, unescaped into a new NUL-terminated UTF-8 string. */
+static int parse_string(parser *ps, char **out) {
+    skip_ws(ps);
+    if (ps->p >= ps->end || *ps->p != '"') return unexpected(ps, "a string");
+    /* Find the closing quote first: the unescaped text is never longer than the escaped one. */
+    const unsigned char *q = ps->p + 1;
+    while (q < ps->end && *q != '"') q += *q == '\\' && q + 1 < ps->end ? 2 : 1;
+    if (q >= ps->end) return perr(ps, "unterminated string");
+    char *s = malloc((size_t)(q - ps->p));
+    if (!s) return perr(ps, "out of host memory");
+    size_t n = 0;
+    ps->p++;
+    while (ps->p < q) {
+        unsigned c = *ps->p;
+        if (c < 0x20) {
+            free(s);
+            return perr(ps, "control character 0x%02x in a string", c);
+        }
+        if (c != '\\') {
+            size_t k = utf8_seq(ps->p, q);
+            if (!k) {
+                free(s);
+                return perr(ps, "invalid UTF-8");
+            }
+            memcpy(s + n, ps->p, k);
+            n += k;
+            ps->p += k;
+            continue;
+        }
+        /* The scan above stepped over the byte after every backslash, so it is before q. */
+        int esc = simple_escape(ps->p[1]);
+        if (esc >= 0) {
+            s[n++] = (char)esc;
+            ps->p += 2;
+        } else if (ps->p[1] == 'u') {
+            unsigned cp;
+            if (parse_u_escape(ps, q, &cp) != 0) {
+                free(s);
+                return -1;
+            }
+            n += utf8_put(cp, s + n);
+        } else {
+            free(s);
+            return perr(ps, "invalid escape in a string");
+        }
+    }
+    s[n] = '\0';
+    ps->p = q + 1;
+    *out = s;
+    return 0;
+}
+
+static int parse_int(parser *ps, int64_t *out) {
+    skip_ws(ps);
+    const unsigned char *start = ps->p;
+    int neg = ps->p < ps->end && *ps->p == '-';
+    ps->p += neg;
+    if (ps->p >= ps->end || *ps->p < '0' || *ps->p > '9') {
+        ps->p = start;
+        return unexpected(ps, "an integer");
+    }
+    if (*ps->p == '0' && ps->p + 1 < ps->end && ps->p[1] >= '0' && ps->p[1] <= '9')
+        return perr(ps, "integer with a leading zero");
+    int64_t v = 0;
+    while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9') {
+        int d = *ps->p - '0';
+        if (v > (INT64_MAX - d) / 10) {
+            ps->p = start;
+            return perr(ps, "integer out of range");
+        }
+        v = v * 10 + d;
+        ps->p++;
+    }
+    if (ps->p < ps->end && (*ps->p == '.' || *ps->p == 'e' || *ps->p == 'E'))
+        return perr(ps, "only integers are allowed here");
+    *out = neg ? -v : v;
+    return 0;
+}
+
+static int parse_dtype(parser *ps, int *dtype) {
+    const unsigned char *at = ps->p;
+    char *s;
+    if (parse_string(ps, &s)) return -1;
+    for (int i = 0; i < RC_ST_NUM_DTYPES; i++) {
+        if (strcmp(s, dtypes[i].name) == 0) {
+            *dtype = i;
+            free(s);
+            return 0;
+        }
+    }
+    ps->p = at;
+    perr(ps, "unknown dtype \"%s\"", s);
+    free(s);
+    return -1;
+}
+
+static int parse_shape(parser *ps, rc_st_entry *t) {
+    if (expect(ps, '[')) return -1;
+    t->ndim = 0;
+    if (accept(ps, ']')) return 0;
+    int r;
+    do {
+        if (t->ndim == RC_ST_MAX_DIMS)
+            return perr(ps, "more than %d dimensions", RC_ST_MAX_DIMS);
+        int64_t d;
+        if (parse_int(ps, &d)) return -1;
+        if (d < 0) return perr(ps, "negative dimension %lld", (long long)d);
+        t->shape[t->ndim++] = d;
+    } while ((r = more(ps, ']')) == 1);
+    return r;
+}
+
+static int parse_offsets(parser *ps, int64_t off[2]) {
+    if (expect(ps, '[')) return -1;
+    for (int i = 0; i < 2; i++) {
+        if (i && expect(ps, ',')) return -1;
+        if (parse_int(ps, &off[i])) return -1;
+        if (off[i] < 0) return perr(ps, "negative data offset %lld", (long long)off[i]);
+    }
+    return expect(ps, ']');
+}
+
+/* {"dtype": ..., "shape": [...], "data_offsets": [begin, end]}, each field exactly once. */
+static int parse_tensor(parser *ps, rc_st_entry *t, int64_t off[2]) {
+    const char *fields[3] = {"dtype", "shape", "data_offsets"};
+    int seen[3] = {0, 0, 0};
+    if (expect(ps, '{')) return -1;
+    int r = accept(ps, '}') ? 0 : 1;
+    while (r == 1) {
+        const unsigned char *at = (skip_ws(ps), ps->p);
+        char *key;
+        if (parse_string(ps, &key)) return -1;
+        int k = 0;
+        while (k < 3 && strcmp(key, fields[k]) != 0) k++;
+        if (k == 3 || seen[k]) {
+            ps->p = at;
+            perr(ps, k == 3 ? "unknown field \"%s\"" : "field \"%s\" given twice", key);
+            free(key);
+            return -1;
+        }
+        free(key);
+        seen[k] = 1;
+        if (expect(ps, ':')) return -1;
+        r = k == 0 ? parse_dtype(ps, &t->dtype) : k == 1 ? parse_shape(ps, t)
+                                                         : parse_offsets(ps, off);
+        if (r) return -1;
+        r = more(ps, '}');
+    }
+    if (r < 0) return -1;
+    for (int k = 0; k < 3; k++)
+        if (!seen[k]) return perr(ps, "field \"%s\" missing", fields[k]);
+    return 0;
+}
+
+static int parse_meta(parser *ps, rc_st_file *f) {
+    if (expect(ps, '{')) return -1;
+    size_t cap = 0;
+    int r = accept(ps, '}') ? 0 : 1;
+    while (r == 1) {
+        if (f->n_meta == cap) {
+            cap = cap ? 2 * cap : 8;
+            rc_st_meta_pair *grown = realloc(f->meta, cap * sizeof *grown);
+            if (!grown) return perr(ps, "out of host memory");
+            f->meta = grown;
+        }
+        rc_st_meta_pair *m = &f->meta[f->n_meta];
+        if (parse_string(ps, &m->key)) return -1;
+        if (expect(ps, ':') || parse_string(ps, &m->value)) {
+            free(m->key);
+            return -1;
+        }
+        f->n_meta++;
+        r = more(ps, '}');
+    }
+    return r;
+}
+
+/* Per-tensor checks that need only the tensor: offsets in order and inside the data section, and
+ * a byte count that matches the shape. Then the entry can point at its data. */
+static int check_span(const rc_st_file *f, rc_st_entry *t, const int64_t off[2],
+                      const unsigned char *data, size_t data_len, rc_err *e) {
+    char shape[256];
+    fmt_shape(shape, sizeof shape, t->ndim, t->shape);
+    if (off[1] < off[0])
+        return rc_err_set(e, "%s: tensor %s: data_offsets [%lld,%lld] end before they begin",
+                          f->path, t->name, (long long)off[0], (long long)off[1]);
+    if ((uint64_t)off[1] > data_len)
+        return rc_err_set(e, "%s: tensor %s: data_offsets [%lld,%lld] run past the end of the "
+                             "%zu-byte data section",
+                          f->path, t->name, (long long)off[0], (long long)off[1], data_len);
+    uint64_t bytes;
+    if (shape_bytes(t->dtype, t->ndim, t->shape, &bytes) != 0)
+        return rc_err_set(e, "%s: tensor %s: shape %s is too large", f->path, t->name, shape);
+    if (bytes != (uint64_t)(off[1] - off[0]))
+        return rc_err_set(e, "%s: tensor %s: shape %s of %s needs %llu bytes but data_offsets "
+                             "[%lld,%lld] hold %lld",
+                          f->path, t->name, shape, dtypes[t->dtype].name,
+                          (unsigned long long)bytes, (long long)off[0], (long long)off[1],
+                          (long long)(off[1] - off[0]));
+    t->data = data + off[0];
+    t->nbytes = (size_t)bytes;
+    return 0;
+}
+
+/* The header object: tensors and at most one "__metadata__", then only whitespace (the format
+ * pads the header with spaces). */
+static int parse_header(parser *ps, rc_st_file *f, const unsigned char *data, size_t data_len) {
+    size_t cap = 0;
+    int have_meta = 0;
+    if (expect(ps, '{')) return -1;
+    int r = accept(ps, '}') ? 0 : 1;
+    while (r == 1) {
+        const unsigned char *at = (skip_ws(ps), ps->p);
+        char *name;
+        if (parse_string(ps, &name)) return -1;
+        if (expect(ps, ':')) {
+            free(name);
+            return -1;
+        }
+        if (strcmp(name, META_KEY) == 0) {
+            free(name);
+            if (have_meta) {
+                ps->p = at;
+                return perr(ps, "\"" META_KEY "\" given twice");
+            }
+            have_meta = 1;
+            if (parse_meta(ps, f)) return -1;
+        } else {
+            if (f->n == cap) {
+                cap = cap ? 2 * cap : 64;
+                rc_st_entry *grown = realloc(f->entries, cap * sizeof *grown);
+                if (!grown) {
+                    free(name);
+                    return perr(ps, "out of host memory");
+                }
+                f->entries = grown;
+            }
+            rc_st_entry *t = &f->entries[f->n++];
+            memset(t, 0, sizeof *t);
+            t->name = name;
+            int64_t off[2];
+            ps->tensor = name;
+            if (parse_tensor(ps, t, off)) return -1;
+            ps->tensor = NULL;
+            if (check_span(f, t, off, data, data_len, ps->e)) return -1;
+        }
+        r = more(ps, '}');
+    }
+    if (r < 0) return -1;
+    skip_ws(ps);
+    if (ps->p < ps->end) return unexpected(ps, "only spaces after the header object");
+    return 0;
+}
+
+/* ---- whole-file checks ------------------------------------------------------------------------ */
+
+static int by_name_cmp(const void *a, const void *b) {
+    return strcmp((*(const rc_st_entry *const *)a)->name, (*(const rc_st_entry *const *)b)->name);
+}
+
+static int by_offset_cmp(const void *a, const void *b) {
+    const rc_st_entry *x = *(const rc_st_entry *const *)a, *y = *(const rc_st_entry *const *)b;
+    const unsigned char *px = x->data, *py = y->data;
+    if (px != py) return px < py ? -1 : 1;
+    if (x->nbytes != y->nbytes) return x->nbytes < y->nbytes ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static int meta_cmp(const void *a, const void *b) {
+    return strcmp(((const rc_st_meta_pair *)a)->key, ((const rc_st_meta_pair *)b)->key);
+}
+
+/* Tensors must tile the data section: sorted by offset, each starts where the previous ended,
+ * the first at 0 and the last ends at the end. Then by_name is sorted for lookups. */
+static int check_layout(rc_st_file *f, const unsigned char *data, size_t data_len, rc_err *e) {
+    if (f->n == 0) {
+        if (data_len)
+            return rc_err_set(e, "%s: %zu bytes of data but no tensors", f->path, data_len);
+        return 0;
+    }
+    f->by_name = malloc(f->n * sizeof *f->by_name);
+    if (!f->by_name) return rc_err_set(e, "%s: out of host memory", f->path);
+    for (size_t i = 0; i < f->n; i++) f->by_name[i] = &f->entries[i];
+    qsort(f->by_name, f->n, sizeof *f->by_name, by_offset_cmp);
+    size_t expected = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        const rc_st_entry *t = f->by_name[i];
+        size_t begin = (size_t)((const unsigned char *)t->data - data);
+        if (begin < expected)
+            return rc_err_set(e, "%s: tensor %s: data [%zu,%zu) overlaps tensor %s", f->path,
+                              t->name, begin, begin + t->nbytes, f->by_name[i - 1]->name);
+        if (begin > expected)
+            return rc_err_set(e, "%s: tensor %s: %zu unused bytes before its data [%zu,%zu)",
+                              f->path, t->name, begin - expected, begin, begin + t->nbytes);
+        expected = begin + t->nbytes;
+    }
+    if (expected != data_len)
+        return rc_err_set(e, "%s: tensor %s: %zu unused bytes after the last tensor", f->path,
+                          f->by_name[f->n - 1]->name, data_len - expected);
+    qsort(f->by_name, f->n, sizeof *f->by_name, by_name_cmp);
+    for (size_t i = 1; i < f->n; i++)
+        if (strcmp(f->by_name[i - 1]->name, f->by_name[i]->name) == 0)
+            return rc_err_set(e, "%s: tensor %s: name given twice", f->path, f->by_name[i]->name);
+    if (f->n_meta) {
+        qsort(f->meta, f->n_meta, sizeof *f->meta, meta_cmp);
+        for (size_t i = 1; i < f->n_meta; i++)
+            if (strcmp(f->meta[i - 1].key, f->meta[i].key) == 0)
+                return rc_err_set(e, "%s: metadata %s: key given twice", f->path, f->meta[i].key);
+    }
+    return 0;
+}
+
+static int read_all(rc_st_file *f, rc_err *e) {
+    FILE *fp = fopen(f->path, "rb");
+    if (!fp) return rc_err_set(e, "%s: cannot open: %s", f->path, strerror(errno));
+    struct stat st;
+    int r = -1;
+    if (fstat(fileno(fp), &st) != 0) {
+        rc_err_set(e, "%s: cannot stat: %s", f->path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        rc_err_set(e, "%s: not a regular file", f->path);
+    } else if ((off_t)(size_t)st.st_size != st.st_size) {
+        rc_err_set(e, "%s: too large to read into memory", f->path);
+    } else if (!(f->buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
+        rc_err_set(e, "%s: out of host memory reading %lld bytes", f->path,
+                   (long long)st.st_size);
+    } else {
+        f->size = fread(f->buf, 1, (size_t)st.st_size, fp);
+        if (f->size == (size_t)st.st_size)
+            r = 0;
+        else
+            rc_err_set(e, "%s: read %zu of %lld bytes%s%s", f->path, f->size,
+                       (long long)st.st_size, ferror(fp) ? ": " : " (file shrank)",
+                       ferror(fp) ? strerror(errno) : "");
+    }
+    fclose(fp);
+    return r;
+}
+
+static int open_file(rc_st_file *f, rc_err *e) {
+    if (read_all(f, e)) return -1;
+    if (f->size < 8)
+        return rc_err_set(e, "%s: %zu bytes, too short for the 8-byte header length", f->path,
+                          f->size);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | f->buf[i];
+    if (hlen > f->size - 8)
+        return rc_err_set(e, "%s: header length %llu exceeds the %zu bytes after it", f->path,
+                          (unsigned long long)hlen, f->size - 8);
+    parser ps = {f->buf + 8, f->buf + 8, f->buf + 8 + hlen, f->path, NULL, e};
+    const unsigned char *data = ps.end;
+    size_t data_len = f->size - 8 - (size_t)hlen;
+    if (parse_header(&ps, f, data, data_len)) return -1;
+    return check_layout(f, data, data_len, e);
+}
+
+int rc_st_open(rc_st_file *f, const char *path, rc_err *e) {
+    memset(f, 0, sizeof *f);
+    f->path = strdup(path);
+    if (!f->path) return rc_err_set(e, "%s: out of host memory", path);
+    if (open_file(f, e) == 0) return 0;
+    rc_st_close(f);
+    return -1;
+}
+
+void rc_st_close(rc_st_file *f) {
+    for (size_t i = 0; i < f->n; i++) free((char *)f->entries[i].name); /* we own the names */
+    for (size_t i = 0; i < f->n_meta; i++) {
+        free(f->meta[i].key);
+        free(f->meta[i].value);
+    }
+    free(f->entries);
+    free(f->by_name);
+    free(f->meta);
+    free(f->buf);
+    free(f->path);
+    memset(f, 0, sizeof *f);
+}
+
+/* ---- lookups ---------------------------------------------------------------------------------- */
+
+size_t rc_st_count(const rc_st_file *f) { return f->n; }
+
+const rc_st_entry *rc_st_entry_at(const rc_st_file *f, size_t i) {
+    return i < f->n ? &f->entries[i] : NULL;
+}
+
+static int find_cmp(const void *key, const void *elem) {
+    return strcmp(key, (*(const rc_st_entry *const *)elem)->name);
+}
+
+const rc_st_entry *rc_st_find(const rc_st_file *f, const char *name) {
+    if (!f->n) return NULL;
+    const rc_st_entry *const *hit = bsearch(name, f->by_name, f->n, sizeof *f->by_name, find_cmp);
+    return hit ? *hit : NULL;
+}
+
+static int meta_find_cmp(const void *key, const void *elem) {
+    return strcmp(key, ((const rc_st_meta_pair *)elem)->key);
+}
+
+const char *rc_st_meta(const rc_st_file *f, const char *key) {
+    if (!f->n_meta) return NULL;
+    const rc_st_meta_pair *hit = bsearch(key, f->meta, f->n_meta, sizeof *f->meta, meta_find_cmp);
+    return hit ? hit->value : NULL;
+}
+
+static int get_checked(const rc_st_file *f, const char *name, int dtype, int ndim,
+                       const int64_t *shape, void *dst, rc_err *e) {
+    const rc_st_entry *t = rc_st_find(f, name);
+    if (!t) return rc_err_set(e, "%s: tensor %s: not found", f->path, name);
+    if (t->dtype != dtype)
+        return rc_err_set(e, "%s: tensor %s: dtype %s expected %s", f->path, name,
+                          dtypes[t->dtype].name, dtypes[dtype].name);
+    if (t->ndim != ndim || memcmp(t->shape, shape, (size_t)ndim * sizeof *shape) != 0) {
+        char have[256], want[256];
+        fmt_shape(have, sizeof have, t->ndim, t->shape);
+        fmt_shape(want, sizeof want, ndim, shape);
+        return rc_err_set(e, "%s: tensor %s: shape %s expected %s", f->path, name, have, want);
+    }
+    if (t->nbytes) memcpy(dst, t->data, t->nbytes);
+    return 0;
+}
+
+int rc_st_get_f32(const rc_st_file *f, const char *name, int ndim, const int64_t *shape,
+                  float *dst, rc_err *e) {
+    return get_checked(f, name, RC_ST_F32, ndim, shape, dst, e);
+}
+
+int rc_st_get_i64(const rc_st_file *f, const char *name, int ndim, const int64_t *shape,
+                  int64_t *dst, rc_err *e) {
+    return get_checked(f, name, RC_ST_I64, ndim, shape, dst, e);
+}
