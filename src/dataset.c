@@ -13,8 +13,8 @@ _Static_assert(SIZE_MAX >= UINT64_MAX, "ramp-cl needs a 64-bit size_t");
 #define IDX_IMAGES_MAGIC 0x00000803u /* unsigned bytes, 3 dimensions */
 #define IDX_LABELS_MAGIC 0x00000801u /* unsigned bytes, 1 dimension */
 #define NUM_CLASSES 10u
-#define CIFAR_PIXELS 3072u                 /* 3 planes of 32x32 */
-#define CIFAR_RECORD (1u + CIFAR_PIXELS)   /* label byte first */
+#define CIFAR_PIXELS 3072u               /* 3 planes of 32x32 */
+#define CIFAR_RECORD (1u + CIFAR_PIXELS) /* label byte first */
 #define CROP_PAD 4u
 #define STREAM_SHUFFLE (0x62617463ULL << 32) /* "batc": or-ed with the epoch */
 #define STREAM_AUGMENT (0x61756720ULL << 32) /* "aug " */
@@ -55,7 +55,8 @@ static int idx_open(idx_file *f, const char *path, rc_err *e) {
     errno = 0;
     f->gz = gzopen(path, "rb");
     if (!f->gz)
-        return rc_err_set(e, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
+        return rc_err_set(e, "%s: cannot open: %s", path,
+                          errno ? strerror(errno) : "out of memory");
     gzbuffer(f->gz, 1u << 17); /* fewer read calls than zlib's 8 KiB default */
     /* zlib decides by the gzip magic 1f 8b; asked before the first read, it looks ahead. */
     f->gzip = !gzdirect(f->gz);
@@ -95,25 +96,32 @@ static uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static const char *idx_unpacked(const idx_file *f) { return f->gzip ? " after decompression" : ""; }
+static const char *idx_unpacked(const idx_file *f) { return f->gzip ? " (decompressed)" : ""; }
 
-/* The magic number and ndims nonzero big-endian dimensions. */
+/* The magic number, then ndims nonzero big-endian dimensions. The magic is checked before the
+ * dimensions are read, so that a small file of the other kind is named as such. */
 static int idx_header(idx_file *f, uint32_t magic, const char *kind, uint32_t *dims, int ndims,
                       rc_err *e) {
-    uint8_t h[16];
+    uint8_t h[16] = {0};
     uint64_t len = 4 + 4 * (uint64_t)ndims;
-    int64_t got = idx_read(f, h, len, e);
+    int64_t got = idx_read(f, h, 4, e);
     if (got < 0) return -1;
-    if ((uint64_t)got < len)
-        return rc_err_set(e, "%s: truncated: %lld bytes%s, shorter than the %llu-byte IDX %s header",
-                          f->path, (long long)got, idx_unpacked(f), (unsigned long long)len, kind);
     uint32_t m = be32(h);
-    if (m != magic)
+    if (got == 4 && m != magic)
         return rc_err_set(e, "%s: not an IDX %s file: magic 0x%08x, want 0x%08x%s", f->path, kind,
                           m, magic,
                           m == IDX_IMAGES_MAGIC   ? " (this is an image file)"
                           : m == IDX_LABELS_MAGIC ? " (this is a label file)"
                                                   : "");
+    if (got == 4) {
+        int64_t dims_got = idx_read(f, h + 4, len - 4, e);
+        if (dims_got < 0) return -1;
+        got += dims_got;
+    }
+    if ((uint64_t)got < len)
+        return rc_err_set(e,
+                          "%s: truncated: %lld bytes%s, shorter than the %llu-byte IDX %s header",
+                          f->path, (long long)got, idx_unpacked(f), (unsigned long long)len, kind);
     for (int i = 0; i < ndims; i++) {
         dims[i] = be32(h + 4 + 4 * i);
         if (dims[i] == 0) return rc_err_set(e, "%s: header has a zero dimension", f->path);
@@ -124,8 +132,8 @@ static int idx_header(idx_file *f, uint32_t magic, const char *kind, uint32_t *d
 /* Reads the first `keep` bytes after the header into a new buffer and checks that exactly `total`
  * follow it. The buffer grows as data arrives, so a corrupt header cannot demand a huge
  * allocation before the truncation is found. `what` describes the header's claim. */
-static int idx_payload(idx_file *f, const char *what, uint64_t total, uint64_t keep,
-                       uint8_t **out, rc_err *e) {
+static int idx_payload(idx_file *f, const char *what, uint64_t total, uint64_t keep, uint8_t **out,
+                       rc_err *e) {
     uint8_t *buf = NULL;
     uint64_t cap = 0, have = 0;
     while (have < keep) {
@@ -155,15 +163,20 @@ static int idx_payload(idx_file *f, const char *what, uint64_t total, uint64_t k
     }
     uint64_t held = have + rest;
     if (held < total) {
-        rc_err_set(e, "%s: truncated: header says %s (%llu bytes) but the file holds %llu%s", f->path,
-                   what, (unsigned long long)total, (unsigned long long)held, idx_unpacked(f));
+        rc_err_set(e,
+                   "%s: truncated: header says %s (%llu bytes) but the file holds %llu bytes after "
+                   "the header%s",
+                   f->path, what, (unsigned long long)total, (unsigned long long)held,
+                   idx_unpacked(f));
         goto fail;
     }
     if (held > total) {
-        rc_err_set(e, "%s: %llu bytes of trailing data: header says %s (%llu bytes) but the file holds "
-                   "%llu%s",
-                   f->path, (unsigned long long)(held - total), what, (unsigned long long)total,
-                   (unsigned long long)held, idx_unpacked(f));
+        rc_err_set(
+            e,
+            "%s: %llu bytes of trailing data: header says %s (%llu bytes) but the file holds "
+            "%llu bytes after the header%s",
+            f->path, (unsigned long long)(held - total), what, (unsigned long long)total,
+            (unsigned long long)held, idx_unpacked(f));
         goto fail;
     }
     *out = buf;
@@ -182,7 +195,8 @@ int rc_dataset_load_idx(rc_dataset *out, const char *images_path, const char *la
     char what[96];
     int rc = -1;
     if (idx_open(&im, images_path, e) || idx_header(&im, IDX_IMAGES_MAGIC, "image", idims, 3, e) ||
-        idx_open(&lb, labels_path, e) || idx_header(&lb, IDX_LABELS_MAGIC, "label", &n_labels, 1, e))
+        idx_open(&lb, labels_path, e) ||
+        idx_header(&lb, IDX_LABELS_MAGIC, "label", &n_labels, 1, e))
         goto done;
     uint32_t n = idims[0], h = idims[1], w = idims[2];
     uint64_t image_bytes = (uint64_t)h * w;
@@ -283,12 +297,12 @@ int rc_dataset_load_cifar10(rc_dataset *out, const char *dir, int train, uint32_
         if (stat(path, &st) != 0) return rc_err_set(e, "%s: %s", path, strerror(errno));
         uint64_t size = (uint64_t)st.st_size;
         if (size == 0 || size % CIFAR_RECORD != 0)
-            return rc_err_set(e,
-                              "%s: truncated or not a CIFAR-10 binary batch: its %llu bytes are %llu "
-                              "whole %u-byte records (1 label + %u pixels) and %llu bytes more",
-                              path, (unsigned long long)size,
-                              (unsigned long long)(size / CIFAR_RECORD), CIFAR_RECORD,
-                              CIFAR_PIXELS, (unsigned long long)(size % CIFAR_RECORD));
+            return rc_err_set(
+                e,
+                "%s: truncated or not a CIFAR-10 binary batch: its %llu bytes are %llu "
+                "whole %u-byte records (1 label + %u pixels) and %llu bytes more",
+                path, (unsigned long long)size, (unsigned long long)(size / CIFAR_RECORD),
+                CIFAR_RECORD, CIFAR_PIXELS, (unsigned long long)(size % CIFAR_RECORD));
         records[i] = size / CIFAR_RECORD;
         n += records[i];
     }
@@ -315,7 +329,8 @@ int rc_dataset_load_cifar10(rc_dataset *out, const char *dir, int train, uint32_
         }
         for (uint64_t r = 0; r < records[i] && got < k; r++, got++) {
             uint8_t *px = pixels + (uint64_t)got * CIFAR_PIXELS;
-            if (fread(&labels[got], 1, 1, f) != 1 || fread(px, 1, CIFAR_PIXELS, f) != CIFAR_PIXELS) {
+            if (fread(&labels[got], 1, 1, f) != 1 ||
+                fread(px, 1, CIFAR_PIXELS, f) != CIFAR_PIXELS) {
                 rc_err_set(e, "%s: cannot read record %llu: %s", path, (unsigned long long)r,
                            ferror(f) ? strerror(errno) : "the file shrank while being read");
                 fclose(f);
@@ -381,7 +396,8 @@ int rc_batcher_init(rc_batcher *b, const rc_dataset *d, uint32_t batch_size, uin
     if (batch_size == 0) return rc_err_set(e, "%s: batch size must be positive", d->name);
     if (d->n == 0) return rc_err_set(e, "%s: the dataset is empty", d->name);
     b->order = malloc((size_t)d->n * sizeof *b->order);
-    if (!b->order) return rc_err_set(e, "%s: out of memory for the order of %u points", d->name, d->n);
+    if (!b->order)
+        return rc_err_set(e, "%s: out of memory for the order of %u points", d->name, d->n);
     b->d = d;
     b->batch_size = batch_size;
     b->augment_crop_flip = augment;
