@@ -1,7 +1,10 @@
-/* ramp-cl command line: parses arguments and dispatches to the subcommands. */
+/* ramp-cl command line: parses arguments and dispatches to the commands. */
 #include "config.h"
+#include "ramp/bench.h"
+#include "ramp/config.h"
 #include "ramp/device.h"
 #include "ramp/selftest.h"
+#include "ramp/train.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,10 +13,14 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fputs("Usage: ramp-cl [OPTION]... COMMAND\n"
+    fputs("Usage: ramp-cl [OPTION]... CONFIG.yaml      train as the config says\n"
+          "       ramp-cl [OPTION]... COMMAND [ARG]\n"
           "Robust training against several l_p adversaries at once, on any OpenCL device.\n"
           "\n"
           "Commands:\n"
+          "  check CONFIG.yaml   validate a config and print it with every default resolved\n"
+          "  bench               images/s and GFLOP/s of training, forward and attack steps\n"
+          "                      for each model (--model, --batch, --seconds)\n"
           "  selftest            run a CLBlast SGEMM and a ramp-cl kernel on the device and\n"
           "                      compare them with the host (also: --selftest)\n"
           "\n"
@@ -21,6 +28,9 @@ static void usage(FILE *f) {
           "  -d, --device N      use OpenCL device N (see --list-devices; default 0)\n"
           "  -l, --list-devices  list every OpenCL platform and device with its index\n"
           "  -v, --verbose       report what the kernel cache did\n"
+          "      --model NAME    bench: only this model (small-cnn or preact-resnet18)\n"
+          "      --batch N       bench: batch size (default 128)\n"
+          "      --seconds S     bench: time each workload for at least S seconds (default 3)\n"
           "  -h, --help          show this help and exit\n"
           "  -V, --version       show the version and exit\n"
           "\n"
@@ -33,12 +43,12 @@ static void usage(FILE *f) {
           f);
 }
 
-static int parse_index(const char *s, int *out) {
+static int parse_int(const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > INT_MAX) return -1;
-    *out = (int)v;
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
     return 0;
 }
 
@@ -52,32 +62,52 @@ static int list_devices(rc_err *e) {
 }
 
 static void print_cache_stats(const rc_ctx *ctx) {
+    fflush(stdout);
     fprintf(stderr,
             "ramp-cl: kernel cache %s: %d built from source, %d loaded, %d rejected, %d written\n",
             ctx->cache_dir[0] ? ctx->cache_dir : "(disabled)", ctx->stats.source_builds,
             ctx->stats.cache_hits, ctx->stats.cache_rejects, ctx->stats.cache_writes);
 }
 
-static int run_selftest(int device, int verbose, rc_err *e) {
+typedef struct cli {
+    int device, verbose, list;
+    const char *command, *arg;
+    rc_bench_opts bench;
+} cli;
+
+/* Commands that need a device. Returns the exit status. */
+static int with_device(const cli *c, rc_err *e) {
+    rc_config cfg;
+    int is_train = strcmp(c->command, "selftest") && strcmp(c->command, "bench");
+    /* A config is validated completely before any device work starts. */
+    if (is_train && rc_config_load(&cfg, c->command, e)) return 1;
     rc_ctx ctx;
-    if (rc_ctx_open(&ctx, device, e)) return -1;
-    rc_selftest_result r;
-    int rc = rc_selftest(&ctx, stdout, &r, e);
+    if (rc_ctx_open(&ctx, c->device, e)) return 1;
+    int status = 0;
+    if (!strcmp(c->command, "selftest")) {
+        rc_selftest_result r;
+        if (rc_selftest(&ctx, stdout, &r, e)) status = -1;
+        else {
+            printf("selftest: %s\n", r.passed ? "PASS" : "FAIL");
+            status = r.passed ? 0 : 1;
+        }
+    } else if (!strcmp(c->command, "bench")) {
+        status = rc_bench_run(&ctx, &c->bench, e) ? -1 : 0;
+    } else {
+        status = rc_train_run(&ctx, &cfg, c->verbose, e) ? -1 : 0;
+    }
     rc_ctx_close(&ctx);
-    fflush(stdout);
-    if (verbose) print_cache_stats(&ctx);
-    if (rc) return -1;
-    printf("selftest: %s\n", r.passed ? "PASS" : "FAIL");
-    return r.passed ? 0 : 1;
+    if (c->verbose) print_cache_stats(&ctx);
+    return status < 0 ? 1 : status;
 }
 
 int main(int argc, char **argv) {
-    int device = 0, verbose = 0, do_list = 0;
-    const char *command = NULL;
+    cli c = {.bench = {.model = NULL, .batch = 128, .min_seconds = 3.0}};
     rc_err e;
     rc_err_clear(&e);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        long v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -85,48 +115,85 @@ int main(int argc, char **argv) {
             printf("%s\n", PACKAGE_STRING);
             return 0;
         } else if (!strcmp(a, "-l") || !strcmp(a, "--list-devices")) {
-            do_list = 1;
+            c.list = 1;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            verbose = 1;
+            c.verbose = 1;
         } else if (!strcmp(a, "-d") || !strcmp(a, "--device") || !strncmp(a, "--device=", 9)) {
-            const char *v = a[1] == '-' && a[8] == '=' ? a + 9 : i + 1 < argc ? argv[++i] : NULL;
-            if (!v || parse_index(v, &device)) {
+            const char *s = a[1] == '-' && a[8] == '=' ? a + 9 : i + 1 < argc ? argv[++i] : NULL;
+            if (!s || parse_int(s, 0, INT_MAX, &v)) {
                 fprintf(stderr, "ramp-cl: --device needs a non-negative integer index%s%s\n",
-                        v ? ", got " : "", v ? v : "");
+                        s ? ", got " : "", s ? s : "");
+                return 2;
+            }
+            c.device = (int)v;
+        } else if (!strcmp(a, "--model") && i + 1 < argc) {
+            c.bench.model = argv[++i];
+        } else if (!strcmp(a, "--batch") && i + 1 < argc) {
+            if (parse_int(argv[++i], 1, 65536, &v)) {
+                fprintf(stderr, "ramp-cl: --batch needs an integer from 1 to 65536\n");
+                return 2;
+            }
+            c.bench.batch = (int)v;
+        } else if (!strcmp(a, "--seconds") && i + 1 < argc) {
+            char *end;
+            c.bench.min_seconds = strtod(argv[++i], &end);
+            if (*end || c.bench.min_seconds < 0) {
+                fprintf(stderr, "ramp-cl: --seconds needs a non-negative number\n");
                 return 2;
             }
         } else if (!strcmp(a, "--selftest")) {
-            command = "selftest";
+            c.command = "selftest";
         } else if (a[0] == '-') {
             fprintf(stderr, "ramp-cl: unknown option %s (see ramp-cl --help)\n", a);
             return 2;
-        } else if (command) {
-            fprintf(stderr, "ramp-cl: unexpected argument %s after %s\n", a, command);
-            return 2;
+        } else if (!c.command) {
+            c.command = a;
+        } else if (!c.arg && !strcmp(c.command, "check")) {
+            c.arg = a;
         } else {
-            command = a;
-        }
-    }
-    int rc = 0;
-    if (do_list) {
-        rc = list_devices(&e);
-        if (!rc && !command) return 0;
-    }
-    if (!rc) {
-        if (!command) {
-            usage(stderr);
-            return 2;
-        } else if (!strcmp(command, "selftest")) {
-            rc = run_selftest(device, verbose, &e);
-            if (rc == 1) return 1;
-        } else {
-            fprintf(stderr, "ramp-cl: unknown command %s (see ramp-cl --help)\n", command);
+            fprintf(stderr, "ramp-cl: unexpected argument %s after %s\n", a, c.command);
             return 2;
         }
     }
-    if (rc) {
-        fprintf(stderr, "ramp-cl: error: %s\n", e.msg);
-        return 1;
+    if (c.list) {
+        if (list_devices(&e)) {
+            fprintf(stderr, "ramp-cl: error: %s\n", e.msg);
+            return 1;
+        }
+        if (!c.command) return 0;
     }
-    return 0;
+    if (!c.command) {
+        usage(stderr);
+        return 2;
+    }
+    if (c.bench.model && strcmp(c.bench.model, "small-cnn") &&
+        strcmp(c.bench.model, "preact-resnet18")) {
+        fprintf(stderr, "ramp-cl: --model must be small-cnn or preact-resnet18, got %s\n",
+                c.bench.model);
+        return 2;
+    }
+    if (!strcmp(c.command, "check")) {
+        if (!c.arg) {
+            fprintf(stderr, "ramp-cl: check needs a config file\n");
+            return 2;
+        }
+        rc_config cfg;
+        if (rc_config_load(&cfg, c.arg, &e)) {
+            fprintf(stderr, "ramp-cl: error: %s\n", e.msg);
+            return 1;
+        }
+        rc_config_print(stdout, &cfg);
+        return 0;
+    }
+    int known = !strcmp(c.command, "selftest") || !strcmp(c.command, "bench");
+    size_t len = strlen(c.command);
+    int yaml = len > 5 && (!strcmp(c.command + len - 5, ".yaml") ||
+                           !strcmp(c.command + len - 4, ".yml"));
+    if (!known && !yaml) {
+        fprintf(stderr, "ramp-cl: unknown command %s (see ramp-cl --help)\n", c.command);
+        return 2;
+    }
+    int status = with_device(&c, &e);
+    if (status && e.msg[0]) fprintf(stderr, "ramp-cl: error: %s\n", e.msg);
+    return status;
 }

@@ -6,15 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *rc_arch_name(rc_arch a) {
-    return a == RC_ARCH_SMALL_CNN ? "small-cnn" : "preact-resnet18";
-}
-
 int rc_arch_from_name(const char *s, rc_arch *out) {
-    if (!strcmp(s, "small-cnn")) *out = RC_ARCH_SMALL_CNN;
-    else if (!strcmp(s, "preact-resnet18")) *out = RC_ARCH_PREACT_RESNET18;
-    else return -1;
-    return 0;
+    for (rc_arch a = RC_ARCH_SMALL_CNN; a <= RC_ARCH_WRN_28_10; a++)
+        if (s && !strcmp(s, rc_arch_name(a))) {
+            *out = a;
+            return 0;
+        }
+    return -1;
 }
 
 void rc_model_opts_default(rc_model_opts *o, rc_arch arch, int in_channels, int input_size) {
@@ -322,6 +320,9 @@ int rc_model_create(rc_ctx *ctx, rc_model *m, const rc_model_opts *o, int max_ba
                              "num_classes %d, input_size %d)",
                           rc_arch_name(o->arch), max_batch, o->width, o->in_channels,
                           o->num_classes, o->input_size);
+    if (o->arch != RC_ARCH_SMALL_CNN && o->arch != RC_ARCH_PREACT_RESNET18)
+        return rc_err_set(e, "model %s is not implemented yet (available: small-cnn, "
+                             "preact-resnet18)", rc_arch_name(o->arch));
     int r = o->arch == RC_ARCH_SMALL_CNN ? build_small_cnn(m) : build_preact_resnet18(m);
     if (r < 0) {
         rc_model_free(m);

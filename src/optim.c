@@ -36,35 +36,21 @@ int rc_sgd_step(rc_ctx *ctx, rc_sgd *o, rc_model *m, float lr, rc_err *e) {
     return 0;
 }
 
-static const char *const sched_names[] = {"constant", "piecewise-ft", "static", "superconverge",
-                                          "piecewise"};
-
-int rc_schedule_from_name(const char *s, rc_schedule *out) {
-    for (int i = 0; i < (int)(sizeof sched_names / sizeof *sched_names); i++)
-        if (!strcmp(s, sched_names[i])) {
-            *out = (rc_schedule)i;
-            return 0;
-        }
-    return -1;
-}
-
-const char *rc_schedule_name(rc_schedule s) { return sched_names[s]; }
-
-float rc_schedule_lr(rc_schedule s, float lr_max, int epochs, float t, int static_drop_epoch) {
+float rc_schedule_lr(rc_schedule_kind s, float lr_max, int epochs, float t, int static_drop_epoch) {
     float frac = t / (float)epochs;
     switch (s) {
-    case RC_SCHED_PIECEWISE_FT:
+    case RC_SCHEDULE_PIECEWISE_FT:
         return frac < 1.0f / 3.0f ? lr_max : frac < 2.0f / 3.0f ? lr_max / 10 : lr_max / 100;
-    case RC_SCHED_STATIC: return t <= (float)static_drop_epoch ? lr_max : lr_max / 10;
-    case RC_SCHED_SUPERCONVERGE: {
+    case RC_SCHEDULE_STATIC: return t <= (float)static_drop_epoch ? lr_max : lr_max / 10;
+    case RC_SCHEDULE_SUPERCONVERGE: {
         /* linear 0 -> lr_max at epoch floor(2E/5) -> 0 at E */
         float peak = floorf(2.0f * epochs / 5.0f);
         if (peak > 0 && t <= peak) return lr_max * t / peak;
         return fmaxf(0.0f, lr_max * ((float)epochs - t) / ((float)epochs - peak));
     }
-    case RC_SCHED_PIECEWISE:
+    case RC_SCHEDULE_PIECEWISE:
         return frac < 0.5f ? lr_max : frac < 0.75f ? lr_max / 10 : lr_max / 100;
-    case RC_SCHED_CONSTANT:
+    case RC_SCHEDULE_CONSTANT:
     default: return lr_max;
     }
 }

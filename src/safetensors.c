@@ -110,7 +110,7 @@ static int utf8_valid(const char *s) {
     return 1;
 }
 
-/* ---- writer ----------------------------------------------------------------------------------- */
+/* ---- writer ---------------------------------------------------------------------------------- */
 
 /* A growing string; after a failed allocation it ignores further output and sets oom. */
 typedef struct sbuf {
@@ -326,7 +326,7 @@ int rc_st_write(const char *path, const rc_st_tensor *t, size_t n, const char *c
     return r;
 }
 
-/* ---- header parser ---------------------------------------------------------------------------- */
+/* ---- header parser --------------------------------------------------------------------------- */
 
 typedef struct parser {
     const unsigned char *start, *p, *end; /* the header JSON; p is the next byte to read */
@@ -560,9 +560,13 @@ static int parse_shape(parser *ps, rc_st_entry *t) {
     do {
         if (t->ndim == RC_ST_MAX_DIMS)
             return perr(ps, "more than %d dimensions", RC_ST_MAX_DIMS);
+        const unsigned char *at = (skip_ws(ps), ps->p);
         int64_t d;
         if (parse_int(ps, &d)) return -1;
-        if (d < 0) return perr(ps, "negative dimension %lld", (long long)d);
+        if (d < 0) {
+            ps->p = at;
+            return perr(ps, "negative dimension %lld", (long long)d);
+        }
         t->shape[t->ndim++] = d;
     } while ((r = more(ps, ']')) == 1);
     return r;
@@ -572,8 +576,12 @@ static int parse_offsets(parser *ps, int64_t off[2]) {
     if (expect(ps, '[')) return -1;
     for (int i = 0; i < 2; i++) {
         if (i && expect(ps, ',')) return -1;
+        const unsigned char *at = (skip_ws(ps), ps->p);
         if (parse_int(ps, &off[i])) return -1;
-        if (off[i] < 0) return perr(ps, "negative data offset %lld", (long long)off[i]);
+        if (off[i] < 0) {
+            ps->p = at;
+            return perr(ps, "negative data offset %lld", (long long)off[i]);
+        }
     }
     return expect(ps, ']');
 }
@@ -710,7 +718,7 @@ static int parse_header(parser *ps, rc_st_file *f, const unsigned char *data, si
     return 0;
 }
 
-/* ---- whole-file checks ------------------------------------------------------------------------ */
+/* ---- whole-file checks ----------------------------------------------------------------------- */
 
 static int by_name_cmp(const void *a, const void *b) {
     return strcmp((*(const rc_st_entry *const *)a)->name, (*(const rc_st_entry *const *)b)->name);
@@ -835,7 +843,7 @@ void rc_st_close(rc_st_file *f) {
     memset(f, 0, sizeof *f);
 }
 
-/* ---- lookups ---------------------------------------------------------------------------------- */
+/* ---- lookups --------------------------------------------------------------------------------- */
 
 size_t rc_st_count(const rc_st_file *f) { return f->n; }
 
@@ -870,7 +878,8 @@ static int get_checked(const rc_st_file *f, const char *name, int dtype, int ndi
     if (t->dtype != dtype)
         return rc_err_set(e, "%s: tensor %s: dtype %s expected %s", f->path, name,
                           dtypes[t->dtype].name, dtypes[dtype].name);
-    if (t->ndim != ndim || memcmp(t->shape, shape, (size_t)ndim * sizeof *shape) != 0) {
+    /* shape may be NULL for a scalar (ndim 0). */
+    if (t->ndim != ndim || (ndim > 0 && memcmp(t->shape, shape, (size_t)ndim * sizeof *shape))) {
         char have[256], want[256];
         fmt_shape(have, sizeof have, t->ndim, t->shape);
         fmt_shape(want, sizeof want, ndim, shape);

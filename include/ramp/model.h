@@ -5,12 +5,11 @@
 #ifndef RAMP_MODEL_H
 #define RAMP_MODEL_H
 
+#include "ramp/config.h"
 #include "ramp/layers.h"
 #include "ramp/rng.h"
 
 #include <stdint.h>
-
-typedef enum rc_arch { RC_ARCH_SMALL_CNN, RC_ARCH_PREACT_RESNET18 } rc_arch;
 
 typedef struct rc_model_opts {
     rc_arch arch;
@@ -21,7 +20,7 @@ typedef struct rc_model_opts {
     int input_size; /* square inputs */
 } rc_model_opts;
 
-const char *rc_arch_name(rc_arch a);
+/* The architecture called `s` (as rc_arch_name writes it); -1 for an unknown name. */
 int rc_arch_from_name(const char *s, rc_arch *out);
 /* The defaults for an architecture (PyTorch reference widths). */
 void rc_model_opts_default(rc_model_opts *o, rc_arch arch, int in_channels, int input_size);

@@ -22,17 +22,7 @@ void rc_sgd_init(rc_sgd *o, float momentum, float weight_decay, int nesterov, in
 /* One step on every trainable parameter from the gradient arena, with learning rate lr. */
 int rc_sgd_step(rc_ctx *ctx, rc_sgd *o, rc_model *m, float lr, rc_err *e);
 
-typedef enum rc_schedule {
-    RC_SCHED_CONSTANT,
-    RC_SCHED_PIECEWISE_FT,
-    RC_SCHED_STATIC,
-    RC_SCHED_SUPERCONVERGE,
-    RC_SCHED_PIECEWISE
-} rc_schedule;
-
-int rc_schedule_from_name(const char *s, rc_schedule *out);
-const char *rc_schedule_name(rc_schedule s);
 /* Learning rate at fractional epoch t = epoch + (batch + 1) / n_batches (spec §7.2). */
-float rc_schedule_lr(rc_schedule s, float lr_max, int epochs, float t, int static_drop_epoch);
+float rc_schedule_lr(rc_schedule_kind s, float lr_max, int epochs, float t, int static_drop_epoch);
 
 #endif

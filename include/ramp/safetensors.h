@@ -39,7 +39,7 @@ enum {
 /* The format's name of a dtype ("F32"), or "?" for a value out of range. */
 const char *rc_st_dtype_name(int dtype);
 
-/* ---- writing ---------------------------------------------------------------------------------- */
+/* ---- writing --------------------------------------------------------------------------------- */
 
 typedef struct rc_st_tensor {
     const char *name;
@@ -55,7 +55,7 @@ typedef struct rc_st_tensor {
 int rc_st_write(const char *path, const rc_st_tensor *t, size_t n, const char *const *meta_keys,
                 const char *const *meta_values, size_t n_meta, rc_err *e);
 
-/* ---- reading ---------------------------------------------------------------------------------- */
+/* ---- reading --------------------------------------------------------------------------------- */
 
 typedef struct rc_st_entry {
     const char *name;
@@ -70,7 +70,8 @@ typedef struct rc_st_meta_pair {
     char *key, *value;
 } rc_st_meta_pair;
 
-/* An open file; read its fields only through the functions below. */
+/* An open file. Use the functions below; the fields are visible so that callers (and tests) can
+ * keep it on the stack. */
 typedef struct rc_st_file {
     char *path;
     unsigned char *buf; /* the whole file */

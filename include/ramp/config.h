@@ -1,0 +1,172 @@
+/* The run configuration: a YAML file (configs/README.md documents every key) parsed into a flat
+ * struct with every default resolved, so the rest of the program never sees a missing value.
+ *
+ * Loading validates everything it can before any work starts and reports all problems at once,
+ * each as "file:line:column: key.path: message" on its own line. */
+#ifndef RAMP_CONFIG_H
+#define RAMP_CONFIG_H
+
+#include "ramp/error.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define RC_CONFIG_PATH_MAX 1024
+/* One threat model per norm at most. */
+#define RC_MAX_THREATS 3
+
+/* Negative members mark a value not given yet; rc_config_finalize replaces every one of them
+ * except where noted. */
+typedef enum rc_arch {
+    RC_ARCH_UNSET = -1,
+    RC_ARCH_SMALL_CNN,
+    RC_ARCH_PREACT_RESNET18,
+    RC_ARCH_WRN_28_10
+} rc_arch;
+
+typedef enum rc_activation {
+    RC_ACTIVATION_AUTO = -1,
+    RC_ACTIVATION_SOFTPLUS,
+    RC_ACTIVATION_RELU
+} rc_activation;
+
+typedef enum rc_dataset_kind {
+    RC_DATASET_UNSET = -1,
+    RC_DATASET_FASHION_MNIST,
+    RC_DATASET_MNIST,
+    RC_DATASET_CIFAR10
+} rc_dataset_kind;
+
+typedef enum rc_augment { RC_AUGMENT_AUTO = -1, RC_AUGMENT_NONE, RC_AUGMENT_CROP_FLIP } rc_augment;
+
+typedef enum rc_method {
+    RC_METHOD_NATURAL,
+    RC_METHOD_AT,
+    RC_METHOD_SAT,
+    RC_METHOD_AVG,
+    RC_METHOD_MAX,
+    RC_METHOD_MSD,
+    RC_METHOD_EAT,
+    RC_METHOD_RAMP
+} rc_method;
+
+/* In the reference's evaluation order (Linf, L2, L1). RC_NORM_NONE: attack_norm not given, or
+ * both ramp.pair entries for "auto" (left for the trainer to choose, spec section 12.6). */
+typedef enum rc_norm { RC_NORM_NONE = -1, RC_NORM_LINF, RC_NORM_L2, RC_NORM_L1 } rc_norm;
+
+typedef enum rc_param_groups {
+    RC_PARAM_GROUPS_AUTO = -1,
+    RC_PARAM_GROUPS_SINGLE,
+    RC_PARAM_GROUPS_SPLIT
+} rc_param_groups;
+
+typedef enum rc_schedule_kind {
+    RC_SCHEDULE_CONSTANT,
+    RC_SCHEDULE_PIECEWISE_FT,
+    RC_SCHEDULE_STATIC,
+    RC_SCHEDULE_SUPERCONVERGE,
+    RC_SCHEDULE_PIECEWISE
+} rc_schedule_kind;
+
+typedef enum rc_final_protocol {
+    RC_FINAL_FULL,
+    RC_FINAL_FAST,
+    RC_FINAL_NONE
+} rc_final_protocol;
+
+typedef struct rc_threat {
+    rc_norm norm;
+    double eps;      /* training radius in pixel units (images in [0, 1]) */
+    int steps;       /* iterations of the training attack */
+    double eval_eps; /* evaluation radius; 0 before finalize means "same as eps" */
+} rc_threat;
+
+typedef struct rc_config {
+    struct {
+        rc_arch arch;
+        rc_activation activation;
+        int width;
+        int in_channels; /* 0 before finalize: from the dataset */
+        int num_classes;
+        int input_size; /* 0 before finalize: from the dataset */
+    } model;
+    struct {
+        rc_dataset_kind dataset;
+        char path[RC_CONFIG_PATH_MAX]; /* "" before finalize: the dataset's default */
+        int train_subset;              /* first k training points; 0 = all */
+        rc_augment augment;
+        int batch_size;
+        int eval_batch_size;
+    } data;
+    rc_method method;
+    rc_threat threats[RC_MAX_THREATS];
+    int n_threats;
+    rc_norm attack_norm; /* method at: the attacked norm; RC_NORM_NONE otherwise */
+    struct {
+        rc_norm pair[2]; /* [q, r] (source, target); both RC_NORM_NONE for auto */
+        double lambda;
+        double beta;
+        bool gp;
+        bool trades;
+    } ramp;
+    struct {
+        double lr;
+        double momentum;
+        double weight_decay;
+        bool nesterov;
+        rc_param_groups param_groups;
+        bool lr_all_groups; /* false: the schedule updates only group 0, as the reference does */
+    } optimizer;
+    struct {
+        rc_schedule_kind name;
+        int epochs;
+        int static_drop_epoch;
+    } schedule;
+    char init[RC_CONFIG_PATH_MAX]; /* checkpoint to start from; "" = from scratch */
+    uint64_t seed;
+    struct {
+        int every; /* epochs between in-training evaluations; 0 = never */
+        int n;
+        rc_final_protocol final_protocol;
+        int final_n;
+    } eval;
+    struct {
+        char dir[RC_CONFIG_PATH_MAX]; /* "" before finalize: runs/<config name> */
+        int checkpoint_every;
+    } output;
+} rc_config;
+
+/* Every default that does not depend on other keys; the rest stay unset for finalize. Zeroes the
+ * whole struct first, so two configs with equal settings compare equal with memcmp. */
+void rc_config_defaults(rc_config *cfg);
+
+/* Defaults, then the file, then rc_config_finalize. On failure e->msg holds every problem found
+ * (up to 20, one per line, each "path:line:column: key.path: message") and *cfg is unspecified. */
+int rc_config_load(rc_config *cfg, const char *path, rc_err *e);
+
+/* Resolve what depends on other keys (in_channels, input_size, data.path, augment, activation,
+ * param_groups, eval_eps, attack_norm when there is a single threat model, output.dir, which
+ * becomes runs/run for a config not read from a file) and check every value and every
+ * combination, including that data.path and init exist. Errors as for rc_config_load, without
+ * file positions. Calling it again on a finalized config changes nothing. */
+int rc_config_finalize(rc_config *cfg, rc_err *e);
+
+/* The config as YAML that rc_config_load reads back into an identical struct. */
+void rc_config_print(FILE *f, const rc_config *cfg);
+
+/* Index into cfg->threats of the threat model for `norm`, or -1. */
+int rc_config_find_threat(const rc_config *cfg, rc_norm norm);
+
+/* The names used in the YAML file; "auto", "unset" or "none" for the negative members. */
+const char *rc_arch_name(rc_arch a);
+const char *rc_activation_name(rc_activation a);
+const char *rc_dataset_kind_name(rc_dataset_kind d);
+const char *rc_augment_name(rc_augment a);
+const char *rc_method_name(rc_method m);
+const char *rc_norm_name(rc_norm n);
+const char *rc_param_groups_name(rc_param_groups p);
+const char *rc_schedule_kind_name(rc_schedule_kind s);
+const char *rc_final_protocol_name(rc_final_protocol p);
+
+#endif

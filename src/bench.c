@@ -1,0 +1,112 @@
+#include "ramp/bench.h"
+#include "ramp/model.h"
+#include "ramp/optim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef enum { W_TRAIN, W_FORWARD, W_ATTACK } workload;
+static const char *const workload_names[] = {"train", "forward", "attack"};
+/* FLOPs per image as multiples of the forward pass: backward costs two forwards (input and
+ * weight gradients), an attack step one (input gradient only). */
+static const double workload_flops[] = {3.0, 1.0, 2.0};
+
+typedef struct bench_io {
+    cl_mem labels, loss, correct;
+} bench_io;
+
+static int step(rc_ctx *ctx, rc_model *m, rc_sgd *opt, const bench_io *io, workload w, int n,
+                rc_err *e) {
+    int train = w == W_TRAIN;
+    if (rc_model_forward(ctx, m, train, n, e)) return -1;
+    if (w == W_FORWARD) return 0;
+    return rc_ce_forward_backward(ctx, n, m->opts.num_classes, rc_model_logits(m), io->labels,
+                                  io->loss, io->correct, rc_model_logits_grad(m), e) ||
+           rc_model_backward(ctx, m, train, n, train, !train, e) ||
+           (train && rc_sgd_step(ctx, opt, m, 0.01f, e));
+}
+
+static int bench_model(rc_ctx *ctx, rc_arch arch, const rc_bench_opts *o, rc_err *e) {
+    rc_model_opts mo;
+    if (arch == RC_ARCH_SMALL_CNN)
+        rc_model_opts_default(&mo, arch, 1, 28);
+    else
+        rc_model_opts_default(&mo, arch, 3, 32);
+    rc_model m;
+    bench_io io = {0};
+    int n = o->batch, r = -1;
+    size_t img = (size_t)mo.in_channels * mo.input_size * mo.input_size;
+    float *x = malloc((size_t)n * img * sizeof *x);
+    int32_t *y = malloc((size_t)n * sizeof *y);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        return rc_err_set(e, "out of host memory for the benchmark batch");
+    }
+    rc_rng rng;
+    rc_rng_seed(&rng, 1, 2);
+    for (size_t i = 0; i < (size_t)n * img; i++) x[i] = rc_rng_uniform(&rng);
+    for (int i = 0; i < n; i++) y[i] = (int32_t)rc_rng_below(&rng, 10);
+    if (rc_model_create(ctx, &m, &mo, n, e)) {
+        free(x);
+        free(y);
+        return -1;
+    }
+    rc_sgd opt;
+    rc_sgd_init(&opt, 0.9f, 5e-4f, 0, 1, 1);
+    if (rc_model_init(ctx, &m, 0, e) ||
+        rc_buffer_create(ctx, (size_t)n * 4, "labels", &io.labels, e) ||
+        rc_buffer_create(ctx, (size_t)n * 4, "loss", &io.loss, e) ||
+        rc_buffer_create(ctx, (size_t)n * 4, "correct", &io.correct, e) ||
+        rc_buffer_write(ctx, io.labels, 0, (size_t)n * 4, y, "labels", e) ||
+        rc_buffer_write(ctx, rc_model_input(&m), 0, (size_t)n * img * 4, x, "images", e))
+        goto out;
+    double f = rc_model_forward_flops(&m);
+    printf("%s: %s, width %d, input %dx%dx%d, batch %d, %.1f MFLOP/image forward\n",
+           rc_arch_name(arch), mo.activation == RC_ACT_RELU ? "relu" : "softplus", mo.width,
+           mo.in_channels, mo.input_size, mo.input_size, n, f / 1e6);
+    printf("  %-9s %10s %12s %10s\n", "workload", "ms/step", "images/s", "GFLOP/s");
+    for (workload w = W_TRAIN; w <= W_ATTACK; w++) {
+        /* one untimed step compiles and warms every kernel */
+        if (step(ctx, &m, &opt, &io, w, n, e) || rc_ctx_finish(ctx, e)) goto out;
+        int iters = 0;
+        double t0 = now_s(), t;
+        do {
+            if (step(ctx, &m, &opt, &io, w, n, e) || rc_ctx_finish(ctx, e)) goto out;
+            iters++;
+            t = now_s() - t0;
+        } while (t < o->min_seconds || iters < 2);
+        double ms = 1e3 * t / iters;
+        printf("  %-9s %10.2f %12.1f %10.2f\n", workload_names[w], ms, n * 1e3 / ms,
+               workload_flops[w] * f * n / (ms * 1e6));
+        fflush(stdout);
+    }
+    r = 0;
+out:
+    if (io.labels) clReleaseMemObject(io.labels);
+    if (io.loss) clReleaseMemObject(io.loss);
+    if (io.correct) clReleaseMemObject(io.correct);
+    rc_model_free(&m);
+    free(x);
+    free(y);
+    return r;
+}
+
+int rc_bench_run(rc_ctx *ctx, const rc_bench_opts *o, rc_err *e) {
+    printf("ramp-cl bench on [%d] %s (%s, driver %s)\n", ctx->dev.index, ctx->dev.name,
+           ctx->dev.platform_name, ctx->dev.driver_version);
+    rc_arch archs[2] = {RC_ARCH_SMALL_CNN, RC_ARCH_PREACT_RESNET18};
+    for (int i = 0; i < 2; i++) {
+        if (o->model && strcmp(o->model, rc_arch_name(archs[i]))) continue;
+        if (bench_model(ctx, archs[i], o, e)) return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,190 @@
+#include "ramp/checkpoint.h"
+#include "ramp/safetensors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_META 8
+
+static const char *act_name(rc_act a) { return a == RC_ACT_RELU ? "relu" : "softplus"; }
+
+int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
+                       const rc_train_progress *progress, const char *path, rc_err *e) {
+    int resume = opt && progress;
+    size_t cap = (size_t)m->n_params * 2 + 4, n = 0;
+    rc_st_tensor *t = calloc(cap, sizeof *t);
+    float **bufs = calloc(cap, sizeof *bufs);
+    char (*names)[128] = calloc(cap, sizeof *names);
+    int64_t scalars[4];
+    int r = -1;
+    if (!t || !bufs || !names) {
+        rc_err_set(e, "out of host memory saving %s", path);
+        goto out;
+    }
+    for (int pass = 0; pass < 1 + resume; pass++) {
+        for (int i = 0; i < m->n_params; i++) {
+            rc_param *p = &m->params[i];
+            if (pass == 1 && !p->grad) continue; /* momentum exists for trainable tensors only */
+            rc_st_tensor *x = &t[n];
+            snprintf(names[n], sizeof names[n], "%s%s", pass ? "train.momentum." : "", p->name);
+            x->name = names[n];
+            x->ndim = p->ndim;
+            for (int d = 0; d < p->ndim; d++) x->shape[d] = p->shape[d];
+            if (p->kind == RC_P_NUM_BATCHES) {
+                x->dtype = RC_ST_I64;
+                x->data = &m->bn_batches;
+                n++;
+                continue;
+            }
+            x->dtype = RC_ST_F32;
+            if (!(bufs[n] = malloc(p->numel * sizeof(float)))) {
+                rc_err_set(e, "out of host memory saving %s", path);
+                goto out;
+            }
+            cl_mem src = p->val;
+            size_t off = 0;
+            if (pass == 1) src = m->momentum, off = p->offset * sizeof(float);
+            if (rc_buffer_read(ctx, src, off, p->numel * sizeof(float), bufs[n], p->name, e))
+                goto out;
+            x->data = bufs[n];
+            n++;
+        }
+    }
+    if (resume) {
+        const char *keys[] = {"train.epoch", "train.step", "train.sgd_steps", "train.bn_batches"};
+        scalars[0] = progress->epoch, scalars[1] = progress->step, scalars[2] = opt->steps;
+        scalars[3] = m->bn_batches;
+        for (int i = 0; i < 4; i++)
+            t[n++] = (rc_st_tensor){.name = keys[i], .dtype = RC_ST_I64, .data = &scalars[i]};
+    }
+    char width[16], inc[16], ncls[16], isz[16];
+    snprintf(width, sizeof width, "%d", m->opts.width);
+    snprintf(inc, sizeof inc, "%d", m->opts.in_channels);
+    snprintf(ncls, sizeof ncls, "%d", m->opts.num_classes);
+    snprintf(isz, sizeof isz, "%d", m->opts.input_size);
+    const char *mk[N_META] = {"format", "format_version", "arch", "activation", "width",
+                              "in_channels", "num_classes", "input_size"};
+    const char *mv[N_META] = {RC_CHECKPOINT_FORMAT, RC_CHECKPOINT_VERSION,
+                              rc_arch_name(m->opts.arch), act_name(m->opts.activation), width,
+                              inc, ncls, isz};
+    r = rc_st_write(path, t, n, mk, mv, N_META, e);
+out:
+    for (size_t i = 0; bufs && i < cap; i++) free(bufs[i]);
+    free(bufs);
+    free(t);
+    free(names);
+    return r;
+}
+
+static int meta_int(const rc_st_file *f, const char *key, int *out, rc_err *e) {
+    const char *v = rc_st_meta(f, key);
+    char *end;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || x < 1 || x > 1 << 20)
+        return rc_err_set(e, "%s: metadata %s missing or not a positive integer", f->path, key);
+    *out = (int)x;
+    return 0;
+}
+
+static int opts_from_meta(const rc_st_file *f, rc_model_opts *o, rc_err *e) {
+    const char *fmt = rc_st_meta(f, "format"), *ver = rc_st_meta(f, "format_version");
+    if (!fmt || strcmp(fmt, RC_CHECKPOINT_FORMAT))
+        return rc_err_set(e, "%s: not a ramp-cl checkpoint (metadata format is %s)", f->path,
+                          fmt ? fmt : "missing");
+    if (!ver || strcmp(ver, RC_CHECKPOINT_VERSION))
+        return rc_err_set(e, "%s: checkpoint format version %s, this ramp-cl reads %s", f->path,
+                          ver ? ver : "missing", RC_CHECKPOINT_VERSION);
+    const char *arch = rc_st_meta(f, "arch"), *act = rc_st_meta(f, "activation");
+    if (rc_arch_from_name(arch, &o->arch))
+        return rc_err_set(e, "%s: unknown arch %s", f->path, arch ? arch : "(missing)");
+    if (!act || (strcmp(act, "relu") && strcmp(act, "softplus")))
+        return rc_err_set(e, "%s: unknown activation %s", f->path, act ? act : "(missing)");
+    o->activation = strcmp(act, "relu") ? RC_ACT_SOFTPLUS : RC_ACT_RELU;
+    return meta_int(f, "width", &o->width, e) || meta_int(f, "in_channels", &o->in_channels, e) ||
+           meta_int(f, "num_classes", &o->num_classes, e) ||
+           meta_int(f, "input_size", &o->input_size, e);
+}
+
+int rc_checkpoint_read_opts(const char *path, rc_model_opts *o, rc_err *e) {
+    rc_st_file f;
+    if (rc_st_open(&f, path, e)) return -1;
+    int r = opts_from_meta(&f, o, e);
+    rc_st_close(&f);
+    return r;
+}
+
+static int get_scalar(const rc_st_file *f, const char *key, int64_t *v, rc_err *e) {
+    return rc_st_get_i64(f, key, 0, NULL, v, e);
+}
+
+int rc_checkpoint_load(rc_ctx *ctx, rc_model *m, rc_sgd *opt, rc_train_progress *progress,
+                       const char *path, rc_err *e) {
+    rc_st_file f;
+    if (rc_st_open(&f, path, e)) return -1;
+    int r = -1;
+    float *buf = NULL;
+    rc_model_opts o;
+    if (opts_from_meta(&f, &o, e)) goto out;
+    if (o.arch != m->opts.arch || o.activation != m->opts.activation || o.width != m->opts.width ||
+        o.in_channels != m->opts.in_channels || o.num_classes != m->opts.num_classes) {
+        rc_err_set(e, "%s: checkpoint is %s (activation %s, width %d, %d input channels, %d "
+                      "classes) but the model is %s (activation %s, width %d, %d, %d)",
+                   path, rc_arch_name(o.arch), act_name(o.activation), o.width, o.in_channels,
+                   o.num_classes, rc_arch_name(m->opts.arch), act_name(m->opts.activation),
+                   m->opts.width, m->opts.in_channels, m->opts.num_classes);
+        goto out;
+    }
+    /* Every tensor must be known: a stray one means the file is for some other model. */
+    for (size_t i = 0; i < rc_st_count(&f); i++) {
+        const char *name = rc_st_entry_at(&f, i)->name;
+        if (strncmp(name, "train.", 6) && !rc_model_param(m, name)) {
+            rc_err_set(e, "%s: tensor %s does not belong to model %s", path, name,
+                       rc_arch_name(m->opts.arch));
+            goto out;
+        }
+    }
+    int64_t bn_batches = 0;
+    int seen_bn = 0;
+    for (int pass = 0; pass < 1 + (opt != NULL); pass++) {
+        for (int i = 0; i < m->n_params; i++) {
+            rc_param *p = &m->params[i];
+            char key[160];
+            snprintf(key, sizeof key, "%s%s", pass ? "train.momentum." : "", p->name);
+            int64_t shape[4];
+            for (int d = 0; d < p->ndim; d++) shape[d] = p->shape[d];
+            if (p->kind == RC_P_NUM_BATCHES) {
+                if (pass) continue;
+                int64_t v;
+                if (rc_st_get_i64(&f, key, 0, NULL, &v, e)) goto out;
+                bn_batches = seen_bn++ ? (v > bn_batches ? v : bn_batches) : v;
+                continue;
+            }
+            if (pass && !p->grad) continue;
+            free(buf);
+            if (!(buf = malloc(p->numel * sizeof(float)))) {
+                rc_err_set(e, "out of host memory loading %s", path);
+                goto out;
+            }
+            if (rc_st_get_f32(&f, key, p->ndim, shape, buf, e)) goto out;
+            if (pass == 0 ? rc_param_write(ctx, p, buf, e)
+                          : rc_buffer_write(ctx, m->momentum, p->offset * sizeof(float),
+                                            p->numel * sizeof(float), buf, key, e))
+                goto out;
+        }
+    }
+    m->bn_batches = bn_batches;
+    if (opt) {
+        int64_t steps;
+        if (get_scalar(&f, "train.sgd_steps", &steps, e)) goto out;
+        opt->steps = (long)steps;
+    }
+    if (progress && (get_scalar(&f, "train.epoch", &progress->epoch, e) ||
+                     get_scalar(&f, "train.step", &progress->step, e)))
+        goto out;
+    r = 0;
+out:
+    free(buf);
+    rc_st_close(&f);
+    return r;
+}

@@ -1,0 +1,283 @@
+/* The training loop for `method: natural` and everything around it (run directory, metrics,
+ * checkpoints, evaluation). */
+#include "ramp/train.h"
+#include "ramp/checkpoint.h"
+#include "ramp/launch.h"
+#include "ramp/optim.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int rc_load_split(const rc_config *cfg, int train, uint32_t first_k, rc_dataset *d, rc_err *e) {
+    if (cfg->data.dataset == RC_DATASET_CIFAR10)
+        return rc_dataset_load_cifar10(d, cfg->data.path, train, first_k, e);
+    return rc_dataset_load_mnist_dir(d, cfg->data.path, train, first_k, e);
+}
+
+/* Device buffers of one batch: labels and per-sample loss/correctness, plus running sums. */
+typedef struct batch_io {
+    cl_mem labels, loss, correct, stats; /* stats: loss sum, correct, count */
+    float *x;
+    int32_t *y;
+} batch_io;
+
+static int batch_io_alloc(rc_ctx *ctx, batch_io *b, const rc_model *m, rc_err *e) {
+    size_t n = (size_t)m->max_batch;
+    size_t img = (size_t)m->opts.in_channels * m->opts.input_size * m->opts.input_size;
+    memset(b, 0, sizeof *b);
+    b->x = malloc(n * img * sizeof(float));
+    b->y = malloc(n * sizeof(int32_t));
+    if (!b->x || !b->y) return rc_err_set(e, "out of host memory for a batch of %zu", n);
+    return rc_buffer_create(ctx, n * 4, "labels", &b->labels, e) ||
+           rc_buffer_create(ctx, n * 4, "per-sample loss", &b->loss, e) ||
+           rc_buffer_create(ctx, n * 4, "per-sample correctness", &b->correct, e) ||
+           rc_buffer_create(ctx, 3 * 4, "running statistics", &b->stats, e);
+}
+
+static void batch_io_free(batch_io *b) {
+    cl_mem all[] = {b->labels, b->loss, b->correct, b->stats};
+    for (size_t i = 0; i < 4; i++)
+        if (all[i]) clReleaseMemObject(all[i]);
+    free(b->x);
+    free(b->y);
+}
+
+static int upload_batch(rc_ctx *ctx, rc_model *m, batch_io *b, uint32_t n, rc_err *e) {
+    size_t img = (size_t)m->opts.in_channels * m->opts.input_size * m->opts.input_size;
+    return rc_buffer_write(ctx, rc_model_input(m), 0, n * img * sizeof(float), b->x, "images", e) ||
+           rc_buffer_write(ctx, b->labels, 0, n * sizeof(int32_t), b->y, "labels", e);
+}
+
+static int accumulate(rc_ctx *ctx, batch_io *b, int n, rc_err *e) {
+    size_t one = 1;
+    return RC_LAUNCH(ctx, "loss.cl", "ce_accumulate", 1, &one, e, RC_ARG(b->loss),
+                     RC_ARG(b->correct), RC_ARG(b->stats), RC_ARG(n));
+}
+
+static int read_stats(rc_ctx *ctx, batch_io *b, double *loss, double *acc, rc_err *e) {
+    float s[3];
+    if (rc_buffer_read(ctx, b->stats, 0, sizeof s, s, "running statistics", e)) return -1;
+    *loss = s[2] > 0 ? s[0] / s[2] : 0;
+    *acc = s[2] > 0 ? s[1] / s[2] : 0;
+    return 0;
+}
+
+int rc_eval_clean(rc_ctx *ctx, rc_model *m, const rc_dataset *d, uint32_t n, double *acc,
+                  double *loss, rc_err *e) {
+    if (n == 0 || n > d->n) n = d->n;
+    batch_io b;
+    int r = -1;
+    if (batch_io_alloc(ctx, &b, m, e) || rc_fill(ctx, b.stats, 0, 3, 0.0f, e)) goto out;
+    for (uint32_t start = 0; start < n;) {
+        uint32_t cnt = n - start < (uint32_t)m->max_batch ? n - start : (uint32_t)m->max_batch;
+        if (rc_dataset_slice(d, start, cnt, b.x, b.y) != 0) {
+            rc_err_set(e, "evaluation: points %u..%u outside %s", start, start + cnt, d->name);
+            goto out;
+        }
+        if (upload_batch(ctx, m, &b, cnt, e) || rc_model_forward(ctx, m, 0, (int)cnt, e) ||
+            rc_ce_forward_backward(ctx, (int)cnt, m->opts.num_classes, rc_model_logits(m),
+                                   b.labels, b.loss, b.correct, NULL, e) ||
+            accumulate(ctx, &b, (int)cnt, e))
+            goto out;
+        start += cnt;
+    }
+    r = read_stats(ctx, &b, loss, acc, e);
+out:
+    batch_io_free(&b);
+    return r;
+}
+
+static int mkdir_p(const char *path, rc_err *e) {
+    char tmp[RC_CONFIG_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1;; p++) {
+        if (*p != '/' && *p) continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return rc_err_set(e, "cannot create run directory %s: %s", tmp, strerror(errno));
+        if (!c) break;
+        *p = '/';
+    }
+    return 0;
+}
+
+/* Write the resolved config next to the results, atomically. */
+static int write_config(const rc_config *cfg, const char *dir, rc_err *e) {
+    char path[RC_CONFIG_PATH_MAX + 32], tmp[RC_CONFIG_PATH_MAX + 48];
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return rc_err_set(e, "cannot write %s: %s", tmp, strerror(errno));
+    rc_config_print(f, cfg);
+    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return rc_err_set(e, "cannot write %s: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+/* One JSON line per epoch, appended and synced, so a crash loses at most the line in flight. */
+static int append_metrics(const char *dir, const char *line, rc_err *e) {
+    char path[RC_CONFIG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "a");
+    if (!f) return rc_err_set(e, "cannot open %s: %s", path, strerror(errno));
+    int bad = fputs(line, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0;
+    if (fclose(f) != 0 || bad) return rc_err_set(e, "cannot write %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static void model_opts_from_config(const rc_config *cfg, rc_model_opts *o) {
+    o->arch = cfg->model.arch;
+    o->activation = cfg->model.activation == RC_ACTIVATION_RELU ? RC_ACT_RELU : RC_ACT_SOFTPLUS;
+    o->width = cfg->model.width;
+    o->in_channels = cfg->model.in_channels;
+    o->num_classes = cfg->model.num_classes;
+    o->input_size = cfg->model.input_size;
+}
+
+static int check_data_matches(const rc_config *cfg, const rc_dataset *d, rc_err *e) {
+    if ((int)d->c != cfg->model.in_channels || (int)d->h != cfg->model.input_size ||
+        (int)d->w != cfg->model.input_size)
+        return rc_err_set(e, "%s has %ux%ux%u images but model.in_channels/input_size say %dx%dx%d",
+                          d->name, d->c, d->h, d->w, cfg->model.in_channels,
+                          cfg->model.input_size, cfg->model.input_size);
+    if ((int)d->num_classes > cfg->model.num_classes)
+        return rc_err_set(e, "%s has %u classes but model.num_classes is %d", d->name,
+                          d->num_classes, cfg->model.num_classes);
+    return 0;
+}
+
+int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
+    (void)verbose;
+    if (cfg->method != RC_METHOD_NATURAL)
+        return rc_err_set(e, "method %s is not implemented yet; only natural training is "
+                             "available in this version",
+                          rc_method_name(cfg->method));
+    rc_dataset train = {0}, test = {0};
+    rc_model m;
+    memset(&m, 0, sizeof m);
+    rc_batcher batcher;
+    memset(&batcher, 0, sizeof batcher);
+    batch_io b;
+    memset(&b, 0, sizeof b);
+    int r = -1;
+    const char *dir = cfg->output.dir;
+    if (rc_load_split(cfg, 1, (uint32_t)cfg->data.train_subset, &train, e) ||
+        rc_load_split(cfg, 0, 0, &test, e) || check_data_matches(cfg, &train, e) ||
+        mkdir_p(dir, e) || write_config(cfg, dir, e))
+        goto out;
+    rc_model_opts o;
+    model_opts_from_config(cfg, &o);
+    int max_batch = cfg->data.batch_size > cfg->data.eval_batch_size ? cfg->data.batch_size
+                                                                     : cfg->data.eval_batch_size;
+    if (rc_model_create(ctx, &m, &o, max_batch, e)) goto out;
+    if (cfg->init[0] ? rc_checkpoint_load(ctx, &m, NULL, NULL, cfg->init, e)
+                     : rc_model_init(ctx, &m, cfg->seed, e))
+        goto out;
+    int split = cfg->optimizer.param_groups == RC_PARAM_GROUPS_SPLIT;
+    rc_sgd opt;
+    rc_sgd_init(&opt, (float)cfg->optimizer.momentum, (float)cfg->optimizer.weight_decay,
+                cfg->optimizer.nesterov, split, cfg->optimizer.lr_all_groups);
+    int augment = cfg->data.augment == RC_AUGMENT_CROP_FLIP;
+    if (rc_batcher_init(&batcher, &train, (uint32_t)cfg->data.batch_size, cfg->seed, 1, augment,
+                        e) ||
+        batch_io_alloc(ctx, &b, &m, e))
+        goto out;
+    uint32_t nb = rc_batcher_num_batches(&batcher);
+    printf("ramp-cl: %s on %s (%u training images, %u batches of %d), model %s (%d "
+           "parameters tensors), device %s\n",
+           rc_method_name(cfg->method), train.name, train.n, nb, cfg->data.batch_size,
+           rc_arch_name(o.arch), m.n_params, ctx->dev.name);
+    if (split && !cfg->optimizer.lr_all_groups)
+        printf("ramp-cl: note: as in the reference code, the schedule sets the lr of weights "
+               "only; BN parameters and biases keep lr %.3g (optimizer.lr_all_groups: true "
+               "changes this)\n", opt.group1_lr);
+    fflush(stdout);
+    double t0 = now_s();
+    rc_train_progress progress = {0, 0};
+    for (int epoch = 0; epoch < cfg->schedule.epochs; epoch++) {
+        double te = now_s(), last_report = te;
+        rc_batcher_start_epoch(&batcher, (uint32_t)epoch);
+        if (rc_fill(ctx, b.stats, 0, 3, 0.0f, e)) goto out;
+        float lr = 0;
+        for (uint32_t i = 0;; i++) {
+            uint32_t n = rc_batcher_next(&batcher, b.x, b.y);
+            if (n == 0) break;
+            float t = (float)epoch + (float)(i + 1) / (float)nb;
+            lr = rc_schedule_lr(cfg->schedule.name, (float)cfg->optimizer.lr, cfg->schedule.epochs,
+                                t, cfg->schedule.static_drop_epoch);
+            if (upload_batch(ctx, &m, &b, n, e) || rc_model_forward(ctx, &m, 1, (int)n, e) ||
+                rc_ce_forward_backward(ctx, (int)n, o.num_classes, rc_model_logits(&m), b.labels,
+                                       b.loss, b.correct, rc_model_logits_grad(&m), e) ||
+                accumulate(ctx, &b, (int)n, e) || rc_model_backward(ctx, &m, 1, (int)n, 1, 0, e) ||
+                rc_sgd_step(ctx, &opt, &m, lr, e)) {
+                rc_err_prefix(e, "epoch %d, batch %u: ", epoch + 1, i + 1);
+                goto out;
+            }
+            progress.step++;
+            double tn = now_s();
+            if (tn - last_report >= 10.0) {
+                double loss, acc;
+                if (read_stats(ctx, &b, &loss, &acc, e)) goto out;
+                printf("  epoch %d: batch %u/%u, loss %.4f, accuracy %.2f%%, %.0f images/s\n",
+                       epoch + 1, i + 1, nb, loss, 100 * acc,
+                       (double)(i + 1) * cfg->data.batch_size / (tn - te));
+                fflush(stdout);
+                last_report = tn;
+            }
+        }
+        double train_loss, train_acc, test_acc = -1, test_loss = -1;
+        if (read_stats(ctx, &b, &train_loss, &train_acc, e)) goto out;
+        double t_train = now_s() - te;
+        progress.epoch = epoch + 1;
+        int last = epoch + 1 == cfg->schedule.epochs;
+        if (last || (cfg->eval.every > 0 && (epoch + 1) % cfg->eval.every == 0)) {
+            uint32_t n_eval = last ? test.n : (uint32_t)cfg->eval.n;
+            if (rc_eval_clean(ctx, &m, &test, n_eval, &test_acc, &test_loss, e)) goto out;
+        }
+        printf("epoch %d/%d: train loss %.4f, train accuracy %.2f%%", epoch + 1,
+               cfg->schedule.epochs, train_loss, 100 * train_acc);
+        if (test_acc >= 0) printf(", clean test accuracy %.2f%%", 100 * test_acc);
+        printf(", lr %.4g, %.1f s (%.0f images/s)\n", lr, t_train, train.n / t_train);
+        fflush(stdout);
+        char acc_s[32] = "null", line[512];
+        if (test_acc >= 0) snprintf(acc_s, sizeof acc_s, "%.6f", test_acc);
+        snprintf(line, sizeof line,
+                 "{\"epoch\": %d, \"train_loss\": %.6f, \"train_acc\": %.6f, \"clean_acc\": %s, "
+                 "\"lr\": %.6g, \"epoch_time_s\": %.3f, \"wall_time_s\": %.3f}\n",
+                 epoch + 1, train_loss, train_acc, acc_s, lr, t_train, now_s() - t0);
+        if (append_metrics(dir, line, e)) goto out;
+        if (last || (cfg->output.checkpoint_every > 0 &&
+                     (epoch + 1) % cfg->output.checkpoint_every == 0)) {
+            char path[RC_CONFIG_PATH_MAX + 32];
+            snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+            if (rc_checkpoint_save(ctx, &m, &opt, &progress, path, e)) goto out;
+        }
+    }
+    char path[RC_CONFIG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (rc_checkpoint_save(ctx, &m, NULL, NULL, path, e)) goto out;
+    printf("ramp-cl: done in %.1f s; model saved to %s\n", now_s() - t0, path);
+    r = 0;
+out:
+    batch_io_free(&b);
+    rc_batcher_free(&batcher);
+    rc_model_free(&m);
+    rc_dataset_free(&train);
+    rc_dataset_free(&test);
+    return r;
+}

@@ -1,0 +1,914 @@
+#include "ramp/config.h"
+#include "testutil.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Each test works in its own directory holding data/ (a dataset directory for data.path) and
+ * init.st (a file for init), and writes its configs there. */
+typedef struct env {
+    char dir[512];
+    char data[600];
+    char init[600];
+} env;
+
+static void env_open(env *t) {
+    test_tmpdir(t->dir, sizeof t->dir, "config");
+    snprintf(t->data, sizeof t->data, "%s/data", t->dir);
+    snprintf(t->init, sizeof t->init, "%s/init.st", t->dir);
+    ck_assert_int_eq(mkdir(t->data, 0700), 0);
+    FILE *f = fopen(t->init, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+}
+
+static void remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char p[1024];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        ck_assert_int_eq(lstat(p, &st), 0);
+        if (S_ISDIR(st.st_mode))
+            remove_tree(p);
+        else
+            ck_assert_int_eq(unlink(p), 0);
+    }
+    closedir(d);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+
+static void env_close(env *t) { remove_tree(t->dir); }
+
+/* Writes the printf-formatted text to <dir>/<name> and puts the path in out. */
+__attribute__((format(printf, 5, 6))) static void write_cfg(char *out, size_t n, const env *t,
+                                                            const char *name, const char *fmt,
+                                                            ...) {
+    snprintf(out, n, "%s/%s", t->dir, name);
+    FILE *f = fopen(out, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", out);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void load_ok(rc_config *c, const char *path) {
+    rc_err e;
+    ck_assert_msg(rc_config_load(c, path, &e) == 0, "%s", e.msg);
+}
+
+static void load_fails(const char *path, rc_err *e) {
+    rc_config c;
+    ck_assert_msg(rc_config_load(&c, path, e) == -1, "%s loaded without an error", path);
+}
+
+static int count_lines(const char *s) {
+    int n = 1;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+#define ck_has(msg, want)                                                                         \
+    ck_assert_msg(strstr(msg, want) != NULL, "expected \"%s\" in:\n%s", want, msg)
+#define ck_lacks(msg, unwanted)                                                                   \
+    ck_assert_msg(strstr(msg, unwanted) == NULL, "did not expect \"%s\" in:\n%s", unwanted, msg)
+
+/* The first five lines of most configs below: a valid model and an MNIST dataset in data/. */
+#define HEAD "model:\n  arch: small-cnn\ndata:\n  dataset: mnist\n  path: %s\n"
+
+/* Every key, none at its default. */
+static void write_full(char *out, size_t n, const env *t, const char *name) {
+    write_cfg(out, n, t, name,
+              "model:\n"
+              "  arch: preact-resnet18\n"
+              "  activation: relu\n"
+              "  width: 32\n"
+              "  in_channels: 3\n"
+              "  num_classes: 12\n"
+              "  input_size: 32\n"
+              "data:\n"
+              "  dataset: cifar10\n"
+              "  path: %s\n"
+              "  train_subset: 5000\n"
+              "  augment: none\n"
+              "  batch_size: 64\n"
+              "  eval_batch_size: 100\n"
+              "method: ramp\n"
+              "threat_models:\n"
+              "  - {norm: linf, eps: 8/255, steps: 5, eval_eps: 0.03}\n"
+              "  - norm: l1\n"
+              "    eps: 12\n"
+              "    steps: 15\n"
+              "  - {norm: l2, eps: 0.5}\n"
+              "attack_norm: l2\n"
+              "ramp:\n"
+              "  pair: [l1, linf]\n"
+              "  lambda: 5\n"
+              "  beta: 0.25\n"
+              "  gp: false\n"
+              "  trades: true\n"
+              "optimizer:\n"
+              "  lr: 0.1\n"
+              "  momentum: 0.8\n"
+              "  weight_decay: 0\n"
+              "  nesterov: true\n"
+              "  param_groups: split\n"
+              "  lr_all_groups: true\n"
+              "schedule:\n"
+              "  name: static\n"
+              "  epochs: 80\n"
+              "  static_drop_epoch: 60\n"
+              "init: %s\n"
+              "seed: 12345678901\n"
+              "eval:\n"
+              "  every: 10\n"
+              "  n: 100\n"
+              "  final_protocol: fast\n"
+              "  final_n: 10000\n"
+              "output:\n"
+              "  dir: %s/out\n"
+              "  checkpoint_every: 5\n",
+              t->data, t->init, t->dir);
+}
+
+START_TEST(full_config_sets_every_key) {
+    env t;
+    env_open(&t);
+    char path[1024], want[1024];
+    write_full(path, sizeof path, &t, "full.yaml");
+    rc_config c;
+    load_ok(&c, path);
+    ck_assert_int_eq(c.model.arch, RC_ARCH_PREACT_RESNET18);
+    ck_assert_int_eq(c.model.activation, RC_ACTIVATION_RELU);
+    ck_assert_int_eq(c.model.width, 32);
+    ck_assert_int_eq(c.model.in_channels, 3);
+    ck_assert_int_eq(c.model.num_classes, 12);
+    ck_assert_int_eq(c.model.input_size, 32);
+    ck_assert_int_eq(c.data.dataset, RC_DATASET_CIFAR10);
+    ck_assert_str_eq(c.data.path, t.data);
+    ck_assert_int_eq(c.data.train_subset, 5000);
+    ck_assert_int_eq(c.data.augment, RC_AUGMENT_NONE);
+    ck_assert_int_eq(c.data.batch_size, 64);
+    ck_assert_int_eq(c.data.eval_batch_size, 100);
+    ck_assert_int_eq(c.method, RC_METHOD_RAMP);
+    ck_assert_int_eq(c.n_threats, 3);
+    ck_assert_int_eq(c.threats[0].norm, RC_NORM_LINF);
+    ck_assert(c.threats[0].eps == 8.0 / 255);
+    ck_assert_int_eq(c.threats[0].steps, 5);
+    ck_assert(c.threats[0].eval_eps == 0.03);
+    ck_assert_int_eq(c.threats[1].norm, RC_NORM_L1);
+    ck_assert(c.threats[1].eps == 12 && c.threats[1].eval_eps == 12);
+    ck_assert_int_eq(c.threats[1].steps, 15);
+    ck_assert_int_eq(c.threats[2].norm, RC_NORM_L2);
+    ck_assert(c.threats[2].eps == 0.5 && c.threats[2].eval_eps == 0.5);
+    ck_assert_int_eq(c.threats[2].steps, 10);
+    ck_assert_int_eq(c.attack_norm, RC_NORM_L2);
+    ck_assert_int_eq(c.ramp.pair[0], RC_NORM_L1);
+    ck_assert_int_eq(c.ramp.pair[1], RC_NORM_LINF);
+    ck_assert(c.ramp.lambda == 5 && c.ramp.beta == 0.25);
+    ck_assert(!c.ramp.gp && c.ramp.trades);
+    ck_assert(c.optimizer.lr == 0.1 && c.optimizer.momentum == 0.8);
+    ck_assert(c.optimizer.weight_decay == 0);
+    ck_assert(c.optimizer.nesterov && c.optimizer.lr_all_groups);
+    /* Given explicitly, so init does not turn it into single. */
+    ck_assert_int_eq(c.optimizer.param_groups, RC_PARAM_GROUPS_SPLIT);
+    ck_assert_int_eq(c.schedule.name, RC_SCHEDULE_STATIC);
+    ck_assert_int_eq(c.schedule.epochs, 80);
+    ck_assert_int_eq(c.schedule.static_drop_epoch, 60);
+    ck_assert_str_eq(c.init, t.init);
+    ck_assert_uint_eq(c.seed, 12345678901ull);
+    ck_assert_int_eq(c.eval.every, 10);
+    ck_assert_int_eq(c.eval.n, 100);
+    ck_assert_int_eq(c.eval.final_protocol, RC_FINAL_FAST);
+    ck_assert_int_eq(c.eval.final_n, 10000);
+    snprintf(want, sizeof want, "%s/out", t.dir);
+    ck_assert_str_eq(c.output.dir, want);
+    ck_assert_int_eq(c.output.checkpoint_every, 5);
+    env_close(&t);
+}
+END_TEST
+
+START_TEST(defaults_come_from_dataset_arch_and_init) {
+    env t;
+    env_open(&t);
+    char path[1024];
+    rc_config c;
+    rc_err e;
+    /* Fashion-MNIST needs no path: the Debian package's directory is the default. */
+    write_cfg(path, sizeof path, &t, "minimal.yaml",
+              "model:\n  arch: small-cnn\ndata:\n  dataset: fashion-mnist\n");
+    struct stat st;
+    if (stat("/usr/share/datasets/fashion-mnist", &st) == 0) {
+        load_ok(&c, path);
+        ck_assert_str_eq(c.data.path, "/usr/share/datasets/fashion-mnist");
+        ck_assert_int_eq(c.model.arch, RC_ARCH_SMALL_CNN);
+        ck_assert_int_eq(c.model.activation, RC_ACTIVATION_RELU);
+        ck_assert_int_eq(c.model.width, 64);
+        ck_assert_int_eq(c.model.in_channels, 1);
+        ck_assert_int_eq(c.model.num_classes, 10);
+        ck_assert_int_eq(c.model.input_size, 28);
+        ck_assert_int_eq(c.data.train_subset, 0);
+        ck_assert_int_eq(c.data.augment, RC_AUGMENT_NONE);
+        ck_assert_int_eq(c.data.batch_size, 128);
+        ck_assert_int_eq(c.data.eval_batch_size, 256);
+        ck_assert_int_eq(c.method, RC_METHOD_NATURAL);
+        ck_assert_int_eq(c.n_threats, 0);
+        ck_assert_int_eq(c.attack_norm, RC_NORM_NONE);
+        ck_assert_int_eq(c.ramp.pair[0], RC_NORM_NONE);
+        ck_assert_int_eq(c.ramp.pair[1], RC_NORM_NONE);
+        ck_assert(c.ramp.lambda == 1.5 && c.ramp.beta == 0.5);
+        ck_assert(c.ramp.gp && !c.ramp.trades);
+        ck_assert(c.optimizer.lr == 0.05 && c.optimizer.momentum == 0.9);
+        ck_assert(c.optimizer.weight_decay == 5e-4);
+        ck_assert(!c.optimizer.nesterov && !c.optimizer.lr_all_groups);
+        ck_assert_int_eq(c.optimizer.param_groups, RC_PARAM_GROUPS_SPLIT);
+        ck_assert_int_eq(c.schedule.name, RC_SCHEDULE_PIECEWISE_FT);
+        ck_assert_int_eq(c.schedule.epochs, 3);
+        ck_assert_int_eq(c.schedule.static_drop_epoch, 70);
+        ck_assert_str_eq(c.init, "");
+        ck_assert_uint_eq(c.seed, 0);
+        ck_assert_int_eq(c.eval.every, 1);
+        ck_assert_int_eq(c.eval.n, 200);
+        ck_assert_int_eq(c.eval.final_protocol, RC_FINAL_FULL);
+        ck_assert_int_eq(c.eval.final_n, 1000);
+        ck_assert_str_eq(c.output.dir, "runs/minimal");
+        ck_assert_int_eq(c.output.checkpoint_every, 1);
+    } else {
+        load_fails(path, &e);
+        ck_has(e.msg, "data.path: cannot access '/usr/share/datasets/fashion-mnist'");
+        ck_has(e.msg, "dataset-fashion-mnist");
+    }
+
+    /* CIFAR-10 and PreAct ResNet-18: 3x32x32, crop-flip, softplus; fine-tuning: one group. */
+    write_cfg(path, sizeof path, &t, "cifar.yml",
+              "model: {arch: preact-resnet18}\n"
+              "data: {dataset: cifar10, path: %s}\n"
+              "method: at\n"
+              "threat_models: [{norm: l1, eps: 12}]\n"
+              "init: %s\n",
+              t.data, t.init);
+    load_ok(&c, path);
+    ck_assert_int_eq(c.model.in_channels, 3);
+    ck_assert_int_eq(c.model.input_size, 32);
+    ck_assert_int_eq(c.data.augment, RC_AUGMENT_CROP_FLIP);
+    ck_assert_int_eq(c.model.activation, RC_ACTIVATION_SOFTPLUS);
+    ck_assert_int_eq(c.optimizer.param_groups, RC_PARAM_GROUPS_SINGLE);
+    ck_assert_int_eq(c.attack_norm, RC_NORM_L1); /* the only threat model */
+    ck_assert(c.threats[0].eval_eps == 12);
+    ck_assert_int_eq(c.threats[0].steps, 10);
+    ck_assert_str_eq(c.output.dir, "runs/cifar");
+
+    /* "auto" is accepted where the default depends on other keys; a WRN gets relu. */
+    write_cfg(path, sizeof path, &t, "wrn.yaml",
+              "model: {arch: wrn-28-10}\n"
+              "data: {dataset: cifar10, path: %s, augment: auto}\n"
+              "optimizer: {param_groups: auto}\n"
+              "ramp: {pair: auto}\n"
+              "output:\n",
+              t.data);
+    load_ok(&c, path);
+    ck_assert_int_eq(c.model.activation, RC_ACTIVATION_RELU);
+    ck_assert_int_eq(c.data.augment, RC_AUGMENT_CROP_FLIP);
+    ck_assert_int_eq(c.optimizer.param_groups, RC_PARAM_GROUPS_SPLIT);
+    ck_assert_str_eq(c.output.dir, "runs/wrn");
+    env_close(&t);
+}
+END_TEST
+
+START_TEST(unknown_keys_suggest_the_intended_one) {
+    env t;
+    env_open(&t);
+    char path[1024];
+    rc_err e;
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD /* lines 1-5 */
+              "optimizer:\n"
+              "  lr: 0.1\n"
+              "  learning_rate: 0.1\n"
+              "  lrr: 0.2\n"
+              "  wd: 0\n"
+              "  momentun: 0.5\n"
+              "  epochs: 3\n"
+              "sed: 1\n"
+              "lr: 0.3\n"
+              "threat_models:\n"
+              "  - {norm: linf, epsilon: 0.1}\n"
+              "completely_unrelated: 1\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:8:3: unknown key 'learning_rate' in optimizer (did you mean 'lr'?)");
+    ck_has(e.msg, "cfg.yaml:9:3: unknown key 'lrr' in optimizer (did you mean 'lr'?)");
+    ck_has(e.msg, "cfg.yaml:10:3: unknown key 'wd' in optimizer (did you mean 'weight_decay'?)");
+    ck_has(e.msg, "cfg.yaml:11:3: unknown key 'momentun' in optimizer (did you mean 'momentum'?)");
+    ck_has(e.msg, "cfg.yaml:12:3: unknown key 'epochs' in optimizer "
+                  "(did you mean 'schedule.epochs'?)");
+    ck_has(e.msg, "cfg.yaml:13:1: unknown key 'sed' at the top level (did you mean 'seed'?)");
+    ck_has(e.msg,
+           "cfg.yaml:14:1: unknown key 'lr' at the top level (did you mean 'optimizer.lr'?)");
+    ck_has(e.msg, "cfg.yaml:16:18: unknown key 'epsilon' in threat_models[0] "
+                  "(did you mean 'eps'?)");
+    /* Last in file order, and nothing close enough to suggest. */
+    const char *last = "cfg.yaml:17:1: unknown key 'completely_unrelated' at the top level";
+    ck_assert_msg(strlen(e.msg) > strlen(last) &&
+                      !strcmp(e.msg + strlen(e.msg) - strlen(last), last),
+                  "expected the last line to be \"%s\" in:\n%s", last, e.msg);
+    /* The entry's eps is missing too: reported at the entry. */
+    ck_has(e.msg, "cfg.yaml:16:5: threat_models[0].eps: required: a number > 0");
+    ck_assert_int_eq(count_lines(e.msg), 10);
+
+    /* Transpositions, case and '-' for '_' count as near misses. */
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              "model:\n  arhc: small-cnn\ndata:\n  Batch-Size: 3\n");
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:2:3: unknown key 'arhc' in model (did you mean 'arch'?)");
+    ck_has(e.msg, "cfg.yaml:4:3: unknown key 'Batch-Size' in data (did you mean 'batch_size'?)");
+    /* The required key is reported at its section. */
+    ck_has(e.msg, "cfg.yaml:1:1: model.arch: required: one of small-cnn, preact-resnet18, "
+                  "wrn-28-10");
+    ck_has(e.msg, "cfg.yaml:3:1: data.dataset: required: one of fashion-mnist, mnist, cifar10");
+    env_close(&t);
+}
+END_TEST
+
+START_TEST(wrong_types_name_position_and_value) {
+    env t;
+    env_open(&t);
+    char path[1024];
+    rc_err e;
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD
+              "optimizer:\n"
+              "  lr: fast\n"
+              "  nesterov: maybe\n"
+              "threat_models:\n"
+              "  - {norm: linf, eps: 0.1, steps: 2.5}\n"
+              "  - [l2, 0.5]\n"
+              "ramp:\n"
+              "  lambda: [1, 2]\n"
+              "  pair: linf\n"
+              "seed: -1\n"
+              "schedule:\n"
+              "  name: {a: 1}\n"
+              "  epochs:\n"
+              "eval: fast\n"
+              "init: {x: 1}\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:7:7: optimizer.lr: expected a number, got 'fast'");
+    ck_has(e.msg, "cfg.yaml:8:13: optimizer.nesterov: expected true or false, got 'maybe'");
+    ck_has(e.msg, "cfg.yaml:10:35: threat_models[0].steps: expected an integer, got '2.5'");
+    ck_has(e.msg, "cfg.yaml:11:5: threat_models[1]: expected a mapping like "
+                  "{norm: linf, eps: 8/255}, got a list");
+    ck_has(e.msg, "cfg.yaml:13:11: ramp.lambda: expected a number, got a list");
+    ck_has(e.msg, "cfg.yaml:14:9: ramp.pair: expected auto or a list of two norms like "
+                  "[linf, l1], got 'linf'");
+    ck_has(e.msg, "cfg.yaml:15:7: seed: expected a non-negative integer, got '-1'");
+    ck_has(e.msg, "cfg.yaml:17:9: schedule.name: expected one of constant, piecewise-ft, static, "
+                  "superconverge, piecewise, got a mapping");
+    ck_has(e.msg, "cfg.yaml:18:10: schedule.epochs: expected an integer, got nothing");
+    ck_has(e.msg, "cfg.yaml:19:7: eval: expected a mapping of keys, got 'fast'");
+    ck_has(e.msg, "cfg.yaml:20:7: init: expected a string, got a mapping");
+    /* Values that failed to parse are not reported a second time by the range checks. */
+    ck_assert_int_eq(count_lines(e.msg), 11);
+    env_close(&t);
+}
+END_TEST
+
+START_TEST(out_of_range_values_are_errors) {
+    env t;
+    env_open(&t);
+    char path[1024];
+    rc_err e;
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD
+              "  batch_size: 0\n"
+              "method: ramp\n"
+              "threat_models:\n"
+              "  - {norm: linf, eps: 0}\n"
+              "  - {norm: l2, eps: -1, steps: 0}\n"
+              "  - {norm: linf, eps: 8}\n"
+              "ramp:\n"
+              "  pair: [l1, l1]\n"
+              "  lambda: -0.5\n"
+              "  beta: 1.5\n"
+              "optimizer:\n"
+              "  momentum: 1\n"
+              "  lr: 0\n"
+              "schedule: {name: cosine, epochs: 0}\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:6:15: data.batch_size: must be >= 1, got 0");
+    ck_has(e.msg, "cfg.yaml:9:23: threat_models[0].eps: must be > 0, got 0");
+    ck_has(e.msg, "cfg.yaml:10:21: threat_models[1].eps: must be > 0, got -1");
+    ck_has(e.msg, "cfg.yaml:10:32: threat_models[1].steps: must be >= 1, got 0");
+    ck_has(e.msg, "cfg.yaml:11:12: threat_models[2].norm: duplicate norm linf "
+                  "(already in threat_models[0])");
+    ck_has(e.msg, "cfg.yaml:11:23: threat_models[2].eps: a linf radius of 8 is more than the "
+                  "whole pixel range [0, 1]; radii are in pixel units, e.g. 8/255");
+    ck_has(e.msg, "cfg.yaml:13:14: ramp.pair: q and r must differ, got [l1, l1]");
+    ck_has(e.msg, "cfg.yaml:14:11: ramp.lambda: must be >= 0, got -0.5");
+    ck_has(e.msg, "cfg.yaml:15:9: ramp.beta: must be in [0, 1], got 1.5");
+    ck_has(e.msg, "cfg.yaml:17:13: optimizer.momentum: must be in [0, 1), got 1");
+    ck_has(e.msg, "cfg.yaml:18:7: optimizer.lr: must be > 0, got 0");
+    ck_has(e.msg, "cfg.yaml:19:18: schedule.name: unknown value 'cosine' (allowed: constant, "
+                  "piecewise-ft, static, superconverge, piecewise)");
+    ck_has(e.msg, "cfg.yaml:19:34: schedule.epochs: must be >= 1, got 0");
+    /* An unknown value gets a suggestion when one is close. */
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              "model: {arch: preact-resnet-18, activation: tanh}\n"
+              "data: {dataset: Fashion-MNIST, augment: flip}\n");
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:1:15: model.arch: unknown value 'preact-resnet-18' (did you mean "
+                  "'preact-resnet18'? allowed: small-cnn, preact-resnet18, wrn-28-10)");
+    ck_has(e.msg, "cfg.yaml:1:45: model.activation: unknown value 'tanh' (allowed: softplus, "
+                  "relu)");
+    ck_has(e.msg, "cfg.yaml:2:17: data.dataset: unknown value 'Fashion-MNIST' (did you mean "
+                  "'fashion-mnist'? allowed: fashion-mnist, mnist, cifar10)");
+    ck_has(e.msg, "cfg.yaml:2:41: data.augment: unknown value 'flip' (did you mean 'crop-flip'? "
+                  "allowed: auto, none, crop-flip)");
+    ck_assert_int_eq(count_lines(e.msg), 4);
+    env_close(&t);
+}
+END_TEST
+
+START_TEST(method_needs_matching_threat_models) {
+    env t;
+    env_open(&t);
+    char path[1024];
+    rc_err e;
+    rc_config c;
+    write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "method: at\n", t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:6:9: method: 'at' trains against threat models: add threat_models");
+    ck_assert_int_eq(count_lines(e.msg), 1);
+
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: eat\nthreat_models: [{norm: l1, eps: 12}]\n", t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:6:9: method: 'eat' combines several threat models, but "
+                  "threat_models lists only l1");
+
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: at\nthreat_models: [{norm: l1, eps: 12}, {norm: l2, eps: 1}]\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:6:9: attack_norm: method at attacks one norm: set attack_norm to one "
+                  "of l1, l2");
+
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: at\nthreat_models: [{norm: l1, eps: 12}]\nattack_norm: linf\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:8:14: attack_norm: linf is not in threat_models (l1)");
+
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: ramp\n"
+                   "threat_models: [{norm: l1, eps: 12}, {norm: linf, eps: 8/255}]\n"
+                   "ramp: {pair: [linf, l2]}\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:8:21: ramp.pair[1]: l2 is not in threat_models (l1, linf)");
+    ck_assert_int_eq(count_lines(e.msg), 1);
+
+    /* A list of the wrong length. */
+    write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "ramp: {pair: [linf, l2, l1]}\n", t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:6:14: ramp.pair: expected two norms [q, r], got 3");
+
+    /* The same pair is fine for a method that does not use it, and natural needs no threats. */
+    write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "ramp: {pair: [linf, l2]}\n", t.data);
+    load_ok(&c, path);
+    ck_assert_int_eq(c.ramp.pair[1], RC_NORM_L2);
+    env_close(&t);
+}
+END_TEST
+
+START_TEST(paths_must_exist) {
+    env t;
+    env_open(&t);
+    char path[1024], want[1400];
+    rc_err e;
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              "model: {arch: small-cnn}\n"
+              "data:\n"
+              "  dataset: mnist\n"
+              "  path: %s/nope\n"
+              "init: %s/missing.st\n",
+              t.dir, t.dir);
+    load_fails(path, &e);
+    snprintf(want, sizeof want, "cfg.yaml:4:9: data.path: cannot access '%s/nope': No such file",
+             t.dir);
+    ck_has(e.msg, want);
+    snprintf(want, sizeof want, "cfg.yaml:5:7: init: cannot access '%s/missing.st': No such file",
+             t.dir);
+    ck_has(e.msg, want);
+
+    /* The wrong kind of file each. */
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              "model: {arch: small-cnn}\ndata: {dataset: mnist, path: %s}\ninit: %s\n", t.init,
+              t.data);
+    load_fails(path, &e);
+    snprintf(want, sizeof want, "cfg.yaml:2:30: data.path: '%s' is not a directory", t.init);
+    ck_has(e.msg, want);
+    snprintf(want, sizeof want, "cfg.yaml:3:7: init: '%s' is not a regular file", t.data);
+    ck_has(e.msg, want);
+
+    /* Only Fashion-MNIST has a default directory. */
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              "model: {arch: small-cnn}\ndata:\n  dataset: cifar10\n");
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:3:12: data.path: required for cifar10: the directory holding its "
+                  "data_batch_*.bin files");
+    /* The dataset decides the input shape. */
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              "model: {arch: small-cnn, in_channels: 3, input_size: 32, num_classes: 5}\n"
+              "data: {dataset: mnist, path: %s}\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:1:39: model.in_channels: mnist images have 1 channel(s), got 3");
+    ck_has(e.msg, "cfg.yaml:1:54: model.input_size: mnist images are 28x28 pixels, got 32");
+    ck_has(e.msg, "cfg.yaml:1:71: model.num_classes: mnist has 10 classes, got 5");
+    env_close(&t);
+}
+END_TEST
+
+START_TEST(malformed_and_empty_files) {
+    env t;
+    env_open(&t);
+    char path[1024], want[1200];
+    rc_err e;
+    write_cfg(path, sizeof path, &t, "bad.yaml", "model:\n  arch: [small-cnn\n");
+    load_fails(path, &e);
+    ck_has(e.msg, "bad.yaml:3:1: invalid YAML: did not find expected ',' or ']' "
+                  "(while parsing a flow sequence at line 2, column 9)");
+    write_cfg(path, sizeof path, &t, "tab.yaml", "model:\n\tarch: small-cnn\n");
+    load_fails(path, &e);
+    ck_has(e.msg, "tab.yaml:2:1: invalid YAML: found character that cannot start any token");
+    write_cfg(path, sizeof path, &t, "alias.yaml", "model: *m\n");
+    load_fails(path, &e);
+    ck_has(e.msg, "alias.yaml:1:8: invalid YAML: found undefined alias");
+
+    write_cfg(path, sizeof path, &t, "empty.yaml", "%s", "");
+    load_fails(path, &e);
+    ck_has(e.msg, "empty.yaml: the file holds no settings");
+    write_cfg(path, sizeof path, &t, "comments.yaml", "# nothing yet\n\n");
+    load_fails(path, &e);
+    ck_has(e.msg, "comments.yaml: the file holds no settings");
+    write_cfg(path, sizeof path, &t, "list.yaml", "- model\n- data\n");
+    load_fails(path, &e);
+    ck_has(e.msg, "list.yaml:1:1: the top level must be a mapping of keys (model:, data:, ...), "
+                  "got a list");
+    write_cfg(path, sizeof path, &t, "scalar.yaml", "small-cnn\n");
+    load_fails(path, &e);
+    ck_has(e.msg, "scalar.yaml:1:1: the top level must be a mapping");
+    ck_has(e.msg, "got 'small-cnn'");
+    write_cfg(path, sizeof path, &t, "two.yaml", HEAD "---\nseed: 1\n", t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "two.yaml:7:1: a second YAML document; a config file holds exactly one");
+    write_cfg(path, sizeof path, &t, "dup.yaml", HEAD "seed: 1\nseed: 2\n", t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "dup.yaml:7:1: duplicate key 'seed' at the top level (first at line 6)");
+
+    load_fails(t.data, &e);
+    snprintf(want, sizeof want, "%s: cannot open: Is a directory", t.data);
+    ck_assert_str_eq(e.msg, want);
+    snprintf(path, sizeof path, "%s/absent.yaml", t.dir);
+    load_fails(path, &e);
+    snprintf(want, sizeof want, "%s: cannot open: No such file or directory", path);
+    ck_assert_str_eq(e.msg, want);
+    env_close(&t);
+}
+END_TEST
+
+START_TEST(all_errors_are_reported_together_in_file_order) {
+    env t;
+    env_open(&t);
+    char path[1024];
+    rc_err e;
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              "model:\n"
+              "  arch: small-cnn\n"
+              "  width: 0\n"
+              "data:\n"
+              "  dataset: mnist\n"
+              "  path: %s\n"
+              "  batchsize: 64\n"
+              "optimizer: {lr: fast}\n"
+              "eval: {every: -1}\n",
+              t.data);
+    load_fails(path, &e);
+    const char *want[] = {
+        "cfg.yaml:3:10: model.width: must be >= 1, got 0",
+        "cfg.yaml:7:3: unknown key 'batchsize' in data (did you mean 'batch_size'?)",
+        "cfg.yaml:8:17: optimizer.lr: expected a number, got 'fast'",
+        "cfg.yaml:9:15: eval.every: must be >= 0, got -1",
+    };
+    const char *prev = e.msg;
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const char *at = strstr(e.msg, want[i]);
+        ck_assert_msg(at != NULL && at >= prev, "expected \"%s\" in order in:\n%s", want[i],
+                      e.msg);
+        prev = at;
+    }
+    ck_assert_int_eq(count_lines(e.msg), 4);
+
+    /* More than 20: the first 20 and a count of the rest. */
+    char text[4096] = "model: {arch: small-cnn}\ndata: {dataset: mnist}\n";
+    for (int i = 0; i < 25; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "bogus%d: 1\n", i);
+    write_cfg(path, sizeof path, &t, "many.yaml", "%s", text);
+    load_fails(path, &e);
+    /* 25 unknown keys and the missing data.path. */
+    ck_assert_int_eq(count_lines(e.msg), 21);
+    ck_has(e.msg, "\n(6 more errors not shown)");
+    ck_has(e.msg, "many.yaml:3:1: unknown key 'bogus0' at the top level");
+    env_close(&t);
+}
+END_TEST
+
+/* Loads `path`, prints it, loads the print and checks that both structs and both prints agree. */
+static void check_round_trip(const env *t, const char *path) {
+    rc_config a, b;
+    load_ok(&a, path);
+    char *text = NULL, *again = NULL;
+    size_t len = 0, len2 = 0;
+    FILE *f = open_memstream(&text, &len);
+    rc_config_print(f, &a);
+    fclose(f);
+    char printed[1024];
+    write_cfg(printed, sizeof printed, t, "printed.yaml", "%s", text);
+    load_ok(&b, printed);
+    f = open_memstream(&again, &len2);
+    rc_config_print(f, &b);
+    fclose(f);
+    ck_assert_str_eq(text, again);
+    ck_assert_msg(memcmp(&a, &b, sizeof a) == 0, "structs differ after a round trip of:\n%s",
+                  text);
+    free(text);
+    free(again);
+}
+
+START_TEST(print_reads_back_identically) {
+    env t;
+    env_open(&t);
+    char path[1024];
+    write_full(path, sizeof path, &t, "full.yaml");
+    check_round_trip(&t, path);
+    write_cfg(path, sizeof path, &t, "small.yaml",
+              HEAD "method: max\n"
+                   "threat_models:\n"
+                   "  - {norm: linf, eps: 0.1, eval_eps: 2/255}\n"
+                   "  - {norm: l2, eps: 1e-3}\n"
+                   "optimizer: {weight_decay: 1/3, lr: 123456789.125}\n",
+              t.data);
+    check_round_trip(&t, path);
+
+    /* Paths with characters YAML treats specially survive quoting. */
+    char odd[1024];
+    snprintf(odd, sizeof odd, "%s/we\"ird: #dir\\ x", t.dir);
+    ck_assert_int_eq(mkdir(odd, 0700), 0);
+    write_cfg(path, sizeof path, &t, "odd.yaml",
+              "model: {arch: small-cnn}\n"
+              "data: {dataset: mnist, path: '%s/we\"ird: #dir\\ x'}\n"
+              "output: {dir: \"tab\\there\"}\n",
+              t.dir);
+    rc_config c;
+    load_ok(&c, path);
+    ck_assert_str_eq(c.data.path, odd);
+    ck_assert_str_eq(c.output.dir, "tab\there");
+    check_round_trip(&t, path);
+
+    /* The printed text is the documented YAML. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    rc_config_print(f, &c);
+    fclose(f);
+    ck_has(text, "\nmodel:\n  arch: small-cnn\n  activation: relu\n");
+    ck_has(text, "\nthreat_models: []\n");
+    ck_has(text, "\nramp:\n  pair: auto\n");
+    ck_has(text, "\n  weight_decay: 0.0005\n");
+    ck_has(text, "\n  dir: \"tab\\x09here\"\n");
+    ck_lacks(text, "attack_norm");
+    free(text);
+    env_close(&t);
+}
+END_TEST
+
+START_TEST(fractions_are_numbers) {
+    env t;
+    env_open(&t);
+    char path[1024];
+    rc_config c;
+    rc_err e;
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: avg\n"
+                   "threat_models:\n"
+                   "  - {norm: linf, eps: 8/255, eval_eps: 16/255}\n"
+                   "  - {norm: l2, eps: 1/2}\n"
+                   "  - {norm: l1, eps: 24/2.0}\n"
+                   "optimizer: {lr: 1/10, weight_decay: 5e-4}\n",
+              t.data);
+    load_ok(&c, path);
+    ck_assert(c.threats[0].eps == 8.0 / 255);
+    ck_assert(c.threats[0].eval_eps == 16.0 / 255);
+    ck_assert(c.threats[1].eps == 0.5);
+    ck_assert(c.threats[2].eps == 12);
+    ck_assert(c.optimizer.lr == 1.0 / 10);
+    ck_assert(c.optimizer.weight_decay == 5e-4);
+
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "threat_models:\n"
+                   "  - {norm: linf, eps: 8/0}\n"
+                   "  - {norm: l2, eps: 8/}\n"
+                   "  - {norm: l1, eps: 1/2/3}\n"
+                   "optimizer: {lr: inf, momentum: 0x1p-1, weight_decay: nan}\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "threat_models[0].eps: expected a number, got '8/0'");
+    ck_has(e.msg, "threat_models[1].eps: expected a number, got '8/'");
+    ck_has(e.msg, "threat_models[2].eps: expected a number, got '1/2/3'");
+    ck_has(e.msg, "optimizer.lr: expected a number, got 'inf'");
+    ck_has(e.msg, "optimizer.momentum: expected a number, got '0x1p-1'");
+    ck_has(e.msg, "optimizer.weight_decay: expected a number, got 'nan'");
+    ck_assert_int_eq(count_lines(e.msg), 6);
+    env_close(&t);
+}
+END_TEST
+
+START_TEST(shipped_example_config_loads) {
+    const char *src = getenv("RAMP_CL_SRCDIR");
+    if (!src || !*src) {
+        fprintf(stderr, "check_config: RAMP_CL_SRCDIR not set, not loading configs/*.yaml\n");
+        return;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/configs/natural-fmnist.yaml", src);
+    rc_config c;
+    rc_err e;
+    struct stat st;
+    if (stat("/usr/share/datasets/fashion-mnist", &st) != 0) {
+        /* Without the dataset installed, that must be the only complaint. */
+        ck_assert_int_eq(rc_config_load(&c, path, &e), -1);
+        ck_has(e.msg, "data.path: cannot access '/usr/share/datasets/fashion-mnist'");
+        ck_assert_int_eq(count_lines(e.msg), 1);
+        return;
+    }
+    load_ok(&c, path);
+    ck_assert_int_eq(c.model.arch, RC_ARCH_SMALL_CNN);
+    ck_assert_int_eq(c.data.dataset, RC_DATASET_FASHION_MNIST);
+    ck_assert_int_eq(c.method, RC_METHOD_NATURAL);
+    ck_assert_int_eq(c.schedule.name, RC_SCHEDULE_CONSTANT);
+    ck_assert_int_eq(c.schedule.epochs, 1);
+    ck_assert_int_eq(c.data.batch_size, 128);
+    ck_assert_str_eq(c.output.dir, "runs/natural-fmnist");
+}
+END_TEST
+
+START_TEST(finalize_checks_configs_built_in_code) {
+    env t;
+    env_open(&t);
+    rc_config c, again;
+    rc_err e;
+    rc_config_defaults(&c);
+    c.model.arch = RC_ARCH_SMALL_CNN;
+    c.data.dataset = RC_DATASET_MNIST;
+    snprintf(c.data.path, sizeof c.data.path, "%s", t.data);
+    c.method = RC_METHOD_RAMP;
+    c.n_threats = 2;
+    c.threats[0] = (rc_threat){.norm = RC_NORM_LINF, .eps = 0.3, .steps = 5};
+    c.threats[1] = (rc_threat){.norm = RC_NORM_L1, .eps = 10, .steps = 15, .eval_eps = 12};
+    c.ramp.pair[0] = RC_NORM_LINF;
+    c.ramp.pair[1] = RC_NORM_L1;
+    ck_assert_msg(rc_config_finalize(&c, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(c.model.in_channels, 1);
+    ck_assert_int_eq(c.model.input_size, 28);
+    ck_assert_int_eq(c.data.augment, RC_AUGMENT_NONE);
+    ck_assert(c.threats[0].eval_eps == 0.3 && c.threats[1].eval_eps == 12);
+    ck_assert_str_eq(c.output.dir, "runs/run");
+    /* A second finalize changes nothing. */
+    again = c;
+    ck_assert_msg(rc_config_finalize(&again, &e) == 0, "%s", e.msg);
+    ck_assert(memcmp(&c, &again, sizeof c) == 0);
+
+    /* Errors carry no position, only the key. */
+    c.data.batch_size = 0;
+    c.threats[1].norm = RC_NORM_LINF;
+    c.threats[0].eps = NAN;
+    c.ramp.pair[1] = RC_NORM_NONE;
+    c.method = (rc_method)42;
+    ck_assert_int_eq(rc_config_finalize(&c, &e), -1);
+    ck_has(e.msg, "method: invalid value 42");
+    ck_has(e.msg, "data.batch_size: must be >= 1, got 0");
+    ck_has(e.msg, "threat_models[0].eps: must be > 0, got nan");
+    ck_has(e.msg, "threat_models[1].norm: duplicate norm linf (already in threat_models[0])");
+    ck_has(e.msg, "ramp.pair: set both norms [q, r], or auto");
+    ck_assert_msg(e.msg[0] == 'd', "%s", e.msg);
+
+    rc_config_defaults(&c);
+    ck_assert_int_eq(rc_config_finalize(&c, &e), -1);
+    ck_has(e.msg, "model.arch: required: one of small-cnn, preact-resnet18, wrn-28-10");
+    ck_has(e.msg, "data.dataset: required");
+    ck_assert_int_eq(count_lines(e.msg), 2);
+    env_close(&t);
+}
+END_TEST
+
+START_TEST(names_and_threat_lookup) {
+    ck_assert_str_eq(rc_norm_name(RC_NORM_LINF), "linf");
+    ck_assert_str_eq(rc_norm_name(RC_NORM_L2), "l2");
+    ck_assert_str_eq(rc_norm_name(RC_NORM_L1), "l1");
+    ck_assert_str_eq(rc_norm_name(RC_NORM_NONE), "none");
+    ck_assert_str_eq(rc_arch_name(RC_ARCH_WRN_28_10), "wrn-28-10");
+    ck_assert_str_eq(rc_arch_name(RC_ARCH_UNSET), "unset");
+    ck_assert_str_eq(rc_activation_name(RC_ACTIVATION_SOFTPLUS), "softplus");
+    ck_assert_str_eq(rc_dataset_kind_name(RC_DATASET_CIFAR10), "cifar10");
+    ck_assert_str_eq(rc_augment_name(RC_AUGMENT_CROP_FLIP), "crop-flip");
+    ck_assert_str_eq(rc_augment_name(RC_AUGMENT_AUTO), "auto");
+    ck_assert_str_eq(rc_method_name(RC_METHOD_MSD), "msd");
+    ck_assert_str_eq(rc_method_name(RC_METHOD_RAMP), "ramp");
+    ck_assert_str_eq(rc_param_groups_name(RC_PARAM_GROUPS_SPLIT), "split");
+    ck_assert_str_eq(rc_schedule_kind_name(RC_SCHEDULE_SUPERCONVERGE), "superconverge");
+    ck_assert_str_eq(rc_final_protocol_name(RC_FINAL_NONE), "none");
+    ck_assert_str_eq(rc_method_name((rc_method)99), "invalid");
+    rc_config c;
+    rc_config_defaults(&c);
+    c.n_threats = 2;
+    c.threats[0].norm = RC_NORM_L1;
+    c.threats[1].norm = RC_NORM_LINF;
+    ck_assert_int_eq(rc_config_find_threat(&c, RC_NORM_L1), 0);
+    ck_assert_int_eq(rc_config_find_threat(&c, RC_NORM_LINF), 1);
+    ck_assert_int_eq(rc_config_find_threat(&c, RC_NORM_L2), -1);
+}
+END_TEST
+
+START_TEST(other_checks) {
+    env t;
+    env_open(&t);
+    char path[1024];
+    rc_err e;
+    rc_config c;
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "optimizer: {momentum: 0, nesterov: true}\n"
+                   "threat_models: [{norm: linf, eps: 0.1, eval_eps: 4}]\n"
+                   "model: {arch: wrn-28-10}\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:6:36: optimizer.nesterov: needs momentum > 0");
+    ck_has(e.msg, "cfg.yaml:7:50: threat_models[0].eval_eps: a linf radius of 4 is more than");
+    ck_has(e.msg, "cfg.yaml:8:1: duplicate key 'model' at the top level (first at line 1)");
+    ck_assert_int_eq(count_lines(e.msg), 3);
+
+    /* Booleans in the YAML 1.1 spellings, an empty section, null strings and a long seed. */
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "ramp: {gp: off, trades: Yes}\n"
+                   "optimizer: {nesterov: ON}\n"
+                   "eval:\n"
+                   "init: ~\n"
+                   "seed: 18446744073709551615\n",
+              t.data);
+    load_ok(&c, path);
+    ck_assert(!c.ramp.gp && c.ramp.trades && c.optimizer.nesterov);
+    ck_assert_str_eq(c.init, "");
+    ck_assert_uint_eq(c.seed, UINT64_MAX);
+    ck_assert_int_eq(c.eval.n, 200);
+
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "seed: 18446744073709551616\neval: {n: 99999999999}\n", t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "seed: expected a non-negative integer, got '18446744073709551616'");
+    ck_has(e.msg, "eval.n: expected an integer, got '99999999999'");
+    env_close(&t);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_test(tc, full_config_sets_every_key);
+    tcase_add_test(tc, defaults_come_from_dataset_arch_and_init);
+    tcase_add_test(tc, unknown_keys_suggest_the_intended_one);
+    tcase_add_test(tc, wrong_types_name_position_and_value);
+    tcase_add_test(tc, out_of_range_values_are_errors);
+    tcase_add_test(tc, method_needs_matching_threat_models);
+    tcase_add_test(tc, paths_must_exist);
+    tcase_add_test(tc, malformed_and_empty_files);
+    tcase_add_test(tc, all_errors_are_reported_together_in_file_order);
+    tcase_add_test(tc, print_reads_back_identically);
+    tcase_add_test(tc, fractions_are_numbers);
+    tcase_add_test(tc, shipped_example_config_loads);
+    tcase_add_test(tc, finalize_checks_configs_built_in_code);
+    tcase_add_test(tc, names_and_threat_lookup);
+    tcase_add_test(tc, other_checks);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
