@@ -51,24 +51,30 @@ __kernel void bn_finalize_stats(__global const float *part_sum, __global const f
     running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
 }
 
+/* Element-wise kernels run one (image, channel) plane per work-item: no per-element division. */
 __kernel void bn_apply(__global const float *x, __global float *y, __global const float *mean,
                        __global const float *invstd, __global const float *gamma,
-                       __global const float *beta, const int C, const int HW, const int total) {
-    const int idx = get_global_id(0);
-    if (idx >= total) return;
-    const int c = (idx / HW) % C;
-    y[idx] = (x[idx] - mean[c]) * invstd[c] * gamma[c] + beta[c];
+                       __global const float *beta, const int C, const int HW, const int NC) {
+    const int g = get_global_id(0);
+    if (g >= NC) return;
+    const int c = g % C;
+    const float scale = invstd[c] * gamma[c], shift = beta[c] - mean[c] * scale;
+    const size_t off = (size_t)g * HW;
+    for (int i = 0; i < HW; i++) y[off + i] = x[off + i] * scale + shift;
 }
 
 /* Eval mode: normalise with the running statistics. */
 __kernel void bn_apply_eval(__global const float *x, __global float *y,
                             __global const float *running_mean, __global const float *running_var,
                             __global const float *gamma, __global const float *beta,
-                            const float eps, const int C, const int HW, const int total) {
-    const int idx = get_global_id(0);
-    if (idx >= total) return;
-    const int c = (idx / HW) % C;
-    y[idx] = (x[idx] - running_mean[c]) / sqrt(running_var[c] + eps) * gamma[c] + beta[c];
+                            const float eps, const int C, const int HW, const int NC) {
+    const int g = get_global_id(0);
+    if (g >= NC) return;
+    const int c = g % C;
+    const float scale = gamma[c] / sqrt(running_var[c] + eps);
+    const float shift = beta[c] - running_mean[c] * scale;
+    const size_t off = (size_t)g * HW;
+    for (int i = 0; i < HW; i++) y[off + i] = x[off + i] * scale + shift;
 }
 
 /* part_a[c*N+n] = sum dy, part_b[c*N+n] = sum dy * xhat over the plane. */
@@ -110,24 +116,32 @@ __kernel void bn_backward_dx(__global const float *dy, __global const float *x,
                              __global const float *mean, __global const float *invstd,
                              __global const float *gamma, __global const float *dgamma,
                              __global const float *dbeta, __global float *dx, const int C,
-                             const int HW, const int total, const float inv_m,
+                             const int HW, const int NC, const float inv_m,
                              const int accumulate) {
-    const int idx = get_global_id(0);
-    if (idx >= total) return;
-    const int c = (idx / HW) % C;
-    const float is = invstd[c];
-    const float xhat = (x[idx] - mean[c]) * is;
-    const float g = gamma[c] * is * (dy[idx] - dbeta[c] * inv_m - xhat * dgamma[c] * inv_m);
-    dx[idx] = accumulate ? dx[idx] + g : g;
+    const int g = get_global_id(0);
+    if (g >= NC) return;
+    const int c = g % C;
+    const float is = invstd[c], mu = mean[c], k = gamma[c] * is;
+    const float db = dbeta[c] * inv_m, dgm = dgamma[c] * inv_m;
+    const size_t off = (size_t)g * HW;
+    for (int i = 0; i < HW; i++) {
+        const float xhat = (x[off + i] - mu) * is;
+        const float v = k * (dy[off + i] - db - xhat * dgm);
+        dx[off + i] = accumulate ? dx[off + i] + v : v;
+    }
 }
 
 /* Eval mode: statistics are constants, so dx = dy * gamma / sqrt(running_var + eps). */
 __kernel void bn_backward_dx_eval(__global const float *dy, __global const float *running_var,
                                   __global const float *gamma, __global float *dx, const float eps,
-                                  const int C, const int HW, const int total, const int accumulate) {
-    const int idx = get_global_id(0);
-    if (idx >= total) return;
-    const int c = (idx / HW) % C;
-    const float g = dy[idx] * gamma[c] / sqrt(running_var[c] + eps);
-    dx[idx] = accumulate ? dx[idx] + g : g;
+                                  const int C, const int HW, const int NC, const int accumulate) {
+    const int g = get_global_id(0);
+    if (g >= NC) return;
+    const int c = g % C;
+    const float k = gamma[c] / sqrt(running_var[c] + eps);
+    const size_t off = (size_t)g * HW;
+    for (int i = 0; i < HW; i++) {
+        const float v = dy[off + i] * k;
+        dx[off + i] = accumulate ? dx[off + i] + v : v;
+    }
 }

@@ -42,3 +42,59 @@ __kernel void ce_accumulate(__global const float *loss, __global const float *co
     acc[1] += c;
     acc[2] += (float)N;
 }
+
+/* Attack losses, per sample, with the gradient of their SUM (attacks ascend sum_i loss_i):
+ * kind 0 = cross-entropy, 1 = DLR, 2 = targeted DLR (target class in targets[n]) (spec 1.9).
+ * correct[n] = (argmax z == y), first maximum wins. */
+__kernel void attack_loss(__global const float *z, __global const int *labels,
+                          __global const int *targets, __global float *loss,
+                          __global float *correct, __global float *dz, const int N, const int K,
+                          const int kind) {
+    const int n = get_global_id(0);
+    if (n >= N) return;
+    __global const float *row = z + (size_t)n * K;
+    __global float *drow = dz + (size_t)n * K;
+    const int y = labels[n];
+    /* the four largest logits, in order (ties: lower index first) */
+    int top[4] = {-1, -1, -1, -1};
+    for (int r = 0; r < 4 && r < K; r++) {
+        int best = -1;
+        for (int k = 0; k < K; k++) {
+            int used = 0;
+            for (int q = 0; q < r; q++) used |= top[q] == k;
+            if (!used && (best < 0 || row[k] > row[best])) best = k;
+        }
+        top[r] = best;
+    }
+    correct[n] = top[0] == y ? 1.0f : 0.0f;
+    for (int k = 0; k < K; k++) drow[k] = 0.0f;
+    if (kind == 0) {
+        const float mx = row[top[0]];
+        float s = 0.0f;
+        for (int k = 0; k < K; k++) s += exp(row[k] - mx);
+        const float lse = mx + log(s);
+        loss[n] = lse - row[y];
+        for (int k = 0; k < K; k++) drow[k] = exp(row[k] - lse) - (k == y ? 1.0f : 0.0f);
+    } else if (kind == 1) {
+        /* DLR = -(z_y - max_{j != y} z_j) / (z_pi1 - z_pi3 + 1e-12) */
+        const int m = top[0] == y ? top[1] : top[0];
+        const float num = row[y] - row[m];
+        const float den = row[top[0]] - row[top[2]] + 1e-12f;
+        loss[n] = -num / den;
+        drow[y] += -1.0f / den;
+        drow[m] += 1.0f / den;
+        drow[top[0]] += num / (den * den);
+        drow[top[2]] -= num / (den * den);
+    } else {
+        /* targeted DLR = -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12) */
+        const int t = targets[n];
+        const float num = row[y] - row[t];
+        const float den = row[top[0]] - 0.5f * (row[top[2]] + row[top[3]]) + 1e-12f;
+        loss[n] = -num / den;
+        drow[y] += -1.0f / den;
+        drow[t] += 1.0f / den;
+        drow[top[0]] += num / (den * den);
+        drow[top[2]] -= 0.5f * num / (den * den);
+        drow[top[3]] -= 0.5f * num / (den * den);
+    }
+}

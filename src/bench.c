@@ -1,4 +1,5 @@
 #include "ramp/bench.h"
+#include "ramp/launch.h"
 #include "ramp/model.h"
 #include "ramp/optim.h"
 
@@ -77,6 +78,7 @@ static int bench_model(rc_ctx *ctx, rc_arch arch, const rc_bench_opts *o, rc_err
     for (workload w = W_TRAIN; w <= W_ATTACK; w++) {
         /* one untimed step compiles and warms every kernel */
         if (step(ctx, &m, &opt, &io, w, n, e) || rc_ctx_finish(ctx, e)) goto out;
+        rc_profile_reset(ctx);
         int iters = 0;
         double t0 = now_s(), t;
         do {

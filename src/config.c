@@ -38,7 +38,7 @@ _Static_assert(sizeof(rc_arch) == sizeof(int) && sizeof(rc_activation) == sizeof
 
 /* ---- names ---------------------------------------------------------------------------------- */
 
-static const char *const ARCH_NAMES[] = {"small-cnn", "preact-resnet18", "wrn-28-10"};
+static const char *const ARCH_NAMES[] = {"small-cnn", "preact-resnet18", "wrn-28-10", "linear"};
 static const char *const ACTIVATION_NAMES[] = {"softplus", "relu"};
 static const char *const DATASET_NAMES[] = {"fashion-mnist", "mnist", "cifar10"};
 static const char *const AUGMENT_NAMES[] = {"none", "crop-flip"};
@@ -874,6 +874,11 @@ static void check_method(ctx *c, rc_config *cfg) {
 }
 
 static void finalize(ctx *c, rc_config *cfg) {
+    /* Each architecture's reference width: small-cnn 32-64-128, PreAct ResNet-18 64, WRN-28-10's
+     * widen factor 10. */
+    if (cfg->model.width == -1)
+        cfg->model.width = cfg->model.arch == RC_ARCH_SMALL_CNN ? 32
+                           : cfg->model.arch == RC_ARCH_WRN_28_10 ? 10 : 64;
     check_fields(c, FIELDS, N_FIELDS, c->f, cfg, "", (loc){0});
     resolve_data(c, cfg);
     if (cfg->data.path[0] && at(c, "data.path").line)
@@ -900,7 +905,7 @@ void rc_config_defaults(rc_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->model.arch = RC_ARCH_UNSET;
     cfg->model.activation = RC_ACTIVATION_AUTO;
-    cfg->model.width = 64;
+    cfg->model.width = -1; /* per architecture, in finalize */
     cfg->model.num_classes = 10;
     cfg->data.dataset = RC_DATASET_UNSET;
     cfg->data.augment = RC_AUGMENT_AUTO;

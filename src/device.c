@@ -1,4 +1,5 @@
 #include "ramp/device.h"
+#include "ramp/gemm.h"
 #include "ramp/launch.h"
 #include "ramp/program.h"
 
@@ -172,11 +173,15 @@ int rc_ctx_open(rc_ctx *ctx, int index, rc_err *e) {
         return -1;
     }
     rc_program_cache_init(ctx);
+    const char *prof = getenv("RAMP_CL_PROFILE");
+    ctx->profile = prof && *prof && strcmp(prof, "0") != 0;
     return 0;
 }
 
 void rc_ctx_close(rc_ctx *ctx) {
     if (ctx->queue) clFinish(ctx->queue);
+    rc_profile_print(ctx, stderr);
+    rc_gemm_release(ctx);
     rc_kernels_release(ctx);
     rc_programs_release(ctx);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);

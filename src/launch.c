@@ -4,6 +4,63 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+struct rc_profile_entry {
+    char name[64];
+    long calls;
+    double seconds;
+};
+
+double rc_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void rc_profile_add(rc_ctx *ctx, const char *name, double seconds) {
+    size_t i = 0;
+    while (i < ctx->n_prof && strcmp(ctx->prof[i].name, name)) i++;
+    if (i == ctx->n_prof) {
+        if (ctx->n_prof == ctx->cap_prof) {
+            size_t cap = ctx->cap_prof ? 2 * ctx->cap_prof : 32;
+            struct rc_profile_entry *g = realloc(ctx->prof, cap * sizeof *g);
+            if (!g) return; /* profiling is best effort */
+            ctx->prof = g;
+            ctx->cap_prof = cap;
+        }
+        snprintf(ctx->prof[i].name, sizeof ctx->prof[i].name, "%s", name);
+        ctx->prof[i].calls = 0;
+        ctx->prof[i].seconds = 0;
+        ctx->n_prof++;
+    }
+    ctx->prof[i].calls++;
+    ctx->prof[i].seconds += seconds;
+}
+
+static int by_time(const void *a, const void *b) {
+    double x = ((const struct rc_profile_entry *)a)->seconds;
+    double y = ((const struct rc_profile_entry *)b)->seconds;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void rc_profile_print(rc_ctx *ctx, FILE *f) {
+    if (!ctx->n_prof) return;
+    qsort(ctx->prof, ctx->n_prof, sizeof *ctx->prof, by_time);
+    double total = 0;
+    for (size_t i = 0; i < ctx->n_prof; i++) total += ctx->prof[i].seconds;
+    fprintf(f, "ramp-cl profile (each call waited for; %.3f s in all):\n", total);
+    fprintf(f, "  %-28s %8s %10s %9s %6s\n", "kernel", "calls", "total s", "ms/call", "share");
+    for (size_t i = 0; i < ctx->n_prof; i++)
+        fprintf(f, "  %-28s %8ld %10.3f %9.3f %5.1f%%\n", ctx->prof[i].name, ctx->prof[i].calls,
+                ctx->prof[i].seconds, 1e3 * ctx->prof[i].seconds / (double)ctx->prof[i].calls,
+                100 * ctx->prof[i].seconds / total);
+    free(ctx->prof);
+    ctx->prof = NULL;
+    ctx->n_prof = ctx->cap_prof = 0;
+}
+
+void rc_profile_reset(rc_ctx *ctx) { ctx->n_prof = 0; }
 
 struct rc_kernel_entry {
     char name[64];
@@ -43,11 +100,16 @@ int rc_launch(rc_ctx *ctx, const char *file, const char *name, int dims, const s
         if (s != CL_SUCCESS)
             return rc_err_cl(e, "clSetKernelArg", s, "kernel %s, argument %d", name, i);
     }
+    double t0 = ctx->profile ? rc_now_s() : 0;
     cl_int s = clEnqueueNDRangeKernel(ctx->queue, k, (cl_uint)dims, NULL, global, NULL, 0, NULL,
                                       NULL);
     if (s != CL_SUCCESS)
         return rc_err_cl(e, "clEnqueueNDRangeKernel", s, "kernel %s, global %zu x %zu x %zu", name,
                          global[0], dims > 1 ? global[1] : 1, dims > 2 ? global[2] : 1);
+    if (ctx->profile) {
+        if (rc_ctx_finish(ctx, e)) return rc_err_prefix(e, "kernel %s: ", name);
+        rc_profile_add(ctx, name, rc_now_s() - t0);
+    }
     return 0;
 }
 

@@ -19,6 +19,8 @@ static void usage(FILE *f) {
           "\n"
           "Commands:\n"
           "  check CONFIG.yaml   validate a config and print it with every default resolved\n"
+          "  eval CONFIG.yaml    robust evaluation of a checkpoint: clean, per-norm and union\n"
+          "                      accuracy (--checkpoint, --protocol fast|full, --n)\n"
           "  bench               images/s and GFLOP/s of training, forward and attack steps\n"
           "                      for each model (--model, --batch, --seconds)\n"
           "  selftest            run a CLBlast SGEMM and a ramp-cl kernel on the device and\n"
@@ -28,6 +30,10 @@ static void usage(FILE *f) {
           "  -d, --device N      use OpenCL device N (see --list-devices; default 0)\n"
           "  -l, --list-devices  list every OpenCL platform and device with its index\n"
           "  -v, --verbose       report what the kernel cache did\n"
+          "      --checkpoint F  eval: the checkpoint (default: the run's model.safetensors)\n"
+          "      --protocol P    eval: fast (APGD-CE) or full (APGD-CE + APGD-T, E-AT's);\n"
+          "                      default: the config's eval.final_protocol\n"
+          "      --n N           eval: the first N test points (default: eval.final_n)\n"
           "      --model NAME    bench: only this model (small-cnn or preact-resnet18)\n"
           "      --batch N       bench: batch size (default 128)\n"
           "      --seconds S     bench: time each workload for at least S seconds (default 3)\n"
@@ -73,14 +79,22 @@ typedef struct cli {
     int device, verbose, list;
     const char *command, *arg;
     rc_bench_opts bench;
+    const char *checkpoint, *protocol;
+    int n;
 } cli;
 
 /* Commands that need a device. Returns the exit status. */
 static int with_device(const cli *c, rc_err *e) {
     rc_config cfg;
-    int is_train = strcmp(c->command, "selftest") && strcmp(c->command, "bench");
+    int is_eval = !strcmp(c->command, "eval");
+    int is_train = !is_eval && strcmp(c->command, "selftest") && strcmp(c->command, "bench");
     /* A config is validated completely before any device work starts. */
-    if (is_train && rc_config_load(&cfg, c->command, e)) return 1;
+    if ((is_train || is_eval) && rc_config_load(&cfg, is_eval ? c->arg : c->command, e)) return 1;
+    int full = 0;
+    if (is_eval) {
+        full = c->protocol ? !strcmp(c->protocol, "full")
+                           : cfg.eval.final_protocol == RC_FINAL_FULL;
+    }
     rc_ctx ctx;
     if (rc_ctx_open(&ctx, c->device, e)) return 1;
     int status = 0;
@@ -93,6 +107,8 @@ static int with_device(const cli *c, rc_err *e) {
         }
     } else if (!strcmp(c->command, "bench")) {
         status = rc_bench_run(&ctx, &c->bench, e) ? -1 : 0;
+    } else if (is_eval) {
+        status = rc_eval_run(&ctx, &cfg, c->checkpoint, full, c->n, e) ? -1 : 0;
     } else {
         status = rc_train_run(&ctx, &cfg, c->verbose, e) ? -1 : 0;
     }
@@ -126,6 +142,20 @@ int main(int argc, char **argv) {
                 return 2;
             }
             c.device = (int)v;
+        } else if (!strcmp(a, "--checkpoint") && i + 1 < argc) {
+            c.checkpoint = argv[++i];
+        } else if (!strcmp(a, "--protocol") && i + 1 < argc) {
+            c.protocol = argv[++i];
+            if (strcmp(c.protocol, "fast") && strcmp(c.protocol, "full")) {
+                fprintf(stderr, "ramp-cl: --protocol must be fast or full, got %s\n", c.protocol);
+                return 2;
+            }
+        } else if (!strcmp(a, "--n") && i + 1 < argc) {
+            if (parse_int(argv[++i], 1, INT_MAX, &v)) {
+                fprintf(stderr, "ramp-cl: --n needs a positive integer\n");
+                return 2;
+            }
+            c.n = (int)v;
         } else if (!strcmp(a, "--model") && i + 1 < argc) {
             c.bench.model = argv[++i];
         } else if (!strcmp(a, "--batch") && i + 1 < argc) {
@@ -148,7 +178,7 @@ int main(int argc, char **argv) {
             return 2;
         } else if (!c.command) {
             c.command = a;
-        } else if (!c.arg && !strcmp(c.command, "check")) {
+        } else if (!c.arg && (!strcmp(c.command, "check") || !strcmp(c.command, "eval"))) {
             c.arg = a;
         } else {
             fprintf(stderr, "ramp-cl: unexpected argument %s after %s\n", a, c.command);
@@ -185,7 +215,12 @@ int main(int argc, char **argv) {
         rc_config_print(stdout, &cfg);
         return 0;
     }
-    int known = !strcmp(c.command, "selftest") || !strcmp(c.command, "bench");
+    if (!strcmp(c.command, "eval") && !c.arg) {
+        fprintf(stderr, "ramp-cl: eval needs a config file (its data and threat_models)\n");
+        return 2;
+    }
+    int known = !strcmp(c.command, "selftest") || !strcmp(c.command, "bench") ||
+                !strcmp(c.command, "eval");
     size_t len = strlen(c.command);
     int yaml = len > 5 && (!strcmp(c.command + len - 5, ".yaml") ||
                            !strcmp(c.command + len - 4, ".yml"));

@@ -7,7 +7,7 @@
 #include <string.h>
 
 int rc_arch_from_name(const char *s, rc_arch *out) {
-    for (rc_arch a = RC_ARCH_SMALL_CNN; a <= RC_ARCH_WRN_28_10; a++)
+    for (rc_arch a = RC_ARCH_SMALL_CNN; a <= RC_ARCH_LINEAR; a++)
         if (s && !strcmp(s, rc_arch_name(a))) {
             *out = a;
             return 0;
@@ -132,6 +132,13 @@ static int node_linear(rc_model *m, int in, const char *prefix, int out_features
     rc_node nd = {.op = RC_OP_LINEAR, .in = in, .in2 = -1, .p = {pw, pb, -1, -1}};
     nd.out = new_tensor(m, out_features, 1, 1);
     return nd.out < 0 ? -1 : add_node(m, nd);
+}
+
+/* A linear classifier on the flattened input: optimal attacks have closed forms (tests). */
+static int build_linear(rc_model *m) {
+    const rc_model_opts *o = &m->opts;
+    int x = new_tensor(m, o->in_channels, o->input_size, o->input_size);
+    return x < 0 ? -1 : node_linear(m, x, "linear.", o->num_classes);
 }
 
 static int build_small_cnn(rc_model *m) {
@@ -320,10 +327,12 @@ int rc_model_create(rc_ctx *ctx, rc_model *m, const rc_model_opts *o, int max_ba
                              "num_classes %d, input_size %d)",
                           rc_arch_name(o->arch), max_batch, o->width, o->in_channels,
                           o->num_classes, o->input_size);
-    if (o->arch != RC_ARCH_SMALL_CNN && o->arch != RC_ARCH_PREACT_RESNET18)
+    if (o->arch == RC_ARCH_WRN_28_10)
         return rc_err_set(e, "model %s is not implemented yet (available: small-cnn, "
-                             "preact-resnet18)", rc_arch_name(o->arch));
-    int r = o->arch == RC_ARCH_SMALL_CNN ? build_small_cnn(m) : build_preact_resnet18(m);
+                             "preact-resnet18, linear)", rc_arch_name(o->arch));
+    int r = o->arch == RC_ARCH_SMALL_CNN   ? build_small_cnn(m)
+            : o->arch == RC_ARCH_LINEAR    ? build_linear(m)
+                                           : build_preact_resnet18(m);
     if (r < 0) {
         rc_model_free(m);
         return rc_err_set(e, "out of host memory building model %s", rc_arch_name(o->arch));

@@ -2,6 +2,7 @@
  * checkpoints, evaluation). */
 #include "ramp/train.h"
 #include "ramp/checkpoint.h"
+#include "ramp/eval.h"
 #include "ramp/launch.h"
 #include "ramp/optim.h"
 
@@ -161,6 +162,58 @@ static int check_data_matches(const rc_config *cfg, const rc_dataset *d, rc_err 
     return 0;
 }
 
+/* Robust evaluation of model m as the config says; table on stdout, JSON in the run directory. */
+static int evaluate(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dataset *test,
+                    const char *checkpoint, int full, int n, rc_err *e) {
+    if (cfg->n_threats == 0)
+        return rc_err_set(e, "robust evaluation needs threat_models in the config");
+    rc_eval_report r;
+    printf("ramp-cl: %s evaluation of %s on the first %d test points\n", full ? "full" : "fast",
+           checkpoint, n);
+    fflush(stdout);
+    if (rc_eval_robust(ctx, m, test, n, cfg->threats, cfg->n_threats,
+                       full ? RC_PROTOCOL_FULL : RC_PROTOCOL_FAST, cfg->seed, cfg->data.eval_batch_size,
+                       stdout, &r, e))
+        return -1;
+    rc_eval_print_table(stdout, &r);
+    char path[RC_CONFIG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/eval-%s.json", cfg->output.dir, full ? "full" : "fast");
+    int ret = mkdir_p(cfg->output.dir, e) || rc_eval_write_json(&r, checkpoint, path, e);
+    if (!ret) printf("ramp-cl: per-point outcomes in %s\n", path);
+    rc_eval_report_free(&r);
+    return ret ? -1 : 0;
+}
+
+int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int full, int n,
+                rc_err *e) {
+    char path[RC_CONFIG_PATH_MAX + 32];
+    if (!checkpoint) {
+        snprintf(path, sizeof path, "%s/model.safetensors", cfg->output.dir);
+        checkpoint = path;
+    }
+    rc_model_opts o;
+    if (rc_checkpoint_read_opts(checkpoint, &o, e)) return -1;
+    rc_dataset test = {0};
+    rc_model m;
+    memset(&m, 0, sizeof m);
+    int r = -1;
+    if (rc_load_split(cfg, 0, 0, &test, e)) goto out;
+    if ((int)test.c != o.in_channels || (int)test.h != o.input_size) {
+        rc_err_set(e, "%s was trained on %dx%dx%d images, %s has %ux%ux%u", checkpoint,
+                   o.in_channels, o.input_size, o.input_size, test.name, test.c, test.h, test.w);
+        goto out;
+    }
+    if (rc_model_create(ctx, &m, &o, cfg->data.eval_batch_size, e) ||
+        rc_checkpoint_load(ctx, &m, NULL, NULL, checkpoint, e) ||
+        evaluate(ctx, &m, cfg, &test, checkpoint, full, n > 0 ? n : cfg->eval.final_n, e))
+        goto out;
+    r = 0;
+out:
+    rc_model_free(&m);
+    rc_dataset_free(&test);
+    return r;
+}
+
 int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
     (void)verbose;
     if (cfg->method != RC_METHOD_NATURAL)
@@ -271,7 +324,11 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
     char path[RC_CONFIG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (rc_checkpoint_save(ctx, &m, NULL, NULL, path, e)) goto out;
-    printf("ramp-cl: done in %.1f s; model saved to %s\n", now_s() - t0, path);
+    printf("ramp-cl: trained in %.1f s; model saved to %s\n", now_s() - t0, path);
+    if (cfg->eval.final_protocol != RC_FINAL_NONE && cfg->n_threats > 0 &&
+        evaluate(ctx, &m, cfg, &test, path, cfg->eval.final_protocol == RC_FINAL_FULL,
+                 cfg->eval.final_n, e))
+        goto out;
     r = 0;
 out:
     batch_io_free(&b);

@@ -211,7 +211,7 @@ START_TEST(defaults_come_from_dataset_arch_and_init) {
         ck_assert_str_eq(c.data.path, "/usr/share/datasets/fashion-mnist");
         ck_assert_int_eq(c.model.arch, RC_ARCH_SMALL_CNN);
         ck_assert_int_eq(c.model.activation, RC_ACTIVATION_RELU);
-        ck_assert_int_eq(c.model.width, 64);
+        ck_assert_int_eq(c.model.width, 32);
         ck_assert_int_eq(c.model.in_channels, 1);
         ck_assert_int_eq(c.model.num_classes, 10);
         ck_assert_int_eq(c.model.input_size, 28);
@@ -427,7 +427,7 @@ START_TEST(out_of_range_values_are_errors) {
               "data: {dataset: Fashion-MNIST, augment: flip}\n");
     load_fails(path, &e);
     ck_has(e.msg, "cfg.yaml:1:15: model.arch: unknown value 'preact-resnet-18' (did you mean "
-                  "'preact-resnet18'? allowed: small-cnn, preact-resnet18, wrn-28-10)");
+                  "'preact-resnet18'? allowed: small-cnn, preact-resnet18, wrn-28-10, linear)");
     ck_has(e.msg, "cfg.yaml:1:45: model.activation: unknown value 'tanh' (allowed: softplus, "
                   "relu)");
     ck_has(e.msg, "cfg.yaml:2:17: data.dataset: unknown value 'Fashion-MNIST' (did you mean "

@@ -3,6 +3,7 @@
  * and eval-mode logits and input gradient. The fixtures are made by tests/fixtures/make_fixtures.py
  * (float64 PyTorch rounded to float32); the tolerance is 1e-4 of each tensor's largest value. */
 #include "testutil.h"
+#include "ramp/checkpoint.h"
 #include "ramp/model.h"
 #include "ramp/optim.h"
 #include "ramp/safetensors.h"
@@ -80,7 +81,7 @@ static void load_params(rc_ctx *ctx, rc_model *m, const rc_st_file *f) {
     }
 }
 
-static void run_fixture(const char *name) {
+static void run_fixture(const char *name, const char *save_to) {
     char path[1024];
     rc_st_file f;
     rc_err e;
@@ -163,6 +164,12 @@ static void run_fixture(const char *name) {
         compare_device(&ctx, key, p->val, &f, key);
     }
 
+    if (save_to) {
+        rc_train_progress progress = {1, 1};
+        ck_assert_msg(rc_checkpoint_save(&ctx, &m, &opt, &progress, save_to, &e) == 0, "%s",
+                      e.msg);
+    }
+
     /* eval mode on the stepped model: what attacks see */
     ck_assert(rc_buffer_write(&ctx, rc_model_input(&m), 0, nx * 4, x, "x", &e) == 0);
     ck_assert_msg(rc_model_forward(&ctx, &m, 0, n, &e) == 0, "%s", e.msg);
@@ -181,12 +188,77 @@ static void run_fixture(const char *name) {
     rc_st_close(&f);
 }
 
-START_TEST(small_cnn_matches_pytorch) { run_fixture("small-cnn.safetensors"); }
+START_TEST(small_cnn_matches_pytorch) { run_fixture("small-cnn.safetensors", NULL); }
 END_TEST
-START_TEST(preact_resnet18_matches_pytorch) { run_fixture("preact-resnet18.safetensors"); }
+START_TEST(preact_resnet18_matches_pytorch) { run_fixture("preact-resnet18.safetensors", NULL); }
 END_TEST
 START_TEST(preact_resnet18_relu_28x28_matches_pytorch) {
-    run_fixture("preact-resnet18-relu-28.safetensors");
+    run_fixture("preact-resnet18-relu-28.safetensors", NULL);
+}
+END_TEST
+
+/* A checkpoint saved after the step reloads into a fresh model with the same eval logits, the
+ * same momentum and step counters; damaged or mismatched files are refused, naming the file.
+ * (tests/fixtures/make_fixtures.py check-checkpoint loads such a file in PyTorch with
+ * load_state_dict(strict=True) and compares the logits.) */
+START_TEST(checkpoint_round_trip) {
+    char dir[1024], path[1100], cut[1100], fx[1024];
+    test_tmpdir(dir, sizeof dir, "ckpt");
+    snprintf(path, sizeof path, "%s/small-cnn-after.safetensors", dir);
+    run_fixture("small-cnn.safetensors", path);
+
+    rc_model_opts o;
+    rc_err e;
+    ck_assert_msg(rc_checkpoint_read_opts(path, &o, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(o.arch, RC_ARCH_SMALL_CNN);
+    ck_assert_int_eq(o.width, 8);
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    rc_model m;
+    ck_assert_msg(rc_model_create(&ctx, &m, &o, 4, &e) == 0, "%s", e.msg);
+    rc_sgd opt;
+    rc_sgd_init(&opt, 0.9f, 5e-4f, 0, 0, 1);
+    rc_train_progress progress;
+    ck_assert_msg(rc_checkpoint_load(&ctx, &m, &opt, &progress, path, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(opt.steps, 1);
+    ck_assert_int_eq(progress.epoch, 1);
+    ck_assert_int_eq(m.bn_batches, 4);
+    rc_st_file f;
+    ck_assert(rc_st_open(&f, fixture_path("small-cnn.safetensors", fx, sizeof fx), &e) == 0);
+    size_t nx;
+    float *x = fixture_f32(&f, "input.x", &nx);
+    ck_assert(rc_buffer_write(&ctx, rc_model_input(&m), 0, nx * 4, x, "x", &e) == 0);
+    ck_assert_msg(rc_model_forward(&ctx, &m, 0, 4, &e) == 0, "%s", e.msg);
+    compare_device(&ctx, "reloaded eval logits", rc_model_logits(&m), &f, "eval.logits");
+    free(x);
+    rc_st_close(&f);
+
+    /* a truncated copy is refused with the file's name */
+    size_t n;
+    FILE *in = fopen(path, "rb");
+    fseek(in, 0, SEEK_END);
+    n = (size_t)ftell(in);
+    fseek(in, 0, SEEK_SET);
+    char *buf = malloc(n);
+    ck_assert_uint_eq(fread(buf, 1, n, in), n);
+    fclose(in);
+    snprintf(cut, sizeof cut, "%s/cut.safetensors", dir);
+    FILE *out = fopen(cut, "wb");
+    fwrite(buf, 1, n - 100, out);
+    fclose(out);
+    free(buf);
+    ck_assert_int_eq(rc_checkpoint_load(&ctx, &m, NULL, NULL, cut, &e), -1);
+    ck_assert_msg(strstr(e.msg, cut) != NULL, "%s", e.msg);
+
+    /* a model of another width is refused before any tensor is copied */
+    rc_model other;
+    o.width = 16;
+    ck_assert_msg(rc_model_create(&ctx, &other, &o, 4, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(rc_checkpoint_load(&ctx, &other, NULL, NULL, path, &e), -1);
+    ck_assert_msg(strstr(e.msg, "width 8") != NULL, "%s", e.msg);
+    rc_model_free(&other);
+    rc_model_free(&m);
+    rc_ctx_close(&ctx);
 }
 END_TEST
 
@@ -234,6 +306,7 @@ int main(void) {
     tcase_add_test(tc, preact_resnet18_matches_pytorch);
     tcase_add_test(tc, preact_resnet18_relu_28x28_matches_pytorch);
     tcase_add_test(tc, full_size_parameter_counts);
+    tcase_add_test(tc, checkpoint_round_trip);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -6,9 +6,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
-/* Every test gets its own empty cache directory. */
+/* Every test gets its own empty cache directory. The selftest's GEMM goes through CLBlast (which
+ * keeps its own programs) so that the only ramp-cl program it builds is selftest.cl. */
 static void fresh_cache(char *dir, size_t n) {
     test_tmpdir(dir, n, "cache");
+    setenv("RAMP_CL_GEMM", "clblast", 1);
     setenv("RAMP_CL_CACHE_DIR", dir, 1);
     unsetenv("RAMP_CL_NO_CACHE");
     unsetenv("RAMP_CL_KERNEL_DIR");

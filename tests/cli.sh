@@ -40,7 +40,28 @@ expect no-platform 1 'no OpenCL platform found: install an OpenCL driver' -- \
 expect selftest 0 '^selftest: PASS' -- "$RAMP_CL" --device 0 selftest
 expect selftest-flag 0 'CLBlast SGEMM .*PASS' -- "$RAMP_CL" --selftest
 # A second run loads every program from the cache: nothing is compiled again.
-expect selftest-cached 0 '0 built from source, 1 loaded' -- "$RAMP_CL" --verbose selftest
+expect selftest-cached 0 '0 built from source, [1-9][0-9]* loaded' -- "$RAMP_CL" --verbose selftest
+
+# Configs: validation without running, errors with file:line:column, a whole tiny training run.
+srcdir=${RAMP_CL_SRCDIR:-.}
+expect check-config 0 'arch: small-cnn' -- "$RAMP_CL" check "$srcdir/configs/natural-fmnist.yaml"
+printf 'model:\n  arch: small-cnn\ndata:\n  dataset: fashion-mnist\n  batchsize: 3\n' >"$tmp/bad.yaml"
+expect bad-config 1 "bad.yaml:5:3: unknown key 'batchsize' in data (did you mean 'batch_size'?)" -- \
+    "$RAMP_CL" check "$tmp/bad.yaml"
+expect bad-config-train 1 "bad.yaml:5:3: unknown key" -- "$RAMP_CL" "$tmp/bad.yaml"
+printf 'model: {arch: small-cnn}\ndata: {dataset: mnist, path: /nonexistent/mnist}\n' >"$tmp/nodata.yaml"
+expect missing-data 1 '/nonexistent/mnist' -- "$RAMP_CL" check "$tmp/nodata.yaml"
+if [ -d /usr/share/datasets/fashion-mnist ]; then
+    run=tests/tmp/run-tiny
+    rm -rf "$run"
+    expect train-tiny 0 'epoch 2/2: .*clean test accuracy' -- "$RAMP_CL" "$srcdir/tests/tiny-natural.yaml"
+    expect run-dir 0 'model.safetensors' -- ls "$run"
+    expect metrics 0 '"epoch": 2, ' -- cat "$run/metrics.jsonl"
+    expect resolved-config 0 'train_subset: 256' -- cat "$run/config.yaml"
+else
+    echo "note: /usr/share/datasets/fashion-mnist missing (Debian package dataset-fashion-mnist):"
+    echo "      the training run test is not run"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -22,7 +22,8 @@ typedef enum rc_arch {
     RC_ARCH_UNSET = -1,
     RC_ARCH_SMALL_CNN,
     RC_ARCH_PREACT_RESNET18,
-    RC_ARCH_WRN_28_10
+    RC_ARCH_WRN_28_10,
+    RC_ARCH_LINEAR /* one fully connected layer on the flattened input: tests, sanity checks */
 } rc_arch;
 
 typedef enum rc_activation {

@@ -36,6 +36,7 @@ void rc_device_print(FILE *f, const rc_device_desc *d);
 const char *rc_device_type_name(cl_device_type t);
 
 struct rc_program_entry;
+struct rc_gemm_state;
 
 /* Counters that let tests and --verbose see what the program cache did. */
 typedef struct rc_program_stats {
@@ -56,6 +57,12 @@ typedef struct rc_ctx {
     struct rc_kernel_entry *kernels; /* kernels by name, created once (see ramp/launch.h) */
     size_t n_kernels, cap_kernels;
     rc_program_stats stats;
+    /* RAMP_CL_PROFILE=1: each launch waits for the device and its time is added up per kernel
+     * (see ramp/launch.h); the table is printed when the ctx closes. */
+    int profile;
+    struct rc_profile_entry *prof;
+    size_t n_prof, cap_prof;
+    struct rc_gemm_state *gemm; /* GEMM implementation choice and scratch (see ramp/gemm.h) */
 } rc_ctx;
 
 /* Open device `index` (as listed by rc_devices_enumerate). An index out of range is an error

@@ -1,5 +1,30 @@
 /* Single-precision GEMM on device buffers: C = alpha * op(A) * op(B) + beta * C, row-major.
- * The interface every layer uses; implemented with CLBlast. */
+ * The interface every layer uses. Offsets and leading dimensions are in floats.
+ *
+ * Two implementations behind the one call:
+ *   own      ramp-cl's kernels (cl/gemm.cl), made for CPU devices (PoCL), where CLBlast is 5-20x
+ *            slower. A x B^T (weight gradients, linear forward) runs as register-tiled dot
+ *            products straight from A and B; the other cases pack op(A) and op(B) into panels
+ *            (transposes and ragged edges are handled there) for a register-tiled micro-kernel
+ *            with float16 accumulators. A long K is split across work-items and the parts are
+ *            summed in a fixed order: results are identical from run to run.
+ *   clblast  CLBlastSgemm, which has tuned parameters for GPUs.
+ * CPU devices (CL_DEVICE_TYPE_CPU) use `own`, every other device `clblast`.
+ *
+ * Environment (read when a ctx runs its first GEMM, so per ctx):
+ *   RAMP_CL_GEMM=own|clblast   force the implementation
+ *   RAMP_CL_GEMM_PARAMS        tuning of `own`, for measurements (tools/gemm_sweep.c): a comma list
+ *                              of mr=ROWS (1-16) and nr=COLS (16 or 32) of the packed kernel's
+ *                              tile in row-first order, cmr= and cnr= in column-first order,
+ *                              dm= and dn= (1-8) of the A x B^T kernel's tile, kc=K per split
+ *                              part, split=auto|never|always, dot=auto|never|always (A x B^T
+ *                              without packing), order=auto|rows|cols (work-item order),
+ *                              panel=MiB of packed op(B) per pass when op(A) is small and
+ *                              panel2= otherwise, apanel= the same for op(A)
+ *
+ * The packed panels and split parts live in scratch buffers kept in the ctx (ctx->gemm); they grow
+ * to the largest shape seen (at most about 64 MiB each by default) and are released by
+ * rc_ctx_close. */
 #ifndef RAMP_GEMM_H
 #define RAMP_GEMM_H
 
@@ -13,5 +38,12 @@ typedef struct rc_matrix {
 
 int rc_sgemm(rc_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
              rc_matrix a, rc_matrix b, float beta, rc_matrix c, const char *what, rc_err *e);
+
+/* The implementation this ctx uses ("own" or "clblast"), deciding it now if no GEMM ran yet.
+ * NULL (and *e set) when RAMP_CL_GEMM or RAMP_CL_GEMM_PARAMS is malformed. */
+const char *rc_gemm_impl(rc_ctx *ctx, rc_err *e);
+
+/* Frees ctx->gemm (kernels and scratch buffers); rc_ctx_close calls it. */
+void rc_gemm_release(rc_ctx *ctx);
 
 #endif

@@ -5,6 +5,8 @@
 
 #include "ramp/device.h"
 
+#include <stdio.h>
+
 typedef struct rc_arg {
     size_t size;
     const void *ptr;
@@ -27,6 +29,13 @@ int rc_launch(rc_ctx *ctx, const char *file, const char *name, int dims, const s
 
 /* Fill `n` floats of `buf` from float offset `off` with `value`. */
 int rc_fill(rc_ctx *ctx, cl_mem buf, size_t off, size_t n, float value, rc_err *e);
+
+/* Profiling (ctx->profile): add `seconds` of device time under `name`; print the table. */
+void rc_profile_add(rc_ctx *ctx, const char *name, double seconds);
+void rc_profile_print(rc_ctx *ctx, FILE *f);
+/* Forget what was measured so far (e.g. the warm-up that compiled the kernels). */
+void rc_profile_reset(rc_ctx *ctx);
+double rc_now_s(void);
 
 void rc_kernels_release(rc_ctx *ctx);
 

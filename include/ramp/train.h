@@ -10,6 +10,12 @@
  * directory. `verbose` adds per-run diagnostics (kernel cache). */
 int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e);
 
+/* `ramp-cl eval`: load `checkpoint` (default: the run directory's model.safetensors), evaluate it
+ * with `protocol` on the first n test points (n <= 0: eval.final_n), print the table and write
+ * eval-<protocol>.json into the run directory. */
+int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int full, int n,
+                rc_err *e);
+
 /* Load the config's training or test split. */
 int rc_load_split(const rc_config *cfg, int train, uint32_t first_k, rc_dataset *d, rc_err *e);
 

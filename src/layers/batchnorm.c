@@ -3,13 +3,13 @@
 
 int rc_bn_forward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_mem y,
                   const rc_bn_buffers *b, rc_err *e) {
-    int total = n * c * hw;
-    size_t g = (size_t)total;
+    int nc = n * c;
+    size_t g = (size_t)nc;
     if (!train) {
         const float eps = RC_BN_EPS;
         return RC_LAUNCH(ctx, "batchnorm.cl", "bn_apply_eval", 1, &g, e, RC_ARG(x), RC_ARG(y),
                          RC_ARG(b->running_mean), RC_ARG(b->running_var), RC_ARG(b->gamma),
-                         RC_ARG(b->beta), RC_ARG(eps), RC_ARG(c), RC_ARG(hw), RC_ARG(total));
+                         RC_ARG(b->beta), RC_ARG(eps), RC_ARG(c), RC_ARG(hw), RC_ARG(nc));
     }
     size_t g2[2] = {(size_t)n, (size_t)c}, gc = (size_t)c;
     const float momentum = RC_BN_MOMENTUM, eps = RC_BN_EPS;
@@ -24,18 +24,18 @@ int rc_bn_forward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_mem
         return -1;
     return RC_LAUNCH(ctx, "batchnorm.cl", "bn_apply", 1, &g, e, RC_ARG(x), RC_ARG(y),
                      RC_ARG(b->mean), RC_ARG(b->invstd), RC_ARG(b->gamma), RC_ARG(b->beta),
-                     RC_ARG(c), RC_ARG(hw), RC_ARG(total));
+                     RC_ARG(c), RC_ARG(hw), RC_ARG(nc));
 }
 
 int rc_bn_backward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_mem dy, cl_mem dx,
                    int acc, cl_mem dgamma, cl_mem dbeta, const rc_bn_buffers *b, rc_err *e) {
-    int total = n * c * hw;
-    size_t g = (size_t)total;
+    int nc = n * c;
+    size_t g = (size_t)nc;
     if (!train) {
         const float eps = RC_BN_EPS;
         return RC_LAUNCH(ctx, "batchnorm.cl", "bn_backward_dx_eval", 1, &g, e, RC_ARG(dy),
                          RC_ARG(b->running_var), RC_ARG(b->gamma), RC_ARG(dx), RC_ARG(eps),
-                         RC_ARG(c), RC_ARG(hw), RC_ARG(total), RC_ARG(acc));
+                         RC_ARG(c), RC_ARG(hw), RC_ARG(nc), RC_ARG(acc));
     }
     size_t g2[2] = {(size_t)n, (size_t)c}, gc = (size_t)c;
     const float inv_m = 1.0f / (float)(n * hw);
@@ -48,6 +48,6 @@ int rc_bn_backward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_me
     if (!dx) return 0;
     return RC_LAUNCH(ctx, "batchnorm.cl", "bn_backward_dx", 1, &g, e, RC_ARG(dy), RC_ARG(x),
                      RC_ARG(b->mean), RC_ARG(b->invstd), RC_ARG(b->gamma), RC_ARG(dgamma),
-                     RC_ARG(dbeta), RC_ARG(dx), RC_ARG(c), RC_ARG(hw), RC_ARG(total),
+                     RC_ARG(dbeta), RC_ARG(dx), RC_ARG(c), RC_ARG(hw), RC_ARG(nc),
                      RC_ARG(inv_m), RC_ARG(acc));
 }

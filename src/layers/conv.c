@@ -36,9 +36,8 @@ void rc_workspace_free(rc_workspace *ws) {
 }
 
 static int im2col(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, rc_workspace *ws, rc_err *e) {
-    int np = s->n * s->oh * s->ow, k = s->c * s->kh * s->kw;
-    size_t g[2] = {(size_t)np, (size_t)k};
-    return RC_LAUNCH(ctx, "conv.cl", "conv_im2col", 2, g, e, RC_ARG(x), RC_ARG(ws->col),
+    size_t g = (size_t)s->n * s->c * s->kh * s->kw;
+    return RC_LAUNCH(ctx, "conv.cl", "conv_im2col", 1, &g, e, RC_ARG(x), RC_ARG(ws->col),
                      RC_ARG(s->n), RC_ARG(s->c), RC_ARG(s->h), RC_ARG(s->w), RC_ARG(s->kh),
                      RC_ARG(s->kw), RC_ARG(s->stride), RC_ARG(s->pad), RC_ARG(s->oh),
                      RC_ARG(s->ow));
@@ -62,7 +61,7 @@ int rc_conv_forward(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w, cl_
                  (rc_matrix){ws->col, 0, np}, 0.0f, (rc_matrix){ws->z, 0, np}, "conv forward", e))
         return -1;
     int p = s->oh * s->ow, has_bias = bias != NULL;
-    size_t g = np * (size_t)s->oc;
+    size_t g = (size_t)s->n * s->oc;
     cl_mem b = bias ? bias : w; /* any valid buffer; unused without bias */
     return RC_LAUNCH(ctx, "conv.cl", "conv_scatter", 1, &g, e, RC_ARG(ws->z), RC_ARG(y), RC_ARG(b),
                      RC_ARG(has_bias), RC_ARG(s->n), RC_ARG(s->oc), RC_ARG(p));
@@ -73,7 +72,7 @@ int rc_conv_backward(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w, cl
     if (check_ws(s, ws, e)) return -1;
     size_t np = (size_t)s->n * s->oh * s->ow, k = (size_t)s->c * s->kh * s->kw;
     int p = s->oh * s->ow;
-    size_t g = np * (size_t)s->oc;
+    size_t g = (size_t)s->n * s->oc;
     if (RC_LAUNCH(ctx, "conv.cl", "conv_gather", 1, &g, e, RC_ARG(dy), RC_ARG(ws->z), RC_ARG(s->n),
                   RC_ARG(s->oc), RC_ARG(p)))
         return -1;
@@ -97,7 +96,7 @@ int rc_conv_backward(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w, cl
                  (rc_matrix){ws->z, 0, np}, 0.0f, (rc_matrix){ws->col, 0, np},
                  "conv input gradient", e))
         return -1;
-    size_t gx = (size_t)s->n * s->c * s->h * s->w;
+    size_t gx = (size_t)s->n * s->c;
     return RC_LAUNCH(ctx, "conv.cl", "conv_col2im", 1, &gx, e, RC_ARG(ws->col), RC_ARG(dx),
                      RC_ARG(s->n), RC_ARG(s->c), RC_ARG(s->h), RC_ARG(s->w), RC_ARG(s->kh),
                      RC_ARG(s->kw), RC_ARG(s->stride), RC_ARG(s->pad), RC_ARG(s->oh),

@@ -1,0 +1,302 @@
+/* SGEMM for CPU devices (PoCL): C = alpha * op(A) * op(B) + beta * C, row-major. Launched by
+ * src/gemm.c, which picks the kernels per shape:
+ *
+ *   gemm_pack_{a,b}_{x,y}  copy op(A) and op(B) into panels: for each block of MR rows of op(A)
+ *                  (NR columns of op(B)) every k holds its MR (NR) values contiguously; rows or
+ *                  columns past the edge are zero. The transposes are handled here: _x reads a
+ *                  source whose panel index is contiguous, _y one whose k is contiguous.
+ *   gemm_micro     one work-item computes an MR x NR tile of C as MR (x NR/16) float16
+ *                  accumulators over a range of k, reading both panels sequentially.
+ *   gemm_micro_local  the same with op(B) copied by the work-group into local memory instead
+ *                  of packed in a separate pass (op(B) not transposed, K not split).
+ *   gemm_dot       for A x B^T (k contiguous in both operands, e.g. weight gradients): one
+ *                  work-item computes a DM x DN tile as DM x DN float16 partial dot products read
+ *                  straight from A and B, summed across lanes at the end. No packing.
+ *   gemm_reduce    when K is split across work-items, the two kernels above write one partial
+ *                  product per part; this sums them in a fixed order (results are identical from
+ *                  run to run) and writes alpha * sum + beta * C.
+ *
+ * MR, NR (16 or 32), DM and DN are build options passed by src/gemm.c. Every multiply-add is an
+ * explicit fma(), so results do not depend on the compiler's contraction choices. */
+
+#ifndef MR
+#define MR 8
+#endif
+#ifndef NR
+#define NR 16
+#endif
+#if NR != 16 && NR != 32
+#error "NR must be 16 or 32"
+#endif
+#if MR < 1 || MR > 16
+#error "MR must be 1..16"
+#endif
+#ifndef DM
+#define DM 4
+#endif
+#ifndef DN
+#define DN 4
+#endif
+#if DM < 1 || DM > 8 || DN < 1 || DN > 8
+#error "DM and DN must be 1..8"
+#endif
+/* k per pack work-item */
+#define KB 16
+
+#define R1(X) X(0)
+#define R2(X) R1(X) X(1)
+#define R3(X) R2(X) X(2)
+#define R4(X) R3(X) X(3)
+#define R5(X) R4(X) X(4)
+#define R6(X) R5(X) X(5)
+#define R7(X) R6(X) X(6)
+#define R8(X) R7(X) X(7)
+#define R9(X) R8(X) X(8)
+#define R10(X) R9(X) X(9)
+#define R11(X) R10(X) X(10)
+#define R12(X) R11(X) X(11)
+#define R13(X) R12(X) X(12)
+#define R14(X) R13(X) X(13)
+#define R15(X) R14(X) X(14)
+#define R16(X) R15(X) X(15)
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define ROWS CAT(R, MR)
+
+/* Packing. Panel `blk` of width W holds dst[(blk * K + p) * W + r] = src(blk * W + r, p) for
+ * r < W, p < K; src(i, p) is 0 for i >= rows. Each work-item copies a KB x W block.
+ *   _x: src(i, p) = src[off + i + p * cs]: work-item (blk, pb), reads W contiguous values per p.
+ *   _y: src(i, p) = src[off + i * rs + p]: work-item (pb, blk), reads KB contiguous values per i.
+ * Neighbouring work-items read neighbouring source memory. */
+#define PACK_KERNELS(X, Y, W)                                                                     \
+    __kernel void X(__global const float *src, const ulong off, const int cs, const int rows,     \
+                    const int K, __global float *dst) {                                           \
+        const int blk = get_global_id(0), pb = get_global_id(1);                                 \
+        const int i0 = blk * W, p0 = pb * KB, pn = min(KB, K - p0);                               \
+        if (pn <= 0) return;                                                                      \
+        __global const float *s = src + off + (size_t)p0 * cs + i0;                               \
+        __global float *d = dst + ((size_t)blk * K + p0) * W;                                     \
+        if (i0 + W <= rows) {                                                                     \
+            for (int q = 0; q < pn; q++, s += cs, d += W)                                         \
+                for (int r = 0; r < W; r++) d[r] = s[r];                                          \
+        } else {                                                                                  \
+            const int rn = rows - i0;                                                             \
+            for (int q = 0; q < pn; q++, s += cs, d += W)                                         \
+                for (int r = 0; r < W; r++) d[r] = r < rn ? s[r] : 0.0f;                          \
+        }                                                                                         \
+    }                                                                                             \
+    __kernel void Y(__global const float *src, const ulong off, const int rs, const int rows,     \
+                    const int K, __global float *dst) {                                           \
+        const int pb = get_global_id(0), blk = get_global_id(1);                                  \
+        const int i0 = blk * W, p0 = pb * KB, pn = min(KB, K - p0);                               \
+        if (pn <= 0) return;                                                                      \
+        __global const float *s = src + off + (size_t)i0 * rs + p0;                               \
+        __global float *d = dst + ((size_t)blk * K + p0) * W;                                     \
+        const int rn = min(W, rows - i0);                                                         \
+        if (pn == KB) {                                                                           \
+            for (int r = 0; r < rn; r++) {                                                        \
+                const float16 v = vload16(0, s + (size_t)r * rs);                                 \
+                d[r + 0 * W] = v.s0, d[r + 1 * W] = v.s1, d[r + 2 * W] = v.s2;                    \
+                d[r + 3 * W] = v.s3, d[r + 4 * W] = v.s4, d[r + 5 * W] = v.s5;                    \
+                d[r + 6 * W] = v.s6, d[r + 7 * W] = v.s7, d[r + 8 * W] = v.s8;                    \
+                d[r + 9 * W] = v.s9, d[r + 10 * W] = v.sa, d[r + 11 * W] = v.sb;                  \
+                d[r + 12 * W] = v.sc, d[r + 13 * W] = v.sd, d[r + 14 * W] = v.se;                 \
+                d[r + 15 * W] = v.sf;                                                             \
+            }                                                                                     \
+        } else {                                                                                  \
+            for (int r = 0; r < rn; r++)                                                          \
+                for (int q = 0; q < pn; q++) d[q * W + r] = s[(size_t)r * rs + q];                \
+        }                                                                                         \
+        for (int r = max(rn, 0); r < W; r++)                                                      \
+            for (int q = 0; q < pn; q++) d[q * W + r] = 0.0f;                                     \
+    }
+
+PACK_KERNELS(gemm_pack_a_x, gemm_pack_a_y, MR)
+PACK_KERNELS(gemm_pack_b_x, gemm_pack_b_y, NR)
+
+/* The register tile of gemm_micro and gemm_micro_local: MR rows of float16 accumulators (two per
+ * row when NR is 32). TILE_LOOP runs k over [k0, k1) from A panel pa (MR values per k) and B panel
+ * pb (NR values per k, as float16 pointer); TILE_STORE writes rows r <= last, columns < nj of the
+ * tile to cc (row stride ldc) as alpha * tile + beta * C, not reading C when beta is 0. */
+#if NR == 16
+#define DECL(r) float16 c##r = (float16)(0.0f);
+#define STEP(r) c##r = fma((float16)(pa[r]), pb[0], c##r);
+#define OUT(r)                                                                                    \
+    if (r <= last) {                                                                              \
+        __global float *q = cc + (size_t)r * ldc;                                                 \
+        float16 v = alpha * c##r;                                                                 \
+        if (beta != 0.0f) v = fma((float16)(beta), vload16(0, q), v);                             \
+        vstore16(v, 0, q);                                                                        \
+    }
+#define TOTMP(r) vstore16(c##r, 0, t);
+#else
+#define DECL(r) float16 c##r = (float16)(0.0f), d##r = (float16)(0.0f);
+#define STEP(r)                                                                                   \
+    {                                                                                             \
+        const float16 a_ = (float16)(pa[r]);                                                      \
+        c##r = fma(a_, pb[0], c##r);                                                              \
+        d##r = fma(a_, pb[1], d##r);                                                              \
+    }
+#define OUT(r)                                                                                    \
+    if (r <= last) {                                                                              \
+        __global float *q = cc + (size_t)r * ldc;                                                 \
+        float16 v = alpha * c##r, u = alpha * d##r;                                               \
+        if (beta != 0.0f) {                                                                       \
+            v = fma((float16)(beta), vload16(0, q), v);                                           \
+            u = fma((float16)(beta), vload16(1, q), u);                                           \
+        }                                                                                         \
+        vstore16(v, 0, q);                                                                        \
+        vstore16(u, 1, q);                                                                        \
+    }
+#define TOTMP(r) vstore16(c##r, 0, t), vstore16(d##r, 1, t);
+#endif
+#define EDGE(r)                                                                                   \
+    if (r <= last) {                                                                              \
+        __global float *q = cc + (size_t)r * ldc;                                                 \
+        TOTMP(r)                                                                                  \
+        for (int j = 0; j < nj; j++)                                                              \
+            q[j] = beta != 0.0f ? fma(beta, q[j], alpha * t[j]) : alpha * t[j];                   \
+    }
+#define TILE_LOOP(k0, k1)                                                                         \
+    for (int p_ = k0; p_ < k1; p_++) {                                                            \
+        ROWS(STEP)                                                                                \
+        pb += NR / 16;                                                                            \
+        pa += MR;                                                                                 \
+    }
+#define TILE_STORE                                                                                \
+    if (nj >= NR) {                                                                               \
+        ROWS(OUT)                                                                                 \
+    } else {                                                                                      \
+        float t[NR];                                                                              \
+        ROWS(EDGE)                                                                                \
+    }
+
+/* Tile (ib, jb) of C over k in [s * kc, min(K, (s + 1) * kc)), from panels ap (MR rows) and bp
+ * (NR columns), both K deep. Part s is written to c + coff + s * sstride (partial products for
+ * gemm_reduce, alpha 1, beta 0) or, unsplit, to C itself. Work-item (ib, jb, s), or (jb, ib, s)
+ * when jfirst is set: neighbouring work-items then share the A panel instead of the B panel and
+ * write neighbouring memory of C. */
+__kernel void gemm_micro(__global const float *ap, __global const float *bp, const int jfirst,
+                         const int K, const int kc, __global float *c, const ulong coff,
+                         const ulong sstride, const int ldc, const int m, const int n,
+                         const float alpha, const float beta) {
+    const int ib = get_global_id(jfirst ? 1 : 0), jb = get_global_id(jfirst ? 0 : 1);
+    const int s = get_global_id(2);
+    const int k0 = s * kc, k1 = min(K, k0 + kc);
+    __global const float *pa = ap + ((size_t)ib * K + k0) * MR;
+    __global const float16 *pb = (__global const float16 *)(bp + ((size_t)jb * K + k0) * NR);
+    ROWS(DECL)
+    TILE_LOOP(k0, k1)
+    const int i0 = ib * MR, j0 = jb * NR, last = m - 1 - i0, nj = n - j0;
+    __global float *cc = c + coff + s * sstride + (size_t)i0 * ldc + j0;
+    TILE_STORE
+}
+
+/* gemm_micro for op(B)(p, j) = b[boff + p * ldb + j] read in place: a work-group is one column
+ * of tiles (jb = group 1) and first copies its K x NR block of B into the local panel (zeros past
+ * column n), so that packing costs no pass through memory. K is not split. */
+__kernel void gemm_micro_local(__global const float *ap, __global const float *b,
+                               const ulong boff, const int ldb, const int K, const int tm,
+                               __global float *c, const ulong coff, const int ldc, const int m,
+                               const int n, const float alpha, const float beta,
+                               __local float16 *panel) {
+    const int jb = get_group_id(1), lid = get_local_id(0), lsz = get_local_size(0);
+    const int j0 = jb * NR, nj = n - j0;
+    __global const float *src = b + boff + j0;
+    if (nj >= NR) {
+        for (int p = lid; p < K; p += lsz) {
+            panel[p * (NR / 16)] = vload16(0, src + (size_t)p * ldb);
+#if NR == 32
+            panel[p * 2 + 1] = vload16(1, src + (size_t)p * ldb);
+#endif
+        }
+    } else {
+        __local float *pf = (__local float *)panel;
+        for (int p = lid; p < K; p += lsz)
+            for (int j = 0; j < NR; j++) pf[p * NR + j] = j < nj ? src[(size_t)p * ldb + j] : 0.0f;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int ib = get_global_id(0);
+    if (ib >= tm) return;
+    __global const float *pa = ap + (size_t)ib * K * MR;
+    __local const float16 *pb = panel;
+    ROWS(DECL)
+    TILE_LOOP(0, K)
+    const int i0 = ib * MR, last = m - 1 - i0;
+    __global float *cc = c + coff + (size_t)i0 * ldc + j0;
+    TILE_STORE
+}
+
+static float hsum16(const float16 v) {
+    const float8 h = v.lo + v.hi;
+    const float4 q = h.lo + h.hi;
+    const float2 d = q.lo + q.hi;
+    return d.x + d.y;
+}
+
+/* C = A x B^T with A(i, p) = a[aoff + i * lda + p], B(j, p) = b[boff + j * ldb + p]: tile
+ * (ib, jb) of DM x DN over k in [s * kc, min(K, (s + 1) * kc)), written like gemm_micro's.
+ * Rows of A or B past the edge are read clamped and not stored. */
+#define S1(X, r) X(r, 0)
+#define S2(X, r) S1(X, r) X(r, 1)
+#define S3(X, r) S2(X, r) X(r, 2)
+#define S4(X, r) S3(X, r) X(r, 3)
+#define S5(X, r) S4(X, r) X(r, 4)
+#define S6(X, r) S5(X, r) X(r, 5)
+#define S7(X, r) S6(X, r) X(r, 6)
+#define S8(X, r) S7(X, r) X(r, 7)
+#define DROWS CAT(R, DM)
+#define DCOLS CAT(R, DN)
+#define DPAIRS(X, r) CAT(S, DN)(X, r)
+
+__kernel void gemm_dot(__global const float *a, const ulong aoff, const int lda,
+                       __global const float *b, const ulong boff, const int ldb, const int K,
+                       const int kc, __global float *c, const ulong coff, const ulong sstride,
+                       const int ldc, const int m, const int n, const float alpha,
+                       const float beta) {
+    const int ib = get_global_id(0), jb = get_global_id(1), s = get_global_id(2);
+    const int k0 = s * kc, k1 = min(K, k0 + kc);
+    const int i0 = ib * DM, j0 = jb * DN;
+#define PA(r) __global const float *pa##r = a + aoff + (size_t)min(i0 + r, m - 1) * lda + k0;
+#define PB(q) __global const float *pb##q = b + boff + (size_t)min(j0 + q, n - 1) * ldb + k0;
+#define ZERO(r, q) float16 s##r##_##q = (float16)(0.0f);
+#define ZROW(r) DPAIRS(ZERO, r)
+    DROWS(PA)
+    DCOLS(PB)
+    DROWS(ZROW)
+    const int kv = (k1 - k0) & ~15;
+    for (int p = 0; p < kv; p += 16) {
+#define LA(r) const float16 va##r = vload16(0, pa##r + p);
+#define LB(q) const float16 vb##q = vload16(0, pb##q + p);
+#define FMA2(r, q) s##r##_##q = fma(va##r, vb##q, s##r##_##q);
+#define FROW(r) DPAIRS(FMA2, r)
+        DROWS(LA)
+        DCOLS(LB)
+        DROWS(FROW)
+    }
+    const int nr = m - i0, nq = n - j0;
+    __global float *cc = c + coff + s * sstride + (size_t)i0 * ldc + j0;
+#define PUTD(r, q)                                                                                \
+    if (r < nr && q < nq) {                                                                       \
+        float v = hsum16(s##r##_##q);                                                             \
+        for (int p = kv; p < k1 - k0; p++) v = fma(pa##r[p], pb##q[p], v);                        \
+        __global float *o = cc + (size_t)r * ldc + q;                                             \
+        *o = beta != 0.0f ? fma(beta, *o, alpha * v) : alpha * v;                                 \
+    }
+#define PROW(r) DPAIRS(PUTD, r)
+    DROWS(PROW)
+}
+
+/* C(i, j) = alpha * sum over s < ns of part[s * m * n + i * n + j] + beta * C(i, j), summed in
+ * order of s. */
+__kernel void gemm_reduce(__global const float *part, const int ns, __global float *c,
+                          const ulong coff, const int ldc, const int m, const int n,
+                          const float alpha, const float beta) {
+    const int j = get_global_id(0), i = get_global_id(1);
+    const size_t stride = (size_t)m * n;
+    __global const float *p = part + (size_t)i * n + j;
+    float acc = 0.0f;
+    for (int s = 0; s < ns; s++) acc += p[s * stride];
+    __global float *q = c + coff + (size_t)i * ldc + j;
+    *q = beta != 0.0f ? fma(beta, *q, alpha * acc) : alpha * acc;
+}

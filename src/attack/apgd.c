@@ -1,0 +1,174 @@
+#include "ramp/apgd.h"
+#include "ramp/launch.h"
+
+#include <string.h>
+
+int rc_apgd_alloc(rc_ctx *ctx, rc_apgd *a, int B, int d, int max_iter, rc_err *e) {
+    memset(a, 0, sizeof *a);
+    a->B = B, a->d = d, a->max_iter = max_iter;
+    size_t big = (size_t)B * d * sizeof(float), small = (size_t)B * sizeof(float);
+    struct {
+        cl_mem *buf;
+        size_t bytes;
+        const char *name;
+    } bufs[] = {
+        {&a->x, big, "attack clean batch"},      {&a->x_start, big, "attack start point"},
+        {&a->labels, small, "attack labels"},    {&a->targets, small, "attack targets"},
+        {&a->x_adv, big, "attack iterate"},      {&a->x_adv_old, big, "attack previous iterate"},
+        {&a->z, big, "attack step"},             {&a->v, big, "attack momentum step"},
+        {&a->g, big, "attack gradient"},
+        {&a->x_best, big, "attack best point"},  {&a->grad_best, big, "attack best gradient"},
+        {&a->x_best_adv, big, "attack adversarial point"},
+        {&a->loss, small, "attack loss"},        {&a->correct, small, "attack correctness"},
+        {&a->loss_best, small, "attack best loss"}, {&a->acc, small, "attack robust flags"},
+        {&a->loss_steps, small * (size_t)(max_iter + 1), "attack loss history"},
+        {&a->eta, small, "attack step size"},    {&a->reduced, small, "attack halving flags"},
+        {&a->loss_best_last, small, "attack checkpoint loss"},
+        {&a->topk, small, "attack l1 sparsity"}, {&a->sp_old, small, "attack l1 previous sparsity"},
+        {&a->tau, small, "attack l1 threshold"},
+    };
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        if (rc_buffer_create(ctx, bufs[i].bytes, bufs[i].name, bufs[i].buf, e)) {
+            rc_apgd_free(a);
+            return -1;
+        }
+    if (rc_attack_scratch_alloc(ctx, &a->scratch, B, d, e)) {
+        rc_apgd_free(a);
+        return -1;
+    }
+    return 0;
+}
+
+void rc_apgd_free(rc_apgd *a) {
+    cl_mem *all[] = {&a->x, &a->x_start, &a->labels, &a->targets, &a->x_adv, &a->x_adv_old,
+                     &a->z, &a->v, &a->g, &a->x_best, &a->grad_best, &a->x_best_adv, &a->loss,
+                     &a->correct, &a->loss_best, &a->acc, &a->loss_steps, &a->eta, &a->reduced,
+                     &a->loss_best_last, &a->topk, &a->sp_old, &a->tau};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        if (*all[i]) {
+            clReleaseMemObject(*all[i]);
+            *all[i] = NULL;
+        }
+    rc_attack_scratch_free(&a->scratch);
+}
+
+static int copy(rc_ctx *ctx, cl_mem src, cl_mem dst, size_t floats, const char *what, rc_err *e) {
+    cl_int s = clEnqueueCopyBuffer(ctx->queue, src, dst, 0, 0, floats * sizeof(float), 0, NULL,
+                                   NULL);
+    if (s != CL_SUCCESS) return rc_err_cl(e, "clEnqueueCopyBuffer", s, "%s, %zu floats", what, floats);
+    return 0;
+}
+
+int rc_apgd_loss_grad(rc_ctx *ctx, rc_apgd *a, rc_model *m, rc_attack_loss loss, cl_mem x, int n,
+                      int want_grad, cl_mem g, rc_err *e) {
+    size_t nd = (size_t)n * a->d, gn = (size_t)n;
+    int kind = (int)loss, k = m->opts.num_classes;
+    cl_mem logits = rc_model_logits(m), dz = rc_model_logits_grad(m);
+    if (copy(ctx, x, rc_model_input(m), nd, "attack input", e) ||
+        rc_model_forward(ctx, m, 0, n, e) ||
+        RC_LAUNCH(ctx, "loss.cl", "attack_loss", 1, &gn, e, RC_ARG(logits), RC_ARG(a->labels),
+                  RC_ARG(a->targets), RC_ARG(a->loss), RC_ARG(a->correct), RC_ARG(dz), RC_ARG(n),
+                  RC_ARG(k), RC_ARG(kind)))
+        return -1;
+    if (!want_grad) return 0;
+    return rc_model_backward(ctx, m, 0, n, 0, 1, e) ||
+           copy(ctx, rc_model_input_grad(m), g, nd, "attack gradient", e);
+}
+
+static int track(rc_ctx *ctx, rc_apgd *a, int row, int n, rc_err *e) {
+    size_t g = (size_t)n;
+    return RC_LAUNCH(ctx, "apgd.cl", "apgd_track", 1, &g, e, RC_ARG(a->x_adv), RC_ARG(a->g),
+                     RC_ARG(a->loss), RC_ARG(a->correct), RC_ARG(a->x_best), RC_ARG(a->grad_best),
+                     RC_ARG(a->x_best_adv), RC_ARG(a->loss_best), RC_ARG(a->acc),
+                     RC_ARG(a->loss_steps), RC_ARG(row), RC_ARG(n), RC_ARG(a->d));
+}
+
+int rc_apgd_run(rc_ctx *ctx, rc_apgd *a, rc_model *m, const rc_apgd_opts *o, int n,
+                int from_start, rc_err *e) {
+    if (n < 1 || n > a->B || n > m->max_batch || o->n_iter < 1 || o->n_iter > a->max_iter)
+        return rc_err_set(e, "APGD: %d samples and %d iterations, but buffers hold %d samples "
+                             "and %d iterations (model batch %d)",
+                          n, o->n_iter, a->B, a->max_iter, m->max_batch);
+    const int N = o->n_iter, d = a->d, l1 = o->norm == RC_NORM_L1;
+    const size_t nd = (size_t)n * d;
+    const float eps = o->eps;
+    /* step size eta0 = alpha * eps: alpha 2 for l_inf and l_2, 1 for l_1 */
+    const float eta0 = l1 ? eps : 2.0f * eps;
+    const float topk0 = o->l1_topk > 0 ? o->l1_topk : o->train ? 0.05f : 0.2f;
+    if (copy(ctx, from_start ? a->x_start : a->x, a->x_adv, nd, "attack start", e) ||
+        rc_fill(ctx, a->loss_steps, 0, (size_t)(N + 1) * a->B, 0.0f, e) ||
+        rc_fill(ctx, a->eta, 0, (size_t)n, eta0, e) ||
+        rc_fill(ctx, a->reduced, 0, (size_t)n, 1.0f, e) ||
+        rc_fill(ctx, a->loss_best_last, 0, (size_t)n, 0.0f, e) ||
+        rc_fill(ctx, a->topk, 0, (size_t)n, topk0, e) ||
+        rc_fill(ctx, a->sp_old, 0, (size_t)n, (float)d, e))
+        return -1;
+    if (l1 && from_start && o->l1_sparsity_from_start) {
+        size_t gn = (size_t)n;
+        if (rc_attack_l0(ctx, n, d, a->x_start, a->x, a->loss, e) ||
+            RC_LAUNCH(ctx, "apgd.cl", "apgd_l1_start_sparsity", 1, &gn, e, RC_ARG(a->loss),
+                      RC_ARG(a->topk), RC_ARG(a->sp_old), RC_ARG(n), RC_ARG(d)))
+            return -1;
+    }
+    /* iteration-0 evaluation */
+    if (rc_apgd_loss_grad(ctx, a, m, o->loss, a->x_adv, n, 1, a->g, e) || track(ctx, a, -1, n, e) ||
+        copy(ctx, a->x_adv, a->x_adv_old, nd, "attack previous iterate", e))
+        return -1;
+    /* checkpoint schedule (spec 1.4, 1.7) and the l1 adaptation interval (2.1) */
+    int n_iter_2 = (int)(0.22 * N), n_iter_min = (int)(0.06 * N), size_decr = (int)(0.03 * N);
+    if (n_iter_2 < 1) n_iter_2 = 1;
+    if (n_iter_min < 1) n_iter_min = 1;
+    if (size_decr < 1) size_decr = 1;
+    int k = n_iter_2, counter = 0;
+    int k_l1 = (int)(0.04 * N);
+    if (k_l1 < 1) k_l1 = 1;
+    const float rho = 0.75f;
+    for (int i = 0; i < N; i++) {
+        if (l1) {
+            if (rc_attack_topk_threshold(ctx, n, d, a->g, a->topk, a->tau, &a->scratch, e) ||
+                rc_attack_l1_step(ctx, n, d, a->x, a->x_adv, a->g, a->eta, a->tau, eps,
+                                  &a->scratch, a->z, e))
+                return -1;
+            cl_mem t = a->x_adv;
+            a->x_adv = a->z, a->z = t;
+        } else {
+            const float mom = i == 0 ? 1.0f : 0.75f;
+            int r = o->norm == RC_NORM_LINF
+                        ? rc_attack_linf_step(ctx, n, d, a->x, a->x_adv, a->g, a->eta, eps, a->z, e)
+                        : rc_attack_l2_step(ctx, n, d, a->x, a->x_adv, a->g, a->eta, eps,
+                                            &a->scratch, a->z, e);
+            /* v = x_adv + a (z - x_adv) + (1 - a)(x_adv - x_adv_old), projected; then the
+             * buffers rotate: x_adv_old <- x_adv, x_adv <- v */
+            if (r || rc_attack_momentum(ctx, o->norm, n, d, a->x, a->x_adv, a->x_adv_old, a->z,
+                                        mom, eps, &a->scratch, a->v, e))
+                return -1;
+            cl_mem old = a->x_adv_old;
+            a->x_adv_old = a->x_adv, a->x_adv = a->v, a->v = old;
+        }
+        int want_grad = !(o->train && i == N - 1);
+        if (rc_apgd_loss_grad(ctx, a, m, o->loss, a->x_adv, n, want_grad, a->g, e) ||
+            track(ctx, a, i, n, e))
+            return rc_err_prefix(e, "APGD iteration %d: ", i);
+        size_t gn = (size_t)n;
+        if (l1) {
+            if (++counter == k_l1) {
+                counter = 0;
+                if (RC_LAUNCH(ctx, "apgd.cl", "apgd_l1_adapt", 1, &gn, e, RC_ARG(a->x),
+                              RC_ARG(a->x_best), RC_ARG(a->x_adv), RC_ARG(a->g),
+                              RC_ARG(a->grad_best), RC_ARG(a->eta), RC_ARG(a->topk),
+                              RC_ARG(a->sp_old), RC_ARG(eps), RC_ARG(n), RC_ARG(d)))
+                    return -1;
+            }
+        } else if (++counter == k) {
+            if (RC_LAUNCH(ctx, "apgd.cl", "apgd_checkpoint", 1, &gn, e, RC_ARG(a->loss_steps),
+                          RC_ARG(a->loss_best), RC_ARG(a->loss_best_last), RC_ARG(a->reduced),
+                          RC_ARG(a->eta), RC_ARG(a->x_adv), RC_ARG(a->x_best), RC_ARG(a->g),
+                          RC_ARG(a->grad_best), RC_ARG(i), RC_ARG(k), RC_ARG(rho), RC_ARG(n),
+                          RC_ARG(d)))
+                return -1;
+            counter = 0;
+            k = k - size_decr > n_iter_min ? k - size_decr : n_iter_min;
+        }
+    }
+    return 0;
+}

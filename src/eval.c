@@ -1,0 +1,315 @@
+/* Robust evaluation (see ramp/eval.h). The host keeps the batch's images and chooses which points
+ * each attack still has to run on (reading back one flag per point after each attack run); the
+ * attacks themselves run on the device. */
+#include "ramp/eval.h"
+#include "ramp/apgd.h"
+#include "ramp/launch.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EVAL_ITERS 100
+
+typedef struct eval_batch {
+    int n, d, k;
+    float *x;      /* [n][d] clean images */
+    int32_t *y;    /* [n] labels */
+    float *logits; /* [n][k] clean logits, for the targets of APGD-T */
+    /* the sub-batch an attack run works on */
+    int m;
+    int *idx;
+    float *xs, *start;
+    int32_t *ys, *ts;
+    float *flags;
+} eval_batch;
+
+static float normal(rc_rng *r) {
+    float u1 = rc_rng_uniform(r), u2 = rc_rng_uniform(r);
+    if (u1 < 1e-12f) u1 = 1e-12f;
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
+}
+
+/* AA's random starts: l_inf x + eps t/||t||_inf with t ~ U[-1,1]^d; l_2 x + eps t/||t||_2 with
+ * t ~ N(0, I); clamped to [0,1]. l_1 (largereps) gets delta ~ N(0, I), projected on the device. */
+static void random_start(rc_rng *rng, rc_norm norm, float eps, const float *x, float *out, int d) {
+    double norm_t = 0;
+    for (int j = 0; j < d; j++) {
+        float t = norm == RC_NORM_LINF ? 2.0f * rc_rng_uniform(rng) - 1.0f : normal(rng);
+        out[j] = t;
+        norm_t = norm == RC_NORM_LINF ? fmax(norm_t, fabs(t)) : norm_t + (double)t * t;
+    }
+    if (norm == RC_NORM_L1) return; /* a raw delta */
+    if (norm == RC_NORM_L2) norm_t = sqrt(norm_t);
+    float s = (float)(eps / (norm_t + 1e-12));
+    for (int j = 0; j < d; j++) {
+        float v = x[j] + s * out[j];
+        out[j] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+}
+
+/* Gather the points still robust into the sub-batch and upload it. Returns how many. */
+static int gather(rc_ctx *ctx, rc_apgd *a, eval_batch *b, const unsigned char *alive,
+                  int target_rank, rc_err *e) {
+    b->m = 0;
+    for (int i = 0; i < b->n; i++) {
+        if (!alive[i]) continue;
+        int j = b->m++;
+        b->idx[j] = i;
+        memcpy(b->xs + (size_t)j * b->d, b->x + (size_t)i * b->d, (size_t)b->d * sizeof(float));
+        b->ys[j] = b->y[i];
+        if (target_rank > 0) {
+            /* the class with the (target_rank+1)-th largest clean logit (ties: lower index) */
+            const float *z = b->logits + (size_t)i * b->k;
+            int order[64];
+            for (int c = 0; c < b->k; c++) order[c] = c;
+            for (int r = 0; r <= target_rank; r++)
+                for (int c = r + 1; c < b->k; c++)
+                    if (z[order[c]] > z[order[r]]) {
+                        int t = order[r];
+                        order[r] = order[c];
+                        order[c] = t;
+                    }
+            b->ts[j] = order[target_rank];
+        }
+    }
+    if (b->m == 0) return 0;
+    size_t bytes = (size_t)b->m * b->d * sizeof(float);
+    if (rc_buffer_write(ctx, a->x, 0, bytes, b->xs, "evaluation batch", e) ||
+        rc_buffer_write(ctx, a->labels, 0, (size_t)b->m * 4, b->ys, "evaluation labels", e) ||
+        (target_rank > 0 &&
+         rc_buffer_write(ctx, a->targets, 0, (size_t)b->m * 4, b->ts, "evaluation targets", e)))
+        return -1;
+    return b->m;
+}
+
+/* Points whose attack found a misclassified iterate are broken. */
+static int collect(rc_ctx *ctx, rc_apgd *a, eval_batch *b, unsigned char *alive, rc_err *e) {
+    if (rc_buffer_read(ctx, a->acc, 0, (size_t)b->m * 4, b->flags, "robust flags", e)) return -1;
+    for (int j = 0; j < b->m; j++)
+        if (b->flags[j] == 0.0f) alive[b->idx[j]] = 0;
+    return 0;
+}
+
+/* l_1 with AA's largereps: radii 3eps, 2eps, eps over 30/30/40 iterations, each stage starting
+ * from the previous stage's best point re-projected onto the next ball. */
+static int l1_largereps(rc_ctx *ctx, rc_apgd *a, rc_model *m, eval_batch *b, rc_rng *rng,
+                        float eps, rc_attack_loss loss, rc_err *e) {
+    int n = b->m, d = b->d;
+    size_t total = (size_t)n * d;
+    int tot = (int)total;
+    for (int i = 0; i < n; i++) random_start(rng, RC_NORM_L1, 0, NULL, b->start + (size_t)i * d, d);
+    if (rc_buffer_write(ctx, a->z, 0, total * 4, b->start, "l1 random start", e)) return -1;
+    const float radii[3] = {3 * eps, 2 * eps, eps};
+    const int iters[3] = {30, 30, EVAL_ITERS - 60};
+    for (int s = 0; s < 3; s++) {
+        /* delta (in a->z) onto the ball of this stage and the box, then x_start = x + delta */
+        if (s > 0 && RC_LAUNCH(ctx, "apgd.cl", "apgd_delta", 1, &total, e, RC_ARG(a->x_best),
+                               RC_ARG(a->x), RC_ARG(a->z), RC_ARG(tot)))
+            return -1;
+        if (rc_attack_l1_project(ctx, n, d, a->x, a->z, radii[s], &a->scratch, e) ||
+            rc_add_forward(ctx, total, a->x, a->z, a->x_start, e))
+            return -1;
+        rc_apgd_opts o = {.norm = RC_NORM_L1, .eps = radii[s], .n_iter = iters[s], .loss = loss,
+                          .l1_sparsity_from_start = 1};
+        if (rc_apgd_run(ctx, a, m, &o, n, 1, e)) return -1;
+    }
+    return 0;
+}
+
+/* One attack run (with its restarts or targets) of the protocol on the still-robust points. */
+static int attack_norm(rc_ctx *ctx, rc_apgd *a, rc_model *m, eval_batch *b, rc_rng *rng,
+                       rc_norm norm, float eps, rc_protocol protocol, unsigned char *alive,
+                       rc_err *e) {
+    if (protocol == RC_PROTOCOL_FAST) {
+        rc_apgd_opts o = {.norm = norm, .eps = eps, .n_iter = EVAL_ITERS, .loss = RC_LOSS_CE};
+        int r = gather(ctx, a, b, alive, 0, e);
+        if (r <= 0) return r;
+        return rc_apgd_run(ctx, a, m, &o, b->m, 0, e) || collect(ctx, a, b, alive, e);
+    }
+    /* full: APGD-CE (l_1: 5 restarts), then APGD-T over 9 (l_1: 5) target classes */
+    int l1 = norm == RC_NORM_L1;
+    int ce_runs = l1 ? 5 : 1, n_targets = l1 ? 5 : 9;
+    if (n_targets > b->k - 1) n_targets = b->k - 1;
+    for (int run = 0; run < ce_runs + n_targets; run++) {
+        int target_rank = run < ce_runs ? 0 : run - ce_runs + 1;
+        rc_attack_loss loss = target_rank ? RC_LOSS_DLR_TARGETED : RC_LOSS_CE;
+        int r = gather(ctx, a, b, alive, target_rank, e);
+        if (r < 0) return -1;
+        if (r == 0) break;
+        if (l1) {
+            if (l1_largereps(ctx, a, m, b, rng, eps, loss, e)) return -1;
+        } else {
+            for (int i = 0; i < b->m; i++)
+                random_start(rng, norm, eps, b->xs + (size_t)i * b->d,
+                             b->start + (size_t)i * b->d, b->d);
+            rc_apgd_opts o = {.norm = norm, .eps = eps, .n_iter = EVAL_ITERS, .loss = loss};
+            if (rc_buffer_write(ctx, a->x_start, 0, (size_t)b->m * b->d * 4, b->start,
+                                "random start", e) ||
+                rc_apgd_run(ctx, a, m, &o, b->m, 1, e))
+                return -1;
+        }
+        if (collect(ctx, a, b, alive, e)) return -1;
+    }
+    return 0;
+}
+
+static double now_s(void) { return rc_now_s(); }
+
+int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
+                   const rc_threat *threats, int n_threats, rc_protocol protocol, uint64_t seed,
+                   int batch, FILE *progress, rc_eval_report *r, rc_err *e) {
+    memset(r, 0, sizeof *r);
+    if (n <= 0 || n > (int)test->n) n = (int)test->n;
+    if (batch > m->max_batch) batch = m->max_batch;
+    r->protocol = protocol, r->n = n, r->n_norms = n_threats, r->seed = seed;
+    int d = (int)(test->c * test->h * test->w), k = m->opts.num_classes, ret = -1;
+    eval_batch b = {.d = d, .k = k};
+    rc_apgd a;
+    memset(&a, 0, sizeof a);
+    size_t bd = (size_t)batch * d;
+    b.x = malloc(bd * 4), b.xs = malloc(bd * 4), b.start = malloc(bd * 4);
+    b.y = malloc((size_t)batch * 4), b.ys = malloc((size_t)batch * 4);
+    b.ts = malloc((size_t)batch * 4), b.idx = malloc((size_t)batch * sizeof(int));
+    b.flags = malloc((size_t)batch * 4), b.logits = malloc((size_t)batch * k * 4);
+    r->clean = calloc((size_t)n, 1);
+    for (int t = 0; t < n_threats; t++) {
+        r->norms[t] = threats[t].norm;
+        r->eps[t] = threats[t].eval_eps;
+        r->robust[t] = calloc((size_t)n, 1);
+        if (!r->robust[t]) goto oom;
+    }
+    if (!b.x || !b.xs || !b.start || !b.y || !b.ys || !b.ts || !b.idx || !b.flags || !b.logits ||
+        !r->clean)
+        goto oom;
+    if (k > 64) {
+        rc_err_set(e, "evaluation supports at most 64 classes, the model has %d", k);
+        goto out;
+    }
+    if (rc_apgd_alloc(ctx, &a, batch, d, EVAL_ITERS, e)) goto out;
+    rc_rng rng;
+    rc_rng_seed(&rng, seed, 0x6576616c /* "eval" */);
+    double t0 = now_s(), last = t0;
+    for (int start = 0; start < n; start += batch) {
+        int cnt = n - start < batch ? n - start : batch;
+        b.n = cnt;
+        if (rc_dataset_slice(test, (uint32_t)start, (uint32_t)cnt, b.x, b.y)) {
+            rc_err_set(e, "evaluation: points %d..%d outside %s", start, start + cnt, test->name);
+            goto out;
+        }
+        /* clean predictions and logits */
+        unsigned char *clean = r->clean + start;
+        for (int i = 0; i < cnt; i++) clean[i] = 1;
+        if (gather(ctx, &a, &b, clean, 0, e) < 0 ||
+            rc_apgd_loss_grad(ctx, &a, m, RC_LOSS_CE, a.x, cnt, 0, a.g, e) ||
+            rc_buffer_read(ctx, a.correct, 0, (size_t)cnt * 4, b.flags, "clean predictions", e) ||
+            rc_buffer_read(ctx, rc_model_logits(m), 0, (size_t)cnt * k * 4, b.logits,
+                           "clean logits", e))
+            goto out;
+        for (int i = 0; i < cnt; i++) clean[i] = b.flags[i] != 0.0f;
+        for (int t = 0; t < n_threats; t++) {
+            double ts = now_s();
+            unsigned char *alive = r->robust[t] + start;
+            memcpy(alive, clean, (size_t)cnt);
+            if (attack_norm(ctx, &a, m, &b, &rng, threats[t].norm, (float)threats[t].eval_eps,
+                            protocol, alive, e)) {
+                rc_err_prefix(e, "evaluating %s at eps %g, points %d..%d: ",
+                              rc_norm_name(threats[t].norm), threats[t].eval_eps, start,
+                              start + cnt);
+                goto out;
+            }
+            r->norm_seconds[t] += now_s() - ts;
+        }
+        double tn = now_s();
+        if (progress && (tn - last > 5 || start + cnt == n)) {
+            fprintf(progress, "  evaluation (%s): %d/%d points, %.0f s\n",
+                    protocol == RC_PROTOCOL_FULL ? "full" : "fast", start + cnt, n, tn - t0);
+            fflush(progress);
+            last = tn;
+        }
+    }
+    int nc = 0, nu = 0, nr[RC_MAX_THREATS] = {0};
+    for (int i = 0; i < n; i++) {
+        int u = r->clean[i];
+        nc += r->clean[i];
+        for (int t = 0; t < n_threats; t++) {
+            nr[t] += r->robust[t][i];
+            u &= r->robust[t][i];
+        }
+        nu += u;
+    }
+    r->clean_acc = (double)nc / n;
+    r->union_acc = (double)nu / n;
+    for (int t = 0; t < n_threats; t++) r->acc[t] = (double)nr[t] / n;
+    r->seconds = now_s() - t0;
+    ret = 0;
+    goto out;
+oom:
+    rc_err_set(e, "out of host memory for evaluation batches of %d", batch);
+out:
+    rc_apgd_free(&a);
+    free(b.x), free(b.xs), free(b.start), free(b.y), free(b.ys), free(b.ts), free(b.idx);
+    free(b.flags), free(b.logits);
+    if (ret) rc_eval_report_free(r);
+    return ret;
+}
+
+void rc_eval_report_free(rc_eval_report *r) {
+    free(r->clean);
+    for (int t = 0; t < RC_MAX_THREATS; t++) free(r->robust[t]);
+    memset(r, 0, sizeof *r);
+}
+
+void rc_eval_print_table(FILE *f, const rc_eval_report *r) {
+    fprintf(f, "%-8s", "Clean");
+    for (int t = 0; t < r->n_norms; t++) {
+        char h[32];
+        snprintf(h, sizeof h, "%s %g", rc_norm_name(r->norms[t]), r->eps[t]);
+        fprintf(f, " %12s", h);
+    }
+    fprintf(f, " %8s\n", "Union");
+    fprintf(f, "%7.2f%%", 100 * r->clean_acc);
+    for (int t = 0; t < r->n_norms; t++) fprintf(f, " %11.2f%%", 100 * r->acc[t]);
+    fprintf(f, " %7.2f%%\n", 100 * r->union_acc);
+    fprintf(f, "(%s protocol, first %d test points, %.1f s)\n",
+            r->protocol == RC_PROTOCOL_FULL ? "full" : "fast", r->n, r->seconds);
+}
+
+int rc_eval_write_json(const rc_eval_report *r, const char *checkpoint, const char *path,
+                       rc_err *e) {
+    char tmp[2048];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return rc_err_set(e, "cannot write %s: %s", tmp, strerror(errno));
+    fprintf(f, "{\n  \"protocol\": \"%s\",\n  \"checkpoint\": \"", 
+            r->protocol == RC_PROTOCOL_FULL ? "full" : "fast");
+    for (const char *p = checkpoint ? checkpoint : ""; *p; p++) {
+        if (*p == '"' || *p == '\\') fputc('\\', f);
+        if ((unsigned char)*p >= 0x20) fputc(*p, f);
+    }
+    fprintf(f, "\",\n  \"n\": %d,\n  \"seed\": %llu,\n  \"iterations\": %d,\n", r->n,
+            (unsigned long long)r->seed, EVAL_ITERS);
+    fprintf(f, "  \"seconds\": %.3f,\n  \"clean_acc\": %.6f,\n  \"union_acc\": %.6f,\n",
+            r->seconds, r->clean_acc, r->union_acc);
+    fprintf(f, "  \"norms\": [");
+    for (int t = 0; t < r->n_norms; t++)
+        fprintf(f, "%s\n    {\"norm\": \"%s\", \"eps\": %.9g, \"robust_acc\": %.6f, \"seconds\": %.3f}",
+                t ? "," : "", rc_norm_name(r->norms[t]), r->eps[t], r->acc[t], r->norm_seconds[t]);
+    fprintf(f, "\n  ],\n  \"points\": {\n    \"clean\": \"");
+    for (int i = 0; i < r->n; i++) fputc(r->clean[i] ? '1' : '0', f);
+    fprintf(f, "\"");
+    for (int t = 0; t < r->n_norms; t++) {
+        fprintf(f, ",\n    \"%s\": \"", rc_norm_name(r->norms[t]));
+        for (int i = 0; i < r->n; i++) fputc(r->robust[t][i] ? '1' : '0', f);
+        fprintf(f, "\"");
+    }
+    fprintf(f, "\n  }\n}\n");
+    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return rc_err_set(e, "cannot write %s: %s", path, strerror(errno));
+    }
+    return 0;
+}
