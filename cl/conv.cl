@@ -25,9 +25,9 @@ __kernel void conv_im2col(__global const float *x, __global float *col, const in
     }
 }
 
-/* dx[n][c][h][w] (+)= the column entries that read it: a gather, so deterministic.
- * global (N * C): one input plane per work-item. The output rows oh touching h satisfy
- * oh*stride <= h+pad < oh*stride + KH. */
+/* dx[n][c] (+)= the column entries that read it. One input plane per work-item, global (N * C):
+ * for each kernel offset (i, j) the column row is read contiguously and added into the plane,
+ * which stays in cache. A fixed loop order and no sharing between work-items: deterministic. */
 __kernel void conv_col2im(__global const float *col, __global float *dx, const int N, const int C,
                           const int H, const int W, const int KH, const int KW, const int stride,
                           const int pad, const int OH, const int OW, const int accumulate) {
@@ -36,26 +36,23 @@ __kernel void conv_col2im(__global const float *col, __global float *dx, const i
     const int c = nc % C, n = nc / C;
     const int P = OH * OW;
     const size_t NP = (size_t)N * P;
-    __global const float *base = col + (size_t)n * P;
     __global float *out = dx + (size_t)nc * H * W;
-    for (int h = 0; h < H; h++) {
-        const int th = h + pad;
-        const int oh_lo = th >= KH ? (th - KH) / stride + 1 : 0, oh_hi = min(th / stride, OH - 1);
-        for (int w = 0; w < W; w++) {
-            const int tw = w + pad;
-            const int ow_lo = tw >= KW ? (tw - KW) / stride + 1 : 0;
-            const int ow_hi = min(tw / stride, OW - 1);
-            float acc = 0.0f;
-            for (int oh = oh_lo; oh <= oh_hi; oh++) {
-                const int i = th - oh * stride;
-                for (int ow = ow_lo; ow <= ow_hi; ow++) {
-                    const int k = (c * KH + i) * KW + (tw - ow * stride);
-                    acc += base[(size_t)k * NP + oh * OW + ow];
-                }
+    if (!accumulate)
+        for (int q = 0; q < H * W; q++) out[q] = 0.0f;
+    for (int i = 0; i < KH; i++)
+        for (int j = 0; j < KW; j++) {
+            __global const float *src = col + (size_t)((c * KH + i) * KW + j) * NP + (size_t)n * P;
+            /* output columns ow whose input column w = ow*stride - pad + j lies inside */
+            const int ow_lo = pad - j > 0 ? (pad - j + stride - 1) / stride : 0;
+            const int ow_hi = min(OW, (W - 1 + pad - j) / stride + 1);
+            for (int oh = 0; oh < OH; oh++) {
+                const int h = oh * stride - pad + i;
+                if (h < 0 || h >= H) continue;
+                const int base = h * W - pad + j; /* + ow * stride: inside the row */
+                __global const float *srow = src + oh * OW;
+                for (int ow = ow_lo; ow < ow_hi; ow++) out[base + ow * stride] += srow[ow];
             }
-            out[h * W + w] = accumulate ? out[h * W + w] + acc : acc;
         }
-    }
 }
 
 /* y[n][oc][p] = Z[oc][n*P + p] (+ bias[oc]); global (N * OC), one plane per work-item. */

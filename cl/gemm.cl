@@ -12,9 +12,9 @@
  *   gemm_dot       for A x B^T (k contiguous in both operands, e.g. weight gradients): one
  *                  work-item computes a DM x DN tile as DM x DN float16 partial dot products read
  *                  straight from A and B, summed across lanes at the end. No packing.
- *   gemm_reduce    when K is split across work-items, the two kernels above write one partial
- *                  product per part; this sums them in a fixed order (results are identical from
- *                  run to run) and writes alpha * sum + beta * C.
+ *   gemm_reduce    when K is split across work-items, gemm_micro and gemm_dot write one
+ *                  partial product per part; this sums them in a fixed order (results are
+ *                  identical from run to run) and writes alpha * sum + beta * C.
  *
  * MR, NR (16 or 32), DM and DN are build options passed by src/gemm.c. Every multiply-add is an
  * explicit fma(), so results do not depend on the compiler's contraction choices. */

@@ -1,4 +1,5 @@
 #include "ramp/bench.h"
+#include "ramp/apgd.h"
 #include "ramp/launch.h"
 #include "ramp/model.h"
 #include "ramp/optim.h"
@@ -90,6 +91,38 @@ static int bench_model(rc_ctx *ctx, rc_arch arch, const rc_bench_opts *o, rc_err
         printf("  %-9s %10.2f %12.1f %10.2f\n", workload_names[w], ms, n * 1e3 / ms,
                workload_flops[w] * f * n / (ms * 1e6));
         fflush(stdout);
+    }
+    /* APGD in training mode (10 iterations, as RAMP trains) for each norm: images x iterations
+     * per second; each iteration is one attack step plus the projection and bookkeeping. */
+    {
+        rc_apgd a;
+        const int iters = 10;
+        const rc_norm norms[3] = {RC_NORM_LINF, RC_NORM_L2, RC_NORM_L1};
+        const float eps_small[3] = {0.1f, 1.5f, 10.0f}, eps_cifar[3] = {8.0f / 255, 0.5f, 12.0f};
+        if (rc_apgd_alloc(ctx, &a, n, (int)img, iters, e)) goto out;
+        int ok = rc_buffer_write(ctx, a.x, 0, (size_t)n * img * 4, x, "images", e) == 0 &&
+                 rc_buffer_write(ctx, a.labels, 0, (size_t)n * 4, y, "labels", e) == 0;
+        printf("  %-9s %10s %12s   (APGD, %d iterations, training mode)\n", "attack",
+               "ms/attack", "img*it/s", iters);
+        for (int t = 0; ok && t < 3; t++) {
+            rc_apgd_opts ao = {.norm = norms[t], .n_iter = iters, .loss = RC_LOSS_CE, .train = 1,
+                               .eps = arch == RC_ARCH_SMALL_CNN ? eps_small[t] : eps_cifar[t]};
+            ok = rc_apgd_run(ctx, &a, &m, &ao, n, 0, e) == 0 && rc_ctx_finish(ctx, e) == 0;
+            rc_profile_reset(ctx);
+            int runs = 0;
+            double t0 = now_s(), el;
+            do {
+                ok = ok && rc_apgd_run(ctx, &a, &m, &ao, n, 0, e) == 0 && rc_ctx_finish(ctx, e) == 0;
+                runs++;
+                el = now_s() - t0;
+            } while (ok && (el < o->min_seconds || runs < 2));
+            if (ok)
+                printf("  apgd-%-4s %10.1f %12.1f\n", rc_norm_name(norms[t]), 1e3 * el / runs,
+                       (double)n * iters * runs / el);
+            fflush(stdout);
+        }
+        rc_apgd_free(&a);
+        if (!ok) goto out;
     }
     r = 0;
 out:

@@ -4,6 +4,7 @@
 #include "ramp/checkpoint.h"
 #include "ramp/eval.h"
 #include "ramp/launch.h"
+#include "ramp/methods.h"
 #include "ramp/optim.h"
 
 #include <errno.h>
@@ -171,7 +172,14 @@ static int evaluate(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dat
     printf("ramp-cl: %s evaluation of %s on the first %d test points\n", full ? "full" : "fast",
            checkpoint, n);
     fflush(stdout);
-    if (rc_eval_robust(ctx, m, test, n, cfg->threats, cfg->n_threats,
+    /* the paper's column order: l_inf, l_2, l_1 */
+    rc_threat ordered[RC_MAX_THREATS];
+    int n_ordered = 0;
+    for (rc_norm p = RC_NORM_LINF; p <= RC_NORM_L1; p++) {
+        int k = rc_config_find_threat(cfg, p);
+        if (k >= 0) ordered[n_ordered++] = cfg->threats[k];
+    }
+    if (rc_eval_robust(ctx, m, test, n, ordered, n_ordered,
                        full ? RC_PROTOCOL_FULL : RC_PROTOCOL_FAST, cfg->seed, cfg->data.eval_batch_size,
                        stdout, &r, e))
         return -1;
@@ -216,9 +224,9 @@ out:
 
 int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
     (void)verbose;
-    if (cfg->method != RC_METHOD_NATURAL)
-        return rc_err_set(e, "method %s is not implemented yet; only natural training is "
-                             "available in this version",
+    if (!rc_method_supported(cfg->method))
+        return rc_err_set(e, "method %s is not implemented yet; this version trains with "
+                             "natural, at, sat, eat and max",
                           rc_method_name(cfg->method));
     rc_dataset train = {0}, test = {0};
     rc_model m;
@@ -227,6 +235,9 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
     memset(&batcher, 0, sizeof batcher);
     batch_io b;
     memset(&b, 0, sizeof b);
+    rc_adv_trainer adv;
+    memset(&adv, 0, sizeof adv);
+    int adversarial = cfg->method != RC_METHOD_NATURAL;
     int r = -1;
     const char *dir = cfg->output.dir;
     if (rc_load_split(cfg, 1, (uint32_t)cfg->data.train_subset, &train, e) ||
@@ -250,6 +261,8 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
                         e) ||
         batch_io_alloc(ctx, &b, &m, e))
         goto out;
+    int d = o.in_channels * o.input_size * o.input_size;
+    if (adversarial && rc_adv_trainer_init(ctx, &adv, cfg, cfg->data.batch_size, d, e)) goto out;
     uint32_t nb = rc_batcher_num_batches(&batcher);
     printf("ramp-cl: %s on %s (%u training images, %u batches of %d), model %s (%d "
            "parameters tensors), device %s\n",
@@ -273,7 +286,14 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
             float t = (float)epoch + (float)(i + 1) / (float)nb;
             lr = rc_schedule_lr(cfg->schedule.name, (float)cfg->optimizer.lr, cfg->schedule.epochs,
                                 t, cfg->schedule.static_drop_epoch);
-            if (upload_batch(ctx, &m, &b, n, e) || rc_model_forward(ctx, &m, 1, (int)n, e) ||
+            int chosen;
+            if ((adversarial
+                     ? rc_buffer_write(ctx, adv.apgd.x, 0, (size_t)n * d * 4, b.x, "images", e) ||
+                           rc_buffer_write(ctx, adv.apgd.labels, 0, n * 4, b.y, "labels", e) ||
+                           rc_buffer_write(ctx, b.labels, 0, n * 4, b.y, "labels", e) ||
+                           rc_adv_trainer_batch(ctx, &adv, &m, (int)n, &chosen, e)
+                     : upload_batch(ctx, &m, &b, n, e)) ||
+                rc_model_forward(ctx, &m, 1, (int)n, e) ||
                 rc_ce_forward_backward(ctx, (int)n, o.num_classes, rc_model_logits(&m), b.labels,
                                        b.loss, b.correct, rc_model_logits_grad(&m), e) ||
                 accumulate(ctx, &b, (int)n, e) || rc_model_backward(ctx, &m, 1, (int)n, 1, 0, e) ||
@@ -306,6 +326,13 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
                cfg->schedule.epochs, train_loss, 100 * train_acc);
         if (test_acc >= 0) printf(", clean test accuracy %.2f%%", 100 * test_acc);
         printf(", lr %.4g, %.1f s (%.0f images/s)\n", lr, t_train, train.n / t_train);
+        if (cfg->method == RC_METHOD_EAT) {
+            printf("  E-AT robust accuracy during training:");
+            for (int i = 0; i < adv.n_threats; i++)
+                printf(" %s %.2f%%", rc_norm_name(adv.threats[i].norm),
+                       adv.attacked[i] > 0 ? 100 * adv.robust[i] / adv.attacked[i] : 0.0);
+            printf("\n");
+        }
         fflush(stdout);
         char acc_s[32] = "null", line[512];
         if (test_acc >= 0) snprintf(acc_s, sizeof acc_s, "%.6f", test_acc);
@@ -331,6 +358,7 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
         goto out;
     r = 0;
 out:
+    rc_adv_trainer_free(&adv);
     batch_io_free(&b);
     rc_batcher_free(&batcher);
     rc_model_free(&m);

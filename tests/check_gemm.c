@@ -137,11 +137,13 @@ START_TEST(clblast_matches_host) {
 }
 END_TEST
 
-/* Other tile shapes, both work-item orders, A x B^T with and without packing, K split into many
- * short parts (the last one ragged), several passes over N and over M. */
+/* Other tile shapes, both work-item orders, op(B) copied to local memory or packed, A x B^T
+ * with and without packing, K split into many short parts (the last one ragged), several passes
+ * over N and over M. */
 START_TEST(own_tunings_match_host) {
     static const char *params[] = {
-        "mr=5,nr=32,split=never,order=rows",
+        "mr=5,nr=32,split=never,order=rows,local=never",
+        "mr=7,nr=16,split=never,order=rows,local=always",
         "cmr=3,cnr=32,kc=7,split=always,dm=3,dn=5,order=cols",
         "mr=16,nr=32,kc=16,split=always,dot=never,order=rows",
         "cmr=6,cnr=16,panel=1,apanel=1,split=never,dot=never,order=cols",

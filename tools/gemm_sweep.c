@@ -2,14 +2,16 @@
  *
  *   gcc -std=c11 -O2 -Iinclude tools/gemm_sweep.c libramp.a \
  *       $(pkg-config --libs clblast OpenCL yaml-0.1 zlib) -lm -o gemm_sweep
- *   ./gemm_sweep [-d DEVICE] [-i own,clblast] [-s SUBSTRING] [-t SECONDS] [-r ROUNDS]
+ *   ./gemm_sweep [-d DEVICE] [-i IMPL]... [-s SUBSTRING] [-t SECONDS] [-r ROUNDS]
  *                [M,N,K,TA,TB ...]
  *
- * For every shape and implementation: two warm-up calls (kernel compile, scratch growth), then
- * -r rounds (default 3) of enough calls to fill about -t seconds (3 to 10 calls), each round
- * ending with one clFinish; the best round is reported (the machine may be shared). The
- * outputs of the implementations (alpha 1, beta 0) are compared with each other. Tuning of the
- * own kernels comes from RAMP_CL_GEMM_PARAMS (see include/ramp/gemm.h). */
+ * IMPL is own, clblast or own:PARAMS (PARAMS as in RAMP_CL_GEMM_PARAMS, see include/ramp/gemm.h);
+ * default -i own -i clblast. For every shape: two warm-up calls per implementation (kernel
+ * compiles, scratch growth), then -r rounds (default 3); in each round every implementation in
+ * turn makes enough calls to fill about -t seconds (3 to 10 calls, one clFinish at the end).
+ * The best round per implementation is reported: the machine may be shared, and interleaving
+ * the implementations exposes them to the same load. The outputs (alpha 1, beta 0) are
+ * compared with the first implementation's. */
 #define _POSIX_C_SOURCE 200809L
 #include "ramp/device.h"
 #include "ramp/gemm.h"
@@ -63,16 +65,36 @@ static void fill(float *v, size_t n, unsigned seed) {
     }
 }
 
+/* Makes `spec` the implementation of the next GEMM on ctx. */
+static void select_impl(rc_ctx *ctx, const char *spec) {
+    char impl[32];
+    const char *colon = strchr(spec, ':');
+    snprintf(impl, sizeof impl, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+    setenv("RAMP_CL_GEMM", impl, 1);
+    if (colon) setenv("RAMP_CL_GEMM_PARAMS", colon + 1, 1);
+    else unsetenv("RAMP_CL_GEMM_PARAMS");
+    rc_gemm_release(ctx); /* both are read again at the next GEMM */
+}
+
+static void loadavg(double l[3]) {
+    l[0] = l[1] = l[2] = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return;
+    if (fscanf(f, "%lf %lf %lf", &l[0], &l[1], &l[2]) != 3) l[0] = -1;
+    fclose(f);
+}
+
+#define MAX_IMPL 8
+
 int main(int argc, char **argv) {
-    int dev = 0;
+    int dev = 0, rounds = 3, nimpl = 0, ncustom = 0;
     double target = 1.0;
-    int rounds = 3;
-    const char *impls = "own,clblast", *filter = NULL;
+    const char *impl[MAX_IMPL], *filter = NULL;
     shape custom[32];
-    int ncustom = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-d") == 0 && i + 1 < argc) dev = atoi(argv[++i]);
-        else if (strcmp(argv[i], "-i") == 0 && i + 1 < argc) impls = argv[++i];
+        else if (strcmp(argv[i], "-i") == 0 && i + 1 < argc && nimpl < MAX_IMPL)
+            impl[nimpl++] = argv[++i];
         else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) filter = argv[++i];
         else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) target = atof(argv[++i]);
         else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc) rounds = atoi(argv[++i]);
@@ -82,37 +104,30 @@ int main(int argc, char **argv) {
             custom[ncustom].name = argv[i];
             ncustom++;
         } else {
-            fprintf(stderr, "usage: gemm_sweep [-d DEVICE] [-i own,clblast] [-s SUBSTRING] "
-                            "[-t SECONDS] [-r ROUNDS] [M,N,K,TA,TB ...]\n");
+            fprintf(stderr, "usage: gemm_sweep [-d DEVICE] [-i own|clblast|own:PARAMS]... "
+                            "[-s SUBSTRING] [-t SECONDS] [-r ROUNDS] [M,N,K,TA,TB ...]\n");
             return 2;
         }
     }
+    if (nimpl == 0) {
+        impl[nimpl++] = "own";
+        impl[nimpl++] = "clblast";
+    }
+    if (rounds < 1) rounds = 1;
     const shape *shapes = ncustom ? custom : default_shapes;
     int nshapes = ncustom ? ncustom : (int)(sizeof default_shapes / sizeof *default_shapes);
-
-    char impl_list[8][16];
-    int nimpl = 0;
-    for (const char *p = impls; *p && nimpl < 8;) {
-        size_t len = strcspn(p, ",");
-        snprintf(impl_list[nimpl++], sizeof impl_list[0], "%.*s", (int)len, p);
-        p += len + (p[len] == ',');
-    }
 
     rc_ctx ctx;
     rc_err e;
     if (rc_ctx_open(&ctx, dev, &e)) die(&e);
-    double load[3] = {0};
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
-        fclose(f);
-    }
-    const char *params = getenv("RAMP_CL_GEMM_PARAMS");
-    printf("# device: %s (%s); load average at start %.2f %.2f %.2f; RAMP_CL_GEMM_PARAMS=%s\n",
-           ctx.dev.name, ctx.dev.driver_version, load[0], load[1], load[2],
-           params ? params : "(default)");
+    double load[3];
+    loadavg(load);
+    printf("# device: %s (%s); load average at start %.2f %.2f %.2f\n", ctx.dev.name,
+           ctx.dev.driver_version, load[0], load[1], load[2]);
+    printf("# GFLOP/s (best of %d rounds) and ms per call\n", rounds);
+    for (int i = 0; i < nimpl; i++) printf("# [%d] %s\n", i, impl[i]);
     printf("%-18s %6s %7s %7s %2s", "shape", "M", "N", "K", "tr");
-    for (int i = 0; i < nimpl; i++) printf(" %9s %8s", impl_list[i], "ms");
+    for (int i = 0; i < nimpl; i++) printf("  [%d] GF/s       ms", i);
     printf(" %9s\n", "max diff");
 
     for (int s = 0; s < nshapes; s++) {
@@ -139,43 +154,43 @@ int main(int argc, char **argv) {
         printf("%-18s %6zu %7zu %7zu %c%c", sh->name, sh->m, sh->n, sh->k, sh->ta ? 'T' : 'N',
                sh->tb ? 'T' : 'N');
         fflush(stdout);
-        double maxdiff = 0;
+#define GEMM()                                                                                    \
+    if (rc_sgemm(&ctx, sh->ta, sh->tb, sh->m, sh->n, sh->k, 1.0f, A, B, 0.0f, C, "sweep", &e))   \
+    die(&e)
+        int reps[MAX_IMPL];
+        double best[MAX_IMPL], maxdiff = 0;
         for (int i = 0; i < nimpl; i++) {
-            setenv("RAMP_CL_GEMM", impl_list[i], 1);
-            rc_gemm_release(&ctx); /* the choice is read again at the next GEMM */
+            select_impl(&ctx, impl[i]);
+            GEMM();
+            if (rc_ctx_finish(&ctx, &e)) die(&e);
             double t0 = now();
-            if (rc_sgemm(&ctx, sh->ta, sh->tb, sh->m, sh->n, sh->k, 1.0f, A, B, 0.0f, C, "sweep",
-                         &e) ||
-                rc_ctx_finish(&ctx, &e))
-                die(&e);
+            GEMM();
+            if (rc_ctx_finish(&ctx, &e)) die(&e);
             double t1 = now() - t0;
-            /* second warm-up: the first may include compiles */
-            t0 = now();
-            if (rc_sgemm(&ctx, sh->ta, sh->tb, sh->m, sh->n, sh->k, 1.0f, A, B, 0.0f, C, "sweep",
-                         &e) ||
-                rc_ctx_finish(&ctx, &e))
-                die(&e);
-            t1 = now() - t0;
-            int reps = (int)(target / (t1 > 1e-6 ? t1 : 1e-6));
-            reps = reps < 3 ? 3 : reps > 10 ? 10 : reps;
-            double dt = INFINITY;
-            for (int round = 0; round < (rounds > 0 ? rounds : 1); round++) {
-                t0 = now();
-                for (int r = 0; r < reps; r++)
-                    if (rc_sgemm(&ctx, sh->ta, sh->tb, sh->m, sh->n, sh->k, 1.0f, A, B, 0.0f, C,
-                                 "sweep", &e))
-                        die(&e);
-                if (rc_ctx_finish(&ctx, &e)) die(&e);
-                dt = fmin(dt, (now() - t0) / reps);
-            }
-            printf(" %9.1f %8.2f", 2.0 * sh->m * sh->n * sh->k / dt * 1e-9, dt * 1e3);
-            fflush(stdout);
+            reps[i] = (int)(target / (t1 > 1e-6 ? t1 : 1e-6));
+            reps[i] = reps[i] < 3 ? 3 : reps[i] > 10 ? 10 : reps[i];
+            best[i] = INFINITY;
             if (rc_buffer_read(&ctx, dc, 0, nc * 4, i ? got : ref, "C", &e)) die(&e);
             if (i)
                 for (size_t j = 0; j < nc; j++)
                     maxdiff = fmax(maxdiff, fabs(got[j] - ref[j]) / fmax(1.0, fabs(ref[j])));
         }
+        for (int round = 0; round < rounds; round++)
+            for (int i = 0; i < nimpl; i++) {
+                if (nimpl > 1) {
+                    select_impl(&ctx, impl[i]);
+                    GEMM(); /* untimed: rebuilds the state and its scratch */
+                    if (rc_ctx_finish(&ctx, &e)) die(&e);
+                }
+                double t0 = now();
+                for (int r = 0; r < reps[i]; r++) GEMM();
+                if (rc_ctx_finish(&ctx, &e)) die(&e);
+                best[i] = fmin(best[i], (now() - t0) / reps[i]);
+            }
+        for (int i = 0; i < nimpl; i++)
+            printf("  %9.1f %8.2f", 2.0 * sh->m * sh->n * sh->k / best[i] * 1e-9, best[i] * 1e3);
         printf(" %9.2g\n", maxdiff);
+        fflush(stdout);
         clReleaseMemObject(da);
         clReleaseMemObject(db);
         clReleaseMemObject(dc);
@@ -184,11 +199,8 @@ int main(int argc, char **argv) {
         free(ref);
         free(got);
     }
-    if (f && (f = fopen("/proc/loadavg", "r"))) {
-        if (fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) == 3)
-            printf("# load average at end %.2f %.2f %.2f\n", load[0], load[1], load[2]);
-        fclose(f);
-    }
+    loadavg(load);
+    printf("# load average at end %.2f %.2f %.2f\n", load[0], load[1], load[2]);
     rc_ctx_close(&ctx);
     return 0;
 }

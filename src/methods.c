@@ -1,0 +1,122 @@
+#include "ramp/methods.h"
+#include "ramp/launch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int rc_method_supported(rc_method m) {
+    return m == RC_METHOD_NATURAL || m == RC_METHOD_AT || m == RC_METHOD_SAT ||
+           m == RC_METHOD_EAT || m == RC_METHOD_MAX;
+}
+
+int rc_adv_trainer_init(rc_ctx *ctx, rc_adv_trainer *t, const rc_config *cfg, int B, int d,
+                        rc_err *e) {
+    memset(t, 0, sizeof *t);
+    t->method = cfg->method;
+    /* attack order linf, l1, l2: the reference's order, which decides MAX's ties */
+    static const rc_norm order[3] = {RC_NORM_LINF, RC_NORM_L1, RC_NORM_L2};
+    int max_steps = 1;
+    for (int i = 0; i < 3; i++) {
+        int k = rc_config_find_threat(cfg, order[i]);
+        if (k < 0) continue;
+        if (cfg->method == RC_METHOD_AT && order[i] == cfg->attack_norm) t->at_index = t->n_threats;
+        t->threats[t->n_threats++] = cfg->threats[k];
+        if (cfg->threats[k].steps > max_steps) max_steps = cfg->threats[k].steps;
+    }
+    if (t->n_threats == 0)
+        return rc_err_set(e, "method %s needs threat_models", rc_method_name(cfg->method));
+    rc_rng_seed(&t->rng, cfg->seed, 0x6d657468 /* "meth" */);
+    if (!(t->acc = malloc((size_t)B * sizeof(float))))
+        return rc_err_set(e, "out of host memory for the attack flags");
+    if (rc_apgd_alloc(ctx, &t->apgd, B, d, max_steps, e)) return -1;
+    for (int i = 0; i < t->n_threats; i++)
+        if (rc_buffer_create(ctx, (size_t)B * d * 4, "adversarial batch", &t->adv[i], e) ||
+            rc_buffer_create(ctx, (size_t)B * 4, "adversarial loss", &t->loss[i], e))
+            return -1;
+    return 0;
+}
+
+void rc_adv_trainer_free(rc_adv_trainer *t) {
+    rc_apgd_free(&t->apgd);
+    for (int i = 0; i < RC_MAX_THREATS; i++) {
+        if (t->adv[i]) clReleaseMemObject(t->adv[i]);
+        if (t->loss[i]) clReleaseMemObject(t->loss[i]);
+    }
+    free(t->acc);
+    memset(t, 0, sizeof *t);
+}
+
+static int copy(rc_ctx *ctx, cl_mem src, cl_mem dst, size_t bytes, rc_err *e) {
+    cl_int s = clEnqueueCopyBuffer(ctx->queue, src, dst, 0, 0, bytes, 0, NULL, NULL);
+    if (s != CL_SUCCESS) return rc_err_cl(e, "clEnqueueCopyBuffer", s, "adversarial batch, %zu bytes", bytes);
+    return 0;
+}
+
+/* APGD in training mode against threat i; x_best and loss_best are kept in adv[i], loss[i]. */
+static int attack(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int i, int n, rc_err *e) {
+    const rc_threat *th = &t->threats[i];
+    rc_apgd_opts o = {.norm = th->norm, .eps = (float)th->eps, .n_iter = th->steps,
+                      .loss = RC_LOSS_CE, .train = 1};
+    size_t d = (size_t)t->apgd.d;
+    if (rc_apgd_run(ctx, &t->apgd, m, &o, n, 0, e) ||
+        copy(ctx, t->apgd.x_best, t->adv[i], (size_t)n * d * 4, e) ||
+        copy(ctx, t->apgd.loss_best, t->loss[i], (size_t)n * 4, e))
+        return rc_err_prefix(e, "%s attack: ", rc_norm_name(th->norm));
+    if (t->method != RC_METHOD_EAT) return 0;
+    /* E-AT's counters: points still correct through the whole attack */
+    if (rc_buffer_read(ctx, t->apgd.acc, 0, (size_t)n * 4, t->acc, "attack flags", e)) return -1;
+    for (int k = 0; k < n; k++) t->robust[i] += t->acc[k];
+    t->attacked[i] += n;
+    return 0;
+}
+
+/* E-AT: weights 1 - robust accuracy so far; uniform until every threat model has been used
+ * (and when every weight is 0). */
+void rc_eat_weights(const rc_adv_trainer *t, double *w) {
+    double sum = 0;
+    int all_used = 1;
+    for (int i = 0; i < t->n_threats; i++) all_used &= t->attacked[i] > 0;
+    for (int i = 0; i < t->n_threats; i++) {
+        w[i] = all_used ? 1.0 - t->robust[i] / t->attacked[i] : 1.0;
+        sum += w[i];
+    }
+    for (int i = 0; i < t->n_threats; i++) w[i] = sum > 0 ? w[i] / sum : 1.0 / t->n_threats;
+}
+
+static int eat_choice(rc_adv_trainer *t) {
+    double w[RC_MAX_THREATS];
+    rc_eat_weights(t, w);
+    double u = rc_rng_uniform(&t->rng);
+    for (int i = 0; i < t->n_threats - 1; i++) {
+        if (u < w[i]) return i;
+        u -= w[i];
+    }
+    return t->n_threats - 1;
+}
+
+int rc_select_max(rc_ctx *ctx, const cl_mem *adv, const cl_mem *loss, int n_threats, cl_mem out,
+                  int n, int d, rc_err *e) {
+    size_t g = (size_t)n;
+    cl_mem a1 = adv[n_threats > 1], a2 = adv[n_threats > 2 ? 2 : 0];
+    cl_mem l1 = loss[n_threats > 1], l2 = loss[n_threats > 2 ? 2 : 0];
+    return RC_LAUNCH(ctx, "methods.cl", "method_select_max", 1, &g, e, RC_ARG(adv[0]), RC_ARG(a1),
+                     RC_ARG(a2), RC_ARG(loss[0]), RC_ARG(l1), RC_ARG(l2), RC_ARG(n_threats),
+                     RC_ARG(out), RC_ARG(n), RC_ARG(d));
+}
+
+int rc_adv_trainer_batch(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int *chosen,
+                         rc_err *e) {
+    size_t bytes = (size_t)n * t->apgd.d * 4;
+    if (t->method == RC_METHOD_MAX) {
+        for (int i = 0; i < t->n_threats; i++)
+            if (attack(ctx, t, m, i, n, e)) return -1;
+        *chosen = -1;
+        return rc_select_max(ctx, t->adv, t->loss, t->n_threats, rc_model_input(m), n,
+                             t->apgd.d, e);
+    }
+    int i = t->method == RC_METHOD_AT    ? t->at_index
+            : t->method == RC_METHOD_SAT ? (int)rc_rng_below(&t->rng, (uint32_t)t->n_threats)
+                                         : eat_choice(t);
+    *chosen = i;
+    return attack(ctx, t, m, i, n, e) || copy(ctx, t->adv[i], rc_model_input(m), bytes, e);
+}

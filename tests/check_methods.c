@@ -1,0 +1,161 @@
+/* Adversarial training methods: E-AT's sampling weights follow its error counters, MAX picks the
+ * highest-loss example per sample with ties to the earlier threat model, and every supported
+ * method trains end to end for two batches on a tiny model and generated data. */
+#include "testutil.h"
+#include "ramp/methods.h"
+#include "ramp/train.h"
+
+#include <math.h>
+#include <unistd.h>
+
+START_TEST(eat_weights_follow_error_counters) {
+    rc_adv_trainer t;
+    memset(&t, 0, sizeof t);
+    t.n_threats = 3;
+    double w[3];
+    rc_eat_weights(&t, w); /* nothing attacked yet: uniform */
+    for (int i = 0; i < 3; i++) ck_assert_double_eq_tol(w[i], 1.0 / 3, 1e-12);
+    t.attacked[0] = 100, t.robust[0] = 40; /* one threat model still unused: uniform */
+    rc_eat_weights(&t, w);
+    ck_assert_double_eq_tol(w[0], 1.0 / 3, 1e-12);
+    t.attacked[1] = 200, t.robust[1] = 180, t.attacked[2] = 50, t.robust[2] = 0;
+    rc_eat_weights(&t, w); /* 1 - racc = 0.6, 0.1, 1.0 */
+    ck_assert_double_eq_tol(w[0], 0.6 / 1.7, 1e-12);
+    ck_assert_double_eq_tol(w[1], 0.1 / 1.7, 1e-12);
+    ck_assert_double_eq_tol(w[2], 1.0 / 1.7, 1e-12);
+    t.robust[0] = 100, t.robust[1] = 200, t.robust[2] = 50; /* all fully robust: uniform */
+    rc_eat_weights(&t, w);
+    ck_assert_double_eq_tol(w[1], 1.0 / 3, 1e-12);
+}
+END_TEST
+
+START_TEST(max_picks_highest_loss_ties_to_first) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    enum { B = 5, D = 3 };
+    float loss[3][B] = {{1, 5, 2, 7, 3}, {1, 4, 9, 7, 3}, {0, 6, 9, 8, 3}};
+    int want[B] = {0, 2, 1, 2, 0}; /* ties (1,1) -> 0, (9,9) -> 1, (3,3,3) -> 0 */
+    cl_mem adv[3], l[3], out;
+    rc_err e;
+    for (int i = 0; i < 3; i++) {
+        float v[B * D];
+        for (int k = 0; k < B * D; k++) v[k] = (float)(10 * i + k);
+        ck_assert(rc_buffer_create(&ctx, sizeof v, "adv", &adv[i], &e) == 0);
+        ck_assert(rc_buffer_write(&ctx, adv[i], 0, sizeof v, v, "adv", &e) == 0);
+        ck_assert(rc_buffer_create(&ctx, sizeof loss[i], "loss", &l[i], &e) == 0);
+        ck_assert(rc_buffer_write(&ctx, l[i], 0, sizeof loss[i], loss[i], "loss", &e) == 0);
+    }
+    ck_assert(rc_buffer_create(&ctx, B * D * 4, "out", &out, &e) == 0);
+    ck_assert_msg(rc_select_max(&ctx, adv, l, 3, out, B, D, &e) == 0, "%s", e.msg);
+    float got[B * D];
+    ck_assert(rc_buffer_read(&ctx, out, 0, sizeof got, got, "out", &e) == 0);
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < D; j++)
+            ck_assert_msg(got[b * D + j] == (float)(10 * want[b] + b * D + j),
+                          "sample %d took threat %g, wanted %d", b, (got[b * D] - b * D) / 10,
+                          want[b]);
+    for (int i = 0; i < 3; i++) clReleaseMemObject(adv[i]), clReleaseMemObject(l[i]);
+    clReleaseMemObject(out);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* Raw IDX files of n random 28x28 images in dir (as the MNIST loader reads them). */
+static void write_idx(const char *dir, int n) {
+    char path[1200];
+    unsigned s = 12345;
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
+    FILE *f = fopen(path, "wb");
+    unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, (unsigned char)(n >> 8), (unsigned char)n,
+                             0, 0, 0, 28, 0, 0, 0, 28};
+    fwrite(hdr, 1, 16, f);
+    for (int i = 0; i < n * 784; i++) fputc((int)((s = s * 1103515245u + 12345u) >> 24), f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
+    f = fopen(path, "wb");
+    unsigned char lh[8] = {0, 0, 8, 1, 0, 0, (unsigned char)(n >> 8), (unsigned char)n};
+    fwrite(lh, 1, 8, f);
+    for (int i = 0; i < n; i++) fputc(i % 10, f);
+    fclose(f);
+    /* the same files serve as the test split */
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "cp %s/train-images-idx3-ubyte %s/t10k-images-idx3-ubyte && "
+                              "cp %s/train-labels-idx1-ubyte %s/t10k-labels-idx1-ubyte",
+             dir, dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void train_two_batches(rc_method method) {
+    char dir[512];
+    test_tmpdir(dir, sizeof dir, "methods");
+    write_idx(dir, 64);
+    rc_config cfg;
+    rc_config_defaults(&cfg);
+    cfg.model.arch = RC_ARCH_SMALL_CNN;
+    cfg.model.width = 4;
+    cfg.data.dataset = RC_DATASET_MNIST;
+    snprintf(cfg.data.path, sizeof cfg.data.path, "%s", dir);
+    cfg.data.batch_size = 32;
+    cfg.data.eval_batch_size = 64;
+    cfg.method = method;
+    const rc_norm norms[3] = {RC_NORM_LINF, RC_NORM_L2, RC_NORM_L1};
+    const double eps[3] = {0.1, 1.0, 8.0};
+    cfg.n_threats = 3;
+    for (int i = 0; i < 3; i++)
+        cfg.threats[i] = (rc_threat){.norm = norms[i], .eps = eps[i], .steps = 3};
+    if (method == RC_METHOD_AT) cfg.attack_norm = RC_NORM_L1;
+    cfg.schedule.name = RC_SCHEDULE_CONSTANT;
+    cfg.schedule.epochs = 1;
+    cfg.eval.final_protocol = RC_FINAL_FAST;
+    cfg.eval.final_n = 16;
+    snprintf(cfg.output.dir, sizeof cfg.output.dir, "%s/run", dir);
+    rc_err e;
+    ck_assert_msg(rc_config_finalize(&cfg, &e) == 0, "%s", e.msg);
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    ck_assert_msg(rc_train_run(&ctx, &cfg, 0, &e) == 0, "%s: %s", rc_method_name(method), e.msg);
+    rc_ctx_close(&ctx);
+    char path[1200], line[512];
+    snprintf(path, sizeof path, "%s/run/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "no %s", path);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    double loss = -1;
+    ck_assert_int_eq(sscanf(strstr(line, "\"train_loss\": "), "\"train_loss\": %lf", &loss), 1);
+    ck_assert_msg(isfinite(loss) && loss > 0, "%s: train loss %g", rc_method_name(method), loss);
+    snprintf(path, sizeof path, "%s/run/eval-fast.json", dir);
+    ck_assert_msg(access(path, R_OK) == 0, "no %s", path);
+}
+
+START_TEST(every_method_trains_two_batches) {
+    const rc_method methods[] = {RC_METHOD_NATURAL, RC_METHOD_AT, RC_METHOD_SAT, RC_METHOD_EAT,
+                                 RC_METHOD_MAX};
+    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) train_two_batches(methods[i]);
+}
+END_TEST
+
+START_TEST(unsupported_methods_are_refused) {
+    rc_config cfg;
+    rc_config_defaults(&cfg);
+    cfg.method = RC_METHOD_RAMP;
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    rc_err e;
+    ck_assert_int_eq(rc_train_run(&ctx, &cfg, 0, &e), -1);
+    ck_assert_msg(strstr(e.msg, "method ramp is not implemented yet") != NULL, "%s", e.msg);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("methods");
+    TCase *tc = tcase_create("methods");
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_test(tc, eat_weights_follow_error_counters);
+    tcase_add_test(tc, max_picks_highest_loss_ties_to_first);
+    tcase_add_test(tc, every_method_trains_two_batches);
+    tcase_add_test(tc, unsupported_methods_are_refused);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
