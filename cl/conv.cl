@@ -80,11 +80,11 @@ __kernel void conv_gather(__global const float *dy, __global float *dz, const in
 
 /* db[oc] = sum over n, p of dy[n][oc][p], in a fixed order. */
 __kernel void conv_bias_grad(__global const float *dy, __global float *db, const int N,
-                             const int OC, const int P) {
+                             const int OC, const int P, const int accumulate) {
     const int oc = get_global_id(0);
     if (oc >= OC) return;
     float acc = 0.0f;
     for (int n = 0; n < N; n++)
         for (int p = 0; p < P; p++) acc += dy[((size_t)n * OC + oc) * P + p];
-    db[oc] = acc;
+    db[oc] = accumulate ? db[oc] + acc : acc;
 }

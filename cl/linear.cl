@@ -9,10 +9,10 @@ __kernel void linear_bias_broadcast(__global float *y, __global const float *b, 
 
 /* db[o] = sum over n of dy[n][o], in a fixed order. */
 __kernel void linear_bias_grad(__global const float *dy, __global float *db, const int N,
-                               const int O) {
+                               const int O, const int accumulate) {
     const int o = get_global_id(0);
     if (o >= O) return;
     float s = 0.0f;
     for (int n = 0; n < N; n++) s += dy[n * O + o];
-    db[o] = s;
+    db[o] = accumulate ? db[o] + s : s;
 }

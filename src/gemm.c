@@ -250,7 +250,7 @@ static int check_matrix(char name, rc_matrix mat, size_t rows, size_t cols, rc_e
 static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
 /* Largest local panel of gemm_micro_local (K x NR floats): it should stay in L2. */
-static const size_t LOCAL_PANEL_BYTES = (size_t)1024 << 10;
+static const size_t LOCAL_PANEL_BYTES = (size_t)256 << 10;
 
 /* Split parts larger than this get longer parts instead (fewer of them). */
 static const size_t PART_BYTES = (size_t)64 << 20;

@@ -6,11 +6,11 @@
 
 int rc_method_supported(rc_method m) {
     return m == RC_METHOD_NATURAL || m == RC_METHOD_AT || m == RC_METHOD_SAT ||
-           m == RC_METHOD_EAT || m == RC_METHOD_MAX;
+           m == RC_METHOD_EAT || m == RC_METHOD_MAX || m == RC_METHOD_RAMP;
 }
 
-int rc_adv_trainer_init(rc_ctx *ctx, rc_adv_trainer *t, const rc_config *cfg, int B, int d,
-                        rc_err *e) {
+int rc_adv_trainer_init(rc_ctx *ctx, rc_adv_trainer *t, const rc_config *cfg, rc_model *m, int B,
+                        int d, rc_err *e) {
     memset(t, 0, sizeof *t);
     t->method = cfg->method;
     /* attack order linf, l1, l2: the reference's order, which decides MAX's ties */
@@ -25,6 +25,26 @@ int rc_adv_trainer_init(rc_ctx *ctx, rc_adv_trainer *t, const rc_config *cfg, in
     }
     if (t->n_threats == 0)
         return rc_err_set(e, "method %s needs threat_models", rc_method_name(cfg->method));
+    if (cfg->method == RC_METHOD_RAMP) {
+        /* pair auto: the paper's default (q, r) = (l_inf, l_1) */
+        rc_norm q = cfg->ramp.pair[0] == RC_NORM_NONE ? RC_NORM_LINF : cfg->ramp.pair[0];
+        rc_norm r = cfg->ramp.pair[1] == RC_NORM_NONE ? RC_NORM_L1 : cfg->ramp.pair[1];
+        t->q = t->r = -1;
+        for (int i = 0; i < t->n_threats; i++) {
+            if (t->threats[i].norm == q) t->q = i;
+            if (t->threats[i].norm == r) t->r = i;
+        }
+        if (t->q < 0 || t->r < 0 || t->q == t->r)
+            return rc_err_set(e, "method ramp: the pair (%s, %s) needs both in threat_models",
+                              rc_norm_name(q), rc_norm_name(r));
+        if (cfg->ramp.gp)
+            return rc_err_set(e, "method ramp: gradient projection (ramp.gp: true) is not "
+                                 "implemented yet; set ramp.gp: false to train without it");
+        t->lambda = (float)cfg->ramp.lambda;
+        if (rc_model_create_view(ctx, &t->view_q, m, e) ||
+            rc_model_create_view(ctx, &t->view_r, m, e))
+            return -1;
+    }
     rc_rng_seed(&t->rng, cfg->seed, 0x6d657468 /* "meth" */);
     if (!(t->acc = malloc((size_t)B * sizeof(float))))
         return rc_err_set(e, "out of host memory for the attack flags");
@@ -38,6 +58,8 @@ int rc_adv_trainer_init(rc_ctx *ctx, rc_adv_trainer *t, const rc_config *cfg, in
 
 void rc_adv_trainer_free(rc_adv_trainer *t) {
     rc_apgd_free(&t->apgd);
+    rc_model_free(&t->view_q);
+    rc_model_free(&t->view_r);
     for (int i = 0; i < RC_MAX_THREATS; i++) {
         if (t->adv[i]) clReleaseMemObject(t->adv[i]);
         if (t->loss[i]) clReleaseMemObject(t->loss[i]);
@@ -102,6 +124,33 @@ int rc_select_max(rc_ctx *ctx, const cl_mem *adv, const cl_mem *loss, int n_thre
     return RC_LAUNCH(ctx, "methods.cl", "method_select_max", 1, &g, e, RC_ARG(adv[0]), RC_ARG(a1),
                      RC_ARG(a2), RC_ARG(loss[0]), RC_ARG(l1), RC_ARG(l2), RC_ARG(n_threats),
                      RC_ARG(out), RC_ARG(n), RC_ARG(d));
+}
+
+int rc_ramp_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels, cl_mem loss,
+                 cl_mem correct, rc_err *e) {
+    size_t bytes = (size_t)n * t->apgd.d * 4;
+    int q = t->q, r = t->r, k = m->opts.num_classes;
+    /* per sample the higher attack loss; the r example first so that it wins ties */
+    cl_mem adv[2] = {t->adv[r], t->adv[q]}, losses[2] = {t->loss[r], t->loss[q]};
+    if (attack(ctx, t, m, q, n, e) || attack(ctx, t, m, r, n, e) ||
+        rc_select_max(ctx, adv, losses, 2, rc_model_input(m), n, t->apgd.d, e) ||
+        copy(ctx, t->adv[r], rc_model_input(&t->view_r), bytes, e) ||
+        copy(ctx, t->adv[q], rc_model_input(&t->view_q), bytes, e) ||
+        /* the reference's order of the three train-mode forwards: x_r, x_q, x_best */
+        rc_model_forward(ctx, &t->view_r, 1, n, e) || rc_model_forward(ctx, &t->view_q, 1, n, e) ||
+        rc_model_forward(ctx, m, 1, n, e))
+        return -1;
+    size_t g = (size_t)n;
+    cl_mem zq = rc_model_logits(&t->view_q), zr = rc_model_logits(&t->view_r);
+    cl_mem zb = rc_model_logits(m), dzq = rc_model_logits_grad(&t->view_q);
+    cl_mem dzr = rc_model_logits_grad(&t->view_r), dzb = rc_model_logits_grad(m);
+    if (RC_LAUNCH(ctx, "methods.cl", "ramp_loss", 1, &g, e, RC_ARG(zq), RC_ARG(zr), RC_ARG(zb),
+                  RC_ARG(labels), RC_ARG(t->lambda), RC_ARG(n), RC_ARG(k), RC_ARG(dzq),
+                  RC_ARG(dzr), RC_ARG(dzb), RC_ARG(loss), RC_ARG(correct)))
+        return -1;
+    return rc_model_backward(ctx, m, 1, n, RC_GRAD_WRITE, 0, e) ||
+           rc_model_backward(ctx, &t->view_q, 1, n, RC_GRAD_ADD, 0, e) ||
+           rc_model_backward(ctx, &t->view_r, 1, n, RC_GRAD_ADD, 0, e);
 }
 
 int rc_adv_trainer_batch(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int *chosen,

@@ -222,7 +222,27 @@ static int sub_buffer(cl_mem parent, size_t off, size_t n, cl_mem *out, const ch
     return 0;
 }
 
-static int alloc_buffers(rc_ctx *ctx, rc_model *m, rc_err *e) {
+/* A view takes base's parameter and state buffers (retained, so freeing is uniform). */
+static int share_params(rc_model *m, rc_model *base) {
+    cl_mem *mine[] = {&m->arena, &m->grads, &m->momentum, &m->state};
+    cl_mem theirs[] = {base->arena, base->grads, base->momentum, base->state};
+    for (int i = 0; i < 4; i++) {
+        clRetainMemObject(theirs[i]);
+        *mine[i] = theirs[i];
+    }
+    m->n_train = base->n_train, m->n_decay = base->n_decay, m->n_state = base->n_state;
+    for (int i = 0; i < m->n_params; i++) {
+        rc_param *p = &m->params[i];
+        const rc_param *q = &base->params[i];
+        p->offset = q->offset;
+        if ((p->val = q->val)) clRetainMemObject(p->val);
+        if ((p->grad = q->grad)) clRetainMemObject(p->grad);
+    }
+    return 0;
+}
+
+/* Parameter, gradient, momentum and BN state arenas, and each tensor's view into them. */
+static int alloc_params(rc_ctx *ctx, rc_model *m, rc_err *e) {
     size_t align = ctx->dev.base_addr_align / sizeof(float);
     if (align < 1) align = 1;
 #define ALIGN_UP(x) (((x) + align - 1) / align * align)
@@ -265,6 +285,11 @@ static int alloc_buffers(rc_ctx *ctx, rc_model *m, rc_err *e) {
             if (sub_buffer(m->state, p->offset, p->numel, &p->val, p->name, e)) return -1;
         }
     }
+    return 0;
+}
+
+/* Activations and their gradients for max_batch images, layer scratch and the workspace. */
+static int alloc_activations(rc_ctx *ctx, rc_model *m, rc_err *e) {
     size_t B = (size_t)m->max_batch;
     for (int i = 0; i < m->n_tensors; i++) {
         rc_tensor *t = &m->tensors[i];
@@ -290,7 +315,9 @@ static int alloc_buffers(rc_ctx *ctx, rc_model *m, rc_err *e) {
             size_t c = (size_t)m->tensors[nd->in].c;
             if (c * B > part) part = c * B;
             if (rc_buffer_create(ctx, c * 4, "BN batch mean", &nd->bn_mean, e) ||
-                rc_buffer_create(ctx, c * 4, "BN batch inverse std", &nd->bn_invstd, e))
+                rc_buffer_create(ctx, c * 4, "BN batch inverse std", &nd->bn_invstd, e) ||
+                rc_buffer_create(ctx, c * 4, "BN weight gradient", &nd->bn_dgamma, e) ||
+                rc_buffer_create(ctx, c * 4, "BN bias gradient", &nd->bn_dbeta, e))
                 return -1;
         }
     }
@@ -317,8 +344,10 @@ static void plan_accumulation(rc_model *m) {
     free(written);
 }
 
-int rc_model_create(rc_ctx *ctx, rc_model *m, const rc_model_opts *o, int max_batch, rc_err *e) {
+static int model_create(rc_ctx *ctx, rc_model *m, const rc_model_opts *o, int max_batch,
+                        rc_model *base, rc_err *e) {
     memset(m, 0, sizeof *m);
+    m->base = base;
     m->opts = *o;
     m->max_batch = max_batch;
     if (max_batch < 1 || o->width < 1 || o->in_channels < 1 || o->num_classes < 2 ||
@@ -338,12 +367,21 @@ int rc_model_create(rc_ctx *ctx, rc_model *m, const rc_model_opts *o, int max_ba
         return rc_err_set(e, "out of host memory building model %s", rc_arch_name(o->arch));
     }
     plan_accumulation(m);
-    if (alloc_buffers(ctx, m, e)) {
+    if ((base ? share_params(m, base) : alloc_params(ctx, m, e)) ||
+        alloc_activations(ctx, m, e)) {
         rc_model_free(m);
         return rc_err_prefix(e, "allocating model %s for batch %d: ", rc_arch_name(o->arch),
                              max_batch);
     }
     return 0;
+}
+
+int rc_model_create(rc_ctx *ctx, rc_model *m, const rc_model_opts *o, int max_batch, rc_err *e) {
+    return model_create(ctx, m, o, max_batch, NULL, e);
+}
+
+int rc_model_create_view(rc_ctx *ctx, rc_model *view, rc_model *base, rc_err *e) {
+    return model_create(ctx, view, &base->opts, base->max_batch, base, e);
 }
 
 static void release(cl_mem *b) {
@@ -363,6 +401,8 @@ void rc_model_free(rc_model *m) {
     for (int i = 0; i < m->n_nodes; i++) {
         release(&m->nodes[i].bn_mean);
         release(&m->nodes[i].bn_invstd);
+        release(&m->nodes[i].bn_dgamma);
+        release(&m->nodes[i].bn_dbeta);
     }
     release(&m->arena);
     release(&m->grads);
@@ -485,7 +525,7 @@ int rc_model_forward(rc_ctx *ctx, rc_model *m, int train, int n, rc_err *e) {
         }
         if (r) return rc_err_prefix(e, "forward layer %d: ", i);
     }
-    if (train) m->bn_batches++;
+    if (train) (m->base ? m->base : m)->bn_batches++;
     return 0;
 }
 
@@ -504,14 +544,18 @@ int rc_model_backward(rc_ctx *ctx, rc_model *m, int train, int n, int params, in
             rc_conv_shape s = nd->conv;
             s.n = n;
             r = rc_conv_backward(ctx, &s, in->val, w->val, out->grad, dx, nd->acc_in,
-                                 params ? w->grad : NULL, NULL, &m->ws, e);
+                                 params ? w->grad : NULL, NULL, params == RC_GRAD_ADD, &m->ws, e);
             break;
         }
         case RC_OP_BN: {
             rc_bn_buffers bb = bn_buffers(m, nd);
-            /* train-mode dx needs dgamma and dbeta, so they are computed even when frozen */
+            /* train-mode dx needs this pass's dgamma and dbeta: computed into the node's own
+             * buffers even when the parameters are frozen, then written or added */
             r = rc_bn_backward(ctx, train, n, in->c, in->h * in->w, in->val, out->grad, dx,
-                               nd->acc_in, w->grad, b->grad, &bb, e);
+                               nd->acc_in, nd->bn_dgamma, nd->bn_dbeta, &bb, e);
+            if (!r && train && params)
+                r = rc_grad_pass(ctx, w->numel, nd->bn_dgamma, w->grad, params == RC_GRAD_ADD, e) ||
+                    rc_grad_pass(ctx, b->numel, nd->bn_dbeta, b->grad, params == RC_GRAD_ADD, e);
             break;
         }
         case RC_OP_ACT:
@@ -529,7 +573,7 @@ int rc_model_backward(rc_ctx *ctx, rc_model *m, int train, int n, int params, in
         case RC_OP_LINEAR:
             r = rc_linear_backward(ctx, n, in->c * in->h * in->w, out->c, in->val, w->val,
                                    out->grad, dx, nd->acc_in, params ? w->grad : NULL,
-                                   params ? b->grad : NULL, e);
+                                   params ? b->grad : NULL, params == RC_GRAD_ADD, e);
             break;
         }
         if (r) return rc_err_prefix(e, "backward layer %d: ", i);

@@ -226,7 +226,7 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
     (void)verbose;
     if (!rc_method_supported(cfg->method))
         return rc_err_set(e, "method %s is not implemented yet; this version trains with "
-                             "natural, at, sat, eat and max",
+                             "natural, at, sat, eat, max and ramp (without gradient projection)",
                           rc_method_name(cfg->method));
     rc_dataset train = {0}, test = {0};
     rc_model m;
@@ -262,7 +262,9 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
         batch_io_alloc(ctx, &b, &m, e))
         goto out;
     int d = o.in_channels * o.input_size * o.input_size;
-    if (adversarial && rc_adv_trainer_init(ctx, &adv, cfg, cfg->data.batch_size, d, e)) goto out;
+    if (adversarial && rc_adv_trainer_init(ctx, &adv, cfg, &m, cfg->data.batch_size, d, e))
+        goto out;
+    int ramp = cfg->method == RC_METHOD_RAMP;
     uint32_t nb = rc_batcher_num_batches(&batcher);
     printf("ramp-cl: %s on %s (%u training images, %u batches of %d), model %s (%d "
            "parameters tensors), device %s\n",
@@ -286,18 +288,23 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
             float t = (float)epoch + (float)(i + 1) / (float)nb;
             lr = rc_schedule_lr(cfg->schedule.name, (float)cfg->optimizer.lr, cfg->schedule.epochs,
                                 t, cfg->schedule.static_drop_epoch);
-            int chosen;
-            if ((adversarial
-                     ? rc_buffer_write(ctx, adv.apgd.x, 0, (size_t)n * d * 4, b.x, "images", e) ||
-                           rc_buffer_write(ctx, adv.apgd.labels, 0, n * 4, b.y, "labels", e) ||
-                           rc_buffer_write(ctx, b.labels, 0, n * 4, b.y, "labels", e) ||
-                           rc_adv_trainer_batch(ctx, &adv, &m, (int)n, &chosen, e)
-                     : upload_batch(ctx, &m, &b, n, e)) ||
-                rc_model_forward(ctx, &m, 1, (int)n, e) ||
-                rc_ce_forward_backward(ctx, (int)n, o.num_classes, rc_model_logits(&m), b.labels,
-                                       b.loss, b.correct, rc_model_logits_grad(&m), e) ||
-                accumulate(ctx, &b, (int)n, e) || rc_model_backward(ctx, &m, 1, (int)n, 1, 0, e) ||
-                rc_sgd_step(ctx, &opt, &m, lr, e)) {
+            int chosen, step;
+            if (adversarial)
+                step = rc_buffer_write(ctx, adv.apgd.x, 0, (size_t)n * d * 4, b.x, "images", e) ||
+                       rc_buffer_write(ctx, adv.apgd.labels, 0, n * 4, b.y, "labels", e) ||
+                       rc_buffer_write(ctx, b.labels, 0, n * 4, b.y, "labels", e);
+            else
+                step = upload_batch(ctx, &m, &b, n, e);
+            if (!step && ramp)
+                step = rc_ramp_step(ctx, &adv, &m, (int)n, b.labels, b.loss, b.correct, e);
+            else if (!step)
+                step = (adversarial && rc_adv_trainer_batch(ctx, &adv, &m, (int)n, &chosen, e)) ||
+                       rc_model_forward(ctx, &m, 1, (int)n, e) ||
+                       rc_ce_forward_backward(ctx, (int)n, o.num_classes, rc_model_logits(&m),
+                                              b.labels, b.loss, b.correct,
+                                              rc_model_logits_grad(&m), e) ||
+                       rc_model_backward(ctx, &m, 1, (int)n, RC_GRAD_WRITE, 0, e);
+            if (step || accumulate(ctx, &b, (int)n, e) || rc_sgd_step(ctx, &opt, &m, lr, e)) {
                 rc_err_prefix(e, "epoch %d, batch %u: ", epoch + 1, i + 1);
                 goto out;
             }

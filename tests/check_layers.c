@@ -143,7 +143,7 @@ static int conv_fwd(layer_case *lc, rc_err *e) {
 }
 static int conv_bwd(layer_case *lc, rc_err *e) {
     return rc_conv_backward(lc->ctx, &lc->conv, lc->t[0].dev, lc->t[1].dev, lc->dy, lc->t[0].grad,
-                            0, lc->t[1].grad, lc->nt > 2 ? lc->t[2].grad : NULL, &lc->ws, e);
+                            0, lc->t[1].grad, lc->nt > 2 ? lc->t[2].grad : NULL, 0, &lc->ws, e);
 }
 
 static void conv_case(int n, int c, int hw, int oc, int k, int stride, int pad, int bias) {
@@ -375,7 +375,7 @@ static int lin_fwd(layer_case *lc, rc_err *e) {
 }
 static int lin_bwd(layer_case *lc, rc_err *e) {
     return rc_linear_backward(lc->ctx, lc->n, lc->in, lc->out, lc->t[0].dev, lc->t[1].dev, lc->dy,
-                              lc->t[0].grad, 0, lc->t[1].grad, lc->t[2].grad, e);
+                              lc->t[0].grad, 0, lc->t[1].grad, lc->t[2].grad, 0, e);
 }
 
 START_TEST(linear) {

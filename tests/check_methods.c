@@ -2,6 +2,7 @@
  * highest-loss example per sample with ties to the earlier threat model, and every supported
  * method trains end to end for two batches on a tiny model and generated data. */
 #include "testutil.h"
+#include "ramp/launch.h"
 #include "ramp/methods.h"
 #include "ramp/train.h"
 
@@ -60,6 +61,106 @@ START_TEST(max_picks_highest_loss_ties_to_first) {
 }
 END_TEST
 
+/* RAMP's loss on a fixed batch against a float64 host computation, and its gradients against
+ * central differences of that host loss; with a mask that is empty the KL term vanishes. */
+enum { RN = 6, RK = 10 };
+
+static double host_ramp_loss(const double *zq, const double *zr, const double *zb, const int *y,
+                             double lambda) {
+    int m = 0;
+    for (int i = 0; i < RN; i++) {
+        int arg = 0;
+        for (int k = 1; k < RK; k++)
+            if (zq[i * RK + k] > zq[i * RK + arg]) arg = k;
+        m += arg == y[i];
+    }
+    double ce = 0, kl = 0;
+    for (int i = 0; i < RN; i++) {
+        const double *b = zb + i * RK, *q = zq + i * RK, *r = zr + i * RK;
+        double sb = 0, sq = 0, sr = 0;
+        for (int k = 0; k < RK; k++) sb += exp(b[k]), sq += exp(q[k]), sr += exp(r[k]);
+        ce += log(sb) - b[y[i]];
+        int arg = 0;
+        for (int k = 1; k < RK; k++)
+            if (q[k] > q[arg]) arg = k;
+        if (arg != y[i]) continue;
+        for (int k = 0; k < RK; k++) {
+            double lpq = q[k] - log(sq), lpr = r[k] - log(sr);
+            kl += exp(lpq) * (lpq - lpr);
+        }
+    }
+    return ce / RN + (m ? lambda * kl / m : 0);
+}
+
+static void ramp_loss_case(int empty_mask) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    float z[3][RN * RK];
+    int y[RN];
+    unsigned s = 17;
+    for (int t = 0; t < 3; t++)
+        for (int i = 0; i < RN * RK; i++) z[t][i] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f * 4 - 2;
+    for (int i = 0; i < RN; i++) {
+        int arg = 0;
+        for (int k = 1; k < RK; k++)
+            if (z[0][i * RK + k] > z[0][i * RK + arg]) arg = k;
+        /* half the points classified correctly by z_q, or none */
+        y[i] = empty_mask || i % 2 ? (arg + 1) % RK : arg;
+    }
+    const float lambda = 1.5f;
+    cl_mem dz[3], zz[3], labels, loss, correct;
+    rc_err e;
+    for (int t = 0; t < 3; t++) {
+        ck_assert(rc_buffer_create(&ctx, sizeof z[t], "z", &zz[t], &e) == 0);
+        ck_assert(rc_buffer_write(&ctx, zz[t], 0, sizeof z[t], z[t], "z", &e) == 0);
+        ck_assert(rc_buffer_create(&ctx, sizeof z[t], "dz", &dz[t], &e) == 0);
+    }
+    ck_assert(rc_buffer_create(&ctx, sizeof y, "labels", &labels, &e) == 0);
+    ck_assert(rc_buffer_write(&ctx, labels, 0, sizeof y, y, "labels", &e) == 0);
+    ck_assert(rc_buffer_create(&ctx, RN * 4, "loss", &loss, &e) == 0);
+    ck_assert(rc_buffer_create(&ctx, RN * 4, "correct", &correct, &e) == 0);
+    size_t g = RN;
+    int n = RN, k = RK;
+    ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_loss", 1, &g, &e, RC_ARG(zz[0]),
+                            RC_ARG(zz[1]), RC_ARG(zz[2]), RC_ARG(labels), RC_ARG(lambda),
+                            RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]), RC_ARG(dz[1]), RC_ARG(dz[2]),
+                            RC_ARG(loss), RC_ARG(correct)) == 0, "%s", e.msg);
+    float got_loss[RN], grad[3][RN * RK];
+    ck_assert(rc_buffer_read(&ctx, loss, 0, sizeof got_loss, got_loss, "loss", &e) == 0);
+    for (int t = 0; t < 3; t++)
+        ck_assert(rc_buffer_read(&ctx, dz[t], 0, sizeof grad[t], grad[t], "dz", &e) == 0);
+    double zd[3][RN * RK];
+    for (int t = 0; t < 3; t++)
+        for (int i = 0; i < RN * RK; i++) zd[t][i] = z[t][i];
+    double want = host_ramp_loss(zd[0], zd[1], zd[2], y, lambda), mean = 0;
+    for (int i = 0; i < RN; i++) mean += got_loss[i] / RN;
+    ck_assert_msg(fabs(mean - want) < 1e-5 * fmax(1, fabs(want)), "loss %g, host %g", mean, want);
+    if (empty_mask) /* no KL term: z_q and z_r get no gradient */
+        for (int i = 0; i < RN * RK; i++) ck_assert(grad[0][i] == 0.0f && grad[1][i] == 0.0f);
+    for (int t = 0; t < 3; t++)
+        for (int i = 0; i < RN * RK; i++) {
+            const double h = 1e-5;
+            double v = zd[t][i];
+            zd[t][i] = v + h;
+            double fp = host_ramp_loss(zd[0], zd[1], zd[2], y, lambda);
+            zd[t][i] = v - h;
+            double fm = host_ramp_loss(zd[0], zd[1], zd[2], y, lambda);
+            zd[t][i] = v;
+            double fd = (fp - fm) / (2 * h);
+            ck_assert_msg(fabs(fd - grad[t][i]) < 1e-5 + 1e-3 * fabs(fd),
+                          "%s logits [%d]: kernel %g, finite difference %g", t == 0 ? "q" : t == 1 ? "r" : "best",
+                          i, grad[t][i], fd);
+        }
+    for (int t = 0; t < 3; t++) clReleaseMemObject(zz[t]), clReleaseMemObject(dz[t]);
+    clReleaseMemObject(labels), clReleaseMemObject(loss), clReleaseMemObject(correct);
+    rc_ctx_close(&ctx);
+}
+
+START_TEST(ramp_loss_matches_host) { ramp_loss_case(0); }
+END_TEST
+START_TEST(ramp_loss_with_empty_mask) { ramp_loss_case(1); }
+END_TEST
+
 /* Raw IDX files of n random 28x28 images in dir (as the MNIST loader reads them). */
 static void write_idx(const char *dir, int n) {
     char path[1200];
@@ -104,6 +205,7 @@ static void train_two_batches(rc_method method) {
     for (int i = 0; i < 3; i++)
         cfg.threats[i] = (rc_threat){.norm = norms[i], .eps = eps[i], .steps = 3};
     if (method == RC_METHOD_AT) cfg.attack_norm = RC_NORM_L1;
+    cfg.ramp.gp = false;
     cfg.schedule.name = RC_SCHEDULE_CONSTANT;
     cfg.schedule.epochs = 1;
     cfg.eval.final_protocol = RC_FINAL_FAST;
@@ -130,7 +232,7 @@ static void train_two_batches(rc_method method) {
 
 START_TEST(every_method_trains_two_batches) {
     const rc_method methods[] = {RC_METHOD_NATURAL, RC_METHOD_AT, RC_METHOD_SAT, RC_METHOD_EAT,
-                                 RC_METHOD_MAX};
+                                 RC_METHOD_MAX, RC_METHOD_RAMP};
     for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) train_two_batches(methods[i]);
 }
 END_TEST
@@ -138,12 +240,12 @@ END_TEST
 START_TEST(unsupported_methods_are_refused) {
     rc_config cfg;
     rc_config_defaults(&cfg);
-    cfg.method = RC_METHOD_RAMP;
+    cfg.method = RC_METHOD_MSD;
     rc_ctx ctx;
     test_open_ctx(&ctx);
     rc_err e;
     ck_assert_int_eq(rc_train_run(&ctx, &cfg, 0, &e), -1);
-    ck_assert_msg(strstr(e.msg, "method ramp is not implemented yet") != NULL, "%s", e.msg);
+    ck_assert_msg(strstr(e.msg, "method msd is not implemented yet") != NULL, "%s", e.msg);
     rc_ctx_close(&ctx);
 }
 END_TEST
@@ -154,6 +256,8 @@ int main(void) {
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_test(tc, eat_weights_follow_error_counters);
     tcase_add_test(tc, max_picks_highest_loss_ties_to_first);
+    tcase_add_test(tc, ramp_loss_matches_host);
+    tcase_add_test(tc, ramp_loss_with_empty_mask);
     tcase_add_test(tc, every_method_trains_two_batches);
     tcase_add_test(tc, unsupported_methods_are_refused);
     suite_add_tcase(s, tc);

@@ -27,9 +27,10 @@ void rc_workspace_free(rc_workspace *ws);
 
 int rc_conv_forward(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w, cl_mem bias,
                     cl_mem y, rc_workspace *ws, rc_err *e);
-/* dx, dw and db may each be NULL when not wanted (attacks freeze parameters). */
+/* dx, dw and db may each be NULL when not wanted (attacks freeze parameters). `param_acc` adds
+ * dw and db to what is there (a loss summed over several forward passes). */
 int rc_conv_backward(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w, cl_mem dy, cl_mem dx,
-                     int acc, cl_mem dw, cl_mem db, rc_workspace *ws, rc_err *e);
+                     int acc, cl_mem dw, cl_mem db, int param_acc, rc_workspace *ws, rc_err *e);
 
 /* Batch norm. Train mode uses batch statistics (kept in `mean`/`invstd` [C] for backward) and
  * updates running stats; eval mode uses the running statistics. `part_a`/`part_b` are scratch of
@@ -45,7 +46,8 @@ typedef struct rc_bn_buffers {
 
 int rc_bn_forward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_mem y,
                   const rc_bn_buffers *b, rc_err *e);
-/* Train mode writes dgamma, dbeta (may be NULL only in eval mode). */
+/* Train mode writes dgamma, dbeta (may be NULL only in eval mode); dx needs this pass's values,
+ * so they are never accumulated here. */
 int rc_bn_backward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_mem dy, cl_mem dx,
                    int acc, cl_mem dgamma, cl_mem dbeta, const rc_bn_buffers *b, rc_err *e);
 
@@ -65,7 +67,7 @@ int rc_gap_backward(rc_ctx *ctx, int n, int c, int hw, cl_mem dy, cl_mem dx, int
 int rc_linear_forward(rc_ctx *ctx, int n, int in, int out, cl_mem x, cl_mem w, cl_mem b, cl_mem y,
                       rc_err *e);
 int rc_linear_backward(rc_ctx *ctx, int n, int in, int out, cl_mem x, cl_mem w, cl_mem dy,
-                       cl_mem dx, int acc, cl_mem dw, cl_mem db, rc_err *e);
+                       cl_mem dx, int acc, cl_mem dw, cl_mem db, int param_acc, rc_err *e);
 
 /* Mean softmax cross-entropy: per-sample loss and correctness [N], dlogits = d(mean loss)/dz
  * (dz NULL: no gradient). labels are int32. */

@@ -57,6 +57,7 @@ typedef struct rc_node {
     rc_conv_shape conv;        /* batch set per call */
     rc_act act;
     cl_mem bn_mean, bn_invstd; /* batch statistics kept for backward */
+    cl_mem bn_dgamma, bn_dbeta; /* this pass's BN parameter gradients (dx needs them unsummed) */
 } rc_node;
 
 /* An activation tensor [batch][c][h][w] and its gradient. Tensor 0 is the model's input. */
@@ -81,11 +82,20 @@ typedef struct rc_model {
     rc_workspace ws;
     cl_mem bn_part_a, bn_part_b; /* BN reduction scratch, shared */
     int64_t bn_batches;          /* num_batches_tracked of every BN layer */
+    struct rc_model *base;       /* a view: parameters and BN state are base's (see below) */
 } rc_model;
 
 /* Build the layer list and allocate every device buffer for batches up to max_batch. */
 int rc_model_create(rc_ctx *ctx, rc_model *m, const rc_model_opts *o, int max_batch, rc_err *e);
 void rc_model_free(rc_model *m);
+
+/* A second set of activations over the same parameters, gradients and BN running statistics
+ * as `base`: losses that combine several forward passes (RAMP's three) keep each pass's
+ * activations for its backward. Train-mode forwards of a view count in base's bn_batches. */
+int rc_model_create_view(rc_ctx *ctx, rc_model *view, rc_model *base, rc_err *e);
+
+/* What a backward does with the parameter gradients. */
+enum { RC_GRAD_NONE = 0, RC_GRAD_WRITE = 1, RC_GRAD_ADD = 2 };
 
 /* PyTorch's default initialisation (U(±1/sqrt(fan_in)) for weights and biases; BN 1, 0, 0, 1). */
 int rc_model_init(rc_ctx *ctx, rc_model *m, uint64_t seed, rc_err *e);
@@ -98,8 +108,9 @@ cl_mem rc_model_input_grad(const rc_model *m);
 
 /* Forward pass of `n` <= max_batch images; train mode uses and updates BN batch statistics. */
 int rc_model_forward(rc_ctx *ctx, rc_model *m, int train, int n, rc_err *e);
-/* Backward from the logits gradient (rc_model_logits_grad). `params` writes the parameter
- * gradients; `input` writes the input gradient. `train` must match the forward's mode. */
+/* Backward from the logits gradient (rc_model_logits_grad). `params` (RC_GRAD_*) writes or adds
+ * to the parameter gradients; `input` writes the input gradient. `train` must match the
+ * forward's mode. */
 int rc_model_backward(rc_ctx *ctx, rc_model *m, int train, int n, int params, int input,
                       rc_err *e);
 

@@ -68,7 +68,7 @@ int rc_conv_forward(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w, cl_
 }
 
 int rc_conv_backward(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w, cl_mem dy, cl_mem dx,
-                     int acc, cl_mem dw, cl_mem db, rc_workspace *ws, rc_err *e) {
+                     int acc, cl_mem dw, cl_mem db, int param_acc, rc_workspace *ws, rc_err *e) {
     if (check_ws(s, ws, e)) return -1;
     size_t np = (size_t)s->n * s->oh * s->ow, k = (size_t)s->c * s->kh * s->kw;
     int p = s->oh * s->ow;
@@ -79,15 +79,15 @@ int rc_conv_backward(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w, cl
     if (db) {
         size_t go = (size_t)s->oc;
         if (RC_LAUNCH(ctx, "conv.cl", "conv_bias_grad", 1, &go, e, RC_ARG(dy), RC_ARG(db),
-                      RC_ARG(s->n), RC_ARG(s->oc), RC_ARG(p)))
+                      RC_ARG(s->n), RC_ARG(s->oc), RC_ARG(p), RC_ARG(param_acc)))
             return -1;
     }
     if (dw) {
         /* dW[OC][K] = dZ[OC][NP] col[K][NP]^T; columns recomputed rather than kept per layer. */
         if (im2col(ctx, s, x, ws, e) ||
             rc_sgemm(ctx, 0, 1, (size_t)s->oc, k, np, 1.0f, (rc_matrix){ws->z, 0, np},
-                     (rc_matrix){ws->col, 0, np}, 0.0f, (rc_matrix){dw, 0, k},
-                     "conv weight gradient", e))
+                     (rc_matrix){ws->col, 0, np}, param_acc ? 1.0f : 0.0f,
+                     (rc_matrix){dw, 0, k}, "conv weight gradient", e))
             return -1;
     }
     if (!dx) return 0;

@@ -14,15 +14,16 @@ int rc_linear_forward(rc_ctx *ctx, int n, int in, int out, cl_mem x, cl_mem w, c
 }
 
 int rc_linear_backward(rc_ctx *ctx, int n, int in, int out, cl_mem x, cl_mem w, cl_mem dy,
-                       cl_mem dx, int acc, cl_mem dw, cl_mem db, rc_err *e) {
+                       cl_mem dx, int acc, cl_mem dw, cl_mem db, int param_acc, rc_err *e) {
     if (dw && rc_sgemm(ctx, 1, 0, (size_t)out, (size_t)in, (size_t)n, 1.0f,
-                       (rc_matrix){dy, 0, (size_t)out}, (rc_matrix){x, 0, (size_t)in}, 0.0f,
+                       (rc_matrix){dy, 0, (size_t)out}, (rc_matrix){x, 0, (size_t)in},
+                       param_acc ? 1.0f : 0.0f,
                        (rc_matrix){dw, 0, (size_t)in}, "linear weight gradient", e))
         return -1;
     if (db) {
         size_t g = (size_t)out;
         if (RC_LAUNCH(ctx, "linear.cl", "linear_bias_grad", 1, &g, e, RC_ARG(dy), RC_ARG(db),
-                      RC_ARG(n), RC_ARG(out)))
+                      RC_ARG(n), RC_ARG(out), RC_ARG(param_acc)))
             return -1;
     }
     if (!dx) return 0;

@@ -1,0 +1,87 @@
+/* Gradient projection (RAMP, paper Eq. 4-7; spec algorithms.md sections 5 and 12.1): per state-dict
+ * tensor, with g_a = adv - old and g_n = nat - old,
+ *   cos = <g_a, g_n> / (max(|g_a|, 1e-8) * max(|g_n|, 1e-8))
+ *   adv <- old + beta * g_a + [cos > 0] * (1 - beta) * cos * g_n.
+ *
+ * Tensors are cut into chunks of contiguous floats (a table built by the host: start, length,
+ * arena, tensor); each work-item handles one chunk. Sums are compensated (TwoSum into a hi/lo
+ * pair) and taken in a fixed order, so the result is deterministic and accurate to about one float
+ * rounding for millions of elements, without needing fp64 on the device. */
+#pragma OPENCL FP_CONTRACT OFF
+
+/* (s, c) += x, exactly up to the final rounding of c (Knuth's TwoSum, branch free). */
+inline void gp_acc(float *s, float *c, const float x) {
+    const float t = *s + x;
+    const float bp = t - *s;
+    *c += (*s - (t - bp)) + (x - bp);
+    *s = t;
+}
+
+/* Per chunk k: partial[6k ..] = dot hi, lo, |g_a|^2 hi, lo, |g_n|^2 hi, lo.
+ * chunks[4k ..] = start (floats into its arena), length, arena (0 params, 1 state), tensor. */
+__kernel void gp_partial(__global const int *chunks, const int n_chunks,
+                         __global const float *old_p, __global const float *old_s,
+                         __global const float *adv_p, __global const float *adv_s,
+                         __global const float *nat_p, __global const float *nat_s,
+                         __global float *partial) {
+    const int k = get_global_id(0);
+    if (k >= n_chunks) return;
+    const int start = chunks[4 * k], len = chunks[4 * k + 1], arena = chunks[4 * k + 2];
+    __global const float *o = arena ? old_s : old_p;
+    __global const float *a = arena ? adv_s : adv_p;
+    __global const float *n = arena ? nat_s : nat_p;
+    float ds = 0, dc = 0, as = 0, ac = 0, ns = 0, nc = 0;
+    for (int i = start; i < start + len; i++) {
+        const float oi = o[i];
+        const float ga = a[i] - oi, gn = n[i] - oi;
+        gp_acc(&ds, &dc, ga * gn);
+        gp_acc(&as, &ac, ga * ga);
+        gp_acc(&ns, &nc, gn * gn);
+    }
+    __global float *out = partial + 6 * k;
+    out[0] = ds, out[1] = dc, out[2] = as, out[3] = ac, out[4] = ns, out[5] = nc;
+}
+
+/* Per tensor t: its chunks are tensors[2t] .. tensors[2t] + tensors[2t+1] - 1, summed in order.
+ * coef[2t] = cos, coef[2t + 1] = the weight of g_n. */
+__kernel void gp_coef(__global const int *tensors, const int n_tensors,
+                      __global const float *partial, const float beta, __global float *coef) {
+    const int t = get_global_id(0);
+    if (t >= n_tensors) return;
+    const int first = tensors[2 * t], count = tensors[2 * t + 1];
+    float ds = 0, dc = 0, as = 0, ac = 0, ns = 0, nc = 0;
+    for (int k = first; k < first + count; k++) {
+        __global const float *p = partial + 6 * k;
+        gp_acc(&ds, &dc, p[0]);
+        gp_acc(&ds, &dc, p[1]);
+        gp_acc(&as, &ac, p[2]);
+        gp_acc(&as, &ac, p[3]);
+        gp_acc(&ns, &nc, p[4]);
+        gp_acc(&ns, &nc, p[5]);
+    }
+    const float dot = ds + dc, aa = as + ac, nn = ns + nc;
+    /* PyTorch >= 1.12 cosine_similarity: each norm clamped at eps separately */
+    const float eps = 1e-8f;
+    const float cs = dot / (fmax(sqrt(aa), eps) * fmax(sqrt(nn), eps));
+    coef[2 * t] = cs;
+    coef[2 * t + 1] = cs > 0.0f ? (1.0f - beta) * cs : 0.0f;
+}
+
+/* Per chunk: adv <- old + beta * (adv - old) + w * (nat - old), w = coef[2 * tensor + 1]. */
+__kernel void gp_apply(__global const int *chunks, const int n_chunks,
+                       __global const float *old_p, __global const float *old_s,
+                       __global float *adv_p, __global float *adv_s,
+                       __global const float *nat_p, __global const float *nat_s,
+                       __global const float *coef, const float beta) {
+    const int k = get_global_id(0);
+    if (k >= n_chunks) return;
+    const int start = chunks[4 * k], len = chunks[4 * k + 1], arena = chunks[4 * k + 2];
+    const float w = coef[2 * chunks[4 * k + 3] + 1];
+    __global const float *o = arena ? old_s : old_p;
+    __global float *a = arena ? adv_s : adv_p;
+    __global const float *n = arena ? nat_s : nat_p;
+    for (int i = start; i < start + len; i++) {
+        const float oi = o[i];
+        a[i] = oi + beta * (a[i] - oi) + w * (n[i] - oi);
+    }
+}
