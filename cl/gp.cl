@@ -6,7 +6,8 @@
  * Tensors are cut into chunks of contiguous floats (a table built by the host: start, length,
  * arena, tensor); each work-item handles one chunk. Sums are compensated (TwoSum into a hi/lo
  * pair) and taken in a fixed order, so the result is deterministic and accurate to about one float
- * rounding for millions of elements, without needing fp64 on the device. */
+ * rounding for millions of elements, without needing fp64 on the device. The host turns each
+ * tensor's three sums into cos and the weight w = [cos > 0] (1 - beta) cos of g_n, in double. */
 #pragma OPENCL FP_CONTRACT OFF
 
 /* (s, c) += x, exactly up to the final rounding of c (Knuth's TwoSum, branch free). */
@@ -42,41 +43,35 @@ __kernel void gp_partial(__global const int *chunks, const int n_chunks,
     out[0] = ds, out[1] = dc, out[2] = as, out[3] = ac, out[4] = ns, out[5] = nc;
 }
 
-/* Per tensor t: its chunks are tensors[2t] .. tensors[2t] + tensors[2t+1] - 1, summed in order.
- * coef[2t] = cos, coef[2t + 1] = the weight of g_n. */
-__kernel void gp_coef(__global const int *tensors, const int n_tensors,
-                      __global const float *partial, const float beta, __global float *coef) {
+/* Per tensor t: its chunks are tensors[2t] .. tensors[2t] + tensors[2t+1] - 1, summed in order into
+ * sums[6t ..] (the same hi, lo layout as the partials). The host finishes the cosine in double. */
+__kernel void gp_sums(__global const int *tensors, const int n_tensors,
+                      __global const float *partial, __global float *sums) {
     const int t = get_global_id(0);
     if (t >= n_tensors) return;
     const int first = tensors[2 * t], count = tensors[2 * t + 1];
-    float ds = 0, dc = 0, as = 0, ac = 0, ns = 0, nc = 0;
+    float s[3] = {0, 0, 0}, c[3] = {0, 0, 0};
     for (int k = first; k < first + count; k++) {
         __global const float *p = partial + 6 * k;
-        gp_acc(&ds, &dc, p[0]);
-        gp_acc(&ds, &dc, p[1]);
-        gp_acc(&as, &ac, p[2]);
-        gp_acc(&as, &ac, p[3]);
-        gp_acc(&ns, &nc, p[4]);
-        gp_acc(&ns, &nc, p[5]);
+        for (int q = 0; q < 3; q++) {
+            gp_acc(&s[q], &c[q], p[2 * q]);
+            gp_acc(&s[q], &c[q], p[2 * q + 1]);
+        }
     }
-    const float dot = ds + dc, aa = as + ac, nn = ns + nc;
-    /* PyTorch >= 1.12 cosine_similarity: each norm clamped at eps separately */
-    const float eps = 1e-8f;
-    const float cs = dot / (fmax(sqrt(aa), eps) * fmax(sqrt(nn), eps));
-    coef[2 * t] = cs;
-    coef[2 * t + 1] = cs > 0.0f ? (1.0f - beta) * cs : 0.0f;
+    __global float *out = sums + 6 * t;
+    for (int q = 0; q < 3; q++) out[2 * q] = s[q], out[2 * q + 1] = c[q];
 }
 
-/* Per chunk: adv <- old + beta * (adv - old) + w * (nat - old), w = coef[2 * tensor + 1]. */
+/* Per chunk: adv <- old + beta * (adv - old) + w * (nat - old), w = weight[tensor]. */
 __kernel void gp_apply(__global const int *chunks, const int n_chunks,
                        __global const float *old_p, __global const float *old_s,
                        __global float *adv_p, __global float *adv_s,
                        __global const float *nat_p, __global const float *nat_s,
-                       __global const float *coef, const float beta) {
+                       __global const float *weight, const float beta) {
     const int k = get_global_id(0);
     if (k >= n_chunks) return;
     const int start = chunks[4 * k], len = chunks[4 * k + 1], arena = chunks[4 * k + 2];
-    const float w = coef[2 * chunks[4 * k + 3] + 1];
+    const float w = weight[chunks[4 * k + 3]];
     __global const float *o = arena ? old_s : old_p;
     __global float *a = arena ? adv_s : adv_p;
     __global const float *n = arena ? nat_s : nat_p;

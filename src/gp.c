@@ -2,6 +2,7 @@
 #include "ramp/launch.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,10 +85,11 @@ int rc_gp_merge(rc_ctx *ctx, const rc_gp_snapshot *old, cl_mem adv_params, cl_me
         return rc_err_set(e, "gradient projection: %zu chunks are too many", n_chunks);
     int *tab_t = malloc((size_t)n_tensors * 2 * sizeof(int));
     int *tab_c = malloc((n_chunks ? n_chunks : 1) * 4 * sizeof(int));
-    float *coef = malloc((size_t)n_tensors * 2 * sizeof(float));
-    cl_mem b_t = NULL, b_c = NULL, b_part = NULL, b_coef = NULL;
+    float *sums = malloc((size_t)n_tensors * 6 * sizeof(float));
+    float *weight = malloc((size_t)n_tensors * sizeof(float));
+    cl_mem b_t = NULL, b_c = NULL, b_part = NULL, b_sums = NULL, b_w = NULL;
     int rc = -1;
-    if (!tab_t || !tab_c || !coef) {
+    if (!tab_t || !tab_c || !sums || !weight) {
         rc_err_set(e, "out of host memory for %zu chunks", n_chunks);
         goto done;
     }
@@ -107,8 +109,8 @@ int rc_gp_merge(rc_ctx *ctx, const rc_gp_snapshot *old, cl_mem adv_params, cl_me
     if (rc_buffer_create(ctx, (size_t)n_tensors * 2 * sizeof(int), "GP tensor table", &b_t, e) ||
         rc_buffer_create(ctx, n_chunks * 4 * sizeof(int), "GP chunk table", &b_c, e) ||
         rc_buffer_create(ctx, n_chunks * 6 * sizeof(float), "GP partial sums", &b_part, e) ||
-        rc_buffer_create(ctx, (size_t)n_tensors * 2 * sizeof(float), "GP coefficients", &b_coef,
-                         e) ||
+        rc_buffer_create(ctx, (size_t)n_tensors * 6 * sizeof(float), "GP sums", &b_sums, e) ||
+        rc_buffer_create(ctx, (size_t)n_tensors * sizeof(float), "GP weights", &b_w, e) ||
         rc_buffer_write(ctx, b_t, 0, (size_t)n_tensors * 2 * sizeof(int), tab_t,
                         "GP tensor table", e) ||
         (n_chunks && rc_buffer_write(ctx, b_c, 0, n_chunks * 4 * sizeof(int), tab_c,
@@ -120,29 +122,41 @@ int rc_gp_merge(rc_ctx *ctx, const rc_gp_snapshot *old, cl_mem adv_params, cl_me
     cl_mem nat_s = nat_state ? nat_state : nat_params;
     const int nc = (int)n_chunks, nt = n_tensors;
     const size_t g_chunks = n_chunks, g_tensors = (size_t)n_tensors;
+    /* the per-chunk and per-tensor sums; the one read-back */
     if (RC_LAUNCH(ctx, "gp.cl", "gp_partial", 1, &g_chunks, e, RC_ARG(b_c), RC_ARG(nc),
                   RC_ARG(old->params), RC_ARG(old_s), RC_ARG(adv_params), RC_ARG(adv_s),
                   RC_ARG(nat_params), RC_ARG(nat_s), RC_ARG(b_part)) ||
-        RC_LAUNCH(ctx, "gp.cl", "gp_coef", 1, &g_tensors, e, RC_ARG(b_t), RC_ARG(nt),
-                  RC_ARG(b_part), RC_ARG(beta), RC_ARG(b_coef)) ||
+        RC_LAUNCH(ctx, "gp.cl", "gp_sums", 1, &g_tensors, e, RC_ARG(b_t), RC_ARG(nt),
+                  RC_ARG(b_part), RC_ARG(b_sums)) ||
+        rc_buffer_read(ctx, b_sums, 0, (size_t)n_tensors * 6 * sizeof(float), sums, "GP sums", e))
+        goto done;
+    /* PyTorch >= 1.12 cosine_similarity: each norm clamped at eps = 1e-8 separately */
+    for (int t = 0; t < n_tensors; t++) {
+        const float *q = sums + 6 * t;
+        double dot = (double)q[0] + q[1], aa = (double)q[2] + q[3], nn = (double)q[4] + q[5];
+        double na = sqrt(aa > 0 ? aa : 0), nb = sqrt(nn > 0 ? nn : 0);
+        double cs = dot / (fmax(na, 1e-8) * fmax(nb, 1e-8));
+        weight[t] = cs > 0 ? (float)((1.0 - (double)beta) * cs) : 0.0f;
+        if (cos_out) cos_out[t] = cs;
+    }
+    /* the write is blocking; the apply is queued and not waited for (the tables are released
+     * here, which OpenCL defers until the kernels that use them have run) */
+    if (rc_buffer_write(ctx, b_w, 0, (size_t)n_tensors * sizeof(float), weight, "GP weights", e) ||
         RC_LAUNCH(ctx, "gp.cl", "gp_apply", 1, &g_chunks, e, RC_ARG(b_c), RC_ARG(nc),
                   RC_ARG(old->params), RC_ARG(old_s), RC_ARG(adv_params), RC_ARG(adv_s),
-                  RC_ARG(nat_params), RC_ARG(nat_s), RC_ARG(b_coef), RC_ARG(beta)) ||
-        /* the one wait: also keeps the tables alive until the kernels have run */
-        rc_buffer_read(ctx, b_coef, 0, (size_t)n_tensors * 2 * sizeof(float), coef,
-                       "GP coefficients", e))
+                  RC_ARG(nat_params), RC_ARG(nat_s), RC_ARG(b_w), RC_ARG(beta)))
         goto done;
-    if (cos_out)
-        for (int t = 0; t < n_tensors; t++) cos_out[t] = coef[2 * t];
     rc = 0;
 done:
     if (rc) rc_err_prefix(e, "gradient projection: ");
     if (b_t) clReleaseMemObject(b_t);
     if (b_c) clReleaseMemObject(b_c);
     if (b_part) clReleaseMemObject(b_part);
-    if (b_coef) clReleaseMemObject(b_coef);
+    if (b_sums) clReleaseMemObject(b_sums);
+    if (b_w) clReleaseMemObject(b_w);
     free(tab_t);
     free(tab_c);
-    free(coef);
+    free(sums);
+    free(weight);
     return rc;
 }

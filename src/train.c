@@ -3,6 +3,7 @@
 #include "ramp/train.h"
 #include "ramp/checkpoint.h"
 #include "ramp/eval.h"
+#include "ramp/gp.h"
 #include "ramp/launch.h"
 #include "ramp/methods.h"
 #include "ramp/optim.h"
@@ -163,6 +164,85 @@ static int check_data_matches(const rc_config *cfg, const rc_dataset *d, rc_err 
     return 0;
 }
 
+/* Gradient projection (spec 5, following the paper's beta, 12.1): once per epoch a natural epoch
+ * from the same start on a separate model with its own persistent optimiser and shuffle, then
+ * every state-dict tensor of the adversarially trained model is merged per tensor with the
+ * natural delta by their cosine. */
+typedef struct gp_state {
+    rc_model nat;
+    rc_sgd opt;
+    rc_batcher batcher;
+    rc_gp_snapshot old;
+    rc_gp_tensor *tensors;
+    int n_tensors;
+    double *cos;
+} gp_state;
+
+static int gp_init(rc_ctx *ctx, gp_state *g, const rc_config *cfg, rc_model *m,
+                   const rc_dataset *train, rc_err *e) {
+    if (rc_model_create(ctx, &g->nat, &m->opts, m->max_batch, e)) return -1;
+    rc_sgd_init(&g->opt, (float)cfg->optimizer.momentum, (float)cfg->optimizer.weight_decay,
+                cfg->optimizer.nesterov, cfg->optimizer.param_groups == RC_PARAM_GROUPS_SPLIT,
+                cfg->optimizer.lr_all_groups);
+    g->tensors = calloc((size_t)m->n_params, sizeof *g->tensors);
+    g->cos = calloc((size_t)m->n_params, sizeof *g->cos);
+    if (!g->tensors || !g->cos) return rc_err_set(e, "out of host memory for gradient projection");
+    for (int i = 0; i < m->n_params; i++) {
+        const rc_param *p = &m->params[i];
+        if (p->kind == RC_P_NUM_BATCHES) continue; /* copied from the adversarial model */
+        int state = p->kind == RC_P_RUNNING_MEAN || p->kind == RC_P_RUNNING_VAR;
+        g->tensors[g->n_tensors++] = (rc_gp_tensor){p->offset, p->numel, state};
+    }
+    return rc_gp_snapshot_alloc(ctx, &g->old, m->n_train, m->n_state, e) ||
+           rc_batcher_init(&g->batcher, train, (uint32_t)cfg->data.batch_size,
+                           cfg->seed ^ 0x6e6174ULL /* its own shuffle */, 1,
+                           cfg->data.augment == RC_AUGMENT_CROP_FLIP, e);
+}
+
+static void gp_free(gp_state *g) {
+    rc_model_free(&g->nat);
+    rc_batcher_free(&g->batcher);
+    rc_gp_snapshot_free(&g->old);
+    free(g->tensors);
+    free(g->cos);
+}
+
+/* The natural epoch of GP: theta_old is saved, the natural model starts from it and trains one
+ * epoch of clean batches (same schedule, its own optimiser state and shuffle). */
+static int gp_natural_epoch(rc_ctx *ctx, gp_state *g, rc_model *m, batch_io *b,
+                            const rc_config *cfg, int epoch, rc_err *e) {
+    rc_model *nat = &g->nat;
+    if (rc_gp_snapshot_take(ctx, &g->old, m->arena, m->state, e) ||
+        rc_gp_snapshot_restore(ctx, &g->old, nat->arena, nat->state, e))
+        return rc_err_prefix(e, "gradient projection: ");
+    nat->bn_batches = m->bn_batches;
+    rc_batcher_start_epoch(&g->batcher, (uint32_t)epoch);
+    uint32_t nb = rc_batcher_num_batches(&g->batcher);
+    for (uint32_t i = 0;; i++) {
+        uint32_t n = rc_batcher_next(&g->batcher, b->x, b->y);
+        if (n == 0) break;
+        float t = (float)epoch + (float)(i + 1) / (float)nb;
+        float lr = rc_schedule_lr(cfg->schedule.name, (float)cfg->optimizer.lr,
+                                  cfg->schedule.epochs, t, cfg->schedule.static_drop_epoch);
+        if (upload_batch(ctx, nat, b, n, e) || rc_model_forward(ctx, nat, 1, (int)n, e) ||
+            rc_ce_forward_backward(ctx, (int)n, nat->opts.num_classes, rc_model_logits(nat),
+                                   b->labels, b->loss, b->correct, rc_model_logits_grad(nat), e) ||
+            rc_model_backward(ctx, nat, 1, (int)n, RC_GRAD_WRITE, 0, e) ||
+            rc_sgd_step(ctx, &g->opt, nat, lr, e))
+            return rc_err_prefix(e, "gradient projection, natural epoch %d, batch %u: ",
+                                 epoch + 1, i + 1);
+    }
+    return 0;
+}
+
+/* After the adversarial epoch: merge into m; cosines are kept for the metrics. */
+static int gp_merge(rc_ctx *ctx, gp_state *g, rc_model *m, const rc_config *cfg, rc_err *e) {
+    if (rc_gp_merge(ctx, &g->old, m->arena, m->state, g->nat.arena, g->nat.state, g->tensors,
+                    g->n_tensors, (float)cfg->ramp.beta, g->cos, e))
+        return rc_err_prefix(e, "gradient projection: ");
+    return 0;
+}
+
 /* Robust evaluation of model m as the config says; table on stdout, JSON in the run directory. */
 static int evaluate(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dataset *test,
                     const char *checkpoint, int full, int n, rc_err *e) {
@@ -226,7 +306,7 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
     (void)verbose;
     if (!rc_method_supported(cfg->method))
         return rc_err_set(e, "method %s is not implemented yet; this version trains with "
-                             "natural, at, sat, eat, max and ramp (without gradient projection)",
+                             "natural, at, sat, eat, max and ramp",
                           rc_method_name(cfg->method));
     rc_dataset train = {0}, test = {0};
     rc_model m;
@@ -237,6 +317,9 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
     memset(&b, 0, sizeof b);
     rc_adv_trainer adv;
     memset(&adv, 0, sizeof adv);
+    gp_state gp;
+    memset(&gp, 0, sizeof gp);
+    char *line = NULL;
     int adversarial = cfg->method != RC_METHOD_NATURAL;
     int r = -1;
     const char *dir = cfg->output.dir;
@@ -264,7 +347,13 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
     int d = o.in_channels * o.input_size * o.input_size;
     if (adversarial && rc_adv_trainer_init(ctx, &adv, cfg, &m, cfg->data.batch_size, d, e))
         goto out;
-    int ramp = cfg->method == RC_METHOD_RAMP;
+    int ramp = cfg->method == RC_METHOD_RAMP, use_gp = ramp && cfg->ramp.gp;
+    if (use_gp && gp_init(ctx, &gp, cfg, &m, &train, e)) goto out;
+    size_t line_cap = 512 + 16 * (size_t)m.n_params;
+    if (!(line = malloc(line_cap))) {
+        rc_err_set(e, "out of host memory for the metrics line");
+        goto out;
+    }
     uint32_t nb = rc_batcher_num_batches(&batcher);
     printf("ramp-cl: %s on %s (%u training images, %u batches of %d), model %s (%d "
            "parameters tensors), device %s\n",
@@ -279,6 +368,12 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
     rc_train_progress progress = {0, 0};
     for (int epoch = 0; epoch < cfg->schedule.epochs; epoch++) {
         double te = now_s(), last_report = te;
+        if (use_gp) {
+            if (gp_natural_epoch(ctx, &gp, &m, &b, cfg, epoch, e)) goto out;
+            printf("  epoch %d: natural epoch for gradient projection done, %.1f s\n", epoch + 1,
+                   now_s() - te);
+            fflush(stdout);
+        }
         rc_batcher_start_epoch(&batcher, (uint32_t)epoch);
         if (rc_fill(ctx, b.stats, 0, 3, 0.0f, e)) goto out;
         float lr = 0;
@@ -322,6 +417,7 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
         }
         double train_loss, train_acc, test_acc = -1, test_loss = -1;
         if (read_stats(ctx, &b, &train_loss, &train_acc, e)) goto out;
+        if (use_gp && gp_merge(ctx, &gp, &m, cfg, e)) goto out;
         double t_train = now_s() - te;
         progress.epoch = epoch + 1;
         int last = epoch + 1 == cfg->schedule.epochs;
@@ -341,12 +437,21 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
             printf("\n");
         }
         fflush(stdout);
-        char acc_s[32] = "null", line[512];
+        char acc_s[32] = "null";
         if (test_acc >= 0) snprintf(acc_s, sizeof acc_s, "%.6f", test_acc);
-        snprintf(line, sizeof line,
-                 "{\"epoch\": %d, \"train_loss\": %.6f, \"train_acc\": %.6f, \"clean_acc\": %s, "
-                 "\"lr\": %.6g, \"epoch_time_s\": %.3f, \"wall_time_s\": %.3f}\n",
-                 epoch + 1, train_loss, train_acc, acc_s, lr, t_train, now_s() - t0);
+        size_t len = (size_t)snprintf(
+            line, line_cap,
+            "{\"epoch\": %d, \"train_loss\": %.6f, \"train_acc\": %.6f, \"clean_acc\": %s, "
+            "\"lr\": %.6g, \"epoch_time_s\": %.3f, \"wall_time_s\": %.3f",
+            epoch + 1, train_loss, train_acc, acc_s, lr, t_train, now_s() - t0);
+        if (use_gp) { /* one cosine per state-dict tensor, in state-dict order */
+            len += (size_t)snprintf(line + len, line_cap - len, ", \"gp_cos\": [");
+            for (int i = 0; i < gp.n_tensors; i++)
+                len += (size_t)snprintf(line + len, line_cap - len, "%s%.5f", i ? ", " : "",
+                                        gp.cos[i]);
+            len += (size_t)snprintf(line + len, line_cap - len, "]");
+        }
+        snprintf(line + len, line_cap - len, "}\n");
         if (append_metrics(dir, line, e)) goto out;
         if (last || (cfg->output.checkpoint_every > 0 &&
                      (epoch + 1) % cfg->output.checkpoint_every == 0)) {
@@ -365,6 +470,8 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
         goto out;
     r = 0;
 out:
+    free(line);
+    gp_free(&gp);
     rc_adv_trainer_free(&adv);
     batch_io_free(&b);
     rc_batcher_free(&batcher);

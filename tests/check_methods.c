@@ -205,7 +205,7 @@ static void train_two_batches(rc_method method) {
     for (int i = 0; i < 3; i++)
         cfg.threats[i] = (rc_threat){.norm = norms[i], .eps = eps[i], .steps = 3};
     if (method == RC_METHOD_AT) cfg.attack_norm = RC_NORM_L1;
-    cfg.ramp.gp = false;
+    cfg.ramp.gp = true; /* RAMP with gradient projection */
     cfg.schedule.name = RC_SCHEDULE_CONSTANT;
     cfg.schedule.epochs = 1;
     cfg.eval.final_protocol = RC_FINAL_FAST;
