@@ -37,6 +37,9 @@ int rc_adv_trainer_init(rc_ctx *ctx, rc_adv_trainer *t, const rc_config *cfg, rc
         if (t->q < 0 || t->r < 0 || t->q == t->r)
             return rc_err_set(e, "method ramp: the pair (%s, %s) needs both in threat_models",
                               rc_norm_name(q), rc_norm_name(r));
+        if (cfg->ramp.trades)
+            return rc_err_set(e, "method ramp: the TRADES outer loss (ramp.trades: true) is not "
+                                 "implemented yet");
         t->lambda = (float)cfg->ramp.lambda;
         if (rc_model_create_view(ctx, &t->view_q, m, e) ||
             rc_model_create_view(ctx, &t->view_r, m, e))

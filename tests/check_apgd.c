@@ -96,9 +96,9 @@ START_TEST(adversarial_examples_stay_in_ball_and_box) {
     ck_assert(rc_apgd_loss_grad(&ctx, &a, &m, RC_LOSS_CE, a.x, 4, 0, a.g, &e) == 0);
     download(&ctx, a.loss, clean_loss, sizeof clean_loss);
     for (int t = 0; t < 3; t++)
-        for (int train = 0; train < 2; train++) {
+        for (int mode = 0; mode < 3; mode++) { /* APGD eval, APGD training, plain PGD */
             rc_apgd_opts o = {.norm = norms[t], .eps = eps[t], .n_iter = 20, .loss = RC_LOSS_CE,
-                              .train = train};
+                              .train = mode == 1, .pgd = mode == 2};
             ck_assert_msg(rc_apgd_run(&ctx, &a, &m, &o, 4, 0, &e) == 0, "%s", e.msg);
             download(&ctx, a.x_best, adv, sizeof adv);
             check_feasible("x_best", norms[t], eps[t], x, adv, 4, 784);

@@ -165,13 +165,14 @@ START_TEST(own_tunings_match_host) {
 }
 END_TEST
 
-/* Default tuning on a weight-gradient-like shape: long K, small output, so K is split. */
+/* Default tuning, long K against a small output, so K is split: A x B^T (weight-gradient-like,
+ * gemm_dot; the last part 52 and 1 long) and A^T x B (packed; the last part 404 long). */
 START_TEST(own_k_split_matches_host) {
     rc_ctx ctx;
     open_with(&ctx, "own", NULL);
     gcase cases[] = {{0, 1, 33, 45, 2100, 0, 0, 1.0f, 0.0f},
                      {0, 1, 64, 72, 4097, 2, 1, 0.5f, 1.0f},
-                     {1, 0, 20, 17, 3000, 0, 0, 1.0f, 0.25f}};
+                     {1, 0, 20, 17, 4500, 0, 0, 1.0f, 0.25f}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         double worst;
         free(run_case(&ctx, &cases[i], &worst));
@@ -203,6 +204,7 @@ END_TEST
 /* Two runs of the same GEMM give the same bits: in one ctx, and in a fresh one. */
 START_TEST(own_is_deterministic) {
     gcase cases[] = {{0, 1, 64, 72, 4097, 0, 0, 1.0f, 0.0f},
+                     {1, 0, 20, 17, 4500, 0, 0, 1.0f, 0.0f},
                      {1, 0, 100, 333, 77, 5, 3, 1.25f, 0.5f},
                      {0, 0, 128, 49, 288, 0, 0, 1.0f, 0.0f}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

@@ -24,6 +24,8 @@ typedef struct rc_apgd_opts {
     int train;     /* training mode (see above) */
     float l1_topk; /* initial sparsity of the l_1 step; 0 = the mode's default (0.05 / 0.2) */
     int l1_sparsity_from_start; /* l_1 from a start point: sparsity from its l0 (AA largereps) */
+    int pgd; /* plain PGD, the simple baseline: fixed step 2.5 eps / n_iter, no momentum, no
+              * checkpoints or sparsity adaptation (l_1 keeps its initial sparsity) */
 } rc_apgd_opts;
 
 /* Device state of one attack on up to B samples of d coordinates. The caller writes the clean

@@ -93,7 +93,7 @@ int rc_apgd_run(rc_ctx *ctx, rc_apgd *a, rc_model *m, const rc_apgd_opts *o, int
     const size_t nd = (size_t)n * d;
     const float eps = o->eps;
     /* step size eta0 = alpha * eps: alpha 2 for l_inf and l_2, 1 for l_1 */
-    const float eta0 = l1 ? eps : 2.0f * eps;
+    const float eta0 = o->pgd ? 2.5f * eps / (float)N : l1 ? eps : 2.0f * eps;
     const float topk0 = o->l1_topk > 0 ? o->l1_topk : o->train ? 0.05f : 0.2f;
     if (copy(ctx, from_start ? a->x_start : a->x, a->x_adv, nd, "attack start", e) ||
         rc_fill(ctx, a->loss_steps, 0, (size_t)(N + 1) * a->B, 0.0f, e) ||
@@ -131,6 +131,14 @@ int rc_apgd_run(rc_ctx *ctx, rc_apgd *a, rc_model *m, const rc_apgd_opts *o, int
                 return -1;
             cl_mem t = a->x_adv;
             a->x_adv = a->z, a->z = t;
+        } else if (o->pgd) {
+            int r = o->norm == RC_NORM_LINF
+                        ? rc_attack_linf_step(ctx, n, d, a->x, a->x_adv, a->g, a->eta, eps, a->z, e)
+                        : rc_attack_l2_step(ctx, n, d, a->x, a->x_adv, a->g, a->eta, eps,
+                                            &a->scratch, a->z, e);
+            if (r) return -1;
+            cl_mem t = a->x_adv;
+            a->x_adv = a->z, a->z = t;
         } else {
             const float mom = i == 0 ? 1.0f : 0.75f;
             int r = o->norm == RC_NORM_LINF
@@ -150,6 +158,7 @@ int rc_apgd_run(rc_ctx *ctx, rc_apgd *a, rc_model *m, const rc_apgd_opts *o, int
             track(ctx, a, i, n, e))
             return rc_err_prefix(e, "APGD iteration %d: ", i);
         size_t gn = (size_t)n;
+        if (o->pgd) continue;
         if (l1) {
             if (++counter == k_l1) {
                 counter = 0;
