@@ -7,13 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef enum { W_TRAIN, W_FORWARD, W_ATTACK } workload;
 static const char *const workload_names[] = {"train", "forward", "attack"};
@@ -81,11 +75,11 @@ static int bench_model(rc_ctx *ctx, rc_arch arch, const rc_bench_opts *o, rc_err
         if (step(ctx, &m, &opt, &io, w, n, e) || rc_ctx_finish(ctx, e)) goto out;
         rc_profile_reset(ctx);
         int iters = 0;
-        double t0 = now_s(), t;
+        double t0 = rc_now_s(), t;
         do {
             if (step(ctx, &m, &opt, &io, w, n, e) || rc_ctx_finish(ctx, e)) goto out;
             iters++;
-            t = now_s() - t0;
+            t = rc_now_s() - t0;
         } while (t < o->min_seconds || iters < 2);
         double ms = 1e3 * t / iters;
         printf("  %-9s %10.2f %12.1f %10.2f\n", workload_names[w], ms, n * 1e3 / ms,
@@ -110,11 +104,11 @@ static int bench_model(rc_ctx *ctx, rc_arch arch, const rc_bench_opts *o, rc_err
             ok = rc_apgd_run(ctx, &a, &m, &ao, n, 0, e) == 0 && rc_ctx_finish(ctx, e) == 0;
             rc_profile_reset(ctx);
             int runs = 0;
-            double t0 = now_s(), el;
+            double t0 = rc_now_s(), el;
             do {
                 ok = ok && rc_apgd_run(ctx, &a, &m, &ao, n, 0, e) == 0 && rc_ctx_finish(ctx, e) == 0;
                 runs++;
-                el = now_s() - t0;
+                el = rc_now_s() - t0;
             } while (ok && (el < o->min_seconds || runs < 2));
             if (ok)
                 printf("  apgd-%-4s %10.1f %12.1f\n", rc_norm_name(norms[t]), 1e3 * el / runs,

@@ -215,6 +215,14 @@ int rc_buffer_write(rc_ctx *ctx, cl_mem buf, size_t offset, size_t bytes, const 
     return 0;
 }
 
+int rc_buffer_copy(rc_ctx *ctx, cl_mem src, cl_mem dst, size_t bytes, const char *what,
+                   rc_err *e) {
+    if (bytes == 0) return 0;
+    cl_int s = clEnqueueCopyBuffer(ctx->queue, src, dst, 0, 0, bytes, 0, NULL, NULL);
+    if (s != CL_SUCCESS) return rc_err_cl(e, "clEnqueueCopyBuffer", s, "%s, %zu bytes", what, bytes);
+    return 0;
+}
+
 int rc_buffer_read(rc_ctx *ctx, cl_mem buf, size_t offset, size_t bytes, void *dst,
                    const char *what, rc_err *e) {
     cl_int s = clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, offset, bytes, dst, 0, NULL, NULL);

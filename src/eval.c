@@ -156,8 +156,6 @@ static int attack_norm(rc_ctx *ctx, rc_apgd *a, rc_model *m, eval_batch *b, rc_r
     return 0;
 }
 
-static double now_s(void) { return rc_now_s(); }
-
 int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
                    const rc_threat *threats, int n_threats, rc_protocol protocol, uint64_t seed,
                    int batch, FILE *progress, rc_eval_report *r, rc_err *e) {
@@ -191,7 +189,7 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
     if (rc_apgd_alloc(ctx, &a, batch, d, EVAL_ITERS, e)) goto out;
     rc_rng rng;
     rc_rng_seed(&rng, seed, 0x6576616c /* "eval" */);
-    double t0 = now_s(), last = t0;
+    double t0 = rc_now_s(), last = t0;
     for (int start = 0; start < n; start += batch) {
         int cnt = n - start < batch ? n - start : batch;
         b.n = cnt;
@@ -210,7 +208,7 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
             goto out;
         for (int i = 0; i < cnt; i++) clean[i] = b.flags[i] != 0.0f;
         for (int t = 0; t < n_threats; t++) {
-            double ts = now_s();
+            double ts = rc_now_s();
             unsigned char *alive = r->robust[t] + start;
             memcpy(alive, clean, (size_t)cnt);
             if (attack_norm(ctx, &a, m, &b, &rng, threats[t].norm, (float)threats[t].eval_eps,
@@ -220,9 +218,9 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
                               start + cnt);
                 goto out;
             }
-            r->norm_seconds[t] += now_s() - ts;
+            r->norm_seconds[t] += rc_now_s() - ts;
         }
-        double tn = now_s();
+        double tn = rc_now_s();
         if (progress && (tn - last > 5 || start + cnt == n)) {
             fprintf(progress, "  evaluation (%s): %d/%d points, %.0f s\n",
                     protocol == RC_PROTOCOL_FULL ? "full" : "fast", start + cnt, n, tn - t0);
@@ -243,7 +241,7 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
     r->clean_acc = (double)nc / n;
     r->union_acc = (double)nu / n;
     for (int t = 0; t < n_threats; t++) r->acc[t] = (double)nr[t] / n;
-    r->seconds = now_s() - t0;
+    r->seconds = rc_now_s() - t0;
     ret = 0;
     goto out;
 oom:

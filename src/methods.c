@@ -68,11 +68,6 @@ void rc_adv_trainer_free(rc_adv_trainer *t) {
     memset(t, 0, sizeof *t);
 }
 
-static int copy(rc_ctx *ctx, cl_mem src, cl_mem dst, size_t bytes, rc_err *e) {
-    cl_int s = clEnqueueCopyBuffer(ctx->queue, src, dst, 0, 0, bytes, 0, NULL, NULL);
-    if (s != CL_SUCCESS) return rc_err_cl(e, "clEnqueueCopyBuffer", s, "adversarial batch, %zu bytes", bytes);
-    return 0;
-}
 
 /* APGD in training mode against threat i; x_best and loss_best are kept in adv[i], loss[i]. */
 static int attack(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int i, int n, rc_err *e) {
@@ -81,8 +76,9 @@ static int attack(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int i, int n, rc_
                       .loss = RC_LOSS_CE, .train = 1};
     size_t d = (size_t)t->apgd.d;
     if (rc_apgd_run(ctx, &t->apgd, m, &o, n, 0, e) ||
-        copy(ctx, t->apgd.x_best, t->adv[i], (size_t)n * d * 4, e) ||
-        copy(ctx, t->apgd.loss_best, t->loss[i], (size_t)n * 4, e))
+        rc_buffer_copy(ctx, t->apgd.x_best, t->adv[i], (size_t)n * d * 4, "adversarial batch",
+                       e) ||
+        rc_buffer_copy(ctx, t->apgd.loss_best, t->loss[i], (size_t)n * 4, "adversarial loss", e))
         return rc_err_prefix(e, "%s attack: ", rc_norm_name(th->norm));
     if (t->method != RC_METHOD_EAT) return 0;
     /* E-AT's counters: points still correct through the whole attack */
@@ -134,8 +130,8 @@ int rc_ramp_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labe
     cl_mem adv[2] = {t->adv[r], t->adv[q]}, losses[2] = {t->loss[r], t->loss[q]};
     if (attack(ctx, t, m, q, n, e) || attack(ctx, t, m, r, n, e) ||
         rc_select_max(ctx, adv, losses, 2, rc_model_input(m), n, t->apgd.d, e) ||
-        copy(ctx, t->adv[r], rc_model_input(&t->view_r), bytes, e) ||
-        copy(ctx, t->adv[q], rc_model_input(&t->view_q), bytes, e) ||
+        rc_buffer_copy(ctx, t->adv[r], rc_model_input(&t->view_r), bytes, "x_r", e) ||
+        rc_buffer_copy(ctx, t->adv[q], rc_model_input(&t->view_q), bytes, "x_q", e) ||
         /* the reference's order of the three train-mode forwards: x_r, x_q, x_best */
         rc_model_forward(ctx, &t->view_r, 1, n, e) || rc_model_forward(ctx, &t->view_q, 1, n, e) ||
         rc_model_forward(ctx, m, 1, n, e))
@@ -167,5 +163,6 @@ int rc_adv_trainer_batch(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int
             : t->method == RC_METHOD_SAT ? (int)rc_rng_below(&t->rng, (uint32_t)t->n_threats)
                                          : eat_choice(t);
     *chosen = i;
-    return attack(ctx, t, m, i, n, e) || copy(ctx, t->adv[i], rc_model_input(m), bytes, e);
+    return attack(ctx, t, m, i, n, e) ||
+           rc_buffer_copy(ctx, t->adv[i], rc_model_input(m), bytes, "adversarial batch", e);
 }

@@ -13,14 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int rc_load_split(const rc_config *cfg, int train, uint32_t first_k, rc_dataset *d, rc_err *e) {
     if (cfg->data.dataset == RC_DATASET_CIFAR10)
@@ -364,14 +358,14 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
                "only; BN parameters and biases keep lr %.3g (optimizer.lr_all_groups: true "
                "changes this)\n", opt.group1_lr);
     fflush(stdout);
-    double t0 = now_s();
+    double t0 = rc_now_s();
     rc_train_progress progress = {0, 0};
     for (int epoch = 0; epoch < cfg->schedule.epochs; epoch++) {
-        double te = now_s(), last_report = te;
+        double te = rc_now_s(), last_report = te;
         if (use_gp) {
             if (gp_natural_epoch(ctx, &gp, &m, &b, cfg, epoch, e)) goto out;
             printf("  epoch %d: natural epoch for gradient projection done, %.1f s\n", epoch + 1,
-                   now_s() - te);
+                   rc_now_s() - te);
             fflush(stdout);
         }
         rc_batcher_start_epoch(&batcher, (uint32_t)epoch);
@@ -404,7 +398,7 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
                 goto out;
             }
             progress.step++;
-            double tn = now_s();
+            double tn = rc_now_s();
             if (tn - last_report >= 10.0) {
                 double loss, acc;
                 if (read_stats(ctx, &b, &loss, &acc, e)) goto out;
@@ -418,7 +412,7 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
         double train_loss, train_acc, test_acc = -1, test_loss = -1;
         if (read_stats(ctx, &b, &train_loss, &train_acc, e)) goto out;
         if (use_gp && gp_merge(ctx, &gp, &m, cfg, e)) goto out;
-        double t_train = now_s() - te;
+        double t_train = rc_now_s() - te;
         progress.epoch = epoch + 1;
         int last = epoch + 1 == cfg->schedule.epochs;
         if (last || (cfg->eval.every > 0 && (epoch + 1) % cfg->eval.every == 0)) {
@@ -443,7 +437,7 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
             line, line_cap,
             "{\"epoch\": %d, \"train_loss\": %.6f, \"train_acc\": %.6f, \"clean_acc\": %s, "
             "\"lr\": %.6g, \"epoch_time_s\": %.3f, \"wall_time_s\": %.3f",
-            epoch + 1, train_loss, train_acc, acc_s, lr, t_train, now_s() - t0);
+            epoch + 1, train_loss, train_acc, acc_s, lr, t_train, rc_now_s() - t0);
         if (use_gp) { /* one cosine per state-dict tensor, in state-dict order */
             len += (size_t)snprintf(line + len, line_cap - len, ", \"gp_cos\": [");
             for (int i = 0; i < gp.n_tensors; i++)
@@ -463,7 +457,7 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
     char path[RC_CONFIG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (rc_checkpoint_save(ctx, &m, NULL, NULL, path, e)) goto out;
-    printf("ramp-cl: trained in %.1f s; model saved to %s\n", now_s() - t0, path);
+    printf("ramp-cl: trained in %.1f s; model saved to %s\n", rc_now_s() - t0, path);
     if (cfg->eval.final_protocol != RC_FINAL_NONE && cfg->n_threats > 0 &&
         evaluate(ctx, &m, cfg, &test, path, cfg->eval.final_protocol == RC_FINAL_FULL,
                  cfg->eval.final_n, e))

@@ -81,5 +81,8 @@ int rc_buffer_write(rc_ctx *ctx, cl_mem buf, size_t offset, size_t bytes, const 
                     const char *what, rc_err *e);
 int rc_buffer_read(rc_ctx *ctx, cl_mem buf, size_t offset, size_t bytes, void *dst,
                    const char *what, rc_err *e);
+/* Device-to-device copy of the first `bytes` of src into dst; does not wait. */
+int rc_buffer_copy(rc_ctx *ctx, cl_mem src, cl_mem dst, size_t bytes, const char *what,
+                   rc_err *e);
 
 #endif

@@ -52,11 +52,9 @@ void rc_apgd_free(rc_apgd *a) {
     rc_attack_scratch_free(&a->scratch);
 }
 
+/* Copy `floats` floats from src to dst. */
 static int copy(rc_ctx *ctx, cl_mem src, cl_mem dst, size_t floats, const char *what, rc_err *e) {
-    cl_int s = clEnqueueCopyBuffer(ctx->queue, src, dst, 0, 0, floats * sizeof(float), 0, NULL,
-                                   NULL);
-    if (s != CL_SUCCESS) return rc_err_cl(e, "clEnqueueCopyBuffer", s, "%s, %zu floats", what, floats);
-    return 0;
+    return rc_buffer_copy(ctx, src, dst, floats * sizeof(float), what, e);
 }
 
 int rc_apgd_loss_grad(rc_ctx *ctx, rc_apgd *a, rc_model *m, rc_attack_loss loss, cl_mem x, int n,
