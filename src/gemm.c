@@ -423,6 +423,12 @@ fail:
     return rc_err_prefix(e, "rc_sgemm (own kernels), " WHERE ": ", WHERE_ARGS);
 }
 
+int rc_sgemm_clblast(rc_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                     float alpha, rc_matrix a, rc_matrix b, float beta, rc_matrix c,
+                     const char *what, rc_err *e) {
+    return clblast_sgemm(ctx, trans_a, trans_b, m, n, k, alpha, a, b, beta, c, what, e);
+}
+
 int rc_sgemm(rc_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
              rc_matrix a, rc_matrix b, float beta, rc_matrix c, const char *what, rc_err *e) {
     struct rc_gemm_state *st = state(ctx, e);

@@ -3,6 +3,7 @@
 #include "ramp/program.h"
 
 #include <math.h>
+#include <string.h>
 #include <stdlib.h>
 
 /* Relative error with a floor on the denominator so that values near zero do not dominate. */
@@ -18,7 +19,8 @@ static void fill(float *v, size_t n, unsigned seed) {
 
 static const float SELFTEST_TOL = 1e-4f;
 
-static int check_gemm(rc_ctx *ctx, double *max_err, rc_err *e) {
+/* One SGEMM against the host: through CLBlast, or through the ctx's own choice. */
+static int check_gemm(rc_ctx *ctx, int clblast, double *max_err, rc_err *e) {
     /* Odd sizes so that padding paths in the GEMM are exercised. */
     const size_t m = 67, n = 45, k = 33;
     float *a = malloc(m * k * sizeof *a), *b = malloc(k * n * sizeof *b), *c = malloc(m * n * sizeof *c);
@@ -39,8 +41,9 @@ static int check_gemm(rc_ctx *ctx, double *max_err, rc_err *e) {
         rc_buffer_write(ctx, dc, 0, m * n * 4, c, "selftest C", e))
         goto out;
     const float alpha = 0.75f, beta = -0.5f;
-    if (rc_sgemm(ctx, 0, 0, m, n, k, alpha, (rc_matrix){da, 0, k}, (rc_matrix){db, 0, n}, beta,
-                 (rc_matrix){dc, 0, n}, "selftest", e))
+    if ((clblast ? rc_sgemm_clblast : rc_sgemm)(ctx, 0, 0, m, n, k, alpha, (rc_matrix){da, 0, k},
+                                                (rc_matrix){db, 0, n}, beta,
+                                                (rc_matrix){dc, 0, n}, "selftest", e))
         goto out;
     float *got = malloc(m * n * sizeof *got);
     if (!got) {
@@ -113,16 +116,24 @@ out:
 }
 
 int rc_selftest(rc_ctx *ctx, FILE *out, rc_selftest_result *r, rc_err *e) {
-    if (check_gemm(ctx, &r->gemm_max_rel_err, e)) return rc_err_prefix(e, "selftest: ");
-    if (check_kernel(ctx, &r->kernel_max_rel_err, e)) return rc_err_prefix(e, "selftest: ");
+    if (check_gemm(ctx, 1, &r->clblast_max_rel_err, e) ||
+        check_gemm(ctx, 0, &r->gemm_max_rel_err, e) ||
+        check_kernel(ctx, &r->kernel_max_rel_err, e))
+        return rc_err_prefix(e, "selftest: ");
+    const char *impl = rc_gemm_impl(ctx, e);
+    if (!impl) return rc_err_prefix(e, "selftest: ");
+    int clblast_ok = r->clblast_max_rel_err <= SELFTEST_TOL;
     int gemm_ok = r->gemm_max_rel_err <= SELFTEST_TOL;
     int kern_ok = r->kernel_max_rel_err <= SELFTEST_TOL;
-    r->passed = gemm_ok && kern_ok;
+    r->passed = clblast_ok && gemm_ok && kern_ok;
     if (out) {
         fprintf(out, "selftest on [%d] %s\n", ctx->dev.index, ctx->dev.name);
-        fprintf(out, "  CLBlast SGEMM 67x45x33:   %s (max rel err %.3g, tolerance %.0e)\n",
+        fprintf(out, "  CLBlast SGEMM 67x45x33:        %s (max rel err %.3g, tolerance %.0e)\n",
+                clblast_ok ? "PASS" : "FAIL", r->clblast_max_rel_err, SELFTEST_TOL);
+        fprintf(out, "  rc_sgemm 67x45x33 (%s): %*s%s (max rel err %.3g, tolerance %.0e)\n",
+                impl, (int)(10 - strlen(impl) > 0 ? 10 - strlen(impl) : 0), "",
                 gemm_ok ? "PASS" : "FAIL", r->gemm_max_rel_err, SELFTEST_TOL);
-        fprintf(out, "  kernel selftest_axpby:    %s (max rel err %.3g, tolerance %.0e)\n",
+        fprintf(out, "  kernel selftest_axpby:         %s (max rel err %.3g, tolerance %.0e)\n",
                 kern_ok ? "PASS" : "FAIL", r->kernel_max_rel_err, SELFTEST_TOL);
     }
     return 0;

@@ -38,7 +38,7 @@ mkdir -p "$tmp/no-icds"
 expect no-platform 1 'no OpenCL platform found: install an OpenCL driver' -- \
     env OCL_ICD_VENDORS="$tmp/no-icds" "$RAMP_CL" --list-devices
 expect selftest 0 '^selftest: PASS' -- "$RAMP_CL" --device 0 selftest
-expect selftest-flag 0 'CLBlast SGEMM .*PASS' -- "$RAMP_CL" --selftest
+expect selftest-flag 0 'CLBlast SGEMM 67x45x33: .*PASS' -- "$RAMP_CL" --selftest
 # A second run loads every program from the cache: nothing is compiled again.
 expect selftest-cached 0 '0 built from source, [1-9][0-9]* loaded' -- "$RAMP_CL" --verbose selftest
 

@@ -39,6 +39,11 @@ typedef struct rc_matrix {
 int rc_sgemm(rc_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
              rc_matrix a, rc_matrix b, float beta, rc_matrix c, const char *what, rc_err *e);
 
+/* The same product through CLBlast whatever the ctx uses (the selftest checks both). */
+int rc_sgemm_clblast(rc_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                     float alpha, rc_matrix a, rc_matrix b, float beta, rc_matrix c,
+                     const char *what, rc_err *e);
+
 /* The implementation this ctx uses ("own" or "clblast"), deciding it now if no GEMM ran yet.
  * NULL (and *e set) when RAMP_CL_GEMM or RAMP_CL_GEMM_PARAMS is malformed. */
 const char *rc_gemm_impl(rc_ctx *ctx, rc_err *e);

@@ -1,5 +1,5 @@
-/* `ramp-cl selftest`: a CLBlast SGEMM and one custom kernel on the device, each compared with a
- * host computation. */
+/* `ramp-cl selftest`: a CLBlast SGEMM, the device's own GEMM choice (ramp-cl's kernels on CPUs)
+ * and one custom kernel on the device, each compared with a host computation. */
 #ifndef RAMP_SELFTEST_H
 #define RAMP_SELFTEST_H
 
@@ -8,7 +8,8 @@
 #include <stdio.h>
 
 typedef struct rc_selftest_result {
-    double gemm_max_rel_err;
+    double clblast_max_rel_err; /* CLBlast SGEMM */
+    double gemm_max_rel_err;    /* the GEMM this device uses (the same one on GPUs) */
     double kernel_max_rel_err;
     int passed;
 } rc_selftest_result;
