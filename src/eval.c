@@ -2,14 +2,13 @@
  * each attack still has to run on (reading back one flag per point after each attack run); the
  * attacks themselves run on the device. */
 #include "ramp/eval.h"
+#include "ramp/files.h"
 #include "ramp/apgd.h"
 #include "ramp/launch.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define EVAL_ITERS 100
 
@@ -277,10 +276,9 @@ void rc_eval_print_table(FILE *f, const rc_eval_report *r) {
 
 int rc_eval_write_json(const rc_eval_report *r, const char *checkpoint, const char *path,
                        rc_err *e) {
-    char tmp[2048];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return rc_err_set(e, "cannot write %s: %s", tmp, strerror(errno));
+    rc_atomic_file a;
+    if (rc_atomic_begin(&a, path, e)) return -1;
+    FILE *f = a.f;
     fprintf(f, "{\n  \"protocol\": \"%s\",\n  \"checkpoint\": \"", 
             r->protocol == RC_PROTOCOL_FULL ? "full" : "fast");
     for (const char *p = checkpoint ? checkpoint : ""; *p; p++) {
@@ -304,10 +302,5 @@ int rc_eval_write_json(const rc_eval_report *r, const char *checkpoint, const ch
         fprintf(f, "\"");
     }
     fprintf(f, "\n  }\n}\n");
-    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return rc_err_set(e, "cannot write %s: %s", path, strerror(errno));
-    }
-    return 0;
+    return rc_atomic_commit(&a, e);
 }

@@ -7,6 +7,7 @@
  * as a reject and rebuilt from source. Binaries are saved when the context closes, after the
  * kernels have run: PoCL then includes the work-group code it specialised at first launch. */
 #include "ramp/program.h"
+#include "ramp/files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,18 +47,6 @@ const char *rc_cl_source_find(const char *name) {
     return NULL;
 }
 
-static int mkdir_p(const char *path) {
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-    return 0;
-}
 
 void rc_program_cache_init(rc_ctx *ctx) {
     ctx->cache_dir[0] = '\0';
@@ -72,7 +61,7 @@ void rc_program_cache_init(rc_ctx *ctx) {
         snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/ramp-cl", xdg);
     else if (home && *home)
         snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/.cache/ramp-cl", home);
-    if (ctx->cache_dir[0] && mkdir_p(ctx->cache_dir) != 0) {
+    if (ctx->cache_dir[0] && rc_mkdir_p(ctx->cache_dir) != 0) {
         /* No writable cache (e.g. a build machine without HOME): run without one. */
         fprintf(stderr, "ramp-cl: warning: program cache %s unusable (%s); kernels will be "
                         "compiled on every run\n", ctx->cache_dir, strerror(errno));

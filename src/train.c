@@ -3,6 +3,7 @@
 #include "ramp/train.h"
 #include "ramp/checkpoint.h"
 #include "ramp/eval.h"
+#include "ramp/files.h"
 #include "ramp/gp.h"
 #include "ramp/launch.h"
 #include "ramp/methods.h"
@@ -96,34 +97,19 @@ out:
 }
 
 static int mkdir_p(const char *path, rc_err *e) {
-    char tmp[RC_CONFIG_PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1;; p++) {
-        if (*p != '/' && *p) continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return rc_err_set(e, "cannot create run directory %s: %s", tmp, strerror(errno));
-        if (!c) break;
-        *p = '/';
-    }
+    if (rc_mkdir_p(path) != 0)
+        return rc_err_set(e, "cannot create run directory %s: %s", path, strerror(errno));
     return 0;
 }
 
 /* Write the resolved config next to the results, atomically. */
 static int write_config(const rc_config *cfg, const char *dir, rc_err *e) {
-    char path[RC_CONFIG_PATH_MAX + 32], tmp[RC_CONFIG_PATH_MAX + 48];
+    char path[RC_CONFIG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/config.yaml", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return rc_err_set(e, "cannot write %s: %s", tmp, strerror(errno));
-    rc_config_print(f, cfg);
-    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return rc_err_set(e, "cannot write %s: %s", path, strerror(errno));
-    }
-    return 0;
+    rc_atomic_file a;
+    if (rc_atomic_begin(&a, path, e)) return -1;
+    rc_config_print(a.f, cfg);
+    return rc_atomic_commit(&a, e);
 }
 
 /* One JSON line per epoch, appended and synced, so a crash loses at most the line in flight. */
