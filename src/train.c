@@ -223,6 +223,16 @@ static int gp_merge(rc_ctx *ctx, gp_state *g, rc_model *m, const rc_config *cfg,
     return 0;
 }
 
+/* The threat models in the paper's column order: l_inf, l_2, l_1. */
+static int ordered_threats(const rc_config *cfg, rc_threat *out) {
+    int n = 0;
+    for (rc_norm p = RC_NORM_LINF; p <= RC_NORM_L1; p++) {
+        int k = rc_config_find_threat(cfg, p);
+        if (k >= 0) out[n++] = cfg->threats[k];
+    }
+    return n;
+}
+
 /* Robust evaluation of model m as the config says; table on stdout, JSON in the run directory. */
 static int evaluate(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dataset *test,
                     const char *checkpoint, int full, int n, rc_err *e) {
@@ -232,13 +242,8 @@ static int evaluate(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dat
     printf("ramp-cl: %s evaluation of %s on the first %d test points\n", full ? "full" : "fast",
            checkpoint, n);
     fflush(stdout);
-    /* the paper's column order: l_inf, l_2, l_1 */
     rc_threat ordered[RC_MAX_THREATS];
-    int n_ordered = 0;
-    for (rc_norm p = RC_NORM_LINF; p <= RC_NORM_L1; p++) {
-        int k = rc_config_find_threat(cfg, p);
-        if (k >= 0) ordered[n_ordered++] = cfg->threats[k];
-    }
+    int n_ordered = ordered_threats(cfg, ordered);
     if (rc_eval_robust(ctx, m, test, n, ordered, n_ordered,
                        full ? RC_PROTOCOL_FULL : RC_PROTOCOL_FAST, cfg->seed, cfg->data.eval_batch_size,
                        stdout, &r, e))
@@ -401,14 +406,35 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
         double t_train = rc_now_s() - te;
         progress.epoch = epoch + 1;
         int last = epoch + 1 == cfg->schedule.epochs;
-        if (last || (cfg->eval.every > 0 && (epoch + 1) % cfg->eval.every == 0)) {
+        int eval_now = cfg->eval.every > 0 && (epoch + 1) % cfg->eval.every == 0;
+        if (last || eval_now) {
             uint32_t n_eval = last ? test.n : (uint32_t)cfg->eval.n;
             if (rc_eval_clean(ctx, &m, &test, n_eval, &test_acc, &test_loss, e)) goto out;
+        }
+        /* in-training robust evaluation: the fast protocol on the first eval.n test points
+         * (skipped at the last epoch when the final evaluation follows) */
+        rc_eval_report rob;
+        int have_rob = 0;
+        if (eval_now && cfg->n_threats > 0 &&
+            !(last && cfg->eval.final_protocol != RC_FINAL_NONE)) {
+            rc_threat ordered[RC_MAX_THREATS];
+            int nt = ordered_threats(cfg, ordered);
+            if (rc_eval_robust(ctx, &m, &test, cfg->eval.n, ordered, nt, RC_PROTOCOL_FAST,
+                               cfg->seed, cfg->data.eval_batch_size, NULL, &rob, e))
+                goto out;
+            have_rob = 1;
         }
         printf("epoch %d/%d: train loss %.4f, train accuracy %.2f%%", epoch + 1,
                cfg->schedule.epochs, train_loss, 100 * train_acc);
         if (test_acc >= 0) printf(", clean test accuracy %.2f%%", 100 * test_acc);
         printf(", lr %.4g, %.1f s (%.0f images/s)\n", lr, t_train, train.n / t_train);
+        if (have_rob) {
+            printf("  fast evaluation on %d test points (%.1f s): clean %.2f%%", rob.n,
+                   rob.seconds, 100 * rob.clean_acc);
+            for (int i = 0; i < rob.n_norms; i++)
+                printf(", %s %.2f%%", rc_norm_name(rob.norms[i]), 100 * rob.acc[i]);
+            printf(", union %.2f%%\n", 100 * rob.union_acc);
+        }
         if (cfg->method == RC_METHOD_EAT) {
             printf("  E-AT robust accuracy during training:");
             for (int i = 0; i < adv.n_threats; i++)
@@ -424,6 +450,17 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
             "{\"epoch\": %d, \"train_loss\": %.6f, \"train_acc\": %.6f, \"clean_acc\": %s, "
             "\"lr\": %.6g, \"epoch_time_s\": %.3f, \"wall_time_s\": %.3f",
             epoch + 1, train_loss, train_acc, acc_s, lr, t_train, rc_now_s() - t0);
+        if (have_rob) {
+            len += (size_t)snprintf(line + len, line_cap - len,
+                                    ", \"eval_n\": %d, \"eval_clean_acc\": %.6f", rob.n,
+                                    rob.clean_acc);
+            for (int i = 0; i < rob.n_norms; i++)
+                len += (size_t)snprintf(line + len, line_cap - len, ", \"%s_acc\": %.6f",
+                                        rc_norm_name(rob.norms[i]), rob.acc[i]);
+            len += (size_t)snprintf(line + len, line_cap - len, ", \"union_acc\": %.6f",
+                                    rob.union_acc);
+            rc_eval_report_free(&rob);
+        }
         if (use_gp) { /* one cosine per state-dict tensor, in state-dict order */
             len += (size_t)snprintf(line + len, line_cap - len, ", \"gp_cos\": [");
             for (int i = 0; i < gp.n_tensors; i++)

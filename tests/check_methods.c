@@ -207,7 +207,9 @@ static void train_two_batches(rc_method method) {
     if (method == RC_METHOD_AT) cfg.attack_norm = RC_NORM_L1;
     cfg.ramp.gp = true; /* RAMP with gradient projection */
     cfg.schedule.name = RC_SCHEDULE_CONSTANT;
-    cfg.schedule.epochs = 1;
+    /* E-AT runs two epochs so that the first ends with the in-training robust evaluation */
+    cfg.schedule.epochs = method == RC_METHOD_EAT ? 2 : 1;
+    cfg.eval.n = 16;
     cfg.eval.final_protocol = RC_FINAL_FAST;
     cfg.eval.final_n = 16;
     snprintf(cfg.output.dir, sizeof cfg.output.dir, "%s/run", dir);
@@ -225,6 +227,9 @@ static void train_two_batches(rc_method method) {
     fclose(f);
     double loss = -1;
     ck_assert_int_eq(sscanf(strstr(line, "\"train_loss\": "), "\"train_loss\": %lf", &loss), 1);
+    if (method == RC_METHOD_EAT)
+        ck_assert_msg(strstr(line, "\"l1_acc\": ") && strstr(line, "\"union_acc\": "),
+                      "no in-training robust evaluation in %s", line);
     ck_assert_msg(isfinite(loss) && loss > 0, "%s: train loss %g", rc_method_name(method), loss);
     snprintf(path, sizeof path, "%s/run/eval-fast.json", dir);
     ck_assert_msg(access(path, R_OK) == 0, "no %s", path);
