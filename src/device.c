@@ -150,8 +150,8 @@ int rc_ctx_open(rc_ctx *ctx, int index, rc_err *e) {
             off += (size_t)snprintf(names + off, sizeof names - off, "%s[%d] %s (%s)",
                                     i ? ", " : "", i, list[i].name,
                                     rc_device_type_name(list[i].type));
-        rc_err_set(e, "no OpenCL device with index %d; %d device%s exist: %s", index, n,
-                   n == 1 ? "" : "s", names);
+        rc_err_set(e, "no OpenCL device with index %d; %d device%s: %s", index, n,
+                   n == 1 ? " exists" : "s exist", names);
         free(list);
         return -1;
     }
