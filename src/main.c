@@ -3,6 +3,7 @@
 #include "ramp/bench.h"
 #include "ramp/config.h"
 #include "ramp/device.h"
+#include "ramp/pair.h"
 #include "ramp/selftest.h"
 #include "ramp/train.h"
 
@@ -21,6 +22,8 @@ static void usage(FILE *f) {
           "  check CONFIG.yaml   validate a config and print it with every default resolved\n"
           "  eval CONFIG.yaml    robust evaluation of a checkpoint: clean, per-norm and union\n"
           "                      accuracy (--checkpoint, --protocol fast|full, --n)\n"
+          "  pair CONFIG.yaml    choose RAMP's key tradeoff pair from l_inf-, l_2- and l_1-AT\n"
+          "                      checkpoints (--linf F --l2 F --l1 F, --n, --write OUT.yaml)\n"
           "  bench               images/s and GFLOP/s of training, forward and attack steps\n"
           "                      for each model (--model, --batch, --seconds)\n"
           "  selftest            run a CLBlast SGEMM, ramp-cl's GEMM and a ramp-cl kernel on\n"
@@ -80,16 +83,20 @@ typedef struct cli {
     const char *command, *arg;
     rc_bench_opts bench;
     const char *checkpoint, *protocol;
+    const char *pair_ckpt[3], *write;
     int n;
 } cli;
 
 /* Commands that need a device. Returns the exit status. */
 static int with_device(const cli *c, rc_err *e) {
     rc_config cfg;
-    int is_eval = !strcmp(c->command, "eval");
-    int is_train = !is_eval && strcmp(c->command, "selftest") && strcmp(c->command, "bench");
+    int is_eval = !strcmp(c->command, "eval"), is_pair = !strcmp(c->command, "pair");
+    int is_train = !is_eval && !is_pair && strcmp(c->command, "selftest") &&
+                   strcmp(c->command, "bench");
     /* A config is validated completely before any device work starts. */
-    if ((is_train || is_eval) && rc_config_load(&cfg, is_eval ? c->arg : c->command, e)) return 1;
+    if ((is_train || is_eval || is_pair) &&
+        rc_config_load(&cfg, is_train ? c->command : c->arg, e))
+        return 1;
     int full = 0;
     if (is_eval) {
         full = c->protocol ? !strcmp(c->protocol, "full")
@@ -107,6 +114,9 @@ static int with_device(const cli *c, rc_err *e) {
         }
     } else if (!strcmp(c->command, "bench")) {
         status = rc_bench_run(&ctx, &c->bench, e) ? -1 : 0;
+    } else if (is_pair) {
+        status = rc_pair_run(&ctx, &cfg, c->pair_ckpt, c->n > 0 ? c->n : cfg.eval.final_n,
+                             c->write, e) ? -1 : 0;
     } else if (is_eval) {
         status = rc_eval_run(&ctx, &cfg, c->checkpoint, full, c->n, e) ? -1 : 0;
     } else {
@@ -142,6 +152,12 @@ int main(int argc, char **argv) {
                 return 2;
             }
             c.device = (int)v;
+        } else if ((!strcmp(a, "--linf") || !strcmp(a, "--l2") || !strcmp(a, "--l1")) &&
+                   i + 1 < argc) {
+            c.pair_ckpt[!strcmp(a, "--linf") ? RC_NORM_LINF
+                        : !strcmp(a, "--l2") ? RC_NORM_L2 : RC_NORM_L1] = argv[++i];
+        } else if (!strcmp(a, "--write") && i + 1 < argc) {
+            c.write = argv[++i];
         } else if (!strcmp(a, "--checkpoint") && i + 1 < argc) {
             c.checkpoint = argv[++i];
         } else if (!strcmp(a, "--protocol") && i + 1 < argc) {
@@ -178,7 +194,8 @@ int main(int argc, char **argv) {
             return 2;
         } else if (!c.command) {
             c.command = a;
-        } else if (!c.arg && (!strcmp(c.command, "check") || !strcmp(c.command, "eval"))) {
+        } else if (!c.arg && (!strcmp(c.command, "check") || !strcmp(c.command, "eval") ||
+                              !strcmp(c.command, "pair"))) {
             c.arg = a;
         } else {
             fprintf(stderr, "ramp-cl: unexpected argument %s after %s\n", a, c.command);
@@ -215,12 +232,13 @@ int main(int argc, char **argv) {
         rc_config_print(stdout, &cfg);
         return 0;
     }
-    if (!strcmp(c.command, "eval") && !c.arg) {
-        fprintf(stderr, "ramp-cl: eval needs a config file (its data and threat_models)\n");
+    if ((!strcmp(c.command, "eval") || !strcmp(c.command, "pair")) && !c.arg) {
+        fprintf(stderr, "ramp-cl: %s needs a config file (its data and threat_models)\n",
+                c.command);
         return 2;
     }
     int known = !strcmp(c.command, "selftest") || !strcmp(c.command, "bench") ||
-                !strcmp(c.command, "eval");
+                !strcmp(c.command, "eval") || !strcmp(c.command, "pair");
     size_t len = strlen(c.command);
     int yaml = len > 5 && (!strcmp(c.command + len - 5, ".yaml") ||
                            !strcmp(c.command + len - 4, ".yml"));

@@ -4,6 +4,7 @@
 #include "testutil.h"
 #include "ramp/launch.h"
 #include "ramp/methods.h"
+#include "ramp/pair.h"
 #include "ramp/train.h"
 
 #include <math.h>
@@ -27,6 +28,26 @@ START_TEST(eat_weights_follow_error_counters) {
     t.robust[0] = 100, t.robust[1] = 200, t.robust[2] = 50; /* all fully robust: uniform */
     rc_eat_weights(&t, w);
     ck_assert_double_eq_tol(w[1], 1.0 / 3, 1e-12);
+}
+END_TEST
+
+/* The paper's heuristic: the two lowest own-norm robust accuracies; the lowest is q. */
+START_TEST(pair_picks_the_two_least_robust_norms) {
+    rc_norm q, r;
+    double a[3] = {0.50, 0.70, 0.30}; /* linf, l2, l1 */
+    ck_assert_int_eq(rc_pair_choose(a, &q, &r), 0);
+    ck_assert(q == RC_NORM_L1 && r == RC_NORM_LINF);
+    double b[3] = {0.20, 0.10, 0.60};
+    ck_assert_int_eq(rc_pair_choose(b, &q, &r), 0);
+    ck_assert(q == RC_NORM_L2 && r == RC_NORM_LINF);
+    double ties[3] = {0.40, 0.40, 0.40}; /* ties: l_inf, then l_2 */
+    ck_assert_int_eq(rc_pair_choose(ties, &q, &r), 0);
+    ck_assert(q == RC_NORM_LINF && r == RC_NORM_L2);
+    double two[3] = {-1, 0.50, 0.45}; /* no l_inf model */
+    ck_assert_int_eq(rc_pair_choose(two, &q, &r), 0);
+    ck_assert(q == RC_NORM_L1 && r == RC_NORM_L2);
+    double one[3] = {-1, -1, 0.45};
+    ck_assert_int_eq(rc_pair_choose(one, &q, &r), -1);
 }
 END_TEST
 
@@ -261,6 +282,7 @@ int main(void) {
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_test(tc, eat_weights_follow_error_counters);
     tcase_add_test(tc, max_picks_highest_loss_ties_to_first);
+    tcase_add_test(tc, pair_picks_the_two_least_robust_norms);
     tcase_add_test(tc, ramp_loss_matches_host);
     tcase_add_test(tc, ramp_loss_with_empty_mask);
     tcase_add_test(tc, every_method_trains_two_batches);

@@ -1,0 +1,85 @@
+#include "ramp/pair.h"
+#include "ramp/checkpoint.h"
+#include "ramp/eval.h"
+#include "ramp/files.h"
+#include "ramp/train.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int rc_pair_choose(const double own_acc[3], rc_norm *q, rc_norm *r) {
+    int first = -1, second = -1;
+    for (int p = 0; p < 3; p++) {
+        if (own_acc[p] < 0) continue;
+        if (first < 0 || own_acc[p] < own_acc[first]) {
+            second = first;
+            first = p;
+        } else if (second < 0 || own_acc[p] < own_acc[second]) {
+            second = p;
+        }
+    }
+    if (second < 0) return -1;
+    *q = (rc_norm)first;
+    *r = (rc_norm)second;
+    return 0;
+}
+
+int rc_pair_run(rc_ctx *ctx, const rc_config *cfg, const char *const checkpoints[3], int n,
+                const char *write_path, rc_err *e) {
+    double acc[3] = {-1, -1, -1};
+    rc_dataset test = {0};
+    if (rc_load_split(cfg, 0, 0, &test, e)) return -1;
+    int r = -1;
+    for (rc_norm p = RC_NORM_LINF; p <= RC_NORM_L1; p++) {
+        if (!checkpoints[p]) continue;
+        int k = rc_config_find_threat(cfg, p);
+        if (k < 0) {
+            rc_err_set(e, "a %s checkpoint was given but the config has no %s threat model",
+                       rc_norm_name(p), rc_norm_name(p));
+            goto out;
+        }
+        rc_model_opts o;
+        rc_model m;
+        memset(&m, 0, sizeof m);
+        rc_eval_report rep;
+        if (rc_checkpoint_read_opts(checkpoints[p], &o, e) ||
+            rc_model_create(ctx, &m, &o, cfg->data.eval_batch_size, e) ||
+            rc_checkpoint_load(ctx, &m, NULL, NULL, checkpoints[p], e) ||
+            rc_eval_robust(ctx, &m, &test, n, &cfg->threats[k], 1, RC_PROTOCOL_FAST, cfg->seed,
+                           cfg->data.eval_batch_size, NULL, &rep, e)) {
+            rc_model_free(&m);
+            rc_err_prefix(e, "%s-AT model %s: ", rc_norm_name(p), checkpoints[p]);
+            goto out;
+        }
+        acc[p] = rep.acc[0];
+        char label[16];
+        snprintf(label, sizeof label, "%s-AT", rc_norm_name(p));
+        printf("%-8s %-40s clean %6.2f%%  own-norm (%s %g) robust %6.2f%%\n", label,
+               checkpoints[p], 100 * rep.clean_acc, rc_norm_name(p), cfg->threats[k].eval_eps,
+               100 * rep.acc[0]);
+        rc_eval_report_free(&rep);
+        rc_model_free(&m);
+    }
+    rc_norm q, rr;
+    if (rc_pair_choose(acc, &q, &rr)) {
+        rc_err_set(e, "pair: give checkpoints for at least two norms (--linf, --l2, --l1)");
+        goto out;
+    }
+    printf("key tradeoff pair: q = %s (lowest own-norm robustness: fine-tune its model), r = %s\n",
+           rc_norm_name(q), rc_norm_name(rr));
+    if (write_path) {
+        rc_config out = *cfg;
+        out.method = RC_METHOD_RAMP;
+        out.ramp.pair[0] = q, out.ramp.pair[1] = rr;
+        snprintf(out.init, sizeof out.init, "%s", checkpoints[q]);
+        rc_atomic_file a;
+        if (rc_atomic_begin(&a, write_path, e)) goto out;
+        rc_config_print(a.f, &out);
+        if (rc_atomic_commit(&a, e)) goto out;
+        printf("fine-tuning config written to %s\n", write_path);
+    }
+    r = 0;
+out:
+    rc_dataset_free(&test);
+    return r;
+}
