@@ -42,7 +42,6 @@ import argparse
 import importlib.util
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -70,15 +69,8 @@ EPS = {  # model -> norm -> radius (the same as `ramp-cl bench`)
 NORMS = ("Linf", "L2", "L1")
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_pytorch import cpu_model  # noqa: E402  (one CPU description for every benchmark)
 
 
 # --------------------------------------------------------------------------------------------
