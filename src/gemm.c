@@ -154,38 +154,6 @@ static int clblast_sgemm(rc_ctx *ctx, int trans_a, int trans_b, size_t m, size_t
 #define WHERE "%s, M=%zu N=%zu K=%zu, trans %c%c"
 #define WHERE_ARGS what, m, n, k, trans_a ? 'T' : 'N', trans_b ? 'T' : 'N'
 
-typedef struct karg {
-    size_t size;
-    const void *ptr;
-} karg;
-#define KA(x) ((karg){sizeof(x), &(x)})
-
-static int launch_local(rc_ctx *ctx, cl_kernel kern, const char *name, int dims,
-                        const size_t *global, const size_t *local, int nargs, const karg *args,
-                        rc_err *e) {
-    for (int d = 0; d < dims; d++)
-        if (global[d] == 0) return 0;
-    for (int i = 0; i < nargs; i++) {
-        cl_int s = clSetKernelArg(kern, (cl_uint)i, args[i].size, args[i].ptr);
-        if (s != CL_SUCCESS)
-            return rc_err_cl(e, "clSetKernelArg", s, "kernel %s, argument %d", name, i);
-    }
-    cl_int s = clEnqueueNDRangeKernel(ctx->queue, kern, (cl_uint)dims, NULL, global, local, 0,
-                                      NULL, NULL);
-    if (s != CL_SUCCESS)
-        return rc_err_cl(e, "clEnqueueNDRangeKernel", s, "kernel %s, global %zu x %zu x %zu", name,
-                         global[0], dims > 1 ? global[1] : 1, dims > 2 ? global[2] : 1);
-    return 0;
-}
-/* The driver picks the local size (PoCL is 10-100x slower with small fixed ones). */
-static int launch(rc_ctx *ctx, cl_kernel kern, const char *name, int dims, const size_t *global,
-                  int nargs, const karg *args, rc_err *e) {
-    return launch_local(ctx, kern, name, dims, global, NULL, nargs, args, e);
-}
-#define LAUNCH(ctx, kern, name, dims, global, e, ...)                                             \
-    launch(ctx, kern, name, dims, global, (int)(sizeof((karg[]){__VA_ARGS__}) / sizeof(karg)),    \
-           (karg[]){__VA_ARGS__}, e)
-
 /* Tile variant v's pack and micro kernels, and (with any variant) gemm_dot and gemm_reduce. */
 static int kernels(rc_ctx *ctx, struct rc_gemm_state *st, int v, rc_err *e) {
     static const char *const pack[] = {"gemm_pack_a_x", "gemm_pack_a_y", "gemm_pack_b_x",
@@ -286,7 +254,7 @@ static int cols_first(size_t mc, size_t k, size_t ldc) {
  * sstride, ldc, m, n, alpha, beta) over tm x tn tiles and the parts of K of length kc. With one
  * part it writes C; with several, each part goes to the scratch and gemm_reduce sums them. */
 static int run_split(rc_ctx *ctx, struct rc_gemm_state *st, cl_kernel kern, const char *name,
-                     const karg *lead, int nlead, size_t tm, size_t tn, size_t kc_len, int K,
+                     const rc_arg *lead, int nlead, size_t tm, size_t tn, size_t kc_len, int K,
                      rc_matrix c, size_t m, size_t n, float alpha, float beta, rc_err *e) {
     const size_t ns = K > 0 ? ceil_div((size_t)K, kc_len) : 1;
     const int split = ns > 1, M = (int)m, N = (int)n, nsi = (int)ns, ldc = (int)c.ld;
@@ -296,26 +264,26 @@ static int run_split(rc_ctx *ctx, struct rc_gemm_state *st, cl_kernel kern, cons
     const cl_ulong coff = split ? 0 : c.offset, sstride = split ? (cl_ulong)m * n : 0;
     const int ldo = split ? N : ldc;
     const float one = 1.0f, zero = 0.0f;
-    karg args[24];
+    rc_arg args[24];
     int na = 0;
     for (int i = 0; i < nlead; i++) args[na++] = lead[i];
-    args[na++] = KA(K);
-    args[na++] = KA(kc);
-    args[na++] = KA(out);
-    args[na++] = KA(coff);
-    args[na++] = KA(sstride);
-    args[na++] = KA(ldo);
-    args[na++] = KA(M);
-    args[na++] = KA(N);
-    args[na++] = split ? KA(one) : KA(alpha);
-    args[na++] = split ? KA(zero) : KA(beta);
+    args[na++] = RC_ARG(K);
+    args[na++] = RC_ARG(kc);
+    args[na++] = RC_ARG(out);
+    args[na++] = RC_ARG(coff);
+    args[na++] = RC_ARG(sstride);
+    args[na++] = RC_ARG(ldo);
+    args[na++] = RC_ARG(M);
+    args[na++] = RC_ARG(N);
+    args[na++] = split ? RC_ARG(one) : RC_ARG(alpha);
+    args[na++] = split ? RC_ARG(zero) : RC_ARG(beta);
     size_t g[3] = {tm, tn, ns};
-    if (launch(ctx, kern, name, 3, g, na, args, e)) return -1;
+    if (rc_enqueue(ctx, kern, name, 3, g, NULL, na, args, e)) return -1;
     if (!split) return 0;
     size_t gr[2] = {n, m};
     const cl_ulong off_c = c.offset;
-    return LAUNCH(ctx, st->reduce, "gemm_reduce", 2, gr, e, KA(st->buf[BUF_PART]), KA(nsi),
-                  KA(c.buf), KA(off_c), KA(ldc), KA(M), KA(N), KA(alpha), KA(beta));
+    return RC_ENQUEUE(ctx, st->reduce, "gemm_reduce", 2, gr, NULL, e, RC_ARG(st->buf[BUF_PART]), RC_ARG(nsi),
+                  RC_ARG(c.buf), RC_ARG(off_c), RC_ARG(ldc), RC_ARG(M), RC_ARG(N), RC_ARG(alpha), RC_ARG(beta));
 }
 
 static int own_sgemm(rc_ctx *ctx, struct rc_gemm_state *st, int trans_a, int trans_b, size_t m,
@@ -342,7 +310,7 @@ static int own_sgemm(rc_ctx *ctx, struct rc_gemm_state *st, int trans_a, int tra
         const size_t tm = ceil_div(m, (size_t)st->p.dm), tn = ceil_div(n, (size_t)st->p.dn);
         const size_t kc = part_len(&st->p, 1, m, n, k);
         const cl_ulong aoff = a.offset, boff = b.offset;
-        const karg lead[] = {KA(a.buf), KA(aoff), KA(lda), KA(b.buf), KA(boff), KA(ldb)};
+        const rc_arg lead[] = {RC_ARG(a.buf), RC_ARG(aoff), RC_ARG(lda), RC_ARG(b.buf), RC_ARG(boff), RC_ARG(ldb)};
         if (run_split(ctx, st, st->dot, "gemm_dot", lead, 6, tm, tn, kc, K, c, m, n, alpha, beta,
                       e))
             goto fail;
@@ -375,15 +343,15 @@ static int own_sgemm(rc_ctx *ctx, struct rc_gemm_state *st, int trans_a, int tra
         const int rows_a = (int)m, tm = (int)tm_all, M = (int)m, N = (int)n, ldc = (int)c.ld;
         const cl_ulong off_a = a.offset, off_b = b.offset, off_c = c.offset;
         if (scratch(ctx, st, BUF_A, tm_all * mr * k, e) ||
-            LAUNCH(ctx, st->ks[jfirst].pack[trans_a ? 0 : 1],
-                   trans_a ? "gemm_pack_a_x" : "gemm_pack_a_y", 2, trans_a ? ga : gy, e, KA(a.buf),
-                   KA(off_a), KA(lda), KA(rows_a), KA(K), KA(st->buf[BUF_A])))
+            RC_ENQUEUE(ctx, st->ks[jfirst].pack[trans_a ? 0 : 1],
+                   trans_a ? "gemm_pack_a_x" : "gemm_pack_a_y", 2, trans_a ? ga : gy, NULL, e, RC_ARG(a.buf),
+                   RC_ARG(off_a), RC_ARG(lda), RC_ARG(rows_a), RC_ARG(K), RC_ARG(st->buf[BUF_A])))
             goto fail;
         size_t g[2] = {tm_all, tn_all}, l[2] = {tm_all, 1};
-        const karg args[] = {KA(st->buf[BUF_A]), KA(b.buf), KA(off_b), KA(ldb),  KA(K),
-                             KA(tm),             KA(c.buf), KA(off_c), KA(ldc),  KA(M),
-                             KA(N),              KA(alpha), KA(beta),  {panel_local, NULL}};
-        if (launch_local(ctx, st->ks[jfirst].local, "gemm_micro_local", 2, g, l,
+        const rc_arg args[] = {RC_ARG(st->buf[BUF_A]), RC_ARG(b.buf), RC_ARG(off_b), RC_ARG(ldb),  RC_ARG(K),
+                             RC_ARG(tm),             RC_ARG(c.buf), RC_ARG(off_c), RC_ARG(ldc),  RC_ARG(M),
+                             RC_ARG(N),              RC_ARG(alpha), RC_ARG(beta),  {panel_local, NULL}};
+        if (rc_enqueue(ctx, st->ks[jfirst].local, "gemm_micro_local", 2, g, l,
                          (int)(sizeof args / sizeof *args), args, e))
             goto fail;
         return 0;
@@ -396,9 +364,9 @@ static int own_sgemm(rc_ctx *ctx, struct rc_gemm_state *st, int trans_a, int tra
         /* op(A)(i, p) = A[i][p] (k contiguous: _y) or A[p][i] (i contiguous: _x) */
         const cl_ulong off_a = a.offset + (trans_a ? m0 : m0 * a.ld);
         size_t gx[2] = {tm, kb}, gy[2] = {kb, tm};
-        if (LAUNCH(ctx, st->ks[jfirst].pack[trans_a ? 0 : 1],
-                   trans_a ? "gemm_pack_a_x" : "gemm_pack_a_y", 2, trans_a ? gx : gy, e, KA(a.buf),
-                   KA(off_a), KA(lda), KA(rows_a), KA(K), KA(st->buf[BUF_A])))
+        if (RC_ENQUEUE(ctx, st->ks[jfirst].pack[trans_a ? 0 : 1],
+                   trans_a ? "gemm_pack_a_x" : "gemm_pack_a_y", 2, trans_a ? gx : gy, NULL, e, RC_ARG(a.buf),
+                   RC_ARG(off_a), RC_ARG(lda), RC_ARG(rows_a), RC_ARG(K), RC_ARG(st->buf[BUF_A])))
             goto fail;
         for (size_t n0 = 0; n0 < n; n0 += nc_max) {
             const size_t nc = n - n0 < nc_max ? n - n0 : nc_max, tn = ceil_div(nc, nr);
@@ -406,13 +374,13 @@ static int own_sgemm(rc_ctx *ctx, struct rc_gemm_state *st, int trans_a, int tra
             /* op(B)(p, j) = B[p][j] (j contiguous: _x) or B[j][p] (k contiguous: _y) */
             const cl_ulong off_b = b.offset + (trans_b ? n0 * b.ld : n0);
             size_t hx[2] = {tn, kb}, hy[2] = {kb, tn};
-            if (LAUNCH(ctx, st->ks[jfirst].pack[trans_b ? 3 : 2],
-                       trans_b ? "gemm_pack_b_y" : "gemm_pack_b_x", 2, trans_b ? hy : hx, e,
-                       KA(b.buf), KA(off_b), KA(ldb), KA(rows_b), KA(K), KA(st->buf[BUF_B])))
+            if (RC_ENQUEUE(ctx, st->ks[jfirst].pack[trans_b ? 3 : 2],
+                       trans_b ? "gemm_pack_b_y" : "gemm_pack_b_x", 2, trans_b ? hy : hx, NULL, e,
+                       RC_ARG(b.buf), RC_ARG(off_b), RC_ARG(ldb), RC_ARG(rows_b), RC_ARG(K), RC_ARG(st->buf[BUF_B])))
                 goto fail;
             rc_matrix cs = {c.buf, c.offset + m0 * c.ld + n0, c.ld};
             const size_t kc = part_len(&st->p, 0, mc, nc, k);
-            const karg lead[] = {KA(st->buf[BUF_A]), KA(st->buf[BUF_B]), KA(jfirst)};
+            const rc_arg lead[] = {RC_ARG(st->buf[BUF_A]), RC_ARG(st->buf[BUF_B]), RC_ARG(jfirst)};
             if (run_split(ctx, st, st->ks[jfirst].micro, "gemm_micro", lead, 3, jfirst ? tn : tm,
                           jfirst ? tm : tn, kc, K, cs, mc, nc, alpha, beta, e))
                 goto fail;

@@ -88,24 +88,31 @@ int rc_kernel(rc_ctx *ctx, const char *file, const char *name, cl_kernel *out, r
     return 0;
 }
 
-int rc_launch(rc_ctx *ctx, const char *file, const char *name, int dims, const size_t *global,
-              int nargs, const rc_arg *args, rc_err *e) {
-    size_t total = 1;
-    for (int d = 0; d < dims; d++) total *= global[d];
-    if (total == 0) return 0;
-    cl_kernel k;
-    if (rc_kernel(ctx, file, name, &k, e)) return -1;
+int rc_enqueue(rc_ctx *ctx, cl_kernel kernel, const char *name, int dims, const size_t *global,
+               const size_t *local, int nargs, const rc_arg *args, rc_err *e) {
+    for (int d = 0; d < dims; d++)
+        if (global[d] == 0) return 0; /* nothing to do */
     for (int i = 0; i < nargs; i++) {
-        cl_int s = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr);
+        cl_int s = clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].ptr);
         if (s != CL_SUCCESS)
             return rc_err_cl(e, "clSetKernelArg", s, "kernel %s, argument %d", name, i);
     }
-    double t0 = ctx->profile ? rc_now_s() : 0;
-    cl_int s = clEnqueueNDRangeKernel(ctx->queue, k, (cl_uint)dims, NULL, global, NULL, 0, NULL,
-                                      NULL);
+    cl_int s = clEnqueueNDRangeKernel(ctx->queue, kernel, (cl_uint)dims, NULL, global, local, 0,
+                                      NULL, NULL);
     if (s != CL_SUCCESS)
         return rc_err_cl(e, "clEnqueueNDRangeKernel", s, "kernel %s, global %zu x %zu x %zu", name,
                          global[0], dims > 1 ? global[1] : 1, dims > 2 ? global[2] : 1);
+    return 0;
+}
+
+int rc_launch(rc_ctx *ctx, const char *file, const char *name, int dims, const size_t *global,
+              int nargs, const rc_arg *args, rc_err *e) {
+    for (int d = 0; d < dims; d++)
+        if (global[d] == 0) return 0;
+    cl_kernel k;
+    if (rc_kernel(ctx, file, name, &k, e)) return -1;
+    double t0 = ctx->profile ? rc_now_s() : 0;
+    if (rc_enqueue(ctx, k, name, dims, global, NULL, nargs, args, e)) return -1;
     if (ctx->profile) {
         if (rc_ctx_finish(ctx, e)) return rc_err_prefix(e, "kernel %s: ", name);
         rc_profile_add(ctx, name, rc_now_s() - t0);

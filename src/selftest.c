@@ -1,6 +1,6 @@
 #include "ramp/selftest.h"
 #include "ramp/gemm.h"
-#include "ramp/program.h"
+#include "ramp/launch.h"
 
 #include <math.h>
 #include <string.h>
@@ -80,36 +80,21 @@ static int check_kernel(rc_ctx *ctx, double *max_err, rc_err *e) {
     fill(x, (size_t)n, 4);
     fill(y, (size_t)n, 5);
     cl_mem dx = NULL, dy = NULL;
-    cl_kernel k = NULL;
     int r = -1;
-    if (rc_kernel_create(ctx, "selftest.cl", "selftest_axpby", "", &k, e) ||
-        rc_buffer_create(ctx, sizeof x, "selftest x", &dx, e) ||
+    size_t global = (size_t)n;
+    if (rc_buffer_create(ctx, sizeof x, "selftest x", &dx, e) ||
         rc_buffer_create(ctx, sizeof y, "selftest y", &dy, e) ||
         rc_buffer_write(ctx, dx, 0, sizeof x, x, "selftest x", e) ||
-        rc_buffer_write(ctx, dy, 0, sizeof y, y, "selftest y", e))
+        rc_buffer_write(ctx, dy, 0, sizeof y, y, "selftest y", e) ||
+        RC_LAUNCH(ctx, "selftest.cl", "selftest_axpby", 1, &global, e, RC_ARG(n), RC_ARG(alpha),
+                  RC_ARG(dx), RC_ARG(beta), RC_ARG(dy)) ||
+        rc_buffer_read(ctx, dy, 0, sizeof got, got, "selftest y", e))
         goto out;
-    cl_int s = clSetKernelArg(k, 0, sizeof n, &n);
-    if (s == CL_SUCCESS) s = clSetKernelArg(k, 1, sizeof alpha, &alpha);
-    if (s == CL_SUCCESS) s = clSetKernelArg(k, 2, sizeof dx, &dx);
-    if (s == CL_SUCCESS) s = clSetKernelArg(k, 3, sizeof beta, &beta);
-    if (s == CL_SUCCESS) s = clSetKernelArg(k, 4, sizeof dy, &dy);
-    if (s != CL_SUCCESS) {
-        rc_err_cl(e, "clSetKernelArg", s, "kernel selftest_axpby");
-        goto out;
-    }
-    size_t global = 1000;
-    s = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, NULL, 0, NULL, NULL);
-    if (s != CL_SUCCESS) {
-        rc_err_cl(e, "clEnqueueNDRangeKernel", s, "kernel selftest_axpby, global %zu", global);
-        goto out;
-    }
-    if (rc_buffer_read(ctx, dy, 0, sizeof got, got, "selftest y", e)) goto out;
     *max_err = 0;
     for (int i = 0; i < n; i++)
         *max_err = fmax(*max_err, rel_err(got[i], (double)alpha * x[i] + (double)beta * y[i]));
     r = 0;
 out:
-    if (k) clReleaseKernel(k);
     if (dx) clReleaseMemObject(dx);
     if (dy) clReleaseMemObject(dy);
     return r;

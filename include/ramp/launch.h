@@ -27,6 +27,16 @@ int rc_launch(rc_ctx *ctx, const char *file, const char *name, int dims, const s
     rc_launch(ctx, file, name, dims, global, (int)(sizeof((rc_arg[]){__VA_ARGS__}) / sizeof(rc_arg)), \
               (rc_arg[]){__VA_ARGS__}, e)
 
+/* Set the arguments of an already created kernel (e.g. one built with -D options) and enqueue
+ * it; `local` NULL lets the driver choose. rc_launch is this plus the lookup by name and
+ * profiling. An argument {bytes, NULL} reserves local memory. */
+int rc_enqueue(rc_ctx *ctx, cl_kernel kernel, const char *name, int dims, const size_t *global,
+               const size_t *local, int nargs, const rc_arg *args, rc_err *e);
+
+#define RC_ENQUEUE(ctx, kernel, name, dims, global, local, e, ...)                                \
+    rc_enqueue(ctx, kernel, name, dims, global, local,                                             \
+               (int)(sizeof((rc_arg[]){__VA_ARGS__}) / sizeof(rc_arg)), (rc_arg[]){__VA_ARGS__}, e)
+
 /* Fill `n` floats of `buf` from float offset `off` with `value`. */
 int rc_fill(rc_ctx *ctx, cl_mem buf, size_t off, size_t n, float value, rc_err *e);
 
