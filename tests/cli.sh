@@ -59,10 +59,14 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     expect metrics 0 '"epoch": 2, ' -- cat "$run/metrics.jsonl"
     expect resolved-config 0 'train_subset: 256' -- cat "$run/config.yaml"
     # the key-pair command on two stand-in checkpoints, writing a fine-tuning config that loads
-    printf 'model: {arch: small-cnn, width: 4}\ndata: {dataset: fashion-mnist}\nmethod: ramp\nthreat_models:\n  - {norm: linf, eps: 0.1}\n  - {norm: l2, eps: 1.5}\n  - {norm: l1, eps: 10}\n' >"$tmp/pair.yaml"
+    printf 'model: {arch: small-cnn, width: 4}\ndata: {dataset: fashion-mnist}\nmethod: ramp\nthreat_models:\n  - {norm: linf, eps: 0.1}\n  - {norm: l2, eps: 1.5}\n  - {norm: l1, eps: 10}\noutput: {dir: %s/run-pair}\n' "$tmp" >"$tmp/pair.yaml"
     expect pair 0 'key tradeoff pair: q = ' -- "$RAMP_CL" pair "$tmp/pair.yaml" \
         --linf "$run/model.safetensors" --l1 "$run/model.safetensors" --n 20 --write "$tmp/ft.yaml"
     expect pair-config 0 "init: \"$run/model.safetensors\"" -- "$RAMP_CL" check "$tmp/ft.yaml"
+    # robust evaluation of a checkpoint: the table and the per-point JSON
+    expect eval-fast 0 'Clean .*Union' -- "$RAMP_CL" eval "$tmp/pair.yaml" \
+        --checkpoint "$run/model.safetensors" --protocol fast --n 20
+    expect eval-json 0 '"points": {' -- cat "$tmp/run-pair/eval-fast.json"
     expect pair-needs-two 1 'at least two norms' -- "$RAMP_CL" pair "$tmp/pair.yaml" \
         --l1 "$run/model.safetensors" --n 20
 else
