@@ -1,4 +1,5 @@
 #include "ramp/checkpoint.h"
+#include "ramp/interrupt.h"
 #include "ramp/safetensors.h"
 
 #include <stdio.h>
@@ -12,7 +13,8 @@ static const char *act_name(rc_act a) { return a == RC_ACT_RELU ? "relu" : "soft
 int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
                        const rc_train_progress *progress, const char *path, rc_err *e) {
     int resume = opt && progress;
-    size_t cap = (size_t)m->n_params * 2 + 4, n = 0;
+    int n_extra = resume ? progress->n_extra : 0;
+    size_t cap = (size_t)m->n_params * 2 + 4 + (size_t)n_extra, n = 0;
     rc_st_tensor *t = calloc(cap, sizeof *t);
     float **bufs = calloc(cap, sizeof *bufs);
     char (*names)[128] = calloc(cap, sizeof *names);
@@ -57,6 +59,22 @@ int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
         scalars[3] = m->bn_batches;
         for (int i = 0; i < 4; i++)
             t[n++] = (rc_st_tensor){.name = keys[i], .dtype = RC_ST_I64, .data = &scalars[i]};
+        for (int i = 0; i < n_extra; i++) {
+            const rc_ckpt_blob *b = &progress->extra[i];
+            rc_st_tensor *x = &t[n];
+            *x = (rc_st_tensor){.name = b->name, .dtype = b->dtype, .ndim = 1,
+                                .shape = {(int64_t)b->count}, .data = b->host};
+            if (!b->host) {
+                if (!(bufs[n] = malloc(b->count * sizeof(float)))) {
+                    rc_err_set(e, "out of host memory saving %s", path);
+                    goto out;
+                }
+                if (rc_buffer_read(ctx, b->dev, 0, b->count * sizeof(float), bufs[n], b->name, e))
+                    goto out;
+                x->data = bufs[n];
+            }
+            n++;
+        }
     }
     char width[16], inc[16], ncls[16], isz[16];
     snprintf(width, sizeof width, "%d", m->opts.width);
@@ -68,7 +86,10 @@ int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
     const char *mv[N_META] = {RC_CHECKPOINT_FORMAT, RC_CHECKPOINT_VERSION,
                               rc_arch_name(m->opts.arch), act_name(m->opts.activation), width,
                               inc, ncls, isz};
+    sigset_t held; /* a second Ctrl-C waits for the rename: no partial file */
+    rc_signals_hold(&held);
     r = rc_st_write(path, t, n, mk, mv, N_META, e);
+    rc_signals_release(&held);
 out:
     for (size_t i = 0; bufs && i < cap; i++) free(bufs[i]);
     free(bufs);
@@ -182,6 +203,21 @@ int rc_checkpoint_load(rc_ctx *ctx, rc_model *m, rc_sgd *opt, rc_train_progress 
     if (progress && (get_scalar(&f, "train.epoch", &progress->epoch, e) ||
                      get_scalar(&f, "train.step", &progress->step, e)))
         goto out;
+    for (int i = 0; progress && i < progress->n_extra; i++) {
+        const rc_ckpt_blob *b = &progress->extra[i];
+        int64_t shape[1] = {(int64_t)b->count};
+        free(buf);
+        if (!(buf = malloc(b->count * 8 + 8))) {
+            rc_err_set(e, "out of host memory loading %s", path);
+            goto out;
+        }
+        void *dst = b->host ? b->host : buf;
+        if ((b->dtype == RC_ST_I64 ? rc_st_get_i64(&f, b->name, 1, shape, dst, e)
+                                   : rc_st_get_f32(&f, b->name, 1, shape, dst, e)) ||
+            (!b->host && rc_buffer_write(ctx, b->dev, 0, b->count * sizeof(float), buf, b->name,
+                                         e)))
+            goto out;
+    }
     r = 0;
 out:
     free(buf);

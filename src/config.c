@@ -170,6 +170,7 @@ static const field FIELDS[] = {
     SECTION("output"),
     CFG("output.dir", F_STR, output.dir, .size = RC_CONFIG_PATH_MAX),
     CFG("output.checkpoint_every", F_INT, output.checkpoint_every, GE(0)),
+    CFG("output.checkpoint_minutes", F_DOUBLE, output.checkpoint_minutes, GE(0)),
 };
 
 /* The keys of one threat_models entry. */
@@ -929,6 +930,7 @@ void rc_config_defaults(rc_config *cfg) {
     cfg->eval.final_protocol = RC_FINAL_FULL;
     cfg->eval.final_n = 1000;
     cfg->output.checkpoint_every = 1;
+    cfg->output.checkpoint_minutes = 30;
 }
 
 int rc_config_find_threat(const rc_config *cfg, rc_norm norm) {

@@ -157,7 +157,7 @@ static int attack_norm(rc_ctx *ctx, rc_apgd *a, rc_model *m, eval_batch *b, rc_r
 
 int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
                    const rc_threat *threats, int n_threats, rc_protocol protocol, uint64_t seed,
-                   int batch, FILE *progress, rc_eval_report *r, rc_err *e) {
+                   int batch, rc_progress_mode progress, rc_eval_report *r, rc_err *e) {
     memset(r, 0, sizeof *r);
     if (n <= 0 || n > (int)test->n) n = (int)test->n;
     if (batch > m->max_batch) batch = m->max_batch;
@@ -188,7 +188,11 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
     if (rc_apgd_alloc(ctx, &a, batch, d, EVAL_ITERS, e)) goto out;
     rc_rng rng;
     rc_rng_seed(&rng, seed, 0x6576616c /* "eval" */);
-    double t0 = rc_now_s(), last = t0;
+    double t0 = rc_now_s();
+    rc_progress bar;
+    char what[64];
+    snprintf(what, sizeof what, "evaluation (%s)", protocol == RC_PROTOCOL_FULL ? "full" : "fast");
+    rc_progress_begin(&bar, progress, stdout, what, "points", 0, (uint64_t)n);
     for (int start = 0; start < n; start += batch) {
         int cnt = n - start < batch ? n - start : batch;
         b.n = cnt;
@@ -219,14 +223,19 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
             }
             r->norm_seconds[t] += rc_now_s() - ts;
         }
-        double tn = rc_now_s();
-        if (progress && (tn - last > 5 || start + cnt == n)) {
-            fprintf(progress, "  evaluation (%s): %d/%d points, %.0f s\n",
-                    protocol == RC_PROTOCOL_FULL ? "full" : "fast", start + cnt, n, tn - t0);
-            fflush(progress);
-            last = tn;
+        if (rc_progress_due(&bar)) {
+            int nu = 0;
+            for (int i = 0; i < start + cnt; i++) {
+                int u = r->clean[i];
+                for (int t = 0; t < n_threats; t++) u &= r->robust[t][i];
+                nu += u;
+            }
+            char fig[64];
+            snprintf(fig, sizeof fig, "union %.2f%% so far", 100.0 * nu / (start + cnt));
+            rc_progress_update(&bar, (uint64_t)(start + cnt), fig);
         }
     }
+    rc_progress_end(&bar);
     int nc = 0, nu = 0, nr[RC_MAX_THREATS] = {0};
     for (int i = 0; i < n; i++) {
         int u = r->clean[i];

@@ -1,4 +1,5 @@
 #include "ramp/files.h"
+#include "ramp/interrupt.h"
 
 #include <errno.h>
 #include <string.h>
@@ -21,9 +22,12 @@ int rc_mkdir_p(const char *path) {
 int rc_atomic_begin(rc_atomic_file *a, const char *path, rc_err *e) {
     snprintf(a->path, sizeof a->path, "%s", path);
     snprintf(a->tmp, sizeof a->tmp, "%s.tmp", path);
+    rc_signals_hold(&a->signals);
     a->f = fopen(a->tmp, "w");
-    if (!a->f) return rc_err_set(e, "cannot write %s: %s", a->tmp, strerror(errno));
-    return 0;
+    if (a->f) return 0;
+    int err = errno;
+    rc_signals_release(&a->signals);
+    return rc_err_set(e, "cannot write %s: %s", a->tmp, strerror(err));
 }
 
 int rc_atomic_commit(rc_atomic_file *a, rc_err *e) {
@@ -31,8 +35,8 @@ int rc_atomic_commit(rc_atomic_file *a, rc_err *e) {
     int err = errno;
     if (fclose(a->f) != 0 && !bad) bad = 1, err = errno;
     a->f = NULL;
-    if (!bad && rename(a->tmp, a->path) == 0) return 0;
-    if (!bad) err = errno;
-    unlink(a->tmp);
-    return rc_err_set(e, "cannot write %s: %s", a->path, strerror(err));
+    if (!bad && rename(a->tmp, a->path) != 0) bad = 1, err = errno;
+    if (bad) unlink(a->tmp);
+    rc_signals_release(&a->signals);
+    return bad ? rc_err_set(e, "cannot write %s: %s", a->path, strerror(err)) : 0;
 }

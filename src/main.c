@@ -3,6 +3,7 @@
 #include "ramp/bench.h"
 #include "ramp/config.h"
 #include "ramp/device.h"
+#include "ramp/interrupt.h"
 #include "ramp/pair.h"
 #include "ramp/selftest.h"
 #include "ramp/train.h"
@@ -12,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f) {
     fputs("Usage: ramp-cl [OPTION]... CONFIG.yaml      train as the config says\n"
+          "       ramp-cl [OPTION]... --resume RUN_DIR  continue a stopped run\n"
           "       ramp-cl [OPTION]... COMMAND [ARG]\n"
           "Robust training against several l_p adversaries at once, on any OpenCL device.\n"
           "\n"
@@ -32,7 +35,10 @@ static void usage(FILE *f) {
           "Options:\n"
           "  -d, --device N      use OpenCL device N (see --list-devices; default 0)\n"
           "  -l, --list-devices  list every OpenCL platform and device with its index\n"
-          "  -v, --verbose       report what the kernel cache did\n"
+          "  -q, --quiet         print only results and errors (no progress)\n"
+          "  -v, --verbose       also report what the kernel cache did\n"
+          "      --resume DIR    continue the run in DIR from its last checkpoint, with the\n"
+          "                      config it was started with (bit-exact on the same device)\n"
           "      --checkpoint F  eval: the checkpoint (default: the run's model.safetensors)\n"
           "      --protocol P    eval: fast (APGD-CE) or full (APGD-CE + APGD-T, E-AT's);\n"
           "                      default: the config's eval.final_protocol\n"
@@ -47,6 +53,9 @@ static void usage(FILE *f) {
           "  RAMP_CL_CACHE_DIR   compiled-kernel cache (default $XDG_CACHE_HOME/ramp-cl)\n"
           "  RAMP_CL_NO_CACHE    set to 1 to compile kernels on every run\n"
           "  RAMP_CL_KERNEL_DIR  read kernels from this directory instead of the built-in ones\n"
+          "\n"
+          "Signals: SIGINT or SIGTERM during training finish the current step, write a\n"
+          "checkpoint and exit with 130 or 143; a second signal exits at once.\n"
           "\n"
           "See ramp-cl(1) for details.\n",
           f);
@@ -79,8 +88,8 @@ static void print_cache_stats(const rc_ctx *ctx) {
 }
 
 typedef struct cli {
-    int device, verbose, list;
-    const char *command, *arg;
+    int device, verbose, quiet, list;
+    const char *command, *arg, *resume;
     rc_bench_opts bench;
     const char *checkpoint, *protocol;
     const char *pair_ckpt[3], *write;
@@ -93,10 +102,18 @@ static int with_device(const cli *c, rc_err *e) {
     int is_eval = !strcmp(c->command, "eval"), is_pair = !strcmp(c->command, "pair");
     int is_train = !is_eval && !is_pair && strcmp(c->command, "selftest") &&
                    strcmp(c->command, "bench");
+    rc_progress_mode show = rc_progress_mode_for(stdout, c->quiet);
     /* A config is validated completely before any device work starts. */
     if ((is_train || is_eval || is_pair) &&
         rc_config_load(&cfg, is_train ? c->command : c->arg, e))
         return 1;
+    if (c->resume) { /* the run directory may have moved since: it is where the run lives */
+        if (strlen(c->resume) >= sizeof cfg.output.dir) {
+            rc_err_set(e, "--resume: directory name too long");
+            return 1;
+        }
+        strcpy(cfg.output.dir, c->resume);
+    }
     int full = 0;
     if (is_eval) {
         full = c->protocol ? !strcmp(c->protocol, "full")
@@ -118,9 +135,11 @@ static int with_device(const cli *c, rc_err *e) {
         status = rc_pair_run(&ctx, &cfg, c->pair_ckpt, c->n > 0 ? c->n : cfg.eval.final_n,
                              c->write, e) ? -1 : 0;
     } else if (is_eval) {
-        status = rc_eval_run(&ctx, &cfg, c->checkpoint, full, c->n, e) ? -1 : 0;
+        status = rc_eval_run(&ctx, &cfg, c->checkpoint, full, c->n, show, e) ? -1 : 0;
     } else {
-        status = rc_train_run(&ctx, &cfg, c->verbose, e) ? -1 : 0;
+        rc_run_opts o = {.progress = show, .resume = c->resume != NULL};
+        int r = rc_train_run(&ctx, &cfg, &o, e);
+        status = r < 0 ? -1 : r > 0 ? 128 + r : 0; /* stopped by a signal: 130 / 143 */
     }
     rc_ctx_close(&ctx);
     if (c->verbose) print_cache_stats(&ctx);
@@ -142,6 +161,10 @@ int main(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "-l") || !strcmp(a, "--list-devices")) {
             c.list = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            c.quiet = 1;
+        } else if (!strcmp(a, "--resume") && i + 1 < argc) {
+            c.resume = argv[++i];
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             c.verbose = 1;
         } else if (!strcmp(a, "-d") || !strcmp(a, "--device") || !strncmp(a, "--device=", 9)) {
@@ -209,6 +232,21 @@ int main(int argc, char **argv) {
         }
         if (!c.command) return 0;
     }
+    char resume_config[PATH_MAX];
+    if (c.resume) { /* the run's resolved config, as written when it started */
+        if (c.command) {
+            fprintf(stderr, "ramp-cl: --resume takes the run directory only; it uses the "
+                            "run's own config.yaml, got also %s\n", c.command);
+            return 2;
+        }
+        snprintf(resume_config, sizeof resume_config, "%s/config.yaml", c.resume);
+        if (access(resume_config, R_OK) != 0) {
+            fprintf(stderr, "ramp-cl: error: --resume %s: cannot read %s: %s (not a run "
+                            "directory?)\n", c.resume, resume_config, strerror(errno));
+            return 1;
+        }
+        c.command = resume_config;
+    }
     if (!c.command) {
         usage(stderr);
         return 2;
@@ -246,6 +284,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "ramp-cl: unknown command %s (see ramp-cl --help)\n", c.command);
         return 2;
     }
+    rc_interrupt_install();
     int status = with_device(&c, &e);
     if (status && e.msg[0]) fprintf(stderr, "ramp-cl: error: %s\n", e.msg);
     return status;

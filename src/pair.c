@@ -46,7 +46,7 @@ int rc_pair_run(rc_ctx *ctx, const rc_config *cfg, const char *const checkpoints
             rc_model_create(ctx, &m, &o, cfg->data.eval_batch_size, e) ||
             rc_checkpoint_load(ctx, &m, NULL, NULL, checkpoints[p], e) ||
             rc_eval_robust(ctx, &m, &test, n, &cfg->threats[k], 1, RC_PROTOCOL_FAST, cfg->seed,
-                           cfg->data.eval_batch_size, NULL, &rep, e)) {
+                           cfg->data.eval_batch_size, rc_progress_mode_for(stdout, 0), &rep, e)) {
             rc_model_free(&m);
             rc_err_prefix(e, "%s-AT model %s: ", rc_norm_name(p), checkpoints[p]);
             goto out;

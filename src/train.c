@@ -5,11 +5,14 @@
 #include "ramp/eval.h"
 #include "ramp/files.h"
 #include "ramp/gp.h"
+#include "ramp/interrupt.h"
 #include "ramp/launch.h"
 #include "ramp/methods.h"
 #include "ramp/optim.h"
+#include "ramp/safetensors.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +119,14 @@ static int write_config(const rc_config *cfg, const char *dir, rc_err *e) {
 static int append_metrics(const char *dir, const char *line, rc_err *e) {
     char path[RC_CONFIG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    sigset_t held; /* a second Ctrl-C waits for the whole line */
+    rc_signals_hold(&held);
     FILE *f = fopen(path, "a");
-    if (!f) return rc_err_set(e, "cannot open %s: %s", path, strerror(errno));
-    int bad = fputs(line, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0;
-    if (fclose(f) != 0 || bad) return rc_err_set(e, "cannot write %s: %s", path, strerror(errno));
+    int bad = !f || fputs(line, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0;
+    int err = errno;
+    if (f && fclose(f) != 0 && !bad) bad = 1, err = errno;
+    rc_signals_release(&held);
+    if (bad) return rc_err_set(e, "cannot write %s: %s", path, strerror(err));
     return 0;
 }
 
@@ -187,34 +194,6 @@ static void gp_free(gp_state *g) {
     free(g->cos);
 }
 
-/* The natural epoch of GP: theta_old is saved, the natural model starts from it and trains one
- * epoch of clean batches (same schedule, its own optimiser state and shuffle). */
-static int gp_natural_epoch(rc_ctx *ctx, gp_state *g, rc_model *m, batch_io *b,
-                            const rc_config *cfg, int epoch, rc_err *e) {
-    rc_model *nat = &g->nat;
-    if (rc_gp_snapshot_take(ctx, &g->old, m->arena, m->state, e) ||
-        rc_gp_snapshot_restore(ctx, &g->old, nat->arena, nat->state, e))
-        return rc_err_prefix(e, "gradient projection: ");
-    nat->bn_batches = m->bn_batches;
-    rc_batcher_start_epoch(&g->batcher, (uint32_t)epoch);
-    uint32_t nb = rc_batcher_num_batches(&g->batcher);
-    for (uint32_t i = 0;; i++) {
-        uint32_t n = rc_batcher_next(&g->batcher, b->x, b->y);
-        if (n == 0) break;
-        float t = (float)epoch + (float)(i + 1) / (float)nb;
-        float lr = rc_schedule_lr(cfg->schedule.name, (float)cfg->optimizer.lr,
-                                  cfg->schedule.epochs, t, cfg->schedule.static_drop_epoch);
-        if (upload_batch(ctx, nat, b, n, e) || rc_model_forward(ctx, nat, 1, (int)n, e) ||
-            rc_ce_forward_backward(ctx, (int)n, nat->opts.num_classes, rc_model_logits(nat),
-                                   b->labels, b->loss, b->correct, rc_model_logits_grad(nat), e) ||
-            rc_model_backward(ctx, nat, 1, (int)n, RC_GRAD_WRITE, 0, e) ||
-            rc_sgd_step(ctx, &g->opt, nat, lr, e))
-            return rc_err_prefix(e, "gradient projection, natural epoch %d, batch %u: ",
-                                 epoch + 1, i + 1);
-    }
-    return 0;
-}
-
 /* After the adversarial epoch: merge into m; cosines are kept for the metrics. */
 static int gp_merge(rc_ctx *ctx, gp_state *g, rc_model *m, const rc_config *cfg, rc_err *e) {
     if (rc_gp_merge(ctx, &g->old, m->arena, m->state, g->nat.arena, g->nat.state, g->tensors,
@@ -235,7 +214,7 @@ static int ordered_threats(const rc_config *cfg, rc_threat *out) {
 
 /* Robust evaluation of model m as the config says; table on stdout, JSON in the run directory. */
 static int evaluate(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dataset *test,
-                    const char *checkpoint, int full, int n, rc_err *e) {
+                    const char *checkpoint, int full, int n, rc_progress_mode show, rc_err *e) {
     if (cfg->n_threats == 0)
         return rc_err_set(e, "robust evaluation needs threat_models in the config");
     rc_eval_report r;
@@ -246,7 +225,7 @@ static int evaluate(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dat
     int n_ordered = ordered_threats(cfg, ordered);
     if (rc_eval_robust(ctx, m, test, n, ordered, n_ordered,
                        full ? RC_PROTOCOL_FULL : RC_PROTOCOL_FAST, cfg->seed, cfg->data.eval_batch_size,
-                       stdout, &r, e))
+                       show, &r, e))
         return -1;
     rc_eval_print_table(stdout, &r);
     char path[RC_CONFIG_PATH_MAX + 32];
@@ -258,7 +237,7 @@ static int evaluate(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dat
 }
 
 int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int full, int n,
-                rc_err *e) {
+                rc_progress_mode show, rc_err *e) {
     char path[RC_CONFIG_PATH_MAX + 32];
     if (!checkpoint) {
         snprintf(path, sizeof path, "%s/model.safetensors", cfg->output.dir);
@@ -278,7 +257,8 @@ int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int f
     }
     if (rc_model_create(ctx, &m, &o, cfg->data.eval_batch_size, e) ||
         rc_checkpoint_load(ctx, &m, NULL, NULL, checkpoint, e) ||
-        evaluate(ctx, &m, cfg, &test, checkpoint, full, n > 0 ? n : cfg->eval.final_n, e))
+        evaluate(ctx, &m, cfg, &test, checkpoint, full, n > 0 ? n : cfg->eval.final_n, show,
+                 e))
         goto out;
     r = 0;
 out:
@@ -287,147 +267,348 @@ out:
     return r;
 }
 
-int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
-    (void)verbose;
-    if (!rc_method_supported(cfg->method))
-        return rc_err_set(e, "method %s is not implemented yet; this version trains with "
-                             "natural, at, sat, eat, max and ramp",
-                          rc_method_name(cfg->method));
-    rc_dataset train = {0}, test = {0};
+/* One training run: everything it allocates, and where it stands. An epoch has up to two phases:
+ * GP's natural pass (when gradient projection is on), then the training pass. A checkpoint
+ * records the phase and the batches done in it, so a run resumes at the next batch with the
+ * same data order, augmentation, random draws and optimiser state: bit-exact. */
+enum { PHASE_NATURAL, PHASE_TRAIN };
+#define MAX_BLOBS 16
+
+typedef struct run {
+    rc_ctx *ctx;
+    const rc_config *cfg;
+    rc_progress_mode show;
+    rc_dataset train, test;
     rc_model m;
-    memset(&m, 0, sizeof m);
+    rc_sgd opt;
     rc_batcher batcher;
-    memset(&batcher, 0, sizeof batcher);
     batch_io b;
-    memset(&b, 0, sizeof b);
     rc_adv_trainer adv;
-    memset(&adv, 0, sizeof adv);
     gp_state gp;
-    memset(&gp, 0, sizeof gp);
-    char *line = NULL;
-    int adversarial = cfg->method != RC_METHOD_NATURAL;
-    int r = -1;
+    int adversarial, ramp, use_gp, d;
+    rc_train_progress progress;
+    int64_t position[2];  /* phase, batches done in it (in epoch progress.epoch) */
+    int64_t wall_ms;      /* training wall time of the sessions before this one */
+    double t0;            /* start of this session */
+    int64_t rng[2], eat[2 * RC_MAX_THREATS], gp_scalars[2];
+    rc_ckpt_blob blobs[MAX_BLOBS];
+    long interrupt_after; /* RAMP_CL_INTERRUPT_AFTER (tests): raise SIGINT after this many steps */
+    long steps_here;
+    double last_checkpoint;
+    char *line;
+    size_t line_cap;
+} run;
+
+/* The training state beyond the model and optimiser that a resume needs, as checkpoint blobs. */
+static void describe_state(run *r) {
+    int n = 0;
+    r->blobs[n++] = (rc_ckpt_blob){"train.position", RC_ST_I64, 2, r->position, NULL};
+    r->blobs[n++] = (rc_ckpt_blob){"train.wall_ms", RC_ST_I64, 1, &r->wall_ms, NULL};
+    r->blobs[n++] = (rc_ckpt_blob){"train.epoch_stats", RC_ST_F32, 3, NULL, r->b.stats};
+    if (r->adversarial) {
+        r->blobs[n++] = (rc_ckpt_blob){"train.method_rng", RC_ST_I64, 2, r->rng, NULL};
+        r->blobs[n++] = (rc_ckpt_blob){"train.eat_counters", RC_ST_I64,
+                                       2 * (size_t)r->adv.n_threats, r->eat, NULL};
+    }
+    if (r->use_gp) {
+        rc_model *nat = &r->gp.nat;
+        r->blobs[n++] = (rc_ckpt_blob){"train.gp.scalars", RC_ST_I64, 2, r->gp_scalars, NULL};
+        r->blobs[n++] = (rc_ckpt_blob){"train.gp.nat_params", RC_ST_F32, nat->n_train, NULL,
+                                       nat->arena};
+        r->blobs[n++] = (rc_ckpt_blob){"train.gp.nat_momentum", RC_ST_F32, nat->n_train, NULL,
+                                       nat->momentum};
+        r->blobs[n++] = (rc_ckpt_blob){"train.gp.old_params", RC_ST_F32, nat->n_train, NULL,
+                                       r->gp.old.params};
+        if (nat->n_state) {
+            r->blobs[n++] = (rc_ckpt_blob){"train.gp.nat_state", RC_ST_F32, nat->n_state, NULL,
+                                           nat->state};
+            r->blobs[n++] = (rc_ckpt_blob){"train.gp.old_state", RC_ST_F32, nat->n_state, NULL,
+                                           r->gp.old.state};
+        }
+    }
+    r->progress.extra = r->blobs;
+    r->progress.n_extra = n;
+}
+
+/* Host state <-> the int64 blobs (random streams as their bits, counters as integers). */
+static void pack_state(run *r) {
+    r->rng[0] = (int64_t)r->adv.rng.s[0], r->rng[1] = (int64_t)r->adv.rng.s[1];
+    for (int i = 0; i < r->adv.n_threats; i++) {
+        r->eat[2 * i] = (int64_t)r->adv.robust[i];
+        r->eat[2 * i + 1] = (int64_t)r->adv.attacked[i];
+    }
+    r->gp_scalars[0] = r->gp.opt.steps, r->gp_scalars[1] = r->gp.nat.bn_batches;
+    r->wall_ms += (int64_t)((rc_now_s() - r->t0) * 1000);
+    r->t0 = rc_now_s();
+}
+
+static void unpack_state(run *r) {
+    r->adv.rng.s[0] = (uint64_t)r->rng[0], r->adv.rng.s[1] = (uint64_t)r->rng[1];
+    for (int i = 0; i < r->adv.n_threats; i++) {
+        r->adv.robust[i] = (double)r->eat[2 * i];
+        r->adv.attacked[i] = (double)r->eat[2 * i + 1];
+    }
+    r->gp.opt.steps = (long)r->gp_scalars[0];
+    r->gp.nat.bn_batches = r->gp_scalars[1];
+}
+
+static double wall_s(const run *r) { return (double)r->wall_ms / 1000 + rc_now_s() - r->t0; }
+
+static int save_checkpoint(run *r, rc_err *e) {
+    char path[RC_CONFIG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->cfg->output.dir);
+    pack_state(r);
+    r->last_checkpoint = rc_now_s();
+    return rc_checkpoint_save(r->ctx, &r->m, &r->opt, &r->progress, path, e);
+}
+
+/* After each step: stop on a signal (checkpoint first), or checkpoint when the configured time
+ * has passed. Returns the signal that stops the run, 0 to go on, -1 on error. */
+static int after_step(run *r, int phase, uint32_t done, rc_err *e) {
+    r->steps_here++;
+    if (r->interrupt_after > 0 && r->steps_here == r->interrupt_after) raise(SIGINT);
+    int sig = rc_interrupt_pending();
+    double every = r->cfg->output.checkpoint_minutes * 60.0;
+    if (!sig && !(every > 0 && rc_now_s() - r->last_checkpoint >= every)) return 0;
+    r->position[0] = phase, r->position[1] = done;
+    if (save_checkpoint(r, e)) return -1;
+    return sig;
+}
+
+/* Skip the batches a resumed phase has already done (the batcher's draws advance as they did). */
+static void skip_batches(rc_batcher *bt, batch_io *b, int64_t k) {
+    for (int64_t i = 0; i < k; i++) rc_batcher_next(bt, b->x, b->y);
+}
+
+static float lr_at(const rc_config *cfg, int epoch, uint32_t i, uint32_t nb) {
+    float t = (float)epoch + (float)(i + 1) / (float)nb;
+    return rc_schedule_lr(cfg->schedule.name, (float)cfg->optimizer.lr, cfg->schedule.epochs, t,
+                          cfg->schedule.static_drop_epoch);
+}
+
+/* The natural pass of GP: theta_old is saved, the natural model starts from it and trains one
+ * epoch of clean batches (same schedule, its own optimiser state and shuffle). `from` > 0 resumes
+ * it (theta_old and the natural model come from the checkpoint). */
+static int gp_natural_epoch(run *r, int epoch, int64_t from, rc_err *e) {
+    rc_ctx *ctx = r->ctx;
+    gp_state *g = &r->gp;
+    rc_model *nat = &g->nat, *m = &r->m;
+    batch_io *b = &r->b;
+    if (from == 0) {
+        if (rc_gp_snapshot_take(ctx, &g->old, m->arena, m->state, e) ||
+            rc_gp_snapshot_restore(ctx, &g->old, nat->arena, nat->state, e))
+            return rc_err_prefix(e, "gradient projection: ");
+        nat->bn_batches = m->bn_batches;
+    }
+    rc_batcher_start_epoch(&g->batcher, (uint32_t)epoch);
+    skip_batches(&g->batcher, b, from);
+    uint32_t nb = rc_batcher_num_batches(&g->batcher), bs = (uint32_t)r->cfg->data.batch_size;
+    char what[64];
+    snprintf(what, sizeof what, "epoch %d/%d, GP natural pass", epoch + 1,
+             r->cfg->schedule.epochs);
+    rc_progress bar;
+    rc_progress_begin(&bar, r->show, stdout, what, "images", (uint64_t)from * bs, r->train.n);
+    for (uint32_t i = (uint32_t)from;; i++) {
+        uint32_t n = rc_batcher_next(&g->batcher, b->x, b->y);
+        if (n == 0) break;
+        if (upload_batch(ctx, nat, b, n, e) || rc_model_forward(ctx, nat, 1, (int)n, e) ||
+            rc_ce_forward_backward(ctx, (int)n, nat->opts.num_classes, rc_model_logits(nat),
+                                   b->labels, b->loss, b->correct, rc_model_logits_grad(nat), e) ||
+            rc_model_backward(ctx, nat, 1, (int)n, RC_GRAD_WRITE, 0, e) ||
+            rc_sgd_step(ctx, &g->opt, nat, lr_at(r->cfg, epoch, i, nb), e))
+            return rc_err_prefix(e, "gradient projection, natural epoch %d, batch %u: ",
+                                 epoch + 1, i + 1);
+        rc_progress_update(&bar, (uint64_t)(i + 1) * bs < r->train.n ? (uint64_t)(i + 1) * bs
+                                                                     : r->train.n, "clean batches");
+        int st = after_step(r, PHASE_NATURAL, i + 1, e);
+        if (st) {
+            rc_progress_end(&bar);
+            return st;
+        }
+    }
+    rc_progress_end(&bar);
+    return 0;
+}
+
+/* One training step on the batch in r->b (n samples): attacks as the method says, the loss and
+ * its gradients, the optimiser. */
+static int train_step(run *r, uint32_t n, float lr, rc_err *e) {
+    rc_ctx *ctx = r->ctx;
+    batch_io *b = &r->b;
+    int d = r->d, chosen;
+    if (r->adversarial) {
+        if (rc_buffer_write(ctx, r->adv.apgd.x, 0, (size_t)n * d * 4, b->x, "images", e) ||
+            rc_buffer_write(ctx, r->adv.apgd.labels, 0, n * 4, b->y, "labels", e) ||
+            rc_buffer_write(ctx, b->labels, 0, n * 4, b->y, "labels", e))
+            return -1;
+    } else if (upload_batch(ctx, &r->m, b, n, e)) {
+        return -1;
+    }
+    if (r->ramp) {
+        if (rc_ramp_step(ctx, &r->adv, &r->m, (int)n, b->labels, b->loss, b->correct, e))
+            return -1;
+    } else if ((r->adversarial && rc_adv_trainer_batch(ctx, &r->adv, &r->m, (int)n, &chosen, e)) ||
+               rc_model_forward(ctx, &r->m, 1, (int)n, e) ||
+               rc_ce_forward_backward(ctx, (int)n, r->m.opts.num_classes, rc_model_logits(&r->m),
+                                      b->labels, b->loss, b->correct,
+                                      rc_model_logits_grad(&r->m), e) ||
+               rc_model_backward(ctx, &r->m, 1, (int)n, RC_GRAD_WRITE, 0, e)) {
+        return -1;
+    }
+    return accumulate(ctx, b, (int)n, e) || rc_sgd_step(ctx, &r->opt, &r->m, lr, e);
+}
+
+/* The training pass of epoch `epoch` from batch `from`. Returns a stopping signal, 0 or -1. */
+static int train_pass(run *r, int epoch, int64_t from, float *lr, rc_err *e) {
+    rc_ctx *ctx = r->ctx;
+    const rc_config *cfg = r->cfg;
+    uint32_t nb = rc_batcher_num_batches(&r->batcher), bs = (uint32_t)cfg->data.batch_size;
+    rc_batcher_start_epoch(&r->batcher, (uint32_t)epoch);
+    skip_batches(&r->batcher, &r->b, from);
+    if (from == 0 && rc_fill(ctx, r->b.stats, 0, 3, 0.0f, e)) return -1;
+    char what[64];
+    snprintf(what, sizeof what, "epoch %d/%d", epoch + 1, cfg->schedule.epochs);
+    rc_progress bar;
+    rc_progress_begin(&bar, r->show, stdout, what, "images", (uint64_t)from * bs, r->train.n);
+    int st = 0;
+    for (uint32_t i = (uint32_t)from;; i++) {
+        uint32_t n = rc_batcher_next(&r->batcher, r->b.x, r->b.y);
+        if (n == 0) break;
+        *lr = lr_at(cfg, epoch, i, nb);
+        if (train_step(r, n, *lr, e)) {
+            rc_progress_end(&bar);
+            return rc_err_prefix(e, "epoch %d, batch %u: ", epoch + 1, i + 1);
+        }
+        r->progress.step++;
+        if (rc_progress_due(&bar)) {
+            double loss, acc;
+            if (read_stats(ctx, &r->b, &loss, &acc, e)) return -1;
+            char fig[64];
+            snprintf(fig, sizeof fig, "loss %.4f, accuracy %.2f%%", loss, 100 * acc);
+            uint64_t done = (uint64_t)(i + 1) * bs;
+            rc_progress_update(&bar, done < r->train.n ? done : r->train.n, fig);
+        }
+        if ((st = after_step(r, PHASE_TRAIN, i + 1, e))) break;
+    }
+    rc_progress_end(&bar);
+    return st;
+}
+
+/* Keep the metrics of the epochs a checkpoint covers; a resumed run appends the rest (a crash
+ * after an epoch's line but before its checkpoint would otherwise leave that epoch twice). */
+static int trim_metrics(const char *dir, int64_t epochs, rc_err *e) {
+    char path[RC_CONFIG_PATH_MAX + 32], line[1 << 16];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *in = fopen(path, "r");
+    if (!in) return 0;
+    rc_atomic_file a;
+    if (rc_atomic_begin(&a, path, e)) {
+        fclose(in);
+        return -1;
+    }
+    while (fgets(line, sizeof line, in)) {
+        int ep;
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\n' && sscanf(line, "{\"epoch\": %d,", &ep) == 1 &&
+            ep <= epochs)
+            fputs(line, a.f);
+    }
+    fclose(in);
+    return rc_atomic_commit(&a, e);
+}
+
+static void run_free(run *r) {
+    free(r->line);
+    gp_free(&r->gp);
+    rc_adv_trainer_free(&r->adv);
+    batch_io_free(&r->b);
+    rc_batcher_free(&r->batcher);
+    rc_model_free(&r->m);
+    rc_dataset_free(&r->train);
+    rc_dataset_free(&r->test);
+}
+
+/* Data, model (initialised, or from the checkpoint when resuming), optimiser, method, GP. */
+static int run_setup(run *r, int resume, rc_err *e) {
+    rc_ctx *ctx = r->ctx;
+    const rc_config *cfg = r->cfg;
     const char *dir = cfg->output.dir;
-    if (rc_load_split(cfg, 1, (uint32_t)cfg->data.train_subset, &train, e) ||
-        rc_load_split(cfg, 0, 0, &test, e) || check_data_matches(cfg, &train, e) ||
-        mkdir_p(dir, e) || write_config(cfg, dir, e))
-        goto out;
+    if (rc_load_split(cfg, 1, (uint32_t)cfg->data.train_subset, &r->train, e) ||
+        rc_load_split(cfg, 0, 0, &r->test, e) || check_data_matches(cfg, &r->train, e) ||
+        mkdir_p(dir, e) || (!resume && write_config(cfg, dir, e)))
+        return -1;
     rc_model_opts o;
     model_opts_from_config(cfg, &o);
     int max_batch = cfg->data.batch_size > cfg->data.eval_batch_size ? cfg->data.batch_size
                                                                      : cfg->data.eval_batch_size;
-    if (rc_model_create(ctx, &m, &o, max_batch, e)) goto out;
-    if (cfg->init[0] ? rc_checkpoint_load(ctx, &m, NULL, NULL, cfg->init, e)
-                     : rc_model_init(ctx, &m, cfg->seed, e))
-        goto out;
-    int split = cfg->optimizer.param_groups == RC_PARAM_GROUPS_SPLIT;
-    rc_sgd opt;
-    rc_sgd_init(&opt, (float)cfg->optimizer.momentum, (float)cfg->optimizer.weight_decay,
-                cfg->optimizer.nesterov, split, cfg->optimizer.lr_all_groups);
-    int augment = cfg->data.augment == RC_AUGMENT_CROP_FLIP;
-    if (rc_batcher_init(&batcher, &train, (uint32_t)cfg->data.batch_size, cfg->seed, 1, augment,
-                        e) ||
-        batch_io_alloc(ctx, &b, &m, e))
-        goto out;
-    int d = o.in_channels * o.input_size * o.input_size;
-    if (adversarial && rc_adv_trainer_init(ctx, &adv, cfg, &m, cfg->data.batch_size, d, e))
-        goto out;
-    int ramp = cfg->method == RC_METHOD_RAMP, use_gp = ramp && cfg->ramp.gp;
-    if (use_gp && gp_init(ctx, &gp, cfg, &m, &train, e)) goto out;
-    size_t line_cap = 512 + 16 * (size_t)m.n_params;
-    if (!(line = malloc(line_cap))) {
-        rc_err_set(e, "out of host memory for the metrics line");
-        goto out;
+    if (rc_model_create(ctx, &r->m, &o, max_batch, e)) return -1;
+    rc_sgd_init(&r->opt, (float)cfg->optimizer.momentum, (float)cfg->optimizer.weight_decay,
+                cfg->optimizer.nesterov, cfg->optimizer.param_groups == RC_PARAM_GROUPS_SPLIT,
+                cfg->optimizer.lr_all_groups);
+    r->adversarial = cfg->method != RC_METHOD_NATURAL;
+    r->ramp = cfg->method == RC_METHOD_RAMP;
+    r->use_gp = r->ramp && cfg->ramp.gp;
+    r->d = o.in_channels * o.input_size * o.input_size;
+    if (rc_batcher_init(&r->batcher, &r->train, (uint32_t)cfg->data.batch_size, cfg->seed, 1,
+                        cfg->data.augment == RC_AUGMENT_CROP_FLIP, e) ||
+        batch_io_alloc(ctx, &r->b, &r->m, e) ||
+        (r->adversarial &&
+         rc_adv_trainer_init(ctx, &r->adv, cfg, &r->m, cfg->data.batch_size, r->d, e)) ||
+        (r->use_gp && gp_init(ctx, &r->gp, cfg, &r->m, &r->train, e)))
+        return -1;
+    r->line_cap = 512 + 16 * (size_t)r->m.n_params;
+    if (!(r->line = malloc(r->line_cap)))
+        return rc_err_set(e, "out of host memory for the metrics line");
+    describe_state(r);
+    r->position[0] = r->use_gp ? PHASE_NATURAL : PHASE_TRAIN;
+    if (resume) {
+        char path[RC_CONFIG_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+        if (access(path, F_OK) != 0)
+            return rc_err_set(e, "%s: no checkpoint to resume from (the run stopped before its "
+                                 "first one); start it again from its config", path);
+        if (rc_checkpoint_load(ctx, &r->m, &r->opt, &r->progress, path, e) ||
+            trim_metrics(dir, r->progress.epoch, e))
+            return -1;
+        unpack_state(r);
+    } else if (cfg->init[0] ? rc_checkpoint_load(ctx, &r->m, NULL, NULL, cfg->init, e)
+                            : rc_model_init(ctx, &r->m, cfg->seed, e)) {
+        return -1;
     }
-    uint32_t nb = rc_batcher_num_batches(&batcher);
-    printf("ramp-cl: %s on %s (%u training images, %u batches of %d), model %s (%d "
-           "parameters tensors), device %s\n",
-           rc_method_name(cfg->method), train.name, train.n, nb, cfg->data.batch_size,
-           rc_arch_name(o.arch), m.n_params, ctx->dev.name);
-    if (split && !cfg->optimizer.lr_all_groups)
-        printf("ramp-cl: note: as in the reference code, the schedule sets the lr of weights "
-               "only; BN parameters and biases keep lr %.3g (optimizer.lr_all_groups: true "
-               "changes this)\n", opt.group1_lr);
-    fflush(stdout);
-    double t0 = rc_now_s();
-    rc_train_progress progress = {0, 0};
-    for (int epoch = 0; epoch < cfg->schedule.epochs; epoch++) {
-        double te = rc_now_s(), last_report = te;
-        if (use_gp) {
-            if (gp_natural_epoch(ctx, &gp, &m, &b, cfg, epoch, e)) goto out;
-            printf("  epoch %d: natural epoch for gradient projection done, %.1f s\n", epoch + 1,
-                   rc_now_s() - te);
-            fflush(stdout);
-        }
-        rc_batcher_start_epoch(&batcher, (uint32_t)epoch);
-        if (rc_fill(ctx, b.stats, 0, 3, 0.0f, e)) goto out;
-        float lr = 0;
-        for (uint32_t i = 0;; i++) {
-            uint32_t n = rc_batcher_next(&batcher, b.x, b.y);
-            if (n == 0) break;
-            float t = (float)epoch + (float)(i + 1) / (float)nb;
-            lr = rc_schedule_lr(cfg->schedule.name, (float)cfg->optimizer.lr, cfg->schedule.epochs,
-                                t, cfg->schedule.static_drop_epoch);
-            int chosen, step;
-            if (adversarial)
-                step = rc_buffer_write(ctx, adv.apgd.x, 0, (size_t)n * d * 4, b.x, "images", e) ||
-                       rc_buffer_write(ctx, adv.apgd.labels, 0, n * 4, b.y, "labels", e) ||
-                       rc_buffer_write(ctx, b.labels, 0, n * 4, b.y, "labels", e);
-            else
-                step = upload_batch(ctx, &m, &b, n, e);
-            if (!step && ramp)
-                step = rc_ramp_step(ctx, &adv, &m, (int)n, b.labels, b.loss, b.correct, e);
-            else if (!step)
-                step = (adversarial && rc_adv_trainer_batch(ctx, &adv, &m, (int)n, &chosen, e)) ||
-                       rc_model_forward(ctx, &m, 1, (int)n, e) ||
-                       rc_ce_forward_backward(ctx, (int)n, o.num_classes, rc_model_logits(&m),
-                                              b.labels, b.loss, b.correct,
-                                              rc_model_logits_grad(&m), e) ||
-                       rc_model_backward(ctx, &m, 1, (int)n, RC_GRAD_WRITE, 0, e);
-            if (step || accumulate(ctx, &b, (int)n, e) || rc_sgd_step(ctx, &opt, &m, lr, e)) {
-                rc_err_prefix(e, "epoch %d, batch %u: ", epoch + 1, i + 1);
-                goto out;
-            }
-            progress.step++;
-            double tn = rc_now_s();
-            if (tn - last_report >= 10.0) {
-                double loss, acc;
-                if (read_stats(ctx, &b, &loss, &acc, e)) goto out;
-                printf("  epoch %d: batch %u/%u, loss %.4f, accuracy %.2f%%, %.0f images/s\n",
-                       epoch + 1, i + 1, nb, loss, 100 * acc,
-                       (double)(i + 1) * cfg->data.batch_size / (tn - te));
-                fflush(stdout);
-                last_report = tn;
-            }
-        }
-        double train_loss, train_acc, test_acc = -1, test_loss = -1;
-        if (read_stats(ctx, &b, &train_loss, &train_acc, e)) goto out;
-        if (use_gp && gp_merge(ctx, &gp, &m, cfg, e)) goto out;
-        double t_train = rc_now_s() - te;
-        progress.epoch = epoch + 1;
-        int last = epoch + 1 == cfg->schedule.epochs;
-        int eval_now = cfg->eval.every > 0 && (epoch + 1) % cfg->eval.every == 0;
-        if (last || eval_now) {
-            uint32_t n_eval = last ? test.n : (uint32_t)cfg->eval.n;
-            if (rc_eval_clean(ctx, &m, &test, n_eval, &test_acc, &test_loss, e)) goto out;
-        }
-        /* in-training robust evaluation: the fast protocol on the first eval.n test points
-         * (skipped at the last epoch when the final evaluation follows) */
-        rc_eval_report rob;
-        int have_rob = 0;
-        if (eval_now && cfg->n_threats > 0 &&
-            !(last && cfg->eval.final_protocol != RC_FINAL_NONE)) {
-            rc_threat ordered[RC_MAX_THREATS];
-            int nt = ordered_threats(cfg, ordered);
-            if (rc_eval_robust(ctx, &m, &test, cfg->eval.n, ordered, nt, RC_PROTOCOL_FAST,
-                               cfg->seed, cfg->data.eval_batch_size, NULL, &rob, e))
-                goto out;
-            have_rob = 1;
-        }
+    return 0;
+}
+
+/* The end of an epoch: GP merge, evaluations, the summary line, metrics and the checkpoint. */
+static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) {
+    rc_ctx *ctx = r->ctx;
+    const rc_config *cfg = r->cfg;
+    double train_loss, train_acc, test_acc = -1, test_loss = -1;
+    if (read_stats(ctx, &r->b, &train_loss, &train_acc, e)) return -1;
+    if (r->use_gp && gp_merge(ctx, &r->gp, &r->m, cfg, e)) return -1;
+    r->progress.epoch = epoch + 1;
+    int last = epoch + 1 == cfg->schedule.epochs;
+    int eval_now = cfg->eval.every > 0 && (epoch + 1) % cfg->eval.every == 0;
+    if (last || eval_now) {
+        uint32_t n_eval = last ? r->test.n : (uint32_t)cfg->eval.n;
+        if (rc_eval_clean(ctx, &r->m, &r->test, n_eval, &test_acc, &test_loss, e)) return -1;
+    }
+    /* in-training robust evaluation: the fast protocol on the first eval.n test points
+     * (skipped at the last epoch when the final evaluation follows) */
+    rc_eval_report rob;
+    int have_rob = 0;
+    if (eval_now && cfg->n_threats > 0 && !(last && cfg->eval.final_protocol != RC_FINAL_NONE)) {
+        rc_threat ordered[RC_MAX_THREATS];
+        int nt = ordered_threats(cfg, ordered);
+        if (rc_eval_robust(ctx, &r->m, &r->test, cfg->eval.n, ordered, nt, RC_PROTOCOL_FAST,
+                           cfg->seed, cfg->data.eval_batch_size, r->show, &rob, e))
+            return -1;
+        have_rob = 1;
+    }
+    if (r->show != RC_PROGRESS_QUIET) {
         printf("epoch %d/%d: train loss %.4f, train accuracy %.2f%%", epoch + 1,
                cfg->schedule.epochs, train_loss, 100 * train_acc);
         if (test_acc >= 0) printf(", clean test accuracy %.2f%%", 100 * test_acc);
-        printf(", lr %.4g, %.1f s (%.0f images/s)\n", lr, t_train, train.n / t_train);
+        printf(", lr %.4g, %.1f s (%.0f images/s)\n", lr, t_train, r->train.n / t_train);
         if (have_rob) {
             printf("  fast evaluation on %d test points (%.1f s): clean %.2f%%", rob.n,
                    rob.seconds, 100 * rob.clean_acc);
@@ -437,63 +618,123 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
         }
         if (cfg->method == RC_METHOD_EAT) {
             printf("  E-AT robust accuracy during training:");
-            for (int i = 0; i < adv.n_threats; i++)
-                printf(" %s %.2f%%", rc_norm_name(adv.threats[i].norm),
-                       adv.attacked[i] > 0 ? 100 * adv.robust[i] / adv.attacked[i] : 0.0);
+            for (int i = 0; i < r->adv.n_threats; i++)
+                printf(" %s %.2f%%", rc_norm_name(r->adv.threats[i].norm),
+                       r->adv.attacked[i] > 0 ? 100 * r->adv.robust[i] / r->adv.attacked[i]
+                                              : 0.0);
             printf("\n");
         }
         fflush(stdout);
-        char acc_s[32] = "null";
-        if (test_acc >= 0) snprintf(acc_s, sizeof acc_s, "%.6f", test_acc);
-        size_t len = (size_t)snprintf(
-            line, line_cap,
-            "{\"epoch\": %d, \"train_loss\": %.6f, \"train_acc\": %.6f, \"clean_acc\": %s, "
-            "\"lr\": %.6g, \"epoch_time_s\": %.3f, \"wall_time_s\": %.3f",
-            epoch + 1, train_loss, train_acc, acc_s, lr, t_train, rc_now_s() - t0);
-        if (have_rob) {
-            len += (size_t)snprintf(line + len, line_cap - len,
-                                    ", \"eval_n\": %d, \"eval_clean_acc\": %.6f", rob.n,
-                                    rob.clean_acc);
-            for (int i = 0; i < rob.n_norms; i++)
-                len += (size_t)snprintf(line + len, line_cap - len, ", \"%s_acc\": %.6f",
-                                        rc_norm_name(rob.norms[i]), rob.acc[i]);
-            len += (size_t)snprintf(line + len, line_cap - len, ", \"union_acc\": %.6f",
-                                    rob.union_acc);
-            rc_eval_report_free(&rob);
+    }
+    char *line = r->line, acc_s[32] = "null";
+    size_t cap = r->line_cap;
+    if (test_acc >= 0) snprintf(acc_s, sizeof acc_s, "%.6f", test_acc);
+    size_t len = (size_t)snprintf(
+        line, cap,
+        "{\"epoch\": %d, \"train_loss\": %.6f, \"train_acc\": %.6f, \"clean_acc\": %s, "
+        "\"lr\": %.6g, \"epoch_time_s\": %.3f, \"wall_time_s\": %.3f",
+        epoch + 1, train_loss, train_acc, acc_s, lr, t_train, wall_s(r));
+    if (have_rob) {
+        len += (size_t)snprintf(line + len, cap - len, ", \"eval_n\": %d, \"eval_clean_acc\": %.6f",
+                                rob.n, rob.clean_acc);
+        for (int i = 0; i < rob.n_norms; i++)
+            len += (size_t)snprintf(line + len, cap - len, ", \"%s_acc\": %.6f",
+                                    rc_norm_name(rob.norms[i]), rob.acc[i]);
+        len += (size_t)snprintf(line + len, cap - len, ", \"union_acc\": %.6f", rob.union_acc);
+        rc_eval_report_free(&rob);
+    }
+    if (r->use_gp) { /* one cosine per state-dict tensor, in state-dict order */
+        len += (size_t)snprintf(line + len, cap - len, ", \"gp_cos\": [");
+        for (int i = 0; i < r->gp.n_tensors; i++)
+            len += (size_t)snprintf(line + len, cap - len, "%s%.5f", i ? ", " : "", r->gp.cos[i]);
+        len += (size_t)snprintf(line + len, cap - len, "]");
+    }
+    snprintf(line + len, cap - len, "}\n");
+    if (append_metrics(cfg->output.dir, line, e)) return -1;
+    r->position[0] = r->use_gp ? PHASE_NATURAL : PHASE_TRAIN, r->position[1] = 0;
+    if (last || (cfg->output.checkpoint_every > 0 && (epoch + 1) % cfg->output.checkpoint_every == 0))
+        return save_checkpoint(r, e);
+    return 0;
+}
+
+int rc_train_run(rc_ctx *ctx, const rc_config *cfg, const rc_run_opts *opts, rc_err *e) {
+    if (!rc_method_supported(cfg->method))
+        return rc_err_set(e, "method %s is not implemented yet; this version trains with "
+                             "natural, at, sat, eat, max and ramp",
+                          rc_method_name(cfg->method));
+    run r;
+    memset(&r, 0, sizeof r);
+    r.ctx = ctx, r.cfg = cfg;
+    r.show = opts ? opts->progress : RC_PROGRESS_QUIET;
+    int resume = opts && opts->resume;
+    const char *hook = getenv("RAMP_CL_INTERRUPT_AFTER");
+    r.interrupt_after = hook ? strtol(hook, NULL, 10) : 0;
+    r.t0 = r.last_checkpoint = rc_now_s();
+    int ret = -1, sig = 0;
+    if (run_setup(&r, resume, e)) goto out;
+    uint32_t nb = rc_batcher_num_batches(&r.batcher);
+    if (r.show != RC_PROGRESS_QUIET) {
+        printf("ramp-cl: %s on %s (%u training images, %u batches of %d), model %s (%d "
+               "state-dict tensors), device %s\n",
+               rc_method_name(cfg->method), r.train.name, r.train.n, nb, cfg->data.batch_size,
+               rc_arch_name(r.m.opts.arch), r.m.n_params, ctx->dev.name);
+        if (resume)
+            printf("ramp-cl: resuming %s at epoch %lld, %s pass, batch %lld (%lld steps done)\n",
+                   cfg->output.dir, (long long)r.progress.epoch + 1,
+                   r.position[0] == PHASE_NATURAL ? "GP natural" : "training",
+                   (long long)r.position[1] + 1, (long long)r.progress.step);
+        if (cfg->optimizer.param_groups == RC_PARAM_GROUPS_SPLIT && !cfg->optimizer.lr_all_groups)
+            printf("ramp-cl: note: as in the reference code, the schedule sets the lr of weights "
+                   "only; BN parameters and biases keep lr %.3g (optimizer.lr_all_groups: true "
+                   "changes this)\n", r.opt.group1_lr);
+        fflush(stdout);
+    }
+    rc_interrupt_defer(1);
+    for (int epoch = (int)r.progress.epoch; epoch < cfg->schedule.epochs; epoch++) {
+        double te = rc_now_s();
+        int64_t phase = r.position[0], from = r.position[1];
+        if (r.use_gp && phase == PHASE_NATURAL) {
+            if ((sig = gp_natural_epoch(&r, epoch, from, e))) goto out;
+            if (r.show == RC_PROGRESS_LINES)
+                printf("  epoch %d: natural pass for gradient projection done, %.1f s\n",
+                       epoch + 1, rc_now_s() - te);
+            from = 0;
         }
-        if (use_gp) { /* one cosine per state-dict tensor, in state-dict order */
-            len += (size_t)snprintf(line + len, line_cap - len, ", \"gp_cos\": [");
-            for (int i = 0; i < gp.n_tensors; i++)
-                len += (size_t)snprintf(line + len, line_cap - len, "%s%.5f", i ? ", " : "",
-                                        gp.cos[i]);
-            len += (size_t)snprintf(line + len, line_cap - len, "]");
-        }
-        snprintf(line + len, line_cap - len, "}\n");
-        if (append_metrics(dir, line, e)) goto out;
-        if (last || (cfg->output.checkpoint_every > 0 &&
-                     (epoch + 1) % cfg->output.checkpoint_every == 0)) {
-            char path[RC_CONFIG_PATH_MAX + 32];
-            snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
-            if (rc_checkpoint_save(ctx, &m, &opt, &progress, path, e)) goto out;
+        float lr = lr_at(cfg, epoch, nb - 1, nb); /* the last batch's, if none is left to run */
+        if ((sig = train_pass(&r, epoch, from, &lr, e))) goto out;
+        if (finish_epoch(&r, epoch, lr, rc_now_s() - te, e)) goto out;
+        if ((sig = rc_interrupt_pending())) {
+            r.position[0] = r.use_gp ? PHASE_NATURAL : PHASE_TRAIN, r.position[1] = 0;
+            if (save_checkpoint(&r, e)) sig = -1;
+            goto out;
         }
     }
+    rc_interrupt_defer(0); /* from here on nothing needs saving: a signal ends the process */
     char path[RC_CONFIG_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (rc_checkpoint_save(ctx, &m, NULL, NULL, path, e)) goto out;
-    printf("ramp-cl: trained in %.1f s; model saved to %s\n", rc_now_s() - t0, path);
+    snprintf(path, sizeof path, "%s/model.safetensors", cfg->output.dir);
+    if (rc_checkpoint_save(ctx, &r.m, NULL, NULL, path, e)) goto out;
+    if (r.show != RC_PROGRESS_QUIET)
+        printf("ramp-cl: trained in %.1f s; model saved to %s\n", wall_s(&r), path);
     if (cfg->eval.final_protocol != RC_FINAL_NONE && cfg->n_threats > 0 &&
-        evaluate(ctx, &m, cfg, &test, path, cfg->eval.final_protocol == RC_FINAL_FULL,
-                 cfg->eval.final_n, e))
+        evaluate(ctx, &r.m, cfg, &r.test, path, cfg->eval.final_protocol == RC_FINAL_FULL,
+                 cfg->eval.final_n, r.show, e))
         goto out;
-    r = 0;
+    ret = 0;
 out:
-    free(line);
-    gp_free(&gp);
-    rc_adv_trainer_free(&adv);
-    batch_io_free(&b);
-    rc_batcher_free(&batcher);
-    rc_model_free(&m);
-    rc_dataset_free(&train);
-    rc_dataset_free(&test);
-    return r;
+    rc_interrupt_defer(0);
+    if (sig > 0) {
+        char where[96];
+        if (r.position[1] == 0)
+            snprintf(where, sizeof where, "after epoch %lld", (long long)r.progress.epoch);
+        else
+            snprintf(where, sizeof where, "in epoch %lld after batch %lld of the %s pass",
+                     (long long)r.progress.epoch + 1, (long long)r.position[1],
+                     r.position[0] == PHASE_NATURAL ? "GP natural" : "training");
+        fprintf(stderr, "ramp-cl: stopped by %s %s; checkpoint in %s/checkpoint.safetensors; "
+                        "continue with: ramp-cl --resume %s\n",
+                sig == SIGINT ? "SIGINT" : "SIGTERM", where, cfg->output.dir, cfg->output.dir);
+        ret = sig;
+    }
+    run_free(&r);
+    return ret;
 }

@@ -58,6 +58,50 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     expect run-dir 0 'model.safetensors' -- ls "$run"
     expect metrics 0 '"epoch": 2, ' -- cat "$run/metrics.jsonl"
     expect resolved-config 0 'train_subset: 256' -- cat "$run/config.yaml"
+    # Resume: a RAMP run with gradient projection stopped by SIGINT (raised by the test hook after
+    # N steps: mid GP natural pass, mid training pass, at an epoch's end, in epoch 2) and resumed
+    # ends with the same bytes as the uninterrupted run.
+    rrun=tests/tmp/run-resume
+    rm -rf "$rrun"
+    expect resume-reference 0 'model saved to' -- "$RAMP_CL" "$srcdir/tests/tiny-resume.yaml"
+    cp "$rrun/model.safetensors" "$tmp/uninterrupted.safetensors"
+    for k in 3 6 8 10; do
+        rm -rf "$rrun"
+        expect "interrupt-after-$k" 130 'stopped by SIGINT .*continue with: ramp-cl --resume' -- \
+            env RAMP_CL_INTERRUPT_AFTER=$k "$RAMP_CL" "$srcdir/tests/tiny-resume.yaml"
+        expect "resume-after-$k" 0 'resuming .* at epoch' -- "$RAMP_CL" --resume "$rrun"
+        expect "resume-bit-exact-$k" 0 '^same$' -- \
+            sh -c "cmp '$rrun/model.safetensors' '$tmp/uninterrupted.safetensors' && echo same"
+        expect "resume-metrics-$k" 0 '^2$' -- sh -c "wc -l <'$rrun/metrics.jsonl'"
+    done
+    # A real SIGTERM to a longer run: checkpoint, exit 143, no temporary file left, resumable.
+    # Two signals in a row: the process ends at once, still without a partial file.
+    sed -e 's/epochs: 2/epochs: 400/' -e "s|tests/tmp/run-resume|$tmp/run-term|" \
+        "$srcdir/tests/tiny-resume.yaml" >"$tmp/long.yaml"
+    signal_after() { # SECONDS SIGNALS... -- COMMAND...: run COMMAND, send the signals, wait
+        secs=$1; shift; sigs=
+        while [ "$1" != -- ]; do sigs="$sigs $1"; shift; done; shift
+        "$@" & pid=$!
+        sleep "$secs"
+        for s in $sigs; do kill -s "$s" "$pid"; sleep 0.3; done
+        wait "$pid"
+    }
+    only_run_files() { ls "$1" | grep -v -x -e checkpoint.safetensors -e config.yaml \
+        -e metrics.jsonl -e model.safetensors | sed 's/^/unexpected file: /'; echo checked; }
+    expect sigterm 143 'stopped by SIGTERM' -- signal_after 4 TERM -- "$RAMP_CL" "$tmp/long.yaml"
+    expect sigterm-no-partial 0 '^checked$' -- only_run_files "$tmp/run-term"
+    expect sigterm-resumes 130 'stopped by SIGINT' -- \
+        signal_after 3 INT -- "$RAMP_CL" --resume "$tmp/run-term"
+    # (steps of about a second here, so the second signal arrives inside the step)
+    sed -e 's/steps: 2/steps: 60/' -e 's/batch_size: 64/batch_size: 256/' \
+        -e 's/train_subset: 256/train_subset: 2048/' -e "s|$tmp/run-term|$tmp/run-slow|" \
+        "$tmp/long.yaml" >"$tmp/slow.yaml"
+    at_once() { # the second signal ends the run before any checkpoint message
+        signal_after 4 TERM TERM -- "$RAMP_CL" "$tmp/slow.yaml" >"$tmp/twice" 2>&1
+        echo "exit $?"; grep -q 'stopped by' "$tmp/twice" || echo "ended at once"; }
+    expect second-signal 0 '^ended at once$' -- at_once
+    expect second-signal-no-partial 0 '^checked$' -- only_run_files "$tmp/run-slow"
+    expect resume-not-a-run 1 'not a run directory' -- "$RAMP_CL" --resume "$tmp/nowhere"
     # the key-pair command on two stand-in checkpoints, writing a fine-tuning config that loads
     printf 'model: {arch: small-cnn, width: 4}\ndata: {dataset: fashion-mnist}\nmethod: ramp\nthreat_models:\n  - {norm: linf, eps: 0.1}\n  - {norm: l2, eps: 1.5}\n  - {norm: l1, eps: 10}\noutput: {dir: %s/run-pair}\n' "$tmp" >"$tmp/pair.yaml"
     expect pair 0 'key tradeoff pair: q = ' -- "$RAMP_CL" pair "$tmp/pair.yaml" \

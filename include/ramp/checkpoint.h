@@ -11,12 +11,26 @@
 #define RC_CHECKPOINT_FORMAT "ramp-cl-checkpoint"
 #define RC_CHECKPOINT_VERSION "1"
 
+/* More training state for a bit-exact resume, saved as a flat tensor named `name` (which must
+ * start with "train."): `count` elements from the host array `host` (RC_ST_F32 or RC_ST_I64), or,
+ * when host is NULL, `count` floats from the start of the device buffer `dev`. Loading fills the
+ * same places and requires every blob to be present with its size. */
+typedef struct rc_ckpt_blob {
+    const char *name;
+    int dtype;
+    size_t count;
+    void *host;
+    cl_mem dev;
+} rc_ckpt_blob;
+
 typedef struct rc_train_progress {
     int64_t epoch; /* epochs completed */
     int64_t step;  /* batches completed in total */
+    const rc_ckpt_blob *extra;
+    int n_extra;
 } rc_train_progress;
 
-/* Save the model; with opt and progress also the state needed to resume. */
+/* Save the model; with opt and progress also the state needed to resume (and progress->extra). */
 int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
                        const rc_train_progress *progress, const char *path, rc_err *e);
 

@@ -134,7 +134,8 @@ typedef struct rc_config {
     } eval;
     struct {
         char dir[RC_CONFIG_PATH_MAX]; /* "" before finalize: runs/<config name> */
-        int checkpoint_every;
+        int checkpoint_every;      /* epochs between checkpoints */
+        double checkpoint_minutes; /* also mid-epoch after this long; 0 = only at epoch ends */
     } output;
 } rc_config;
 

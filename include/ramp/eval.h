@@ -10,6 +10,7 @@
 #include "ramp/config.h"
 #include "ramp/dataset.h"
 #include "ramp/model.h"
+#include "ramp/progress.h"
 
 #include <stdio.h>
 
@@ -29,10 +30,10 @@ typedef struct rc_eval_report {
 } rc_eval_report;
 
 /* Evaluate model m on the first n points of `test` against the threat models (their eval_eps),
- * in batches of at most `batch`. Progress goes to `progress` (may be NULL). */
+ * in batches of at most `batch`, showing progress on stdout as `progress` says. */
 int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
                    const rc_threat *threats, int n_threats, rc_protocol protocol, uint64_t seed,
-                   int batch, FILE *progress, rc_eval_report *r, rc_err *e);
+                   int batch, rc_progress_mode progress, rc_eval_report *r, rc_err *e);
 void rc_eval_report_free(rc_eval_report *r);
 
 /* The paper's table: Clean, one column per norm, Union (percent). */

@@ -6,6 +6,7 @@
 
 #include "ramp/error.h"
 
+#include <signal.h>
 #include <stdio.h>
 
 /* mkdir -p. Returns 0, or -1 with errno set. */
@@ -14,6 +15,7 @@ int rc_mkdir_p(const char *path);
 typedef struct rc_atomic_file {
     FILE *f; /* write here */
     char path[1100], tmp[1120];
+    sigset_t signals; /* SIGINT/SIGTERM are held from begin to commit */
 } rc_atomic_file;
 
 int rc_atomic_begin(rc_atomic_file *a, const char *path, rc_err *e);
