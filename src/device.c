@@ -175,6 +175,8 @@ int rc_ctx_open(rc_ctx *ctx, int index, rc_err *e) {
     rc_program_cache_init(ctx);
     const char *prof = getenv("RAMP_CL_PROFILE");
     ctx->profile = prof && *prof && strcmp(prof, "0") != 0;
+    const char *fail = getenv("RAMP_CL_FAIL_LAUNCH");
+    ctx->fail_launch_at = fail ? strtol(fail, NULL, 10) : 0;
     return 0;
 }
 
@@ -204,6 +206,7 @@ int rc_buffer_create(rc_ctx *ctx, size_t bytes, const char *what, cl_mem *out, r
                           what, bytes, (unsigned long long)ctx->dev.max_alloc);
     *out = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &s);
     if (s != CL_SUCCESS) return rc_err_cl(e, "clCreateBuffer", s, "%s, %zu bytes", what, bytes);
+    ctx->bytes_created += bytes;
     return 0;
 }
 

@@ -9,6 +9,7 @@ int rc_err_set(rc_err *e, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
+    e->cl_status = 0;
     return -1;
 }
 
@@ -27,7 +28,10 @@ int rc_err_prefix(rc_err *e, const char *fmt, ...) {
     return -1;
 }
 
-void rc_err_clear(rc_err *e) { e->msg[0] = '\0'; }
+void rc_err_clear(rc_err *e) {
+    e->msg[0] = '\0';
+    e->cl_status = 0;
+}
 
 const char *rc_cl_status_name(cl_int status) {
     switch (status) {
@@ -91,6 +95,7 @@ int rc_err_cl(rc_err *e, const char *call, cl_int status, const char *fmt, ...) 
     va_start(ap, fmt);
     err_call(e, "", call, status, rc_cl_status_name(status), fmt, ap);
     va_end(ap);
+    e->cl_status = status;
     return -1;
 }
 

@@ -97,8 +97,10 @@ int rc_enqueue(rc_ctx *ctx, cl_kernel kernel, const char *name, int dims, const 
         if (s != CL_SUCCESS)
             return rc_err_cl(e, "clSetKernelArg", s, "kernel %s, argument %d", name, i);
     }
-    cl_int s = clEnqueueNDRangeKernel(ctx->queue, kernel, (cl_uint)dims, NULL, global, local, 0,
-                                      NULL, NULL);
+    cl_int s = ctx->fail_launch_at > 0 && ++ctx->launches == ctx->fail_launch_at
+                   ? CL_OUT_OF_RESOURCES /* injected (RAMP_CL_FAIL_LAUNCH) */
+                   : clEnqueueNDRangeKernel(ctx->queue, kernel, (cl_uint)dims, NULL, global,
+                                            local, 0, NULL, NULL);
     if (s != CL_SUCCESS)
         return rc_err_cl(e, "clEnqueueNDRangeKernel", s, "kernel %s, global %zu x %zu x %zu", name,
                          global[0], dims > 1 ? global[1] : 1, dims > 2 ? global[2] : 1);

@@ -517,15 +517,64 @@ static int trim_metrics(const char *dir, int64_t epochs, rc_err *e) {
     return rc_atomic_commit(&a, e);
 }
 
-static void run_free(run *r) {
-    free(r->line);
+
+/* The device side of a run for training batch B and evaluation batch E: model, batch buffers,
+ * the method's attack buffers and GP's natural model. */
+static int run_alloc(run *r, int B, int E, rc_err *e) {
+    rc_model_opts o;
+    model_opts_from_config(r->cfg, &o);
+    return rc_model_create(r->ctx, &r->m, &o, B > E ? B : E, e) ||
+           batch_io_alloc(r->ctx, &r->b, &r->m, e) ||
+           (r->adversarial && rc_adv_trainer_init(r->ctx, &r->adv, r->cfg, &r->m, B, r->d, e)) ||
+           (r->use_gp && gp_init(r->ctx, &r->gp, r->cfg, &r->m, &r->train, e));
+}
+
+static void run_release(run *r) {
     gp_free(&r->gp);
     rc_adv_trainer_free(&r->adv);
     batch_io_free(&r->b);
-    rc_batcher_free(&r->batcher);
     rc_model_free(&r->m);
+    memset(&r->gp, 0, sizeof r->gp);
+    memset(&r->adv, 0, sizeof r->adv);
+    memset(&r->b, 0, sizeof r->b);
+    memset(&r->m, 0, sizeof r->m);
+}
+
+static void run_free(run *r) {
+    free(r->line);
+    run_release(r);
+    rc_batcher_free(&r->batcher);
     rc_dataset_free(&r->train);
     rc_dataset_free(&r->test);
+}
+
+/* Whether the run fits in device memory, decided before the real allocation: the buffers at
+ * batch 1 and 2 give the fixed and per-sample bytes (every buffer is linear in the batch), which
+ * predict the need at the configured batch sizes and the largest batch that fits. 10% of the
+ * device's memory is left to GEMM scratch and the driver. */
+static int check_memory(run *r, rc_err *e) {
+    size_t used[2];
+    for (int k = 0; k < 2; k++) {
+        size_t before = r->ctx->bytes_created;
+        int fail = run_alloc(r, k + 1, k + 1, e);
+        used[k] = r->ctx->bytes_created - before;
+        run_release(r);
+        if (fail) return rc_err_prefix(e, "sizing device memory: ");
+    }
+    const rc_config *cfg = r->cfg;
+    double per = (double)used[1] - (double)used[0], fixed = (double)used[0] - per;
+    int B = cfg->data.batch_size > cfg->data.eval_batch_size ? cfg->data.batch_size
+                                                             : cfg->data.eval_batch_size;
+    double need = fixed + per * B, budget = 0.9 * (double)r->ctx->dev.global_mem;
+    if (need <= budget) return 0;
+    double fits = per > 0 ? (budget - fixed) / per : 0;
+    return rc_err_set(e, "batch size %d (data.batch_size %d, data.eval_batch_size %d) needs about "
+                         "%.1f GiB of device memory for %s with %s, the device has %.1f GiB: the "
+                         "largest batch that fits is about %.0f; lower data.batch_size and "
+                         "data.eval_batch_size",
+                      B, cfg->data.batch_size, cfg->data.eval_batch_size, need / (1 << 30),
+                      rc_arch_name(cfg->model.arch), rc_method_name(cfg->method),
+                      (double)r->ctx->dev.global_mem / (1 << 30), fits > 0 ? fits : 0);
 }
 
 /* Data, model (initialised, or from the checkpoint when resuming), optimiser, method, GP. */
@@ -533,28 +582,20 @@ static int run_setup(run *r, int resume, rc_err *e) {
     rc_ctx *ctx = r->ctx;
     const rc_config *cfg = r->cfg;
     const char *dir = cfg->output.dir;
-    if (rc_load_split(cfg, 1, (uint32_t)cfg->data.train_subset, &r->train, e) ||
-        rc_load_split(cfg, 0, 0, &r->test, e) || check_data_matches(cfg, &r->train, e) ||
-        mkdir_p(dir, e) || (!resume && write_config(cfg, dir, e)))
-        return -1;
-    rc_model_opts o;
-    model_opts_from_config(cfg, &o);
-    int max_batch = cfg->data.batch_size > cfg->data.eval_batch_size ? cfg->data.batch_size
-                                                                     : cfg->data.eval_batch_size;
-    if (rc_model_create(ctx, &r->m, &o, max_batch, e)) return -1;
-    rc_sgd_init(&r->opt, (float)cfg->optimizer.momentum, (float)cfg->optimizer.weight_decay,
-                cfg->optimizer.nesterov, cfg->optimizer.param_groups == RC_PARAM_GROUPS_SPLIT,
-                cfg->optimizer.lr_all_groups);
     r->adversarial = cfg->method != RC_METHOD_NATURAL;
     r->ramp = cfg->method == RC_METHOD_RAMP;
     r->use_gp = r->ramp && cfg->ramp.gp;
-    r->d = o.in_channels * o.input_size * o.input_size;
+    r->d = cfg->model.in_channels * cfg->model.input_size * cfg->model.input_size;
+    if (rc_load_split(cfg, 1, (uint32_t)cfg->data.train_subset, &r->train, e) ||
+        rc_load_split(cfg, 0, 0, &r->test, e) || check_data_matches(cfg, &r->train, e) ||
+        check_memory(r, e) || mkdir_p(dir, e) || (!resume && write_config(cfg, dir, e)) ||
+        run_alloc(r, cfg->data.batch_size, cfg->data.eval_batch_size, e))
+        return -1;
+    rc_sgd_init(&r->opt, (float)cfg->optimizer.momentum, (float)cfg->optimizer.weight_decay,
+                cfg->optimizer.nesterov, cfg->optimizer.param_groups == RC_PARAM_GROUPS_SPLIT,
+                cfg->optimizer.lr_all_groups);
     if (rc_batcher_init(&r->batcher, &r->train, (uint32_t)cfg->data.batch_size, cfg->seed, 1,
-                        cfg->data.augment == RC_AUGMENT_CROP_FLIP, e) ||
-        batch_io_alloc(ctx, &r->b, &r->m, e) ||
-        (r->adversarial &&
-         rc_adv_trainer_init(ctx, &r->adv, cfg, &r->m, cfg->data.batch_size, r->d, e)) ||
-        (r->use_gp && gp_init(ctx, &r->gp, cfg, &r->m, &r->train, e)))
+                        cfg->data.augment == RC_AUGMENT_CROP_FLIP, e))
         return -1;
     r->line_cap = 512 + 16 * (size_t)r->m.n_params;
     if (!(r->line = malloc(r->line_cap)))
@@ -722,6 +763,14 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, const rc_run_opts *opts, rc_
     ret = 0;
 out:
     rc_interrupt_defer(0);
+    if (ret < 0 && (e->cl_status == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
+                    e->cl_status == CL_OUT_OF_RESOURCES)) {
+        size_t len = strlen(e->msg);
+        snprintf(e->msg + len, sizeof e->msg - len,
+                 " (the device may be out of memory: lower data.batch_size and "
+                 "data.eval_batch_size; the last checkpoint, if any, is intact: ramp-cl --resume "
+                 "%s)", cfg->output.dir);
+    }
     if (sig > 0) {
         char where[96];
         if (r.position[1] == 0)

@@ -101,6 +101,23 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
         echo "exit $?"; grep -q 'stopped by' "$tmp/twice" || echo "ended at once"; }
     expect second-signal 0 '^ended at once$' -- at_once
     expect second-signal-no-partial 0 '^checked$' -- only_run_files "$tmp/run-slow"
+    # A failing launch (injected after about one epoch): a clear error, complete files only, and
+    # the run resumes from its last checkpoint to the same weights as the uninterrupted run.
+    sed "s|tests/tmp/run-resume|$tmp/run-fault|" "$srcdir/tests/tiny-resume.yaml" >"$tmp/fault.yaml"
+    expect launch-fault 1 'CL_OUT_OF_RESOURCES.*ramp-cl --resume' -- \
+        env RAMP_CL_FAIL_LAUNCH=3000 "$RAMP_CL" "$tmp/fault.yaml"
+    expect launch-fault-files 0 '^checked$' -- only_run_files "$tmp/run-fault"
+    expect launch-fault-metrics 0 '^ok$' -- sh -c "grep -v '}\$' '$tmp/run-fault/metrics.jsonl' || echo ok"
+    expect launch-fault-resume 0 'model saved' -- "$RAMP_CL" --resume "$tmp/run-fault"
+    expect launch-fault-bit-exact 0 '^same$' -- \
+        sh -c "cmp '$tmp/run-fault/model.safetensors' '$tmp/uninterrupted.safetensors' && echo same"
+    # A batch that cannot fit in device memory is refused before training, with the largest one
+    # that fits.
+    sed -e 's/batch_size: 64/batch_size: 20000000/' -e "s|tests/tmp/run-resume|$tmp/run-big|" \
+        "$srcdir/tests/tiny-resume.yaml" >"$tmp/big.yaml"
+    expect memory-advice 1 'needs about .* GiB of device memory .* the largest batch that fits is about [0-9]' -- \
+        "$RAMP_CL" "$tmp/big.yaml"
+    expect memory-advice-no-run-dir 0 '^none$' -- sh -c "ls '$tmp/run-big' 2>/dev/null || echo none"
     expect resume-not-a-run 1 'not a run directory' -- "$RAMP_CL" --resume "$tmp/nowhere"
     # the key-pair command on two stand-in checkpoints, writing a fine-tuning config that loads
     printf 'model: {arch: small-cnn, width: 4}\ndata: {dataset: fashion-mnist}\nmethod: ramp\nthreat_models:\n  - {norm: linf, eps: 0.1}\n  - {norm: l2, eps: 1.5}\n  - {norm: l1, eps: 10}\noutput: {dir: %s/run-pair}\n' "$tmp" >"$tmp/pair.yaml"

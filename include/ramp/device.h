@@ -63,6 +63,10 @@ typedef struct rc_ctx {
     struct rc_profile_entry *prof;
     size_t n_prof, cap_prof;
     struct rc_gemm_state *gemm; /* GEMM implementation choice and scratch (see ramp/gemm.h) */
+    size_t bytes_created;       /* device memory requested by rc_buffer_create so far */
+    /* RAMP_CL_FAIL_LAUNCH=N (tests): the Nth kernel launch fails with CL_OUT_OF_RESOURCES, as a
+     * device that runs out of resources or is lost would. */
+    long fail_launch_at, launches;
 } rc_ctx;
 
 /* Open device `index` (as listed by rc_devices_enumerate). An index out of range is an error

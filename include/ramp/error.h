@@ -12,6 +12,7 @@
 
 typedef struct rc_err {
     char msg[8192];
+    cl_int cl_status; /* the OpenCL status of a failed OpenCL call, else 0 */
 } rc_err;
 
 /* Replace the message. Always returns -1 so that `return rc_err_set(...)` reads naturally. */
