@@ -260,7 +260,8 @@ START_TEST(robust_accuracy_does_not_increase_with_eps) {
                             .eval_eps = scale[t] * k};
             rc_eval_report r;
             rc_err e;
-            ck_assert_msg(rc_eval_robust(&ctx, &m, &d, LN, &th, 1, RC_PROTOCOL_FAST, 0, LN, NULL,
+            ck_assert_msg(rc_eval_robust(&ctx, &m, &d, LN, &th, 1, RC_PROTOCOL_FAST, 0, LN,
+                                         RC_PROGRESS_QUIET,
                                          &r, &e) == 0, "%s", e.msg);
             ck_assert_double_eq(r.clean_acc, 1.0);
             ck_assert_msg(r.acc[0] <= prev, "%s: robust accuracy %g at eps %g above %g at a "
@@ -296,7 +297,8 @@ START_TEST(untrained_model_is_at_chance) {
     ck_assert(rc_model_init(&ctx, &m, 3, &e) == 0);
     rc_threat th = {.norm = RC_NORM_LINF, .eps = 0.1, .steps = 10, .eval_eps = 0.1};
     rc_eval_report r;
-    ck_assert_msg(rc_eval_robust(&ctx, &m, &test, 1000, &th, 1, RC_PROTOCOL_FAST, 0, 250, NULL,
+    ck_assert_msg(rc_eval_robust(&ctx, &m, &test, 1000, &th, 1, RC_PROTOCOL_FAST, 0, 250,
+                                 RC_PROGRESS_QUIET,
                                  &r, &e) == 0, "%s", e.msg);
     ck_assert_msg(r.clean_acc > 0.03 && r.clean_acc < 0.2, "untrained clean accuracy %g",
                   r.clean_acc);

@@ -238,7 +238,7 @@ static void train_two_batches(rc_method method) {
     ck_assert_msg(rc_config_finalize(&cfg, &e) == 0, "%s", e.msg);
     rc_ctx ctx;
     test_open_ctx(&ctx);
-    ck_assert_msg(rc_train_run(&ctx, &cfg, 0, &e) == 0, "%s: %s", rc_method_name(method), e.msg);
+    ck_assert_msg(rc_train_run(&ctx, &cfg, NULL, &e) == 0, "%s: %s", rc_method_name(method), e.msg);
     rc_ctx_close(&ctx);
     char path[1200], line[512];
     snprintf(path, sizeof path, "%s/run/metrics.jsonl", dir);
@@ -270,7 +270,7 @@ START_TEST(unsupported_methods_are_refused) {
     rc_ctx ctx;
     test_open_ctx(&ctx);
     rc_err e;
-    ck_assert_int_eq(rc_train_run(&ctx, &cfg, 0, &e), -1);
+    ck_assert_int_eq(rc_train_run(&ctx, &cfg, NULL, &e), -1);
     ck_assert_msg(strstr(e.msg, "method msd is not implemented yet") != NULL, "%s", e.msg);
     rc_ctx_close(&ctx);
 }
