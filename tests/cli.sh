@@ -119,6 +119,25 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
         "$RAMP_CL" "$tmp/big.yaml"
     expect memory-advice-no-run-dir 0 '^none$' -- sh -c "ls '$tmp/run-big' 2>/dev/null || echo none"
     expect resume-not-a-run 1 'not a run directory' -- "$RAMP_CL" --resume "$tmp/nowhere"
+    # Every shipped config validates (CIFAR-10 data and the checkpoints they start from are
+    # stand-ins: an empty directory and a small checkpoint at the paths the configs name).
+    check_shipped() {
+        mkdir -p "$tmp/shipped/data/cifar-10-batches-bin"
+        bad=0
+        for f in "$srcdir"/configs/*.yaml "$srcdir"/configs/cifar10/*.yaml "$srcdir"/configs/cifar10/*/*.yaml; do
+            case $f in /*) ;; *) f=$PWD/$f ;; esac
+            init=$(sed -n 's/^init: *//p' "$f" | tr -d '"')
+            if [ -n "$init" ]; then
+                mkdir -p "$tmp/shipped/$(dirname "$init")"
+                cp "$run/model.safetensors" "$tmp/shipped/$init"
+            fi
+            (cd "$tmp/shipped" && "$RAMP_CL" check "$f" >/dev/null 2>"$tmp/shipped.err") ||
+                { echo "$f:"; cat "$tmp/shipped.err"; bad=1; }
+        done
+        [ $bad = 0 ] && echo "all valid"
+    }
+    case $RAMP_CL in /*) ;; *) RAMP_CL=$PWD/$RAMP_CL ;; esac
+    expect shipped-configs 0 '^all valid$' -- check_shipped
     # the key-pair command on two stand-in checkpoints, writing a fine-tuning config that loads
     printf 'model: {arch: small-cnn, width: 4}\ndata: {dataset: fashion-mnist}\nmethod: ramp\nthreat_models:\n  - {norm: linf, eps: 0.1}\n  - {norm: l2, eps: 1.5}\n  - {norm: l1, eps: 10}\noutput: {dir: %s/run-pair}\n' "$tmp" >"$tmp/pair.yaml"
     expect pair 0 'key tradeoff pair: q = ' -- "$RAMP_CL" pair "$tmp/pair.yaml" \
