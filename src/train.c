@@ -1,5 +1,5 @@
-/* The training loop for `method: natural` and everything around it (run directory, metrics,
- * checkpoints, evaluation). */
+/* The training loop (every method; the adversarial ones through ramp/methods.h) and everything
+ * around it (run directory, metrics, checkpoints, evaluation). */
 #include "ramp/train.h"
 #include "ramp/checkpoint.h"
 #include "ramp/eval.h"
@@ -289,10 +289,6 @@ out:
 
 int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
     (void)verbose;
-    if (!rc_method_supported(cfg->method))
-        return rc_err_set(e, "method %s is not implemented yet; this version trains with "
-                             "natural, at, sat, eat, max and ramp",
-                          rc_method_name(cfg->method));
     rc_dataset train = {0}, test = {0};
     rc_model m;
     memset(&m, 0, sizeof m);
@@ -332,7 +328,7 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
     int d = o.in_channels * o.input_size * o.input_size;
     if (adversarial && rc_adv_trainer_init(ctx, &adv, cfg, &m, cfg->data.batch_size, d, e))
         goto out;
-    int ramp = cfg->method == RC_METHOD_RAMP, use_gp = ramp && cfg->ramp.gp;
+    int use_gp = cfg->method == RC_METHOD_RAMP && cfg->ramp.gp;
     if (use_gp && gp_init(ctx, &gp, cfg, &m, &train, e)) goto out;
     size_t line_cap = 512 + 16 * (size_t)m.n_params;
     if (!(line = malloc(line_cap))) {
@@ -368,17 +364,14 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, int verbose, rc_err *e) {
             float t = (float)epoch + (float)(i + 1) / (float)nb;
             lr = rc_schedule_lr(cfg->schedule.name, (float)cfg->optimizer.lr, cfg->schedule.epochs,
                                 t, cfg->schedule.static_drop_epoch);
-            int chosen, step;
+            int step;
             if (adversarial)
                 step = rc_buffer_write(ctx, adv.apgd.x, 0, (size_t)n * d * 4, b.x, "images", e) ||
                        rc_buffer_write(ctx, adv.apgd.labels, 0, n * 4, b.y, "labels", e) ||
-                       rc_buffer_write(ctx, b.labels, 0, n * 4, b.y, "labels", e);
+                       rc_buffer_write(ctx, b.labels, 0, n * 4, b.y, "labels", e) ||
+                       rc_adv_trainer_step(ctx, &adv, &m, (int)n, b.labels, b.loss, b.correct, e);
             else
-                step = upload_batch(ctx, &m, &b, n, e);
-            if (!step && ramp)
-                step = rc_ramp_step(ctx, &adv, &m, (int)n, b.labels, b.loss, b.correct, e);
-            else if (!step)
-                step = (adversarial && rc_adv_trainer_batch(ctx, &adv, &m, (int)n, &chosen, e)) ||
+                step = upload_batch(ctx, &m, &b, n, e) ||
                        rc_model_forward(ctx, &m, 1, (int)n, e) ||
                        rc_ce_forward_backward(ctx, (int)n, o.num_classes, rc_model_logits(&m),
                                               b.labels, b.loss, b.correct,

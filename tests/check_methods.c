@@ -1,8 +1,8 @@
 /* Adversarial training methods: E-AT's sampling weights follow its error counters, MAX picks the
- * highest-loss example per sample with ties to the earlier threat model, the RAMP loss and its
- * gradients match a float64 host computation, MSD's candidates, selection and result follow the
- * reference's rules, and every supported method trains end to end for two batches on a tiny
- * model and generated data. */
+ * highest-loss example per sample with ties to the earlier threat model, the RAMP (max and
+ * TRADES outer losses) and AVG losses and gradients match float64 host computations, MSD's
+ * candidates, selection and result match the reference's rules, and every method trains end to
+ * end for two batches on a tiny model and generated data. */
 #include "testutil.h"
 #include "ramp/launch.h"
 #include "ramp/methods.h"
@@ -33,6 +33,17 @@ static cl_mem upload(rc_ctx *ctx, const void *src, size_t bytes) {
 static void download(rc_ctx *ctx, cl_mem b, void *dst, size_t bytes) {
     rc_err e;
     ck_assert_msg(rc_buffer_read(ctx, b, 0, bytes, dst, "test", &e) == 0, "%s", e.msg);
+}
+
+/* A config with the three threat models (linf, l2, l1) for trainer set-ups. */
+static void three_threats(rc_config *cfg, rc_method method, double linf, double l2, double l1) {
+    rc_config_defaults(cfg);
+    cfg->method = method;
+    const rc_norm norms[3] = {RC_NORM_LINF, RC_NORM_L2, RC_NORM_L1};
+    const double eps[3] = {linf, l2, l1};
+    cfg->n_threats = 3;
+    for (int i = 0; i < 3; i++)
+        cfg->threats[i] = (rc_threat){.norm = norms[i], .eps = eps[i], .steps = 3};
 }
 
 START_TEST(eat_weights_follow_error_counters) {
@@ -205,6 +216,209 @@ static void ramp_loss_case(int empty_mask) {
 START_TEST(ramp_loss_matches_host) { ramp_loss_case(0); }
 END_TEST
 START_TEST(ramp_loss_with_empty_mask) { ramp_loss_case(1); }
+END_TEST
+
+/* RAMP's TRADES outer loss: L = CE(z_c) + beta mean KL(p_c || p_b) + the logit pairing, against
+ * a float64 host computation, and its four logit gradients against central differences. */
+static double host_trades_loss(const double *zq, const double *zr, const double *zb,
+                               const double *zc, const int *y, double lambda, double beta) {
+    /* the pairing is ramp's: host_ramp_loss with the CE part removed */
+    double ce_b = 0;
+    for (int i = 0; i < RN; i++) {
+        double sb = 0;
+        for (int k = 0; k < RK; k++) sb += exp(zb[i * RK + k]);
+        ce_b += log(sb) - zb[i * RK + y[i]];
+    }
+    double l = host_ramp_loss(zq, zr, zb, y, lambda) - ce_b / RN;
+    for (int i = 0; i < RN; i++) {
+        const double *c = zc + i * RK, *b = zb + i * RK;
+        double sc = 0, sb = 0, kl = 0;
+        for (int k = 0; k < RK; k++) sc += exp(c[k]), sb += exp(b[k]);
+        for (int k = 0; k < RK; k++) {
+            double lpc = c[k] - log(sc), lpb = b[k] - log(sb);
+            kl += exp(lpc) * (lpc - lpb);
+        }
+        l += (log(sc) - c[y[i]]) / RN + beta * kl / RN;
+    }
+    return l;
+}
+
+START_TEST(ramp_trades_loss_matches_host) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    float z[4][RN * RK]; /* q, r, best, clean */
+    int y[RN];
+    unsigned s = 29;
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < RN * RK; i++) z[t][i] = (float)(urand(&s) * 4 - 2);
+    for (int i = 0; i < RN; i++) {
+        int arg = 0;
+        for (int k = 1; k < RK; k++)
+            if (z[0][i * RK + k] > z[0][i * RK + arg]) arg = k;
+        y[i] = i % 3 ? arg : (arg + 1) % RK; /* two thirds in the pairing mask */
+    }
+    const float lambda = 2.0f, beta = 6.0f;
+    cl_mem zz[4], dz[4], labels = upload(&ctx, y, sizeof y);
+    cl_mem loss = upload(&ctx, NULL, RN * 4), correct = upload(&ctx, NULL, RN * 4);
+    for (int t = 0; t < 4; t++) zz[t] = upload(&ctx, z[t], sizeof z[t]), dz[t] = upload(&ctx, NULL, sizeof z[t]);
+    size_t g = RN;
+    int n = RN, k = RK;
+    rc_err e;
+    ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_trades_loss", 1, &g, &e, RC_ARG(zz[0]),
+                            RC_ARG(zz[1]), RC_ARG(zz[2]), RC_ARG(zz[3]), RC_ARG(labels),
+                            RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]),
+                            RC_ARG(dz[1]), RC_ARG(dz[2]), RC_ARG(dz[3]), RC_ARG(loss),
+                            RC_ARG(correct)) == 0,
+                  "%s", e.msg);
+    float got[RN], grad[4][RN * RK], corr[RN];
+    download(&ctx, loss, got, sizeof got);
+    download(&ctx, correct, corr, sizeof corr);
+    for (int t = 0; t < 4; t++) download(&ctx, dz[t], grad[t], sizeof grad[t]);
+    double zd[4][RN * RK];
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < RN * RK; i++) zd[t][i] = z[t][i];
+    double want = host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta), mean = 0;
+    for (int i = 0; i < RN; i++) mean += got[i] / RN;
+    ck_assert_msg(fabs(mean - want) < 1e-5 * fmax(1, fabs(want)), "loss %g, host %g", mean, want);
+    for (int i = 0; i < RN; i++) { /* correctness is that of the MAX-selected example */
+        int arg = 0;
+        for (int c = 1; c < RK; c++)
+            if (z[2][i * RK + c] > z[2][i * RK + arg]) arg = c;
+        ck_assert(corr[i] == (arg == y[i] ? 1.0f : 0.0f));
+    }
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < RN * RK; i++) {
+            const double h = 1e-5, v = zd[t][i];
+            zd[t][i] = v + h;
+            double fp = host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta);
+            zd[t][i] = v - h;
+            double fm = host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta);
+            zd[t][i] = v;
+            double fd = (fp - fm) / (2 * h);
+            ck_assert_msg(fabs(fd - grad[t][i]) < 1e-5 + 1e-3 * fabs(fd),
+                          "logits %d [%d]: kernel %g, finite difference %g", t, i, grad[t][i], fd);
+        }
+    for (int t = 0; t < 4; t++) clReleaseMemObject(zz[t]), clReleaseMemObject(dz[t]);
+    clReleaseMemObject(labels), clReleaseMemObject(loss), clReleaseMemObject(correct);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* AVG on a linear model: L = (1/T) sum_p mean_n CE(W x_pn + b, y_n) and mean correctness against
+ * float64, and the accumulated parameter gradients against central differences of that loss.
+ * On small-cnn (BatchNorm), the gradient equals the mean of T separate single-pass gradients,
+ * so each pass used its own batch statistics. */
+enum { AN = 6, AT = 3, AD = 16, AK = 10 };
+
+static double host_avg(const double *w, const double *bias, const float *adv, const int *y,
+                       double *acc) {
+    double l = 0;
+    *acc = 0;
+    for (int p = 0; p < AT; p++)
+        for (int n = 0; n < AN; n++) {
+            double z[AK], mx = -INFINITY, s = 0;
+            int arg = 0;
+            for (int k = 0; k < AK; k++) {
+                z[k] = bias[k];
+                for (int j = 0; j < AD; j++) z[k] += w[k * AD + j] * adv[(p * AN + n) * AD + j];
+                if (z[k] > mx) mx = z[k], arg = k;
+            }
+            for (int k = 0; k < AK; k++) s += exp(z[k] - mx);
+            l += (mx + log(s) - z[y[n]]) / (AT * AN);
+            *acc += (arg == y[n]) / (double)(AT * AN);
+        }
+    return l;
+}
+
+START_TEST(avg_loss_and_gradient_match_host) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    rc_err e;
+    rc_model m;
+    rc_model_opts o = {.arch = RC_ARCH_LINEAR, .activation = RC_ACT_RELU, .width = 1,
+                       .in_channels = 1, .num_classes = AK, .input_size = 4};
+    ck_assert_msg(rc_model_create(&ctx, &m, &o, AN, &e) == 0, "%s", e.msg);
+    rc_config cfg;
+    three_threats(&cfg, RC_METHOD_AVG, 0.1, 1, 4);
+    rc_adv_trainer t;
+    ck_assert_msg(rc_adv_trainer_init(&ctx, &t, &cfg, &m, AN, AD, &e) == 0, "%s", e.msg);
+    unsigned s = 5;
+    float w[AK * AD], b[AK], adv[AT * AN * AD];
+    int y[AN];
+    for (int i = 0; i < AK * AD; i++) w[i] = (float)(urand(&s) * 2 - 1);
+    for (int i = 0; i < AK; i++) b[i] = (float)(urand(&s) - 0.5);
+    for (int i = 0; i < AT * AN * AD; i++) adv[i] = (float)urand(&s);
+    for (int n = 0; n < AN; n++) y[n] = (int)(urand(&s) * AK);
+    rc_param *pw = rc_model_param(&m, "linear.weight"), *pb = rc_model_param(&m, "linear.bias");
+    ck_assert(rc_param_write(&ctx, pw, w, &e) == 0 && rc_param_write(&ctx, pb, b, &e) == 0);
+    for (int p = 0; p < AT; p++)
+        ck_assert(rc_buffer_write(&ctx, t.adv[p], 0, AN * AD * 4, adv + p * AN * AD, "adv", &e) == 0);
+    cl_mem labels = upload(&ctx, y, sizeof y);
+    cl_mem loss = upload(&ctx, NULL, AN * 4), correct = upload(&ctx, NULL, AN * 4);
+    ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
+    float got[AN], corr[AN], gw[AK * AD], gb[AK];
+    download(&ctx, loss, got, sizeof got);
+    download(&ctx, correct, corr, sizeof corr);
+    download(&ctx, pw->grad, gw, sizeof gw);
+    download(&ctx, pb->grad, gb, sizeof gb);
+    double wd[AK * AD], bd[AK], acc;
+    for (int i = 0; i < AK * AD; i++) wd[i] = w[i];
+    for (int i = 0; i < AK; i++) bd[i] = b[i];
+    double want = host_avg(wd, bd, adv, y, &acc), mean = 0, mc = 0;
+    for (int n = 0; n < AN; n++) mean += got[n] / AN, mc += corr[n] / AN;
+    ck_assert_msg(fabs(mean - want) < 1e-5 * fmax(1, want), "AVG loss %g, host %g", mean, want);
+    ck_assert_msg(fabs(mc - acc) < 1e-6, "AVG accuracy %g, host %g", mc, acc);
+    for (int i = 0; i < AK * AD + AK; i++) {
+        double *v = i < AK * AD ? &wd[i] : &bd[i - AK * AD], keep = *v, h = 1e-5, a;
+        *v = keep + h;
+        double fp = host_avg(wd, bd, adv, y, &a);
+        *v = keep - h;
+        double fm = host_avg(wd, bd, adv, y, &a);
+        *v = keep;
+        double fd = (fp - fm) / (2 * h), dev = i < AK * AD ? gw[i] : gb[i - AK * AD];
+        ck_assert_msg(fabs(fd - dev) < 1e-5 + 1e-3 * fabs(fd), "parameter %d: %g, fd %g", i, dev, fd);
+    }
+    rc_adv_trainer_free(&t);
+    rc_model_free(&m);
+
+    /* BatchNorm: AVG's gradient = the mean of T separate single-pass gradients */
+    enum { SD = 64 };
+    rc_model_opts so = {.arch = RC_ARCH_SMALL_CNN, .activation = RC_ACT_RELU, .width = 2,
+                        .in_channels = 1, .num_classes = AK, .input_size = 8};
+    ck_assert_msg(rc_model_create(&ctx, &m, &so, AN, &e) == 0, "%s", e.msg);
+    ck_assert(rc_model_init(&ctx, &m, 11, &e) == 0);
+    ck_assert_msg(rc_adv_trainer_init(&ctx, &t, &cfg, &m, AN, SD, &e) == 0, "%s", e.msg);
+    float sadv[AT][AN * SD];
+    for (int p = 0; p < AT; p++) {
+        for (int i = 0; i < AN * SD; i++) sadv[p][i] = (float)urand(&s);
+        ck_assert(rc_buffer_write(&ctx, t.adv[p], 0, sizeof sadv[p], sadv[p], "adv", &e) == 0);
+    }
+    size_t nt = m.n_train;
+    float *avg = malloc(nt * 4), *one = malloc(nt * 4);
+    double *sum = calloc(nt, sizeof *sum);
+    ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
+    download(&ctx, m.grads, avg, nt * 4);
+    for (int p = 0; p < AT; p++) {
+        ck_assert(rc_buffer_write(&ctx, rc_model_input(&m), 0, sizeof sadv[p], sadv[p], "x", &e) == 0);
+        ck_assert(rc_model_forward(&ctx, &m, 1, AN, &e) == 0);
+        ck_assert(rc_ce_forward_backward(&ctx, AN, AK, rc_model_logits(&m), labels, loss, correct,
+                                         rc_model_logits_grad(&m), &e) == 0);
+        ck_assert(rc_model_backward(&ctx, &m, 1, AN, RC_GRAD_WRITE, 0, &e) == 0);
+        download(&ctx, m.grads, one, nt * 4);
+        for (size_t i = 0; i < nt; i++) sum[i] += one[i] / (double)AT;
+    }
+    double mx = 0;
+    for (size_t i = 0; i < nt; i++) mx = fmax(mx, fabs(sum[i]));
+    ck_assert(mx > 0);
+    for (size_t i = 0; i < nt; i++)
+        ck_assert_msg(fabs(avg[i] - sum[i]) < 1e-5 * mx, "gradient %zu: AVG %g, mean of passes %g",
+                      i, avg[i], sum[i]);
+    free(avg), free(one), free(sum);
+    rc_adv_trainer_free(&t);
+    rc_model_free(&m);
+    clReleaseMemObject(labels), clReleaseMemObject(loss), clReleaseMemObject(correct);
+    rc_ctx_close(&ctx);
+}
 END_TEST
 
 /* ---- MSD ---------------------------------------------------------------------------------- */
@@ -529,7 +743,7 @@ static void write_idx(const char *dir, int n) {
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static void train_two_batches(rc_method method) {
+static void train_two_batches(rc_method method, rc_ramp_outer outer) {
     char dir[512];
     test_tmpdir(dir, sizeof dir, "methods");
     write_idx(dir, 64);
@@ -549,6 +763,8 @@ static void train_two_batches(rc_method method) {
         cfg.threats[i] = (rc_threat){.norm = norms[i], .eps = eps[i], .steps = 3};
     if (method == RC_METHOD_AT) cfg.attack_norm = RC_NORM_L1;
     cfg.ramp.gp = true; /* RAMP with gradient projection */
+    cfg.ramp.outer = outer;
+    cfg.msd.steps = 2;
     cfg.schedule.name = RC_SCHEDULE_CONSTANT;
     /* E-AT runs two epochs so that the first ends with the in-training robust evaluation */
     cfg.schedule.epochs = method == RC_METHOD_EAT ? 2 : 1;
@@ -580,21 +796,10 @@ static void train_two_batches(rc_method method) {
 
 START_TEST(every_method_trains_two_batches) {
     const rc_method methods[] = {RC_METHOD_NATURAL, RC_METHOD_AT, RC_METHOD_SAT, RC_METHOD_EAT,
-                                 RC_METHOD_MAX, RC_METHOD_RAMP};
-    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) train_two_batches(methods[i]);
-}
-END_TEST
-
-START_TEST(unsupported_methods_are_refused) {
-    rc_config cfg;
-    rc_config_defaults(&cfg);
-    cfg.method = RC_METHOD_MSD;
-    rc_ctx ctx;
-    test_open_ctx(&ctx);
-    rc_err e;
-    ck_assert_int_eq(rc_train_run(&ctx, &cfg, 0, &e), -1);
-    ck_assert_msg(strstr(e.msg, "method msd is not implemented yet") != NULL, "%s", e.msg);
-    rc_ctx_close(&ctx);
+                                 RC_METHOD_AVG, RC_METHOD_MAX, RC_METHOD_MSD, RC_METHOD_RAMP};
+    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
+        train_two_batches(methods[i], RC_OUTER_MAX);
+    train_two_batches(RC_METHOD_RAMP, RC_OUTER_TRADES);
 }
 END_TEST
 
@@ -607,11 +812,12 @@ int main(void) {
     tcase_add_test(tc, pair_picks_the_two_least_robust_norms);
     tcase_add_test(tc, ramp_loss_matches_host);
     tcase_add_test(tc, ramp_loss_with_empty_mask);
+    tcase_add_test(tc, ramp_trades_loss_matches_host);
+    tcase_add_test(tc, avg_loss_and_gradient_match_host);
     tcase_add_test(tc, msd_candidates_match_host);
     tcase_add_test(tc, msd_selection_order_and_ties);
     tcase_add_test(tc, msd_raises_the_loss);
     tcase_add_test(tc, every_method_trains_two_batches);
-    tcase_add_test(tc, unsupported_methods_are_refused);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
