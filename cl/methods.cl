@@ -18,62 +18,125 @@ __kernel void method_select_max(__global const float *adv0, __global const float
     for (int j = 0; j < d; j++) out[off + j] = src[off + j];
 }
 
-/* RAMP's loss (spec 4) for one batch, with its gradients with respect to the three sets of
- * logits: L = mean_b CE(z_b) + lambda * mean over M of KL(p_q || p_r), M = {i : argmax z_q,i = y_i}
- * (detached), L_KL = 0 when M is empty. Gradients flow through both p_q and p_r:
+/* log-sum-exp of a row of K logits */
+static float row_lse(__global const float *z, const int K) {
+    float mx = z[0], s = 0.0f;
+    for (int k = 1; k < K; k++) mx = fmax(mx, z[k]);
+    for (int k = 0; k < K; k++) s += exp(z[k] - mx);
+    return mx + log(s);
+}
+
+static int row_argmax(__global const float *z, const int K) {
+    int arg = 0;
+    for (int k = 1; k < K; k++)
+        if (z[k] > z[arg]) arg = k;
+    return arg;
+}
+
+/* Cross-entropy of sample n's logits z (row off) with label y; dz = (softmax - onehot) * scale. */
+static float ce_row(__global const float *z, const int y, const int K, const float scale,
+                    __global float *dz) {
+    const float lse = row_lse(z, K);
+    for (int k = 0; k < K; k++) dz[k] = (exp(z[k] - lse) - (k == y ? 1.0f : 0.0f)) * scale;
+    return lse - z[y];
+}
+
+/* RAMP's logit pairing for sample n: lambda * mean over M of KL(p_q || p_r), M = {i : argmax
+ * z_q,i = y_i} (detached), 0 when M is empty. Gradients flow through both p_q and p_r:
  *   dKL/dz_r = p_r - p_q,  dKL/dz_q = p_q * (log p_q - log p_r - KL).
- * loss[n] is sample n's share of L times N (so the batch mean is L); correct[n] is for z_b. */
+ * Writes sample n's rows of dzq and dzr; returns its share of the term times N. */
+static float ramp_pairing(__global const float *zq, __global const float *zr,
+                          __global const int *labels, const float lambda, const int N,
+                          const int K, const int n, __global float *dzq, __global float *dzr) {
+    int m_count = 0, in_m = 0;
+    for (int i = 0; i < N; i++) {
+        const int hit = row_argmax(zq + (size_t)i * K, K) == labels[i];
+        m_count += hit;
+        if (i == n) in_m = hit;
+    }
+    const size_t off = (size_t)n * K;
+    if (!in_m) {
+        for (int k = 0; k < K; k++) dzq[off + k] = 0.0f, dzr[off + k] = 0.0f;
+        return 0.0f;
+    }
+    const float lq = row_lse(zq + off, K), lr = row_lse(zr + off, K);
+    float kl = 0.0f;
+    for (int k = 0; k < K; k++) {
+        const float lpq = zq[off + k] - lq, lpr = zr[off + k] - lr;
+        kl += exp(lpq) * (lpq - lpr);
+    }
+    const float scale = lambda / (float)m_count;
+    for (int k = 0; k < K; k++) {
+        const float lpq = zq[off + k] - lq, lpr = zr[off + k] - lr;
+        const float pq = exp(lpq), pr = exp(lpr);
+        dzr[off + k] = scale * (pr - pq);
+        dzq[off + k] = scale * pq * (lpq - lpr - kl);
+    }
+    return scale * kl * (float)N;
+}
+
+/* RAMP's loss (spec 4) for one batch, with its gradients with respect to the three sets of
+ * logits: L = mean_b CE(z_b) + the logit pairing (ramp_pairing). loss[n] is sample n's share of
+ * L times N (so the batch mean is L); correct[n] is for z_b. */
 __kernel void ramp_loss(__global const float *zq, __global const float *zr,
                         __global const float *zb, __global const int *labels, const float lambda,
                         const int N, const int K, __global float *dzq, __global float *dzr,
                         __global float *dzb, __global float *loss, __global float *correct) {
     const int n = get_global_id(0);
     if (n >= N) return;
-    int m_count = 0, in_m = 0;
-    for (int i = 0; i < N; i++) {
-        __global const float *row = zq + (size_t)i * K;
-        int arg = 0;
-        for (int k = 1; k < K; k++)
-            if (row[k] > row[arg]) arg = k;
-        const int hit = arg == labels[i];
-        m_count += hit;
-        if (i == n) in_m = hit;
-    }
     const size_t off = (size_t)n * K;
     const int y = labels[n];
-    /* CE on the MAX-selected example */
-    float mx = zb[off], s = 0.0f;
-    int arg = 0;
-    for (int k = 1; k < K; k++)
-        if (zb[off + k] > mx) mx = zb[off + k], arg = k;
-    for (int k = 0; k < K; k++) s += exp(zb[off + k] - mx);
-    const float lse_b = mx + log(s);
-    for (int k = 0; k < K; k++)
-        dzb[off + k] = (exp(zb[off + k] - lse_b) - (k == y ? 1.0f : 0.0f)) / (float)N;
-    correct[n] = arg == y ? 1.0f : 0.0f;
-    float l = lse_b - zb[off + y];
-    /* logit pairing */
-    if (in_m) {
-        float mq = zq[off], mr = zr[off];
-        for (int k = 1; k < K; k++) mq = fmax(mq, zq[off + k]), mr = fmax(mr, zr[off + k]);
-        float sq = 0.0f, sr = 0.0f;
-        for (int k = 0; k < K; k++) sq += exp(zq[off + k] - mq), sr += exp(zr[off + k] - mr);
-        const float lq = mq + log(sq), lr = mr + log(sr);
-        float kl = 0.0f;
-        for (int k = 0; k < K; k++) {
-            const float lpq = zq[off + k] - lq, lpr = zr[off + k] - lr;
-            kl += exp(lpq) * (lpq - lpr);
-        }
-        const float scale = lambda / (float)m_count;
-        for (int k = 0; k < K; k++) {
-            const float lpq = zq[off + k] - lq, lpr = zr[off + k] - lr;
-            const float pq = exp(lpq), pr = exp(lpr);
-            dzr[off + k] = scale * (pr - pq);
-            dzq[off + k] = scale * pq * (lpq - lpr - kl);
-        }
-        l += scale * kl * (float)N;
-    } else {
-        for (int k = 0; k < K; k++) dzq[off + k] = 0.0f, dzr[off + k] = 0.0f;
+    correct[n] = row_argmax(zb + off, K) == y ? 1.0f : 0.0f;
+    const float l = ce_row(zb + off, y, K, 1.0f / (float)N, dzb + off);
+    loss[n] = l + ramp_pairing(zq, zr, labels, lambda, N, K, n, dzq, dzr);
+}
+
+/* RAMP with the TRADES outer loss (spec 4, RAMP_wide_resnet.py):
+ *   L = mean_b CE(z_c) + beta * mean_b KL(p_c || p_b) + the logit pairing,
+ * z_c the clean logits, z_b those of the MAX-selected examples. Gradients of the TRADES term:
+ *   dKL/dz_b = p_b - p_c,  dKL/dz_c = p_c * (log p_c - log p_b - KL).
+ * loss[n] is sample n's share of L times N; correct[n] is for z_b. */
+__kernel void ramp_trades_loss(__global const float *zq, __global const float *zr,
+                               __global const float *zb, __global const float *zc,
+                               __global const int *labels, const float lambda, const float beta,
+                               const int N, const int K, __global float *dzq,
+                               __global float *dzr, __global float *dzb, __global float *dzc,
+                               __global float *loss, __global float *correct) {
+    const int n = get_global_id(0);
+    if (n >= N) return;
+    const size_t off = (size_t)n * K;
+    const int y = labels[n];
+    correct[n] = row_argmax(zb + off, K) == y ? 1.0f : 0.0f;
+    float l = ce_row(zc + off, y, K, 1.0f / (float)N, dzc + off);
+    const float lc = row_lse(zc + off, K), lb = row_lse(zb + off, K);
+    float kl = 0.0f;
+    for (int k = 0; k < K; k++) {
+        const float lpc = zc[off + k] - lc, lpb = zb[off + k] - lb;
+        kl += exp(lpc) * (lpc - lpb);
     }
-    loss[n] = l;
+    const float scale = beta / (float)N;
+    for (int k = 0; k < K; k++) {
+        const float lpc = zc[off + k] - lc, lpb = zb[off + k] - lb;
+        const float pc = exp(lpc), pb = exp(lpb);
+        dzb[off + k] = scale * (pb - pc);
+        dzc[off + k] += scale * pc * (lpc - lpb - kl);
+    }
+    l += beta * kl;
+    loss[n] = l + ramp_pairing(zq, zr, labels, lambda, N, K, n, dzq, dzr);
+}
+
+/* One of AVG's T passes: CE of the pass's logits z, dz = (softmax - onehot) * scale (scale =
+ * 1 / (T N)), and the running means over the passes: loss[n] (= first ? 0 : loss[n]) +
+ * CE * inv_t, correct[n] likewise. */
+__kernel void avg_loss(__global const float *z, __global const int *labels, const float inv_t,
+                       const float scale, const int first, const int N, const int K,
+                       __global float *dz, __global float *loss, __global float *correct) {
+    const int n = get_global_id(0);
+    if (n >= N) return;
+    const size_t off = (size_t)n * K;
+    const int y = labels[n];
+    const float l = ce_row(z + off, y, K, scale, dz + off);
+    const float c = row_argmax(z + off, K) == y ? 1.0f : 0.0f;
+    loss[n] = (first ? 0.0f : loss[n]) + l * inv_t;
+    correct[n] = (first ? 0.0f : correct[n]) + c * inv_t;
 }

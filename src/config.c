@@ -33,7 +33,8 @@ _Static_assert(sizeof(rc_arch) == sizeof(int) && sizeof(rc_activation) == sizeof
                    sizeof(rc_method) == sizeof(int) && sizeof(rc_norm) == sizeof(int) &&
                    sizeof(rc_param_groups) == sizeof(int) &&
                    sizeof(rc_schedule_kind) == sizeof(int) &&
-                   sizeof(rc_final_protocol) == sizeof(int),
+                   sizeof(rc_final_protocol) == sizeof(int) &&
+                   sizeof(rc_ramp_outer) == sizeof(int),
                "config enums must be int-sized");
 
 /* ---- names ---------------------------------------------------------------------------------- */
@@ -49,6 +50,7 @@ static const char *const PARAM_GROUPS_NAMES[] = {"single", "split"};
 static const char *const SCHEDULE_NAMES[] = {"constant", "piecewise-ft", "static",
                                              "superconverge", "piecewise"};
 static const char *const FINAL_PROTOCOL_NAMES[] = {"full", "fast", "none"};
+static const char *const OUTER_NAMES[] = {"max", "trades"};
 
 /* Image shape of each dataset, in rc_dataset_kind order; all have 10 classes. */
 static const struct {
@@ -147,7 +149,13 @@ static const field FIELDS[] = {
     CFG("ramp.lambda", F_DOUBLE, ramp.lambda, GE(0)),
     CFG("ramp.beta", F_DOUBLE, ramp.beta, IN(0, 1)),
     CFG("ramp.gp", F_BOOL, ramp.gp),
-    CFG("ramp.trades", F_BOOL, ramp.trades),
+    CFG("ramp.outer", F_ENUM, ramp.outer, NAMES(OUTER_NAMES)),
+    CFG("ramp.trades_beta", F_DOUBLE, ramp.trades_beta, GE(0)),
+    SECTION("msd"),
+    CFG("msd.alpha_linf", F_DOUBLE, msd.alpha_linf, GT(0)),
+    CFG("msd.alpha_l2", F_DOUBLE, msd.alpha_l2, GT(0)),
+    CFG("msd.alpha_l1", F_DOUBLE, msd.alpha_l1, GT(0)),
+    CFG("msd.steps", F_INT, msd.steps, GE(1)),
     SECTION("optimizer"),
     CFG("optimizer.lr", F_DOUBLE, optimizer.lr, GT(0)),
     CFG("optimizer.momentum", F_DOUBLE, optimizer.momentum, IN_OPEN_HI(0, 1)),
@@ -846,6 +854,21 @@ static void check_method(ctx *c, rc_config *cfg) {
             add_error(c, mm, "method",
                       "'%s' combines several threat models, but threat_models lists only %s",
                       method, norms);
+        else if (cfg->method == RC_METHOD_MSD) {
+            /* every step of MSD tries all three norms: each needs its radius */
+            char missing[64] = "";
+            bool unread = false;
+            for (int i = 0; i < cfg->n_threats; i++) unread |= c->t[i][T_NORM].bad;
+            for (rc_norm p = RC_NORM_LINF; p <= RC_NORM_L1 && !unread; p++)
+                if (rc_config_find_threat(cfg, p) < 0)
+                    snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s",
+                             *missing ? " and " : "", rc_norm_name(p));
+            if (*missing)
+                add_error(c, mm, "method",
+                          "'msd' steps in linf, l2 and l1 at once and needs all three in "
+                          "threat_models; %s missing",
+                          missing);
+        }
     }
     loc an = at(c, "attack_norm");
     if (cfg->method == RC_METHOD_AT && !an.bad && !tm.bad && cfg->n_threats > 0) {
@@ -918,6 +941,13 @@ void rc_config_defaults(rc_config *cfg) {
     cfg->ramp.lambda = 1.5;
     cfg->ramp.beta = 0.5;
     cfg->ramp.gp = true;
+    cfg->ramp.outer = RC_OUTER_MAX;
+    cfg->ramp.trades_beta = 6;
+    /* robust_union's msd_v0 defaults (spec 6) */
+    cfg->msd.alpha_linf = 0.003;
+    cfg->msd.alpha_l2 = 0.05;
+    cfg->msd.alpha_l1 = 0.05;
+    cfg->msd.steps = 50;
     cfg->optimizer.lr = 0.05;
     cfg->optimizer.momentum = 0.9;
     cfg->optimizer.weight_decay = 5e-4;

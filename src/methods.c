@@ -4,11 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int rc_method_supported(rc_method m) {
-    return m == RC_METHOD_NATURAL || m == RC_METHOD_AT || m == RC_METHOD_SAT ||
-           m == RC_METHOD_EAT || m == RC_METHOD_MAX || m == RC_METHOD_RAMP;
-}
-
 int rc_adv_trainer_init(rc_ctx *ctx, rc_adv_trainer *t, const rc_config *cfg, rc_model *m, int B,
                         int d, rc_err *e) {
     memset(t, 0, sizeof *t);
@@ -37,19 +32,33 @@ int rc_adv_trainer_init(rc_ctx *ctx, rc_adv_trainer *t, const rc_config *cfg, rc
         if (t->q < 0 || t->r < 0 || t->q == t->r)
             return rc_err_set(e, "method ramp: the pair (%s, %s) needs both in threat_models",
                               rc_norm_name(q), rc_norm_name(r));
-        if (cfg->ramp.trades)
-            return rc_err_set(e, "method ramp: the TRADES outer loss (ramp.trades: true) is not "
-                                 "implemented yet");
         t->lambda = (float)cfg->ramp.lambda;
+        t->trades = cfg->ramp.outer == RC_OUTER_TRADES;
+        t->trades_beta = (float)cfg->ramp.trades_beta;
         if (rc_model_create_view(ctx, &t->view_q, m, e) ||
-            rc_model_create_view(ctx, &t->view_r, m, e))
+            rc_model_create_view(ctx, &t->view_r, m, e) ||
+            (t->trades && rc_model_create_view(ctx, &t->view_c, m, e)))
             return -1;
+    }
+    if (cfg->method == RC_METHOD_MSD) {
+        int k[3] = {rc_config_find_threat(cfg, RC_NORM_LINF),
+                    rc_config_find_threat(cfg, RC_NORM_L2), rc_config_find_threat(cfg, RC_NORM_L1)};
+        if (k[0] < 0 || k[1] < 0 || k[2] < 0)
+            return rc_err_set(e, "method msd needs linf, l2 and l1 in threat_models");
+        t->msd_opts = (rc_msd_opts){.eps_linf = (float)cfg->threats[k[0]].eps,
+                                    .eps_l2 = (float)cfg->threats[k[1]].eps,
+                                    .eps_l1 = (float)cfg->threats[k[2]].eps,
+                                    .alpha_linf = (float)cfg->msd.alpha_linf,
+                                    .alpha_l2 = (float)cfg->msd.alpha_l2,
+                                    .alpha_l1 = (float)cfg->msd.alpha_l1,
+                                    .n_iter = cfg->msd.steps};
+        if (rc_msd_alloc(ctx, &t->msd, B, d, e)) return -1;
     }
     rc_rng_seed(&t->rng, cfg->seed, 0x6d657468 /* "meth" */);
     if (!(t->acc = malloc((size_t)B * sizeof(float))))
         return rc_err_set(e, "out of host memory for the attack flags");
     if (rc_apgd_alloc(ctx, &t->apgd, B, d, max_steps, e)) return -1;
-    for (int i = 0; i < t->n_threats; i++)
+    for (int i = 0; i < t->n_threats && t->method != RC_METHOD_MSD; i++)
         if (rc_buffer_create(ctx, (size_t)B * d * 4, "adversarial batch", &t->adv[i], e) ||
             rc_buffer_create(ctx, (size_t)B * 4, "adversarial loss", &t->loss[i], e))
             return -1;
@@ -60,6 +69,8 @@ void rc_adv_trainer_free(rc_adv_trainer *t) {
     rc_apgd_free(&t->apgd);
     rc_model_free(&t->view_q);
     rc_model_free(&t->view_r);
+    rc_model_free(&t->view_c);
+    rc_msd_free(&t->msd);
     for (int i = 0; i < RC_MAX_THREATS; i++) {
         if (t->adv[i]) clReleaseMemObject(t->adv[i]);
         if (t->loss[i]) clReleaseMemObject(t->loss[i]);
@@ -122,47 +133,101 @@ int rc_select_max(rc_ctx *ctx, const cl_mem *adv, const cl_mem *loss, int n_thre
                      RC_ARG(out), RC_ARG(n), RC_ARG(d));
 }
 
-int rc_ramp_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels, cl_mem loss,
-                 cl_mem correct, rc_err *e) {
+/* RAMP (spec 4): attacks in q and r, per-sample MAX selection (the r example wins ties), then the
+ * train-mode forwards in the reference's order and the loss:
+ *   outer max:    x_r, x_q, x_best;              L = CE(z_best) + lambda KL-pairing
+ *   outer trades: x_r, x_q, x, x_best, x again;  L = CE(z_x) + beta KL(p_x || p_best) + lambda
+ *                 KL-pairing (RAMP_wide_resnet.py evaluates f(x) twice; both forwards see the same
+ *                 batch, so their activations are identical and one backward from the sum of the
+ *                 two logit gradients is exact; the second forward is kept for the BN running
+ *                 statistics, which it updates a second time as the reference does). */
+static int ramp_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels,
+                     cl_mem loss, cl_mem correct, rc_err *e) {
     size_t bytes = (size_t)n * t->apgd.d * 4;
     int q = t->q, r = t->r, k = m->opts.num_classes;
+    rc_model *vc = &t->view_c;
     /* per sample the higher attack loss; the r example first so that it wins ties */
     cl_mem adv[2] = {t->adv[r], t->adv[q]}, losses[2] = {t->loss[r], t->loss[q]};
     if (attack(ctx, t, m, q, n, e) || attack(ctx, t, m, r, n, e) ||
         rc_select_max(ctx, adv, losses, 2, rc_model_input(m), n, t->apgd.d, e) ||
         rc_buffer_copy(ctx, t->adv[r], rc_model_input(&t->view_r), bytes, "x_r", e) ||
         rc_buffer_copy(ctx, t->adv[q], rc_model_input(&t->view_q), bytes, "x_q", e) ||
-        /* the reference's order of the three train-mode forwards: x_r, x_q, x_best */
+        (t->trades && rc_buffer_copy(ctx, t->apgd.x, rc_model_input(vc), bytes, "x", e)) ||
         rc_model_forward(ctx, &t->view_r, 1, n, e) || rc_model_forward(ctx, &t->view_q, 1, n, e) ||
-        rc_model_forward(ctx, m, 1, n, e))
+        (t->trades && rc_model_forward(ctx, vc, 1, n, e)) || rc_model_forward(ctx, m, 1, n, e) ||
+        (t->trades && rc_model_forward(ctx, vc, 1, n, e)))
         return -1;
     size_t g = (size_t)n;
     cl_mem zq = rc_model_logits(&t->view_q), zr = rc_model_logits(&t->view_r);
     cl_mem zb = rc_model_logits(m), dzq = rc_model_logits_grad(&t->view_q);
     cl_mem dzr = rc_model_logits_grad(&t->view_r), dzb = rc_model_logits_grad(m);
-    if (RC_LAUNCH(ctx, "methods.cl", "ramp_loss", 1, &g, e, RC_ARG(zq), RC_ARG(zr), RC_ARG(zb),
-                  RC_ARG(labels), RC_ARG(t->lambda), RC_ARG(n), RC_ARG(k), RC_ARG(dzq),
-                  RC_ARG(dzr), RC_ARG(dzb), RC_ARG(loss), RC_ARG(correct)))
-        return -1;
-    return rc_model_backward(ctx, m, 1, n, RC_GRAD_WRITE, 0, e) ||
+    int r_loss;
+    if (t->trades) {
+        cl_mem zc = rc_model_logits(vc), dzc = rc_model_logits_grad(vc);
+        r_loss = RC_LAUNCH(ctx, "methods.cl", "ramp_trades_loss", 1, &g, e, RC_ARG(zq),
+                           RC_ARG(zr), RC_ARG(zb), RC_ARG(zc), RC_ARG(labels), RC_ARG(t->lambda),
+                           RC_ARG(t->trades_beta), RC_ARG(n), RC_ARG(k), RC_ARG(dzq), RC_ARG(dzr),
+                           RC_ARG(dzb), RC_ARG(dzc), RC_ARG(loss), RC_ARG(correct));
+    } else {
+        r_loss = RC_LAUNCH(ctx, "methods.cl", "ramp_loss", 1, &g, e, RC_ARG(zq), RC_ARG(zr),
+                           RC_ARG(zb), RC_ARG(labels), RC_ARG(t->lambda), RC_ARG(n), RC_ARG(k),
+                           RC_ARG(dzq), RC_ARG(dzr), RC_ARG(dzb), RC_ARG(loss), RC_ARG(correct));
+    }
+    return r_loss || rc_model_backward(ctx, m, 1, n, RC_GRAD_WRITE, 0, e) ||
+           (t->trades && rc_model_backward(ctx, vc, 1, n, RC_GRAD_ADD, 0, e)) ||
            rc_model_backward(ctx, &t->view_q, 1, n, RC_GRAD_ADD, 0, e) ||
            rc_model_backward(ctx, &t->view_r, 1, n, RC_GRAD_ADD, 0, e);
 }
 
-int rc_adv_trainer_batch(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int *chosen,
-                         rc_err *e) {
+int rc_avg_loss(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels, cl_mem loss,
+                cl_mem correct, rc_err *e) {
+    size_t g = (size_t)n, bytes = (size_t)n * t->apgd.d * 4;
+    const int k = m->opts.num_classes;
+    const float inv_t = 1.0f / (float)t->n_threats, scale = inv_t / (float)n;
+    cl_mem z = rc_model_logits(m), dz = rc_model_logits_grad(m);
+    for (int i = 0; i < t->n_threats; i++) {
+        int first = i == 0;
+        if (rc_buffer_copy(ctx, t->adv[i], rc_model_input(m), bytes, "adversarial batch", e) ||
+            rc_model_forward(ctx, m, 1, n, e) ||
+            RC_LAUNCH(ctx, "methods.cl", "avg_loss", 1, &g, e, RC_ARG(z), RC_ARG(labels),
+                      RC_ARG(inv_t), RC_ARG(scale), RC_ARG(first), RC_ARG(n), RC_ARG(k),
+                      RC_ARG(dz), RC_ARG(loss), RC_ARG(correct)) ||
+            rc_model_backward(ctx, m, 1, n, first ? RC_GRAD_WRITE : RC_GRAD_ADD, 0, e))
+            return rc_err_prefix(e, "AVG, %s pass: ", rc_norm_name(t->threats[i].norm));
+    }
+    return 0;
+}
+
+/* The methods whose loss is CE on one training input: write that input into the model. */
+static int training_input(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, rc_err *e) {
     size_t bytes = (size_t)n * t->apgd.d * 4;
     if (t->method == RC_METHOD_MAX) {
         for (int i = 0; i < t->n_threats; i++)
             if (attack(ctx, t, m, i, n, e)) return -1;
-        *chosen = -1;
         return rc_select_max(ctx, t->adv, t->loss, t->n_threats, rc_model_input(m), n,
                              t->apgd.d, e);
     }
+    if (t->method == RC_METHOD_MSD)
+        return rc_msd_run(ctx, &t->msd, m, t->apgd.x, t->apgd.labels, &t->msd_opts, &t->rng, n,
+                          e) ||
+               rc_buffer_copy(ctx, t->msd.x_best, rc_model_input(m), bytes, "MSD batch", e);
     int i = t->method == RC_METHOD_AT    ? t->at_index
             : t->method == RC_METHOD_SAT ? (int)rc_rng_below(&t->rng, (uint32_t)t->n_threats)
                                          : eat_choice(t);
-    *chosen = i;
     return attack(ctx, t, m, i, n, e) ||
            rc_buffer_copy(ctx, t->adv[i], rc_model_input(m), bytes, "adversarial batch", e);
+}
+
+int rc_adv_trainer_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels,
+                        cl_mem loss, cl_mem correct, rc_err *e) {
+    if (t->method == RC_METHOD_RAMP) return ramp_step(ctx, t, m, n, labels, loss, correct, e);
+    if (t->method == RC_METHOD_AVG) {
+        for (int i = 0; i < t->n_threats; i++)
+            if (attack(ctx, t, m, i, n, e)) return -1;
+        return rc_avg_loss(ctx, t, m, n, labels, loss, correct, e);
+    }
+    return training_input(ctx, t, m, n, e) || rc_model_forward(ctx, m, 1, n, e) ||
+           rc_ce_forward_backward(ctx, n, m->opts.num_classes, rc_model_logits(m), labels, loss,
+                                  correct, rc_model_logits_grad(m), e) ||
+           rc_model_backward(ctx, m, 1, n, RC_GRAD_WRITE, 0, e);
 }

@@ -1,5 +1,5 @@
-/* The training loop for `method: natural` and everything around it (run directory, metrics,
- * checkpoints, evaluation). */
+/* The training loop (every method; the adversarial ones through ramp/methods.h) and everything
+ * around it (run directory, metrics, checkpoints, resume, evaluation). */
 #include "ramp/train.h"
 #include "ramp/checkpoint.h"
 #include "ramp/eval.h"
@@ -285,7 +285,7 @@ typedef struct run {
     batch_io b;
     rc_adv_trainer adv;
     gp_state gp;
-    int adversarial, ramp, use_gp, d;
+    int adversarial, use_gp, d;
     rc_train_progress progress;
     int64_t position[2];  /* phase, batches done in it (in epoch progress.epoch) */
     int64_t wall_ms;      /* training wall time of the sessions before this one */
@@ -435,27 +435,19 @@ static int gp_natural_epoch(run *r, int epoch, int64_t from, rc_err *e) {
 static int train_step(run *r, uint32_t n, float lr, rc_err *e) {
     rc_ctx *ctx = r->ctx;
     batch_io *b = &r->b;
-    int d = r->d, chosen;
-    if (r->adversarial) {
-        if (rc_buffer_write(ctx, r->adv.apgd.x, 0, (size_t)n * d * 4, b->x, "images", e) ||
-            rc_buffer_write(ctx, r->adv.apgd.labels, 0, n * 4, b->y, "labels", e) ||
-            rc_buffer_write(ctx, b->labels, 0, n * 4, b->y, "labels", e))
-            return -1;
-    } else if (upload_batch(ctx, &r->m, b, n, e)) {
-        return -1;
-    }
-    if (r->ramp) {
-        if (rc_ramp_step(ctx, &r->adv, &r->m, (int)n, b->labels, b->loss, b->correct, e))
-            return -1;
-    } else if ((r->adversarial && rc_adv_trainer_batch(ctx, &r->adv, &r->m, (int)n, &chosen, e)) ||
-               rc_model_forward(ctx, &r->m, 1, (int)n, e) ||
-               rc_ce_forward_backward(ctx, (int)n, r->m.opts.num_classes, rc_model_logits(&r->m),
-                                      b->labels, b->loss, b->correct,
-                                      rc_model_logits_grad(&r->m), e) ||
-               rc_model_backward(ctx, &r->m, 1, (int)n, RC_GRAD_WRITE, 0, e)) {
-        return -1;
-    }
-    return accumulate(ctx, b, (int)n, e) || rc_sgd_step(ctx, &r->opt, &r->m, lr, e);
+    rc_model *m = &r->m;
+    int step;
+    if (r->adversarial)
+        step = rc_buffer_write(ctx, r->adv.apgd.x, 0, (size_t)n * r->d * 4, b->x, "images", e) ||
+               rc_buffer_write(ctx, r->adv.apgd.labels, 0, n * 4, b->y, "labels", e) ||
+               rc_buffer_write(ctx, b->labels, 0, n * 4, b->y, "labels", e) ||
+               rc_adv_trainer_step(ctx, &r->adv, m, (int)n, b->labels, b->loss, b->correct, e);
+    else
+        step = upload_batch(ctx, m, b, n, e) || rc_model_forward(ctx, m, 1, (int)n, e) ||
+               rc_ce_forward_backward(ctx, (int)n, m->opts.num_classes, rc_model_logits(m),
+                                      b->labels, b->loss, b->correct, rc_model_logits_grad(m), e) ||
+               rc_model_backward(ctx, m, 1, (int)n, RC_GRAD_WRITE, 0, e);
+    return step || accumulate(ctx, b, (int)n, e) || rc_sgd_step(ctx, &r->opt, m, lr, e);
 }
 
 /* The training pass of epoch `epoch` from batch `from`. Returns a stopping signal, 0 or -1. */
@@ -583,8 +575,7 @@ static int run_setup(run *r, int resume, rc_err *e) {
     const rc_config *cfg = r->cfg;
     const char *dir = cfg->output.dir;
     r->adversarial = cfg->method != RC_METHOD_NATURAL;
-    r->ramp = cfg->method == RC_METHOD_RAMP;
-    r->use_gp = r->ramp && cfg->ramp.gp;
+    r->use_gp = cfg->method == RC_METHOD_RAMP && cfg->ramp.gp;
     r->d = cfg->model.in_channels * cfg->model.input_size * cfg->model.input_size;
     if (rc_load_split(cfg, 1, (uint32_t)cfg->data.train_subset, &r->train, e) ||
         rc_load_split(cfg, 0, 0, &r->test, e) || check_data_matches(cfg, &r->train, e) ||
@@ -699,10 +690,6 @@ static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) 
 }
 
 int rc_train_run(rc_ctx *ctx, const rc_config *cfg, const rc_run_opts *opts, rc_err *e) {
-    if (!rc_method_supported(cfg->method))
-        return rc_err_set(e, "method %s is not implemented yet; this version trains with "
-                             "natural, at, sat, eat, max and ramp",
-                          rc_method_name(cfg->method));
     run r;
     memset(&r, 0, sizeof r);
     r.ctx = ctx, r.cfg = cfg;

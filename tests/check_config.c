@@ -114,7 +114,13 @@ static void write_full(char *out, size_t n, const env *t, const char *name) {
               "  lambda: 5\n"
               "  beta: 0.25\n"
               "  gp: false\n"
-              "  trades: true\n"
+              "  outer: trades\n"
+              "  trades_beta: 3\n"
+              "msd:\n"
+              "  alpha_linf: 0.004\n"
+              "  alpha_l2: 0.1\n"
+              "  alpha_l1: 1/2\n"
+              "  steps: 20\n"
               "optimizer:\n"
               "  lr: 0.1\n"
               "  momentum: 0.8\n"
@@ -174,7 +180,9 @@ START_TEST(full_config_sets_every_key) {
     ck_assert_int_eq(c.ramp.pair[0], RC_NORM_L1);
     ck_assert_int_eq(c.ramp.pair[1], RC_NORM_LINF);
     ck_assert(c.ramp.lambda == 5 && c.ramp.beta == 0.25);
-    ck_assert(!c.ramp.gp && c.ramp.trades);
+    ck_assert(!c.ramp.gp && c.ramp.outer == RC_OUTER_TRADES && c.ramp.trades_beta == 3);
+    ck_assert(c.msd.alpha_linf == 0.004 && c.msd.alpha_l2 == 0.1 && c.msd.alpha_l1 == 0.5);
+    ck_assert_int_eq(c.msd.steps, 20);
     ck_assert(c.optimizer.lr == 0.1 && c.optimizer.momentum == 0.8);
     ck_assert(c.optimizer.weight_decay == 0);
     ck_assert(c.optimizer.nesterov && c.optimizer.lr_all_groups);
@@ -225,7 +233,9 @@ START_TEST(defaults_come_from_dataset_arch_and_init) {
         ck_assert_int_eq(c.ramp.pair[0], RC_NORM_NONE);
         ck_assert_int_eq(c.ramp.pair[1], RC_NORM_NONE);
         ck_assert(c.ramp.lambda == 1.5 && c.ramp.beta == 0.5);
-        ck_assert(c.ramp.gp && !c.ramp.trades);
+        ck_assert(c.ramp.gp && c.ramp.outer == RC_OUTER_MAX && c.ramp.trades_beta == 6);
+        ck_assert(c.msd.alpha_linf == 0.003 && c.msd.alpha_l2 == 0.05 && c.msd.alpha_l1 == 0.05);
+        ck_assert_int_eq(c.msd.steps, 50);
         ck_assert(c.optimizer.lr == 0.05 && c.optimizer.momentum == 0.9);
         ck_assert(c.optimizer.weight_decay == 5e-4);
         ck_assert(!c.optimizer.nesterov && !c.optimizer.lr_all_groups);
@@ -421,6 +431,20 @@ START_TEST(out_of_range_values_are_errors) {
     ck_has(e.msg, "cfg.yaml:19:18: schedule.name: unknown value 'cosine' (allowed: constant, "
                   "piecewise-ft, static, superconverge, piecewise)");
     ck_has(e.msg, "cfg.yaml:19:34: schedule.epochs: must be >= 1, got 0");
+    /* RAMP's outer loss and the MSD section. */
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "ramp: {outer: trade, trades_beta: -1}\n"
+                   "msd: {alpha_linf: 0, alpha_l2: -0.1, alpha_l1: x, steps: 0}\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:6:15: ramp.outer: unknown value 'trade' (did you mean 'trades'? "
+                  "allowed: max, trades)");
+    ck_has(e.msg, "cfg.yaml:6:35: ramp.trades_beta: must be >= 0, got -1");
+    ck_has(e.msg, "cfg.yaml:7:19: msd.alpha_linf: must be > 0, got 0");
+    ck_has(e.msg, "cfg.yaml:7:32: msd.alpha_l2: must be > 0, got -0.1");
+    ck_has(e.msg, "cfg.yaml:7:48: msd.alpha_l1: expected a number, got 'x'");
+    ck_has(e.msg, "cfg.yaml:7:58: msd.steps: must be >= 1, got 0");
+    ck_assert_int_eq(count_lines(e.msg), 6);
     /* An unknown value gets a suggestion when one is close. */
     write_cfg(path, sizeof path, &t, "cfg.yaml",
               "model: {arch: preact-resnet-18, activation: tanh}\n"
@@ -477,6 +501,33 @@ START_TEST(method_needs_matching_threat_models) {
     load_fails(path, &e);
     ck_has(e.msg, "cfg.yaml:8:21: ramp.pair[1]: l2 is not in threat_models (l1, linf)");
     ck_assert_int_eq(count_lines(e.msg), 1);
+
+    /* avg combines at least two threat models; msd needs all three norms. */
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: avg\nthreat_models: [{norm: l2, eps: 1}]\n", t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:6:9: method: 'avg' combines several threat models, but "
+                  "threat_models lists only l2");
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: linf, eps: 0.1}]\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:6:9: method: 'msd' steps in linf, l2 and l1 at once and needs all "
+                  "three in threat_models; l1 missing");
+    ck_assert_int_eq(count_lines(e.msg), 1);
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: l2, eps: 0.1}]\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "method: 'msd' steps in linf, l2 and l1 at once and needs all three in "
+                  "threat_models; linf and l1 missing");
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: l1, eps: 12},\n"
+                   "  {norm: linf, eps: 8/255}]\nmsd: {steps: 7}\n",
+              t.data);
+    load_ok(&c, path);
+    ck_assert_int_eq(c.method, RC_METHOD_MSD);
+    ck_assert_int_eq(c.msd.steps, 7);
 
     /* A list of the wrong length. */
     write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "ramp: {pair: [linf, l2, l1]}\n", t.data);
@@ -869,14 +920,14 @@ START_TEST(other_checks) {
 
     /* Booleans in the YAML 1.1 spellings, an empty section, null strings and a long seed. */
     write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "ramp: {gp: off, trades: Yes}\n"
-                   "optimizer: {nesterov: ON}\n"
+              HEAD "ramp: {gp: off}\n"
+                   "optimizer: {nesterov: ON, lr_all_groups: Yes}\n"
                    "eval:\n"
                    "init: ~\n"
                    "seed: 18446744073709551615\n",
               t.data);
     load_ok(&c, path);
-    ck_assert(!c.ramp.gp && c.ramp.trades && c.optimizer.nesterov);
+    ck_assert(!c.ramp.gp && c.optimizer.nesterov && c.optimizer.lr_all_groups);
     ck_assert_str_eq(c.init, "");
     ck_assert_uint_eq(c.seed, UINT64_MAX);
     ck_assert_int_eq(c.eval.n, 200);

@@ -1,14 +1,50 @@
 /* Adversarial training methods: E-AT's sampling weights follow its error counters, MAX picks the
- * highest-loss example per sample with ties to the earlier threat model, and every supported
- * method trains end to end for two batches on a tiny model and generated data. */
+ * highest-loss example per sample with ties to the earlier threat model, the RAMP (max and
+ * TRADES outer losses) and AVG losses and gradients match float64 host computations, MSD's
+ * candidates, selection and result match the reference's rules, and every method trains end to
+ * end for two batches on a tiny model and generated data. */
 #include "testutil.h"
 #include "ramp/launch.h"
 #include "ramp/methods.h"
+#include "ramp/msd.h"
+#include "ramp/optim.h"
 #include "ramp/pair.h"
 #include "ramp/train.h"
 
+#include <limits.h>
 #include <math.h>
 #include <unistd.h>
+
+/* ---- helpers ---------------------------------------------------------------------------------- */
+
+static double urand(unsigned *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return (double)(*s >> 8) / 16777216.0;
+}
+
+static cl_mem upload(rc_ctx *ctx, const void *src, size_t bytes) {
+    cl_mem b;
+    rc_err e;
+    ck_assert_msg(rc_buffer_create(ctx, bytes, "test", &b, &e) == 0, "%s", e.msg);
+    if (src) ck_assert_msg(rc_buffer_write(ctx, b, 0, bytes, src, "test", &e) == 0, "%s", e.msg);
+    return b;
+}
+
+static void download(rc_ctx *ctx, cl_mem b, void *dst, size_t bytes) {
+    rc_err e;
+    ck_assert_msg(rc_buffer_read(ctx, b, 0, bytes, dst, "test", &e) == 0, "%s", e.msg);
+}
+
+/* A config with the three threat models (linf, l2, l1) for trainer set-ups. */
+static void three_threats(rc_config *cfg, rc_method method, double linf, double l2, double l1) {
+    rc_config_defaults(cfg);
+    cfg->method = method;
+    const rc_norm norms[3] = {RC_NORM_LINF, RC_NORM_L2, RC_NORM_L1};
+    const double eps[3] = {linf, l2, l1};
+    cfg->n_threats = 3;
+    for (int i = 0; i < 3; i++)
+        cfg->threats[i] = (rc_threat){.norm = norms[i], .eps = eps[i], .steps = 3};
+}
 
 START_TEST(eat_weights_follow_error_counters) {
     rc_adv_trainer t;
@@ -182,6 +218,506 @@ END_TEST
 START_TEST(ramp_loss_with_empty_mask) { ramp_loss_case(1); }
 END_TEST
 
+/* RAMP's TRADES outer loss: L = CE(z_c) + beta mean KL(p_c || p_b) + the logit pairing, against
+ * a float64 host computation, and its four logit gradients against central differences. */
+static double host_trades_loss(const double *zq, const double *zr, const double *zb,
+                               const double *zc, const int *y, double lambda, double beta) {
+    /* the pairing is ramp's: host_ramp_loss with the CE part removed */
+    double ce_b = 0;
+    for (int i = 0; i < RN; i++) {
+        double sb = 0;
+        for (int k = 0; k < RK; k++) sb += exp(zb[i * RK + k]);
+        ce_b += log(sb) - zb[i * RK + y[i]];
+    }
+    double l = host_ramp_loss(zq, zr, zb, y, lambda) - ce_b / RN;
+    for (int i = 0; i < RN; i++) {
+        const double *c = zc + i * RK, *b = zb + i * RK;
+        double sc = 0, sb = 0, kl = 0;
+        for (int k = 0; k < RK; k++) sc += exp(c[k]), sb += exp(b[k]);
+        for (int k = 0; k < RK; k++) {
+            double lpc = c[k] - log(sc), lpb = b[k] - log(sb);
+            kl += exp(lpc) * (lpc - lpb);
+        }
+        l += (log(sc) - c[y[i]]) / RN + beta * kl / RN;
+    }
+    return l;
+}
+
+START_TEST(ramp_trades_loss_matches_host) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    float z[4][RN * RK]; /* q, r, best, clean */
+    int y[RN];
+    unsigned s = 29;
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < RN * RK; i++) z[t][i] = (float)(urand(&s) * 4 - 2);
+    for (int i = 0; i < RN; i++) {
+        int arg = 0;
+        for (int k = 1; k < RK; k++)
+            if (z[0][i * RK + k] > z[0][i * RK + arg]) arg = k;
+        y[i] = i % 3 ? arg : (arg + 1) % RK; /* two thirds in the pairing mask */
+    }
+    const float lambda = 2.0f, beta = 6.0f;
+    cl_mem zz[4], dz[4], labels = upload(&ctx, y, sizeof y);
+    cl_mem loss = upload(&ctx, NULL, RN * 4), correct = upload(&ctx, NULL, RN * 4);
+    for (int t = 0; t < 4; t++) zz[t] = upload(&ctx, z[t], sizeof z[t]), dz[t] = upload(&ctx, NULL, sizeof z[t]);
+    size_t g = RN;
+    int n = RN, k = RK;
+    rc_err e;
+    ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_trades_loss", 1, &g, &e, RC_ARG(zz[0]),
+                            RC_ARG(zz[1]), RC_ARG(zz[2]), RC_ARG(zz[3]), RC_ARG(labels),
+                            RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]),
+                            RC_ARG(dz[1]), RC_ARG(dz[2]), RC_ARG(dz[3]), RC_ARG(loss),
+                            RC_ARG(correct)) == 0,
+                  "%s", e.msg);
+    float got[RN], grad[4][RN * RK], corr[RN];
+    download(&ctx, loss, got, sizeof got);
+    download(&ctx, correct, corr, sizeof corr);
+    for (int t = 0; t < 4; t++) download(&ctx, dz[t], grad[t], sizeof grad[t]);
+    double zd[4][RN * RK];
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < RN * RK; i++) zd[t][i] = z[t][i];
+    double want = host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta), mean = 0;
+    for (int i = 0; i < RN; i++) mean += got[i] / RN;
+    ck_assert_msg(fabs(mean - want) < 1e-5 * fmax(1, fabs(want)), "loss %g, host %g", mean, want);
+    for (int i = 0; i < RN; i++) { /* correctness is that of the MAX-selected example */
+        int arg = 0;
+        for (int c = 1; c < RK; c++)
+            if (z[2][i * RK + c] > z[2][i * RK + arg]) arg = c;
+        ck_assert(corr[i] == (arg == y[i] ? 1.0f : 0.0f));
+    }
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < RN * RK; i++) {
+            const double h = 1e-5, v = zd[t][i];
+            zd[t][i] = v + h;
+            double fp = host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta);
+            zd[t][i] = v - h;
+            double fm = host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta);
+            zd[t][i] = v;
+            double fd = (fp - fm) / (2 * h);
+            ck_assert_msg(fabs(fd - grad[t][i]) < 1e-5 + 1e-3 * fabs(fd),
+                          "logits %d [%d]: kernel %g, finite difference %g", t, i, grad[t][i], fd);
+        }
+    for (int t = 0; t < 4; t++) clReleaseMemObject(zz[t]), clReleaseMemObject(dz[t]);
+    clReleaseMemObject(labels), clReleaseMemObject(loss), clReleaseMemObject(correct);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* AVG on a linear model: L = (1/T) sum_p mean_n CE(W x_pn + b, y_n) and mean correctness against
+ * float64, and the accumulated parameter gradients against central differences of that loss.
+ * On small-cnn (BatchNorm), the gradient equals the mean of T separate single-pass gradients,
+ * so each pass used its own batch statistics. */
+enum { AN = 6, AT = 3, AD = 16, AK = 10 };
+
+static double host_avg(const double *w, const double *bias, const float *adv, const int *y,
+                       double *acc) {
+    double l = 0;
+    *acc = 0;
+    for (int p = 0; p < AT; p++)
+        for (int n = 0; n < AN; n++) {
+            double z[AK], mx = -INFINITY, s = 0;
+            int arg = 0;
+            for (int k = 0; k < AK; k++) {
+                z[k] = bias[k];
+                for (int j = 0; j < AD; j++) z[k] += w[k * AD + j] * adv[(p * AN + n) * AD + j];
+                if (z[k] > mx) mx = z[k], arg = k;
+            }
+            for (int k = 0; k < AK; k++) s += exp(z[k] - mx);
+            l += (mx + log(s) - z[y[n]]) / (AT * AN);
+            *acc += (arg == y[n]) / (double)(AT * AN);
+        }
+    return l;
+}
+
+START_TEST(avg_loss_and_gradient_match_host) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    rc_err e;
+    rc_model m;
+    rc_model_opts o = {.arch = RC_ARCH_LINEAR, .activation = RC_ACT_RELU, .width = 1,
+                       .in_channels = 1, .num_classes = AK, .input_size = 4};
+    ck_assert_msg(rc_model_create(&ctx, &m, &o, AN, &e) == 0, "%s", e.msg);
+    rc_config cfg;
+    three_threats(&cfg, RC_METHOD_AVG, 0.1, 1, 4);
+    rc_adv_trainer t;
+    ck_assert_msg(rc_adv_trainer_init(&ctx, &t, &cfg, &m, AN, AD, &e) == 0, "%s", e.msg);
+    unsigned s = 5;
+    float w[AK * AD], b[AK], adv[AT * AN * AD];
+    int y[AN];
+    for (int i = 0; i < AK * AD; i++) w[i] = (float)(urand(&s) * 2 - 1);
+    for (int i = 0; i < AK; i++) b[i] = (float)(urand(&s) - 0.5);
+    for (int i = 0; i < AT * AN * AD; i++) adv[i] = (float)urand(&s);
+    for (int n = 0; n < AN; n++) y[n] = (int)(urand(&s) * AK);
+    rc_param *pw = rc_model_param(&m, "linear.weight"), *pb = rc_model_param(&m, "linear.bias");
+    ck_assert(rc_param_write(&ctx, pw, w, &e) == 0 && rc_param_write(&ctx, pb, b, &e) == 0);
+    for (int p = 0; p < AT; p++)
+        ck_assert(rc_buffer_write(&ctx, t.adv[p], 0, AN * AD * 4, adv + p * AN * AD, "adv", &e) == 0);
+    cl_mem labels = upload(&ctx, y, sizeof y);
+    cl_mem loss = upload(&ctx, NULL, AN * 4), correct = upload(&ctx, NULL, AN * 4);
+    ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
+    float got[AN], corr[AN], gw[AK * AD], gb[AK];
+    download(&ctx, loss, got, sizeof got);
+    download(&ctx, correct, corr, sizeof corr);
+    download(&ctx, pw->grad, gw, sizeof gw);
+    download(&ctx, pb->grad, gb, sizeof gb);
+    double wd[AK * AD], bd[AK], acc;
+    for (int i = 0; i < AK * AD; i++) wd[i] = w[i];
+    for (int i = 0; i < AK; i++) bd[i] = b[i];
+    double want = host_avg(wd, bd, adv, y, &acc), mean = 0, mc = 0;
+    for (int n = 0; n < AN; n++) mean += got[n] / AN, mc += corr[n] / AN;
+    ck_assert_msg(fabs(mean - want) < 1e-5 * fmax(1, want), "AVG loss %g, host %g", mean, want);
+    ck_assert_msg(fabs(mc - acc) < 1e-6, "AVG accuracy %g, host %g", mc, acc);
+    for (int i = 0; i < AK * AD + AK; i++) {
+        double *v = i < AK * AD ? &wd[i] : &bd[i - AK * AD], keep = *v, h = 1e-5, a;
+        *v = keep + h;
+        double fp = host_avg(wd, bd, adv, y, &a);
+        *v = keep - h;
+        double fm = host_avg(wd, bd, adv, y, &a);
+        *v = keep;
+        double fd = (fp - fm) / (2 * h), dev = i < AK * AD ? gw[i] : gb[i - AK * AD];
+        ck_assert_msg(fabs(fd - dev) < 1e-5 + 1e-3 * fabs(fd), "parameter %d: %g, fd %g", i, dev, fd);
+    }
+    rc_adv_trainer_free(&t);
+    rc_model_free(&m);
+
+    /* BatchNorm: AVG's gradient = the mean of T separate single-pass gradients */
+    enum { SD = 64 };
+    rc_model_opts so = {.arch = RC_ARCH_SMALL_CNN, .activation = RC_ACT_RELU, .width = 2,
+                        .in_channels = 1, .num_classes = AK, .input_size = 8};
+    ck_assert_msg(rc_model_create(&ctx, &m, &so, AN, &e) == 0, "%s", e.msg);
+    ck_assert(rc_model_init(&ctx, &m, 11, &e) == 0);
+    ck_assert_msg(rc_adv_trainer_init(&ctx, &t, &cfg, &m, AN, SD, &e) == 0, "%s", e.msg);
+    float sadv[AT][AN * SD];
+    for (int p = 0; p < AT; p++) {
+        for (int i = 0; i < AN * SD; i++) sadv[p][i] = (float)urand(&s);
+        ck_assert(rc_buffer_write(&ctx, t.adv[p], 0, sizeof sadv[p], sadv[p], "adv", &e) == 0);
+    }
+    size_t nt = m.n_train;
+    float *avg = malloc(nt * 4), *one = malloc(nt * 4);
+    double *sum = calloc(nt, sizeof *sum);
+    ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
+    download(&ctx, m.grads, avg, nt * 4);
+    for (int p = 0; p < AT; p++) {
+        ck_assert(rc_buffer_write(&ctx, rc_model_input(&m), 0, sizeof sadv[p], sadv[p], "x", &e) == 0);
+        ck_assert(rc_model_forward(&ctx, &m, 1, AN, &e) == 0);
+        ck_assert(rc_ce_forward_backward(&ctx, AN, AK, rc_model_logits(&m), labels, loss, correct,
+                                         rc_model_logits_grad(&m), &e) == 0);
+        ck_assert(rc_model_backward(&ctx, &m, 1, AN, RC_GRAD_WRITE, 0, &e) == 0);
+        download(&ctx, m.grads, one, nt * 4);
+        for (size_t i = 0; i < nt; i++) sum[i] += one[i] / (double)AT;
+    }
+    double mx = 0;
+    for (size_t i = 0; i < nt; i++) mx = fmax(mx, fabs(sum[i]));
+    ck_assert(mx > 0);
+    for (size_t i = 0; i < nt; i++)
+        ck_assert_msg(fabs(avg[i] - sum[i]) < 1e-5 * mx, "gradient %zu: AVG %g, mean of passes %g",
+                      i, avg[i], sum[i]);
+    free(avg), free(one), free(sum);
+    rc_adv_trainer_free(&t);
+    rc_model_free(&m);
+    clReleaseMemObject(labels), clReleaseMemObject(loss), clReleaseMemObject(correct);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* ---- MSD ---------------------------------------------------------------------------------- */
+
+enum { MB = 4, MD = 192 };
+
+/* robust_union's proj_simplex on |delta| (all d coordinates, zeros included), float64. */
+static void host_proj_simplex(const double *a, double s, double *w) {
+    double u[MD], cssv[MD];
+    memcpy(u, a, sizeof u);
+    for (int i = 1; i < MD; i++) /* insertion sort, descending */
+        for (int j = i; j > 0 && u[j] > u[j - 1]; j--) {
+            double t = u[j];
+            u[j] = u[j - 1], u[j - 1] = t;
+        }
+    double c = 0;
+    for (int j = 0; j < MD; j++) cssv[j] = c += u[j];
+    int rho = 0, cum = 0, best = INT_MIN;
+    for (int j = 0; j < MD; j++) {
+        int comp = u[j] * (j + 1) > cssv[j] - s;
+        cum += comp ? 1 : -1; /* cumsum(comp) + cumsum(comp - 1) */
+        if (cum > best) best = cum, rho = j;
+    }
+    double theta = (cssv[rho] - s) / (rho + 1);
+    for (int j = 0; j < MD; j++) w[j] = fmax(a[j] - theta, 0);
+}
+
+/* The three candidates (l1, l2, linf) in float64 from the reference's formulas. */
+static void host_msd_candidates(const float *x, const float *xa, const float *g,
+                                const rc_msd_opts *o, int k, double out[3][MB * MD]) {
+    const float alpha1 = o->alpha_l1 / (float)k * 20.0f; /* as the device rounds it */
+    double delta[MB * MD], norm[MB];
+    int any = 0;
+    for (int b = 0; b < MB; b++) {
+        const float *gb = g + b * MD, *xb = x + b * MD, *ab = xa + b * MD;
+        double gm[MD], mags[MD], gn = 0;
+        for (int j = 0; j < MD; j++) {
+            double v = gb[j], xc = ab[j];
+            int out_ = (v < 0 && xc <= alpha1) || (v > 0 && xc >= 1.0f - alpha1) || xc <= 0 || xc >= 1;
+            gm[j] = out_ ? 0 : v;
+            mags[j] = fabs(gm[j]);
+            gn += v * v;
+        }
+        for (int i = 1; i < MD; i++)
+            for (int j = i; j > 0 && mags[j] > mags[j - 1]; j--) {
+                double t = mags[j];
+                mags[j] = mags[j - 1], mags[j - 1] = t;
+            }
+        double kval = mags[k - 1], tn = 0;
+        norm[b] = 0;
+        gn = sqrt(gn);
+        for (int j = 0; j < MD; j++) {
+            double dir = fabs(gm[j]) >= kval ? (gm[j] > 0) - (gm[j] < 0) : 0;
+            delta[b * MD + j] = ((double)ab[j] - xb[j]) + alpha1 * dir;
+            norm[b] += fabs(delta[b * MD + j]);
+            double u = ab[j] + o->alpha_l2 * gb[j] / gn - xb[j];
+            tn += u * u;
+            /* linf */
+            double s = (gb[j] > 0) - (gb[j] < 0);
+            double v = fmin(fmax(ab[j] + o->alpha_linf * s, xb[j] - o->eps_linf), xb[j] + o->eps_linf);
+            out[RC_MSD_LINF][b * MD + j] = fmin(fmax(v, 0), 1);
+        }
+        tn = sqrt(tn);
+        for (int j = 0; j < MD; j++) {
+            double u = ab[j] + o->alpha_l2 * gb[j] / gn - xb[j];
+            out[RC_MSD_L2][b * MD + j] = fmin(fmax(xb[j] + u * fmin(1, o->eps_l2 / tn), 0), 1);
+        }
+        any |= norm[b] > o->eps_l1;
+    }
+    for (int b = 0; b < MB; b++) {
+        double a[MD], w[MD];
+        for (int j = 0; j < MD; j++) a[j] = fabs(delta[b * MD + j]);
+        if (any)
+            host_proj_simplex(a, o->eps_l1, w);
+        else
+            memcpy(w, a, sizeof w);
+        for (int j = 0; j < MD; j++) {
+            double dj = delta[b * MD + j], sg = (dj > 0) - (dj < 0);
+            out[RC_MSD_L1][b * MD + j] = fmin(fmax(x[b * MD + j] + sg * w[j], 0), 1);
+        }
+    }
+}
+
+/* x, an iterate and a gradient that exercise every rule: sample 0 at delta = 0, sample 1 far
+ * outside the l1 ball, sample 2 slightly perturbed, sample 3 with the largest |g| on pixels the
+ * gap rule masks (at 0 or 1, or within the gap and pushed outwards), one within the gap but
+ * pushed inwards, and ties at the k-th largest |g|. */
+static void msd_case(float *x, float *xa, float *g, float gap) {
+    unsigned s = 77;
+    for (int i = 0; i < MB * MD; i++) {
+        x[i] = (float)(0.1 + 0.8 * urand(&s));
+        g[i] = (float)(urand(&s) * 2 - 1);
+        xa[i] = x[i];
+    }
+    for (int j = 0; j < MD; j++) {
+        xa[1 * MD + j] = (float)fmin(fmax(x[MD + j] + 0.6 * urand(&s) - 0.3, 0), 1);
+        if (j % 3 == 0) xa[2 * MD + j] = x[2 * MD + j] + (float)(0.02 * urand(&s) - 0.01);
+    }
+    float *x3 = x + 3 * MD, *a3 = xa + 3 * MD, *g3 = g + 3 * MD;
+    const float pos[8] = {0.0f, 1.0f, 0.5f * gap, 1.0f - 0.5f * gap, 0.0f, 1.0f, 0.5f * gap, 0.9f};
+    const float grd[8] = {-5, 5, -4.5f, 4.5f, 4.2f, -4.2f, 4.0f, -3.0f};
+    for (int j = 0; j < 8; j++) x3[j] = a3[j] = pos[j], g3[j] = grd[j];
+    /* x3[4] = 0 and x3[5] = 1 stay masked whatever the sign; x3[6] within the gap but pushed
+     * inwards is kept; ties: */
+    for (int j = 8; j < 14; j++) g3[j] = 2.5f, g[j] = -2.0f;
+}
+
+START_TEST(msd_candidates_match_host) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    rc_err e;
+    rc_msd a;
+    ck_assert_msg(rc_msd_alloc(&ctx, &a, MB, MD, &e) == 0, "%s", e.msg);
+    /* eps_l1 3: samples 0, 2 and 3 inside the ball after the step, sample 1 outside (the
+     * reference's inflation of the inside ones applies); eps_l1 400: all inside, no projection */
+    const float eps1[2] = {3.0f, 400.0f};
+    const int ks[2] = {7, 20};
+    for (int r = 0; r < 2; r++) {
+        rc_msd_opts o = {.eps_linf = 0.05f, .eps_l2 = 0.5f, .eps_l1 = eps1[r],
+                         .alpha_linf = 0.02f, .alpha_l2 = 0.3f, .alpha_l1 = 0.05f, .n_iter = 1};
+        int k = ks[r];
+        float x[MB * MD], xa[MB * MD], g[MB * MD];
+        msd_case(x, xa, g, o.alpha_l1 / (float)k * 20.0f);
+        cl_mem xb = upload(&ctx, x, sizeof x), gb = upload(&ctx, g, sizeof g);
+        ck_assert(rc_buffer_write(&ctx, a.x_adv, 0, sizeof xa, xa, "x_adv", &e) == 0);
+        ck_assert_msg(rc_msd_candidates(&ctx, &a, xb, gb, &o, k, MB, &e) == 0, "%s", e.msg);
+        static double want[3][MB * MD];
+        host_msd_candidates(x, xa, g, &o, k, want);
+        const char *names[3] = {"l1", "l2", "linf"};
+        for (int c = 0; c < 3; c++) {
+            float got[MB * MD];
+            download(&ctx, a.cand[c], got, sizeof got);
+            for (int b = 0; b < MB; b++) {
+                double l1 = 0, l2 = 0, li = 0;
+                for (int j = 0; j < MD; j++) {
+                    int i = b * MD + j;
+                    ck_assert_msg(fabs(got[i] - want[c][i]) < 2e-5,
+                                  "%s candidate (eps_l1 %g, k %d), sample %d [%d]: %.7g, host %.7g",
+                                  names[c], eps1[r], k, b, j, got[i], want[c][i]);
+                    ck_assert(got[i] >= 0.0f && got[i] <= 1.0f);
+                    double dj = (double)got[i] - x[i];
+                    l1 += fabs(dj), l2 += dj * dj, li = fmax(li, fabs(dj));
+                }
+                if (c == RC_MSD_L1) ck_assert_msg(l1 <= o.eps_l1 * (1 + 1e-5), "l1 %g", l1);
+                if (c == RC_MSD_L2) ck_assert_msg(sqrt(l2) <= o.eps_l2 * (1 + 1e-5), "l2 %g", sqrt(l2));
+                if (c == RC_MSD_LINF) ck_assert_msg(li <= o.eps_linf * (1 + 1e-5), "linf %g", li);
+            }
+        }
+        if (r == 0) {
+            /* the rules at work: the gap mask, and sample 0 grown to the radius by the quirk */
+            float got[MB * MD];
+            download(&ctx, a.cand[RC_MSD_L1], got, sizeof got);
+            for (int j = 0; j < 6; j++) ck_assert(got[3 * MD + j] == x[3 * MD + j]);
+            ck_assert(got[3 * MD + 6] != x[3 * MD + 6]);
+            double l1 = 0;
+            for (int j = 0; j < MD; j++) l1 += fabs((double)got[j] - x[j]);
+            ck_assert_msg(l1 > 1.05 && l1 < 3.0, "sample 0 l1 %g", l1);
+        }
+        clReleaseMemObject(xb), clReleaseMemObject(gb);
+    }
+    rc_msd_free(&a);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* Per sample: candidates in the order l1, l2, linf, the highest loss wins with ties to the later
+ * one; the best point changes only on a strictly higher loss than the best so far (from 0). */
+START_TEST(msd_selection_order_and_ties) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    rc_err e;
+    enum { B = 5, D = 2 };
+    rc_msd a;
+    ck_assert_msg(rc_msd_alloc(&ctx, &a, B, D, &e) == 0, "%s", e.msg);
+    float x[B * D];
+    for (int i = 0; i < B * D; i++) x[i] = -1;
+    cl_mem xb = upload(&ctx, x, sizeof x);
+    ck_assert(rc_msd_start(&ctx, &a, xb, B, &e) == 0);
+    /* iteration 1 losses per candidate (l1, l2, linf) and the winner */
+    const float l_it1[B][3] = {{1, 2, 3}, {3, 2, 1}, {2, 2, 1}, {1, 2, 2}, {0, 0, 0}};
+    const int win1[B] = {2, 0, 1, 2, 2};
+    /* iteration 2: sample 0 lower than its best (3), sample 1 equal to it, 2 and 3 higher */
+    const float l_it2[B][3] = {{0.5f, 0.5f, 0.5f}, {3, 1, 1}, {5, 1, 1}, {1, 9, 1}, {0, 0, 0.5f}};
+    const int win2[B] = {2, 0, 0, 1, 2};
+    for (int it = 0; it < 2; it++) {
+        for (int c = 0; c < 3; c++) {
+            float cand[B * D], loss[B];
+            for (int b = 0; b < B; b++) {
+                cand[b * D] = cand[b * D + 1] = (float)(100 * it + 10 * c + b);
+                loss[b] = it ? l_it2[b][c] : l_it1[b][c];
+            }
+            ck_assert(rc_buffer_write(&ctx, a.cand[c], 0, sizeof cand, cand, "c", &e) == 0);
+            ck_assert(rc_buffer_write(&ctx, a.loss, 0, sizeof loss, loss, "l", &e) == 0);
+            ck_assert_msg(rc_msd_select(&ctx, &a, c, B, &e) == 0, "%s", e.msg);
+        }
+        float it_pt[B * D], best[B * D], best_loss[B];
+        download(&ctx, a.x_adv, it_pt, sizeof it_pt);
+        download(&ctx, a.x_best, best, sizeof best);
+        download(&ctx, a.best_loss, best_loss, sizeof best_loss);
+        for (int b = 0; b < B; b++) {
+            int w = it ? win2[b] : win1[b];
+            ck_assert_msg(it_pt[b * D] == (float)(100 * it + 10 * w + b),
+                          "iteration %d, sample %d: took %g, wanted candidate %d", it, b,
+                          it_pt[b * D], w);
+        }
+        /* best points: iteration 1 everywhere but sample 4 (loss 0 is not above 0); then
+         * samples 2, 3 and 4 move to iteration 2, sample 1 (a tie with its best) does not */
+        const float want1[B] = {20, 1, 12, 23, -1}, want2[B] = {20, 1, 102, 113, 124};
+        const float bl1[B] = {3, 3, 2, 2, 0}, bl2[B] = {3, 3, 5, 9, 0.5f};
+        for (int b = 0; b < B; b++) {
+            ck_assert_msg(best[b * D] == (it ? want2[b] : want1[b]),
+                          "iteration %d, sample %d: best point %g", it, b, best[b * D]);
+            ck_assert(best_loss[b] == (it ? bl2[b] : bl1[b]));
+        }
+    }
+    clReleaseMemObject(xb);
+    rc_msd_free(&a);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* A small-cnn fitted for a few steps to a batch of class-striped images: MSD's result raises the
+ * cross-entropy well above the clean one, and every result lies in [0,1] and in one of the three
+ * balls. */
+START_TEST(msd_raises_the_loss) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    rc_err e;
+    enum { B = 20, S = 28, D = S * S, K = 10 };
+    rc_model m;
+    rc_model_opts o = {.arch = RC_ARCH_SMALL_CNN, .activation = RC_ACT_RELU, .width = 4,
+                       .in_channels = 1, .num_classes = K, .input_size = S};
+    ck_assert_msg(rc_model_create(&ctx, &m, &o, B, &e) == 0, "%s", e.msg);
+    ck_assert(rc_model_init(&ctx, &m, 2, &e) == 0);
+    static float x[B * D];
+    int y[B];
+    unsigned s = 3;
+    for (int b = 0; b < B; b++) {
+        y[b] = b % K;
+        for (int i = 0; i < D; i++) {
+            int row = i / S;
+            double v = 0.2 * urand(&s) + (row / 2 == y[b] + 2 ? 0.7 : 0.1);
+            x[b * D + i] = (float)v;
+        }
+    }
+    cl_mem xb = upload(&ctx, x, sizeof x), labels = upload(&ctx, y, sizeof y);
+    cl_mem loss = upload(&ctx, NULL, B * 4), correct = upload(&ctx, NULL, B * 4);
+    rc_sgd opt;
+    rc_sgd_init(&opt, 0.9f, 0.0f, 0, 0, 1);
+    for (int step = 0; step < 30; step++)
+        ck_assert_msg(rc_buffer_copy(&ctx, xb, rc_model_input(&m), sizeof x, "x", &e) == 0 &&
+                          rc_model_forward(&ctx, &m, 1, B, &e) == 0 &&
+                          rc_ce_forward_backward(&ctx, B, K, rc_model_logits(&m), labels, loss,
+                                                 correct, rc_model_logits_grad(&m), &e) == 0 &&
+                          rc_model_backward(&ctx, &m, 1, B, RC_GRAD_WRITE, 0, &e) == 0 &&
+                          rc_sgd_step(&ctx, &opt, &m, 0.05f, &e) == 0,
+                      "%s", e.msg);
+    rc_msd a;
+    ck_assert_msg(rc_msd_alloc(&ctx, &a, B, D, &e) == 0, "%s", e.msg);
+    rc_msd_opts mo = {.eps_linf = 0.1f, .eps_l2 = 1.0f, .eps_l1 = 8.0f, .alpha_linf = 0.02f,
+                      .alpha_l2 = 0.2f, .alpha_l1 = 0.5f, .n_iter = 8};
+    rc_rng rng;
+    rc_rng_seed(&rng, 1, 2);
+    ck_assert_msg(rc_msd_run(&ctx, &a, &m, xb, labels, &mo, &rng, B, &e) == 0, "%s", e.msg);
+    double mean[2];
+    cl_mem pts[2] = {xb, a.x_best};
+    for (int t = 0; t < 2; t++) {
+        float l[B];
+        ck_assert(rc_buffer_copy(&ctx, pts[t], rc_model_input(&m), sizeof x, "x", &e) == 0 &&
+                  rc_model_forward(&ctx, &m, 1, B, &e) == 0 &&
+                  rc_ce_forward_backward(&ctx, B, K, rc_model_logits(&m), labels, loss, correct,
+                                         NULL, &e) == 0);
+        download(&ctx, loss, l, sizeof l);
+        mean[t] = 0;
+        for (int b = 0; b < B; b++) mean[t] += l[b] / B;
+    }
+    ck_assert_msg(mean[1] > 2 * mean[0] + 0.1, "clean CE %g, after MSD %g", mean[0], mean[1]);
+    static float best[B * D];
+    download(&ctx, a.x_best, best, sizeof best);
+    for (int b = 0; b < B; b++) {
+        double l1 = 0, l2 = 0, li = 0;
+        for (int i = 0; i < D; i++) {
+            float v = best[b * D + i];
+            ck_assert(v >= 0.0f && v <= 1.0f);
+            double dj = (double)v - x[b * D + i];
+            l1 += fabs(dj), l2 += dj * dj, li = fmax(li, fabs(dj));
+        }
+        ck_assert_msg(li <= mo.eps_linf * (1 + 1e-5) || sqrt(l2) <= mo.eps_l2 * (1 + 1e-5) ||
+                          l1 <= mo.eps_l1 * (1 + 1e-5),
+                      "sample %d outside every ball: linf %g, l2 %g, l1 %g", b, li, sqrt(l2), l1);
+    }
+    clReleaseMemObject(xb), clReleaseMemObject(labels);
+    clReleaseMemObject(loss), clReleaseMemObject(correct);
+    rc_msd_free(&a);
+    rc_model_free(&m);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
 /* Raw IDX files of n random 28x28 images in dir (as the MNIST loader reads them). */
 static void write_idx(const char *dir, int n) {
     char path[1200];
@@ -207,7 +743,7 @@ static void write_idx(const char *dir, int n) {
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static void train_two_batches(rc_method method) {
+static void train_two_batches(rc_method method, rc_ramp_outer outer) {
     char dir[512];
     test_tmpdir(dir, sizeof dir, "methods");
     write_idx(dir, 64);
@@ -227,6 +763,8 @@ static void train_two_batches(rc_method method) {
         cfg.threats[i] = (rc_threat){.norm = norms[i], .eps = eps[i], .steps = 3};
     if (method == RC_METHOD_AT) cfg.attack_norm = RC_NORM_L1;
     cfg.ramp.gp = true; /* RAMP with gradient projection */
+    cfg.ramp.outer = outer;
+    cfg.msd.steps = 2;
     cfg.schedule.name = RC_SCHEDULE_CONSTANT;
     /* E-AT runs two epochs so that the first ends with the in-training robust evaluation */
     cfg.schedule.epochs = method == RC_METHOD_EAT ? 2 : 1;
@@ -258,21 +796,10 @@ static void train_two_batches(rc_method method) {
 
 START_TEST(every_method_trains_two_batches) {
     const rc_method methods[] = {RC_METHOD_NATURAL, RC_METHOD_AT, RC_METHOD_SAT, RC_METHOD_EAT,
-                                 RC_METHOD_MAX, RC_METHOD_RAMP};
-    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) train_two_batches(methods[i]);
-}
-END_TEST
-
-START_TEST(unsupported_methods_are_refused) {
-    rc_config cfg;
-    rc_config_defaults(&cfg);
-    cfg.method = RC_METHOD_MSD;
-    rc_ctx ctx;
-    test_open_ctx(&ctx);
-    rc_err e;
-    ck_assert_int_eq(rc_train_run(&ctx, &cfg, NULL, &e), -1);
-    ck_assert_msg(strstr(e.msg, "method msd is not implemented yet") != NULL, "%s", e.msg);
-    rc_ctx_close(&ctx);
+                                 RC_METHOD_AVG, RC_METHOD_MAX, RC_METHOD_MSD, RC_METHOD_RAMP};
+    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
+        train_two_batches(methods[i], RC_OUTER_MAX);
+    train_two_batches(RC_METHOD_RAMP, RC_OUTER_TRADES);
 }
 END_TEST
 
@@ -285,8 +812,12 @@ int main(void) {
     tcase_add_test(tc, pair_picks_the_two_least_robust_norms);
     tcase_add_test(tc, ramp_loss_matches_host);
     tcase_add_test(tc, ramp_loss_with_empty_mask);
+    tcase_add_test(tc, ramp_trades_loss_matches_host);
+    tcase_add_test(tc, avg_loss_and_gradient_match_host);
+    tcase_add_test(tc, msd_candidates_match_host);
+    tcase_add_test(tc, msd_selection_order_and_ties);
+    tcase_add_test(tc, msd_raises_the_loss);
     tcase_add_test(tc, every_method_trains_two_batches);
-    tcase_add_test(tc, unsupported_methods_are_refused);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -96,8 +96,17 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     sed -e 's/steps: 2/steps: 60/' -e 's/batch_size: 64/batch_size: 256/' \
         -e 's/train_subset: 256/train_subset: 2048/' -e "s|$tmp/run-term|$tmp/run-slow|" \
         "$tmp/long.yaml" >"$tmp/slow.yaml"
-    at_once() { # the second signal ends the run before any checkpoint message
-        signal_after 4 TERM TERM -- "$RAMP_CL" "$tmp/slow.yaml" >"$tmp/twice" 2>&1
+    at_once() { # the second signal, sent once the first was seen, ends the run before any
+                # checkpoint message
+        "$RAMP_CL" "$tmp/slow.yaml" >"$tmp/twice" 2>&1 & pid=$!
+        sleep 4
+        kill -s TERM "$pid"
+        i=0
+        while ! grep -q 'stopping after this step' "$tmp/twice" && [ $i -lt 200 ]; do
+            sleep 0.05; i=$((i + 1))
+        done
+        kill -s TERM "$pid"
+        wait "$pid"
         echo "exit $?"; grep -q 'stopped by' "$tmp/twice" || echo "ended at once"; }
     expect second-signal 0 '^ended at once$' -- at_once
     expect second-signal-no-partial 0 '^checked$' -- only_run_files "$tmp/run-slow"

@@ -56,6 +56,9 @@ typedef enum rc_method {
  * both ramp.pair entries for "auto" (left for the trainer to choose, spec section 12.6). */
 typedef enum rc_norm { RC_NORM_NONE = -1, RC_NORM_LINF, RC_NORM_L2, RC_NORM_L1 } rc_norm;
 
+/* RAMP's outer loss (spec 4): the MAX term, or the TRADES variant of the WRN-28-10 run. */
+typedef enum rc_ramp_outer { RC_OUTER_MAX, RC_OUTER_TRADES } rc_ramp_outer;
+
 typedef enum rc_param_groups {
     RC_PARAM_GROUPS_AUTO = -1,
     RC_PARAM_GROUPS_SINGLE,
@@ -109,8 +112,13 @@ typedef struct rc_config {
         double lambda;
         double beta;
         bool gp;
-        bool trades;
+        rc_ramp_outer outer;
+        double trades_beta; /* outer trades: weight of KL(p_clean || p_best) */
     } ramp;
+    struct { /* method msd (spec 6): step sizes per norm and iterations; radii from threat_models */
+        double alpha_linf, alpha_l2, alpha_l1;
+        int steps;
+    } msd;
     struct {
         double lr;
         double momentum;
