@@ -36,3 +36,9 @@ int rc_atomic_commit(rc_atomic_file *a, rc_err *e) {
     unlink(a->tmp);
     return rc_err_set(e, "cannot write %s: %s", a->path, strerror(err));
 }
+
+void rc_atomic_abort(rc_atomic_file *a) {
+    fclose(a->f);
+    a->f = NULL;
+    unlink(a->tmp);
+}

@@ -30,8 +30,14 @@ int rc_json_error(rc_json *j, const char *fmt, ...) {
     va_end(ap);
     size_t at = (size_t)(j->p - j->start);
     const char *ctx = j->context ? j->context : "", *sep = j->context ? ": " : "";
-    if (j->line > 0)
-        return rc_err_set(j->e, "%s:%ld:%zu: %s%s%s", j->path, j->line, at + 1, ctx, sep, what);
+    if (j->line > 0) {
+        long line = j->line;
+        const unsigned char *bol = j->start;
+        for (const unsigned char *q = j->start; q < j->p; q++)
+            if (*q == '\n') line++, bol = q + 1;
+        return rc_err_set(j->e, "%s:%ld:%zu: %s%s%s", j->path, line, (size_t)(j->p - bol) + 1,
+                          ctx, sep, what);
+    }
     return rc_err_set(j->e, "%s: %s%s%s %zu: %s", j->path, ctx, sep, j->unit, at, what);
 }
 

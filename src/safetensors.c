@@ -1,12 +1,12 @@
 /* safetensors reader and writer (see ramp/safetensors.h).
  *
  * The reader loads the whole file and walks the header with the strict JSON cursor of
- * ramp/json.h, following the format's schema: an object of tensor objects ({"dtype": string, "shape": [integers],
- * "data_offsets": [integer, integer]}) and an optional "__metadata__" object of strings. Anything
- * else (floats, true/false/null, deeper nesting, unknown fields, duplicate names, invalid UTF-8)
- * is rejected with the header byte it was found at. Only then are sizes checked against shapes
- * and the tensors checked to tile the data section exactly, so a bad file fails before any tensor
- * pointer is formed. */
+ * ramp/json.h, following the format's schema: an object of tensor objects ({"dtype": string,
+ * "shape": [integers], "data_offsets": [integer, integer]}) and an optional "__metadata__"
+ * object of strings. Anything else (floats, true/false/null, deeper nesting, unknown fields,
+ * duplicate names, invalid UTF-8) is rejected with the header byte it was found at. Only then are
+ * sizes checked against shapes and the tensors checked to tile the data section exactly, so a bad
+ * file fails before any tensor pointer is formed. */
 #include "ramp/safetensors.h"
 #include "ramp/json.h"
 

@@ -6,7 +6,7 @@
  * trailing commas, no leading zeros, strings must be valid UTF-8 without control characters and
  * without \u0000 (they become C strings). Each failure sets one message that names the file and
  * the place, e.g. "m.safetensors: tensor a: header byte 30: expected ',' or '}', found 'x'" or
- * "run/metrics.jsonl:3:17: expected a number, found '\"'". */
+ * "run/metrics.jsonl:3:17: train_loss: expected a number, found '\"'". */
 #ifndef RAMP_JSON_H
 #define RAMP_JSON_H
 
@@ -19,7 +19,8 @@ typedef struct rc_json {
     const unsigned char *start, *p, *end; /* the text; p is the next byte to read */
     const char *path;                     /* the file, first in every message */
     /* Where a message says the failure is:
-     *   line > 0:  "PATH:LINE:COLUMN: [CONTEXT: ]WHAT", the text being that line of the file;
+     *   line > 0:  "PATH:LINE:COLUMN: [CONTEXT: ]WHAT", the text starting at that line of the
+     *              file (1 for a whole file, N for the Nth line of a JSON Lines file);
      *   line == 0: "PATH: [CONTEXT: ]UNIT OFFSET: WHAT", the offset counted from 0. */
     long line;
     const char *unit;     /* "byte" unless set, e.g. "header byte" */
