@@ -40,3 +40,9 @@ int rc_atomic_commit(rc_atomic_file *a, rc_err *e) {
     rc_signals_release(&a->signals);
     return bad ? rc_err_set(e, "cannot write %s: %s", a->path, strerror(err)) : 0;
 }
+
+void rc_atomic_abort(rc_atomic_file *a) {
+    fclose(a->f);
+    a->f = NULL;
+    unlink(a->tmp);
+}

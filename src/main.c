@@ -5,6 +5,7 @@
 #include "ramp/device.h"
 #include "ramp/interrupt.h"
 #include "ramp/pair.h"
+#include "ramp/plot.h"
 #include "ramp/selftest.h"
 #include "ramp/train.h"
 
@@ -27,6 +28,8 @@ static void usage(FILE *f) {
           "                      accuracy (--checkpoint, --protocol fast|full, --n)\n"
           "  pair CONFIG.yaml    choose RAMP's key tradeoff pair from l_inf-, l_2- and l_1-AT\n"
           "                      checkpoints (--linf F --l2 F --l1 F, --n, --write OUT.yaml)\n"
+          "  plot RUN_DIR...     draw the training curves and final evaluation bars of runs\n"
+          "                      into one SVG (-o; a PNG beside it where rsvg-convert is on PATH)\n"
           "  bench               images/s and GFLOP/s of training, forward and attack steps\n"
           "                      for each model (--model, --batch, --seconds)\n"
           "  selftest            run a CLBlast SGEMM, ramp-cl's GEMM and a ramp-cl kernel on\n"
@@ -46,6 +49,8 @@ static void usage(FILE *f) {
           "      --model NAME    bench: only this model (small-cnn or preact-resnet18)\n"
           "      --batch N       bench: batch size (default 128)\n"
           "      --seconds S     bench: time each workload for at least S seconds (default 3)\n"
+          "  -o, --output F      plot: the SVG to write (default: RUN_DIR/plot.svg for one run,\n"
+          "                      runs-plot.svg in the working directory for several)\n"
           "  -h, --help          show this help and exit\n"
           "  -V, --version       show the version and exit\n"
           "\n"
@@ -94,6 +99,8 @@ typedef struct cli {
     const char *checkpoint, *protocol;
     const char *pair_ckpt[3], *write;
     int n;
+    const char **plot_dirs, *output; /* plot: its run directories (as many as arguments) */
+    int n_plot_dirs;
 } cli;
 
 /* Commands that need a device. Returns the exit status. */
@@ -150,6 +157,11 @@ int main(int argc, char **argv) {
     cli c = {.bench = {.model = NULL, .batch = 128, .min_seconds = 3.0}};
     rc_err e;
     rc_err_clear(&e);
+    c.plot_dirs = malloc((size_t)argc * sizeof *c.plot_dirs);
+    if (!c.plot_dirs) {
+        fprintf(stderr, "ramp-cl: out of host memory\n");
+        return 1;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long v;
@@ -179,6 +191,8 @@ int main(int argc, char **argv) {
                    i + 1 < argc) {
             c.pair_ckpt[!strcmp(a, "--linf") ? RC_NORM_LINF
                         : !strcmp(a, "--l2") ? RC_NORM_L2 : RC_NORM_L1] = argv[++i];
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) {
+            c.output = argv[++i];
         } else if (!strcmp(a, "--write") && i + 1 < argc) {
             c.write = argv[++i];
         } else if (!strcmp(a, "--checkpoint") && i + 1 < argc) {
@@ -217,6 +231,8 @@ int main(int argc, char **argv) {
             return 2;
         } else if (!c.command) {
             c.command = a;
+        } else if (!strcmp(c.command, "plot")) {
+            c.plot_dirs[c.n_plot_dirs++] = a;
         } else if (!c.arg && (!strcmp(c.command, "check") || !strcmp(c.command, "eval") ||
                               !strcmp(c.command, "pair"))) {
             c.arg = a;
@@ -268,6 +284,17 @@ int main(int argc, char **argv) {
             return 1;
         }
         rc_config_print(stdout, &cfg);
+        return 0;
+    }
+    if (!strcmp(c.command, "plot")) {
+        if (!c.n_plot_dirs) {
+            fprintf(stderr, "ramp-cl: plot needs at least one run directory\n");
+            return 2;
+        }
+        if (rc_plot_runs(c.plot_dirs, c.n_plot_dirs, c.output, stdout, &e)) {
+            fprintf(stderr, "ramp-cl: error: %s\n", e.msg);
+            return 1;
+        }
         return 0;
     }
     if ((!strcmp(c.command, "eval") || !strcmp(c.command, "pair")) && !c.arg) {

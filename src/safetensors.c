@@ -1,16 +1,16 @@
 /* safetensors reader and writer (see ramp/safetensors.h).
  *
- * The reader loads the whole file and parses the header with a small strict JSON parser that
- * knows the format's schema: an object of tensor objects ({"dtype": string, "shape": [integers],
- * "data_offsets": [integer, integer]}) and an optional "__metadata__" object of strings. Anything
- * else (floats, true/false/null, deeper nesting, unknown fields, duplicate names, invalid UTF-8)
- * is rejected with the header byte it was found at. Only then are sizes checked against shapes
- * and the tensors checked to tile the data section exactly, so a bad file fails before any tensor
- * pointer is formed. */
+ * The reader loads the whole file and walks the header with the strict JSON cursor of
+ * ramp/json.h, following the format's schema: an object of tensor objects ({"dtype": string,
+ * "shape": [integers], "data_offsets": [integer, integer]}) and an optional "__metadata__"
+ * object of strings. Anything else (floats, true/false/null, deeper nesting, unknown fields,
+ * duplicate names, invalid UTF-8) is rejected with the header byte it was found at. Only then are
+ * sizes checked against shapes and the tensors checked to tile the data section exactly, so a bad
+ * file fails before any tensor pointer is formed. */
 #include "ramp/safetensors.h"
+#include "ramp/json.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,41 +73,6 @@ static void fmt_shape(char *out, size_t cap, int ndim, const int64_t *shape) {
     for (int i = 0; i < ndim && len < cap; i++)
         len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "", (long long)shape[i]);
     if (len < cap) snprintf(out + len, cap - len, "]");
-}
-
-/* Length of the well-formed UTF-8 sequence at p (not past end), or 0 if there is none: no
- * overlong forms, surrogates or code points above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
-    unsigned c = p[0], lo = 0x80, hi = 0xbf;
-    size_t n;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0) lo = 0xa0;
-        if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0) lo = 0x90;
-        if (c == 0xf4) hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi) return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf) return 0;
-    return n;
-}
-
-static int utf8_valid(const char *s) {
-    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
-    while (p < end) {
-        size_t k = utf8_seq(p, end);
-        if (!k) return 0;
-        p += k;
-    }
-    return 1;
 }
 
 /* ---- writer ---------------------------------------------------------------------------------- */
@@ -174,7 +139,7 @@ static int check_tensor(const char *path, const rc_st_tensor *t, size_t i, uint6
                         rc_err *e) {
     const rc_st_tensor *x = &t[i];
     if (!x->name) return rc_err_set(e, "%s: tensor #%zu has no name", path, i);
-    if (!utf8_valid(x->name))
+    if (!rc_json_utf8_valid(x->name))
         return rc_err_set(e, "%s: tensor %s: name is not valid UTF-8", path, x->name);
     if (strcmp(x->name, META_KEY) == 0)
         return rc_err_set(e, "%s: tensor %s: the name is reserved for metadata", path, x->name);
@@ -212,7 +177,7 @@ static int build_header(const char *path, const rc_st_tensor *t, size_t n,
         for (size_t i = 0; i < n_meta; i++) {
             if (!keys[i] || !values[i])
                 return rc_err_set(e, "%s: metadata entry #%zu has no key or no value", path, i);
-            if (!utf8_valid(keys[i]) || !utf8_valid(values[i]))
+            if (!rc_json_utf8_valid(keys[i]) || !rc_json_utf8_valid(values[i]))
                 return rc_err_set(e, "%s: metadata %s: not valid UTF-8", path, keys[i]);
             for (size_t j = 0; j < i; j++)
                 if (strcmp(keys[j], keys[i]) == 0)
@@ -328,217 +293,13 @@ int rc_st_write(const char *path, const rc_st_tensor *t, size_t n, const char *c
 
 /* ---- header parser --------------------------------------------------------------------------- */
 
-typedef struct parser {
-    const unsigned char *start, *p, *end; /* the header JSON; p is the next byte to read */
-    const char *path;
-    const char *tensor; /* the tensor whose fields are being read, for messages */
-    rc_err *e;
-} parser;
+/* The schema is walked with the strict JSON cursor of ramp/json.h; its messages say "header byte
+ * N" and, inside a tensor's object, name the tensor (j->context). */
 
-__attribute__((format(printf, 2, 3))) static int perr(parser *ps, const char *fmt, ...) {
-    char what[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    size_t at = (size_t)(ps->p - ps->start);
-    if (ps->tensor)
-        return rc_err_set(ps->e, "%s: tensor %s: header byte %zu: %s", ps->path, ps->tensor, at,
-                          what);
-    return rc_err_set(ps->e, "%s: header byte %zu: %s", ps->path, at, what);
-}
-
-static int unexpected(parser *ps, const char *wanted) {
-    if (ps->p >= ps->end) return perr(ps, "expected %s, found the end of the header", wanted);
-    unsigned c = *ps->p;
-    if (c > 0x20 && c < 0x7f) return perr(ps, "expected %s, found '%c'", wanted, (int)c);
-    return perr(ps, "expected %s, found byte 0x%02x", wanted, c);
-}
-
-static void skip_ws(parser *ps) {
-    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
-        ps->p++;
-}
-
-/* 1 and consume c if it is the next token, else 0. */
-static int accept(parser *ps, char c) {
-    skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == (unsigned char)c) {
-        ps->p++;
-        return 1;
-    }
-    return 0;
-}
-
-static int expect(parser *ps, char c) {
-    char wanted[4] = {'\'', c, '\'', '\0'};
-    return accept(ps, c) ? 0 : unexpected(ps, wanted);
-}
-
-/* After an element of an object or array: 1 if another follows, 0 at the closing bracket. */
-static int more(parser *ps, char close) {
-    if (accept(ps, ',')) return 1;
-    if (accept(ps, close)) return 0;
-    return unexpected(ps, close == '}' ? "',' or '}'" : "',' or ']'");
-}
-
-static int hex4(const unsigned char *p, unsigned *out) {
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned c = p[i], d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
-            return -1;
-        v = v * 16 + d;
-    }
-    *out = v;
-    return 0;
-}
-
-static size_t utf8_put(unsigned cp, char *out) {
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | cp >> 12);
-        out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | cp >> 18);
-    out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-/* A \uXXXX escape (a surrogate pair takes two) at ps->p, before the closing quote q. */
-static int parse_u_escape(parser *ps, const unsigned char *q, unsigned *cp) {
-    if (q - ps->p < 6 || hex4(ps->p + 2, cp) != 0) return perr(ps, "invalid \\u escape");
-    if (*cp >= 0xdc00 && *cp <= 0xdfff) return perr(ps, "unpaired UTF-16 surrogate");
-    if (*cp >= 0xd800 && *cp <= 0xdbff) {
-        unsigned lo;
-        if (q - ps->p < 12 || ps->p[6] != '\\' || ps->p[7] != 'u' || hex4(ps->p + 8, &lo) != 0 ||
-            lo < 0xdc00 || lo > 0xdfff)
-            return perr(ps, "unpaired UTF-16 surrogate");
-        *cp = 0x10000 + ((*cp - 0xd800) << 10) + (lo - 0xdc00);
-        ps->p += 6;
-    }
-    /* Names and values become C strings. */
-    if (*cp == 0) return perr(ps, "\\u0000 is not allowed");
-    ps->p += 6;
-    return 0;
-}
-
-/* The character a one-letter escape (\n) stands for, or -1. */
-static int simple_escape(unsigned c) {
-    switch (c) {
-    case '"': return '"';
-    case '\\': return '\\';
-    case '/': return '/';
-    case 'b': return '\b';
-    case 'f': return '\f';
-    case 'n': return '\n';
-    case 'r': return '\r';
-    case 't': return '\t';
-    default: return -1;
-    }
-}
-
-/* A JSON string, unescaped into a new NUL-terminated UTF-8 string. */
-static int parse_string(parser *ps, char **out) {
-    skip_ws(ps);
-    if (ps->p >= ps->end || *ps->p != '"') return unexpected(ps, "a string");
-    /* Find the closing quote first: the unescaped text is never longer than the escaped one. */
-    const unsigned char *q = ps->p + 1;
-    while (q < ps->end && *q != '"') q += *q == '\\' && q + 1 < ps->end ? 2 : 1;
-    if (q >= ps->end) return perr(ps, "unterminated string");
-    char *s = malloc((size_t)(q - ps->p));
-    if (!s) return perr(ps, "out of host memory");
-    size_t n = 0;
-    ps->p++;
-    while (ps->p < q) {
-        unsigned c = *ps->p;
-        if (c < 0x20) {
-            free(s);
-            return perr(ps, "control character 0x%02x in a string", c);
-        }
-        if (c != '\\') {
-            size_t k = utf8_seq(ps->p, q);
-            if (!k) {
-                free(s);
-                return perr(ps, "invalid UTF-8");
-            }
-            memcpy(s + n, ps->p, k);
-            n += k;
-            ps->p += k;
-            continue;
-        }
-        /* The scan above stepped over the byte after every backslash, so it is before q. */
-        int esc = simple_escape(ps->p[1]);
-        if (esc >= 0) {
-            s[n++] = (char)esc;
-            ps->p += 2;
-        } else if (ps->p[1] == 'u') {
-            unsigned cp;
-            if (parse_u_escape(ps, q, &cp) != 0) {
-                free(s);
-                return -1;
-            }
-            n += utf8_put(cp, s + n);
-        } else {
-            free(s);
-            return perr(ps, "invalid escape in a string");
-        }
-    }
-    s[n] = '\0';
-    ps->p = q + 1;
-    *out = s;
-    return 0;
-}
-
-static int parse_int(parser *ps, int64_t *out) {
-    skip_ws(ps);
-    const unsigned char *start = ps->p;
-    int neg = ps->p < ps->end && *ps->p == '-';
-    ps->p += neg;
-    if (ps->p >= ps->end || *ps->p < '0' || *ps->p > '9') {
-        ps->p = start;
-        return unexpected(ps, "an integer");
-    }
-    if (*ps->p == '0' && ps->p + 1 < ps->end && ps->p[1] >= '0' && ps->p[1] <= '9')
-        return perr(ps, "integer with a leading zero");
-    int64_t v = 0;
-    while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9') {
-        int d = *ps->p - '0';
-        if (v > (INT64_MAX - d) / 10) {
-            ps->p = start;
-            return perr(ps, "integer out of range");
-        }
-        v = v * 10 + d;
-        ps->p++;
-    }
-    if (ps->p < ps->end && (*ps->p == '.' || *ps->p == 'e' || *ps->p == 'E'))
-        return perr(ps, "only integers are allowed here");
-    *out = neg ? -v : v;
-    return 0;
-}
-
-static int parse_dtype(parser *ps, int *dtype) {
-    const unsigned char *at = ps->p;
+static int parse_dtype(rc_json *j, int *dtype) {
+    const unsigned char *at = j->p;
     char *s;
-    if (parse_string(ps, &s)) return -1;
+    if (rc_json_string(j, &s)) return -1;
     for (int i = 0; i < RC_ST_NUM_DTYPES; i++) {
         if (strcmp(s, dtypes[i].name) == 0) {
             *dtype = i;
@@ -546,97 +307,97 @@ static int parse_dtype(parser *ps, int *dtype) {
             return 0;
         }
     }
-    ps->p = at;
-    perr(ps, "unknown dtype \"%s\"", s);
+    j->p = at;
+    rc_json_error(j, "unknown dtype \"%s\"", s);
     free(s);
     return -1;
 }
 
-static int parse_shape(parser *ps, rc_st_entry *t) {
-    if (expect(ps, '[')) return -1;
+static int parse_shape(rc_json *j, rc_st_entry *t) {
+    if (rc_json_expect(j, '[')) return -1;
     t->ndim = 0;
-    if (accept(ps, ']')) return 0;
+    if (rc_json_accept(j, ']')) return 0;
     int r;
     do {
         if (t->ndim == RC_ST_MAX_DIMS)
-            return perr(ps, "more than %d dimensions", RC_ST_MAX_DIMS);
-        const unsigned char *at = (skip_ws(ps), ps->p);
+            return rc_json_error(j, "more than %d dimensions", RC_ST_MAX_DIMS);
+        const unsigned char *at = (rc_json_skip_ws(j), j->p);
         int64_t d;
-        if (parse_int(ps, &d)) return -1;
+        if (rc_json_int(j, &d)) return -1;
         if (d < 0) {
-            ps->p = at;
-            return perr(ps, "negative dimension %lld", (long long)d);
+            j->p = at;
+            return rc_json_error(j, "negative dimension %lld", (long long)d);
         }
         t->shape[t->ndim++] = d;
-    } while ((r = more(ps, ']')) == 1);
+    } while ((r = rc_json_more(j, ']')) == 1);
     return r;
 }
 
-static int parse_offsets(parser *ps, int64_t off[2]) {
-    if (expect(ps, '[')) return -1;
+static int parse_offsets(rc_json *j, int64_t off[2]) {
+    if (rc_json_expect(j, '[')) return -1;
     for (int i = 0; i < 2; i++) {
-        if (i && expect(ps, ',')) return -1;
-        const unsigned char *at = (skip_ws(ps), ps->p);
-        if (parse_int(ps, &off[i])) return -1;
+        if (i && rc_json_expect(j, ',')) return -1;
+        const unsigned char *at = (rc_json_skip_ws(j), j->p);
+        if (rc_json_int(j, &off[i])) return -1;
         if (off[i] < 0) {
-            ps->p = at;
-            return perr(ps, "negative data offset %lld", (long long)off[i]);
+            j->p = at;
+            return rc_json_error(j, "negative data offset %lld", (long long)off[i]);
         }
     }
-    return expect(ps, ']');
+    return rc_json_expect(j, ']');
 }
 
 /* {"dtype": ..., "shape": [...], "data_offsets": [begin, end]}, each field exactly once. */
-static int parse_tensor(parser *ps, rc_st_entry *t, int64_t off[2]) {
+static int parse_tensor(rc_json *j, rc_st_entry *t, int64_t off[2]) {
     const char *fields[3] = {"dtype", "shape", "data_offsets"};
     int seen[3] = {0, 0, 0};
-    if (expect(ps, '{')) return -1;
-    int r = accept(ps, '}') ? 0 : 1;
+    if (rc_json_expect(j, '{')) return -1;
+    int r = rc_json_accept(j, '}') ? 0 : 1;
     while (r == 1) {
-        const unsigned char *at = (skip_ws(ps), ps->p);
+        const unsigned char *at = (rc_json_skip_ws(j), j->p);
         char *key;
-        if (parse_string(ps, &key)) return -1;
+        if (rc_json_string(j, &key)) return -1;
         int k = 0;
         while (k < 3 && strcmp(key, fields[k]) != 0) k++;
         if (k == 3 || seen[k]) {
-            ps->p = at;
-            perr(ps, k == 3 ? "unknown field \"%s\"" : "field \"%s\" given twice", key);
+            j->p = at;
+            rc_json_error(j, k == 3 ? "unknown field \"%s\"" : "field \"%s\" given twice", key);
             free(key);
             return -1;
         }
         free(key);
         seen[k] = 1;
-        if (expect(ps, ':')) return -1;
-        r = k == 0 ? parse_dtype(ps, &t->dtype) : k == 1 ? parse_shape(ps, t)
-                                                         : parse_offsets(ps, off);
+        if (rc_json_expect(j, ':')) return -1;
+        r = k == 0 ? parse_dtype(j, &t->dtype) : k == 1 ? parse_shape(j, t)
+                                                         : parse_offsets(j, off);
         if (r) return -1;
-        r = more(ps, '}');
+        r = rc_json_more(j, '}');
     }
     if (r < 0) return -1;
     for (int k = 0; k < 3; k++)
-        if (!seen[k]) return perr(ps, "field \"%s\" missing", fields[k]);
+        if (!seen[k]) return rc_json_error(j, "field \"%s\" missing", fields[k]);
     return 0;
 }
 
-static int parse_meta(parser *ps, rc_st_file *f) {
-    if (expect(ps, '{')) return -1;
+static int parse_meta(rc_json *j, rc_st_file *f) {
+    if (rc_json_expect(j, '{')) return -1;
     size_t cap = 0;
-    int r = accept(ps, '}') ? 0 : 1;
+    int r = rc_json_accept(j, '}') ? 0 : 1;
     while (r == 1) {
         if (f->n_meta == cap) {
             cap = cap ? 2 * cap : 8;
             rc_st_meta_pair *grown = realloc(f->meta, cap * sizeof *grown);
-            if (!grown) return perr(ps, "out of host memory");
+            if (!grown) return rc_json_error(j, "out of host memory");
             f->meta = grown;
         }
         rc_st_meta_pair *m = &f->meta[f->n_meta];
-        if (parse_string(ps, &m->key)) return -1;
-        if (expect(ps, ':') || parse_string(ps, &m->value)) {
+        if (rc_json_string(j, &m->key)) return -1;
+        if (rc_json_expect(j, ':') || rc_json_string(j, &m->value)) {
             free(m->key);
             return -1;
         }
         f->n_meta++;
-        r = more(ps, '}');
+        r = rc_json_more(j, '}');
     }
     return r;
 }
@@ -670,34 +431,34 @@ static int check_span(const rc_st_file *f, rc_st_entry *t, const int64_t off[2],
 
 /* The header object: tensors and at most one "__metadata__", then only whitespace (the format
  * pads the header with spaces). */
-static int parse_header(parser *ps, rc_st_file *f, const unsigned char *data, size_t data_len) {
+static int parse_header(rc_json *j, rc_st_file *f, const unsigned char *data, size_t data_len) {
     size_t cap = 0;
     int have_meta = 0;
-    if (expect(ps, '{')) return -1;
-    int r = accept(ps, '}') ? 0 : 1;
+    if (rc_json_expect(j, '{')) return -1;
+    int r = rc_json_accept(j, '}') ? 0 : 1;
     while (r == 1) {
-        const unsigned char *at = (skip_ws(ps), ps->p);
+        const unsigned char *at = (rc_json_skip_ws(j), j->p);
         char *name;
-        if (parse_string(ps, &name)) return -1;
-        if (expect(ps, ':')) {
+        if (rc_json_string(j, &name)) return -1;
+        if (rc_json_expect(j, ':')) {
             free(name);
             return -1;
         }
         if (strcmp(name, META_KEY) == 0) {
             free(name);
             if (have_meta) {
-                ps->p = at;
-                return perr(ps, "\"" META_KEY "\" given twice");
+                j->p = at;
+                return rc_json_error(j, "\"" META_KEY "\" given twice");
             }
             have_meta = 1;
-            if (parse_meta(ps, f)) return -1;
+            if (parse_meta(j, f)) return -1;
         } else {
             if (f->n == cap) {
                 cap = cap ? 2 * cap : 64;
                 rc_st_entry *grown = realloc(f->entries, cap * sizeof *grown);
                 if (!grown) {
                     free(name);
-                    return perr(ps, "out of host memory");
+                    return rc_json_error(j, "out of host memory");
                 }
                 f->entries = grown;
             }
@@ -705,16 +466,21 @@ static int parse_header(parser *ps, rc_st_file *f, const unsigned char *data, si
             memset(t, 0, sizeof *t);
             t->name = name;
             int64_t off[2];
-            ps->tensor = name;
-            if (parse_tensor(ps, t, off)) return -1;
-            ps->tensor = NULL;
-            if (check_span(f, t, off, data, data_len, ps->e)) return -1;
+            char *context = malloc(strlen(name) + sizeof "tensor ");
+            if (!context) return rc_json_error(j, "out of host memory");
+            sprintf(context, "tensor %s", name);
+            j->context = context;
+            int bad = parse_tensor(j, t, off);
+            j->context = NULL;
+            free(context);
+            if (bad) return -1;
+            if (check_span(f, t, off, data, data_len, j->e)) return -1;
         }
-        r = more(ps, '}');
+        r = rc_json_more(j, '}');
     }
     if (r < 0) return -1;
-    skip_ws(ps);
-    if (ps->p < ps->end) return unexpected(ps, "only spaces after the header object");
+    rc_json_skip_ws(j);
+    if (j->p < j->end) return rc_json_unexpected(j, "only spaces after the header object");
     return 0;
 }
 
@@ -813,10 +579,13 @@ static int open_file(rc_st_file *f, rc_err *e) {
     if (hlen > f->size - 8)
         return rc_err_set(e, "%s: header length %llu exceeds the %zu bytes after it", f->path,
                           (unsigned long long)hlen, f->size - 8);
-    parser ps = {f->buf + 8, f->buf + 8, f->buf + 8 + hlen, f->path, NULL, e};
-    const unsigned char *data = ps.end;
+    rc_json j;
+    rc_json_init(&j, f->buf + 8, (size_t)hlen, f->path, e);
+    j.unit = "header byte";
+    j.end_name = "the header";
+    const unsigned char *data = j.end;
     size_t data_len = f->size - 8 - (size_t)hlen;
-    if (parse_header(&ps, f, data, data_len)) return -1;
+    if (parse_header(&j, f, data, data_len)) return -1;
     return check_layout(f, data, data_len, e);
 }
 

@@ -33,6 +33,8 @@ expect non-numeric-device 2 'needs a non-negative integer index, got x' -- \
     "$RAMP_CL" --device x selftest
 expect unknown-option 2 'unknown option --frobnicate' -- "$RAMP_CL" --frobnicate
 expect unknown-command 2 'unknown command frobnicate' -- "$RAMP_CL" frobnicate
+expect plot-no-run 2 'plot needs at least one run directory' -- "$RAMP_CL" plot
+expect plot-missing-run 1 "run directory $tmp/nope: No such file" -- "$RAMP_CL" plot "$tmp/nope"
 # An ICD loader that finds no vendor file: the user is told to install one.
 mkdir -p "$tmp/no-icds"
 expect no-platform 1 'no OpenCL platform found: install an OpenCL driver' -- \
@@ -156,6 +158,9 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     expect eval-fast 0 'Clean .*Union' -- "$RAMP_CL" eval "$tmp/pair.yaml" \
         --checkpoint "$run/model.safetensors" --protocol fast --n 20
     expect eval-json 0 '"points": {' -- cat "$tmp/run-pair/eval-fast.json"
+    # the training run's curves and the evaluation's bars in one SVG
+    expect plot 0 "wrote $tmp/plot.svg" -- "$RAMP_CL" plot "$run" "$tmp/run-pair" -o "$tmp/plot.svg"
+    expect plot-svg 0 '>run-tiny</tspan>' -- cat "$tmp/plot.svg"
     expect pair-needs-two 1 'at least two norms' -- "$RAMP_CL" pair "$tmp/pair.yaml" \
         --l1 "$run/model.safetensors" --n 20
 else

@@ -22,5 +22,7 @@ int rc_atomic_begin(rc_atomic_file *a, const char *path, rc_err *e);
 /* Sync, close and rename; on any failure the temporary file is removed and nothing replaces
  * the target. */
 int rc_atomic_commit(rc_atomic_file *a, rc_err *e);
+/* Close and remove the temporary file: the target is left as it was. */
+void rc_atomic_abort(rc_atomic_file *a);
 
 #endif
