@@ -510,6 +510,20 @@ static int trim_metrics(const char *dir, int64_t epochs, rc_err *e) {
 }
 
 
+/* A fresh run's metrics start empty: an earlier run in the same directory is replaced, not
+ * continued (that is what --resume is for), and the user is told. */
+static int start_metrics(const run *r, rc_err *e) {
+    char path[RC_CONFIG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", r->cfg->output.dir);
+    if (access(path, F_OK) != 0) return 0;
+    if (unlink(path) != 0) return rc_err_set(e, "cannot remove %s: %s", path, strerror(errno));
+    if (r->show != RC_PROGRESS_QUIET)
+        printf("ramp-cl: note: %s held an earlier run; its metrics and checkpoints are replaced "
+               "(ramp-cl --resume %s continues a stopped run instead)\n",
+               r->cfg->output.dir, r->cfg->output.dir);
+    return 0;
+}
+
 /* The device side of a run for training batch B and evaluation batch E: model, batch buffers,
  * the method's attack buffers and GP's natural model. */
 static int run_alloc(run *r, int B, int E, rc_err *e) {
@@ -579,7 +593,8 @@ static int run_setup(run *r, int resume, rc_err *e) {
     r->d = cfg->model.in_channels * cfg->model.input_size * cfg->model.input_size;
     if (rc_load_split(cfg, 1, (uint32_t)cfg->data.train_subset, &r->train, e) ||
         rc_load_split(cfg, 0, 0, &r->test, e) || check_data_matches(cfg, &r->train, e) ||
-        check_memory(r, e) || mkdir_p(dir, e) || (!resume && write_config(cfg, dir, e)) ||
+        check_memory(r, e) || mkdir_p(dir, e) ||
+        (!resume && (write_config(cfg, dir, e) || start_metrics(r, e))) ||
         run_alloc(r, cfg->data.batch_size, cfg->data.eval_batch_size, e))
         return -1;
     rc_sgd_init(&r->opt, (float)cfg->optimizer.momentum, (float)cfg->optimizer.weight_decay,
