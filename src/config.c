@@ -146,6 +146,13 @@ static const field FIELDS[] = {
     CFG("attack_norm", F_ENUM, attack_norm, NAMES(NORM_NAMES)),
     SECTION("ramp"),
     {.path = "ramp.pair", .type = F_PAIR},
+    SECTION("ramp.at_checkpoints"),
+    CFG("ramp.at_checkpoints.linf", F_STR, ramp.at_checkpoints[RC_NORM_LINF],
+        .size = RC_CONFIG_PATH_MAX),
+    CFG("ramp.at_checkpoints.l2", F_STR, ramp.at_checkpoints[RC_NORM_L2],
+        .size = RC_CONFIG_PATH_MAX),
+    CFG("ramp.at_checkpoints.l1", F_STR, ramp.at_checkpoints[RC_NORM_L1],
+        .size = RC_CONFIG_PATH_MAX),
     CFG("ramp.lambda", F_DOUBLE, ramp.lambda, GE(0)),
     CFG("ramp.beta", F_DOUBLE, ramp.beta, IN(0, 1)),
     CFG("ramp.gp", F_BOOL, ramp.gp),
@@ -525,7 +532,8 @@ static void unknown_key(ctx *c, const char *key, loc at, const field *tab, size_
     size_t n = 0, sl = strlen(sect);
     for (size_t i = 0; i < ntab; i++) {
         const char *p = tab[i].path;
-        bool in_sect = sl ? !strncmp(p, sect, sl) && p[sl] == '.' : !strchr(p, '.');
+        bool in_sect = sl ? !strncmp(p, sect, sl) && p[sl] == '.' && !strchr(p + sl + 1, '.')
+                          : !strchr(p, '.');
         if (in_sect) here[n++] = leaf(p);
     }
     const char *mean = suggest(key, here, n);
@@ -895,6 +903,32 @@ static void check_method(ctx *c, rc_config *cfg) {
                 add_error(c, c->pair[i], i ? "ramp.pair[1]" : "ramp.pair[0]",
                           "%s is not in threat_models (%s)", rc_norm_name(pair[i]), norms);
     }
+    /* pair: auto runs the paper's heuristic on l_p-AT models before training (spec 12.6) */
+    int n_at = 0;
+    for (rc_norm p = RC_NORM_LINF; p <= RC_NORM_L1; p++) {
+        char key[64];
+        snprintf(key, sizeof key, "ramp.at_checkpoints.%s", rc_norm_name(p));
+        const char *ck = cfg->ramp.at_checkpoints[p];
+        if (!ck[0]) continue;
+        n_at++;
+        loc where = at(c, key);
+        if (pair[0] >= 0)
+            add_error(c, where, key, "used only with ramp.pair: auto (the pair is [%s, %s])",
+                      rc_norm_name(pair[0]), rc_norm_name(pair[1]));
+        else if (!tm.bad && rc_config_find_threat(cfg, p) < 0)
+            add_error(c, where, key, "%s is not in threat_models (%s)", rc_norm_name(p), norms);
+        else
+            check_path(c, where, key, ck, false, "");
+    }
+    if (pair[0] < 0 && cfg->method == RC_METHOD_RAMP) {
+        if (n_at < 2)
+            add_error(c, pm, "ramp.pair",
+                      "auto chooses the pair from l_p-AT models: give ramp.at_checkpoints for at "
+                      "least two norms, or the pair [q, r]");
+        if (cfg->init[0])
+            add_error(c, at(c, "init"), "init",
+                      "with ramp.pair: auto the run starts from q's AT checkpoint; remove init");
+    }
 }
 
 static void finalize(ctx *c, rc_config *cfg) {
@@ -937,7 +971,7 @@ void rc_config_defaults(rc_config *cfg) {
     cfg->data.eval_batch_size = 256;
     cfg->method = RC_METHOD_NATURAL;
     cfg->attack_norm = RC_NORM_NONE;
-    cfg->ramp.pair[0] = cfg->ramp.pair[1] = RC_NORM_NONE;
+    cfg->ramp.pair[0] = RC_NORM_LINF, cfg->ramp.pair[1] = RC_NORM_L1; /* the paper's default */
     cfg->ramp.lambda = 1.5;
     cfg->ramp.beta = 0.5;
     cfg->ramp.gp = true;
@@ -1106,9 +1140,12 @@ void rc_config_print(FILE *f, const rc_config *cfg) {
     fputs("# ramp-cl configuration with every default resolved\n", f);
     for (size_t i = 0; i < N_FIELDS; i++) {
         const field *fd = &FIELDS[i];
-        const char *indent = strchr(fd->path, '.') ? "  " : "";
+        int depth = 0; /* nesting: two spaces per level */
+        for (const char *d = fd->path; (d = strchr(d, '.')); d++) depth++;
+        char indent[16];
+        snprintf(indent, sizeof indent, "%*s", 2 * depth, "");
         switch (fd->type) {
-        case F_SECTION: fprintf(f, "%s:\n", fd->path); break;
+        case F_SECTION: fprintf(f, "%s%s:\n", indent, leaf(fd->path)); break;
         case F_THREATS:
             fputs(cfg->n_threats ? "threat_models:\n" : "threat_models: []\n", f);
             for (int t = 0; t < cfg->n_threats; t++) {

@@ -21,9 +21,9 @@ int rc_adv_trainer_init(rc_ctx *ctx, rc_adv_trainer *t, const rc_config *cfg, rc
     if (t->n_threats == 0)
         return rc_err_set(e, "method %s needs threat_models", rc_method_name(cfg->method));
     if (cfg->method == RC_METHOD_RAMP) {
-        /* pair auto: the paper's default (q, r) = (l_inf, l_1) */
-        rc_norm q = cfg->ramp.pair[0] == RC_NORM_NONE ? RC_NORM_LINF : cfg->ramp.pair[0];
-        rc_norm r = cfg->ramp.pair[1] == RC_NORM_NONE ? RC_NORM_L1 : cfg->ramp.pair[1];
+        rc_norm q = cfg->ramp.pair[0], r = cfg->ramp.pair[1];
+        if (q == RC_NORM_NONE || r == RC_NORM_NONE) /* rc_pair_resolve runs first */
+            return rc_err_set(e, "method ramp: ramp.pair: auto was not resolved to a pair");
         t->q = t->r = -1;
         for (int i = 0; i < t->n_threats; i++) {
             if (t->threats[i].norm == q) t->q = i;

@@ -24,14 +24,16 @@ int rc_pair_choose(const double own_acc[3], rc_norm *q, rc_norm *r) {
     return 0;
 }
 
-int rc_pair_run(rc_ctx *ctx, const rc_config *cfg, const char *const checkpoints[3], int n,
-                const char *write_path, rc_err *e) {
-    double acc[3] = {-1, -1, -1};
+/* Each given checkpoint's robust accuracy against its own norm (fast protocol, first n test
+ * points), one printed line per model; acc[p] < 0 where no checkpoint was given. */
+static int measure(rc_ctx *ctx, const rc_config *cfg, const char *const checkpoints[3], int n,
+                   double acc[3], rc_err *e) {
     rc_dataset test = {0};
     if (rc_load_split(cfg, 0, 0, &test, e)) return -1;
     int r = -1;
     for (rc_norm p = RC_NORM_LINF; p <= RC_NORM_L1; p++) {
-        if (!checkpoints[p]) continue;
+        acc[p] = -1;
+        if (!checkpoints[p] || !checkpoints[p][0]) continue;
         int k = rc_config_find_threat(cfg, p);
         if (k < 0) {
             rc_err_set(e, "a %s checkpoint was given but the config has no %s threat model",
@@ -60,26 +62,53 @@ int rc_pair_run(rc_ctx *ctx, const rc_config *cfg, const char *const checkpoints
         rc_eval_report_free(&rep);
         rc_model_free(&m);
     }
-    rc_norm q, rr;
-    if (rc_pair_choose(acc, &q, &rr)) {
-        rc_err_set(e, "pair: give checkpoints for at least two norms (--linf, --l2, --l1)");
-        goto out;
-    }
-    printf("key tradeoff pair: q = %s (lowest own-norm robustness: fine-tune its model), r = %s\n",
-           rc_norm_name(q), rc_norm_name(rr));
-    if (write_path) {
-        rc_config out = *cfg;
-        out.method = RC_METHOD_RAMP;
-        out.ramp.pair[0] = q, out.ramp.pair[1] = rr;
-        snprintf(out.init, sizeof out.init, "%s", checkpoints[q]);
-        rc_atomic_file a;
-        if (rc_atomic_begin(&a, write_path, e)) goto out;
-        rc_config_print(a.f, &out);
-        if (rc_atomic_commit(&a, e)) goto out;
-        printf("fine-tuning config written to %s\n", write_path);
-    }
     r = 0;
 out:
     rc_dataset_free(&test);
     return r;
+}
+
+/* Measure, choose and say which pair and why. */
+static int choose(rc_ctx *ctx, const rc_config *cfg, const char *const checkpoints[3], int n,
+                  rc_norm *q, rc_norm *r, rc_err *e) {
+    double acc[3];
+    if (measure(ctx, cfg, checkpoints, n, acc, e)) return -1;
+    if (rc_pair_choose(acc, q, r))
+        return rc_err_set(e, "pair: give checkpoints for at least two norms");
+    printf("key tradeoff pair: q = %s (lowest own-norm robustness: fine-tune its model), r = %s\n",
+           rc_norm_name(*q), rc_norm_name(*r));
+    fflush(stdout);
+    return 0;
+}
+
+int rc_pair_run(rc_ctx *ctx, const rc_config *cfg, const char *const checkpoints[3], int n,
+                const char *write_path, rc_err *e) {
+    rc_norm q, rr;
+    if (choose(ctx, cfg, checkpoints, n, &q, &rr, e)) return -1;
+    if (!write_path) return 0;
+    rc_config out = *cfg;
+    out.method = RC_METHOD_RAMP;
+    out.ramp.pair[0] = q, out.ramp.pair[1] = rr;
+    memset(out.ramp.at_checkpoints, 0, sizeof out.ramp.at_checkpoints);
+    snprintf(out.init, sizeof out.init, "%s", checkpoints[q]);
+    rc_atomic_file a;
+    if (rc_atomic_begin(&a, write_path, e)) return -1;
+    rc_config_print(a.f, &out);
+    if (rc_atomic_commit(&a, e)) return -1;
+    printf("fine-tuning config written to %s\n", write_path);
+    return 0;
+}
+
+int rc_pair_resolve(rc_ctx *ctx, rc_config *cfg, rc_err *e) {
+    if (cfg->method != RC_METHOD_RAMP || cfg->ramp.pair[0] >= 0) return 0;
+    const char *ck[3];
+    for (int p = 0; p < 3; p++) ck[p] = cfg->ramp.at_checkpoints[p];
+    printf("ramp-cl: ramp.pair: auto: measuring the l_p-AT models on the first %d test points\n",
+           cfg->eval.n);
+    rc_norm q, r;
+    if (choose(ctx, cfg, ck, cfg->eval.n, &q, &r, e)) return rc_err_prefix(e, "ramp.pair: auto: ");
+    snprintf(cfg->init, sizeof cfg->init, "%s", ck[q]);
+    cfg->ramp.pair[0] = q, cfg->ramp.pair[1] = r; /* the run's config.yaml records the decision */
+    memset(cfg->ramp.at_checkpoints, 0, sizeof cfg->ramp.at_checkpoints);
+    return 0;
 }

@@ -9,6 +9,7 @@
 #include "ramp/launch.h"
 #include "ramp/methods.h"
 #include "ramp/optim.h"
+#include "ramp/pair.h"
 #include "ramp/safetensors.h"
 
 #include <errno.h>
@@ -107,7 +108,7 @@ static int mkdir_p(const char *path, rc_err *e) {
 
 /* Write the resolved config next to the results, atomically. */
 static int write_config(const rc_config *cfg, const char *dir, rc_err *e) {
-    char path[RC_CONFIG_PATH_MAX + 32];
+    char path[RC_CONFIG_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/config.yaml", dir);
     rc_atomic_file a;
     if (rc_atomic_begin(&a, path, e)) return -1;
@@ -117,7 +118,7 @@ static int write_config(const rc_config *cfg, const char *dir, rc_err *e) {
 
 /* One JSON line per epoch, appended and synced, so a crash loses at most the line in flight. */
 static int append_metrics(const char *dir, const char *line, rc_err *e) {
-    char path[RC_CONFIG_PATH_MAX + 32];
+    char path[RC_CONFIG_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     sigset_t held; /* a second Ctrl-C waits for the whole line */
     rc_signals_hold(&held);
@@ -228,7 +229,7 @@ static int evaluate(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dat
                        show, &r, e))
         return -1;
     rc_eval_print_table(stdout, &r);
-    char path[RC_CONFIG_PATH_MAX + 32];
+    char path[RC_CONFIG_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/eval-%s.json", cfg->output.dir, full ? "full" : "fast");
     int ret = mkdir_p(cfg->output.dir, e) || rc_eval_write_json(&r, checkpoint, path, e);
     if (!ret) printf("ramp-cl: per-point outcomes in %s\n", path);
@@ -238,7 +239,7 @@ static int evaluate(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dat
 
 int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int full, int n,
                 rc_progress_mode show, rc_err *e) {
-    char path[RC_CONFIG_PATH_MAX + 32];
+    char path[RC_CONFIG_PATH_MAX + 64];
     if (!checkpoint) {
         snprintf(path, sizeof path, "%s/model.safetensors", cfg->output.dir);
         checkpoint = path;
@@ -355,7 +356,7 @@ static void unpack_state(run *r) {
 static double wall_s(const run *r) { return (double)r->wall_ms / 1000 + rc_now_s() - r->t0; }
 
 static int save_checkpoint(run *r, rc_err *e) {
-    char path[RC_CONFIG_PATH_MAX + 32];
+    char path[RC_CONFIG_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->cfg->output.dir);
     pack_state(r);
     r->last_checkpoint = rc_now_s();
@@ -489,7 +490,7 @@ static int train_pass(run *r, int epoch, int64_t from, float *lr, rc_err *e) {
 /* Keep the metrics of the epochs a checkpoint covers; a resumed run appends the rest (a crash
  * after an epoch's line but before its checkpoint would otherwise leave that epoch twice). */
 static int trim_metrics(const char *dir, int64_t epochs, rc_err *e) {
-    char path[RC_CONFIG_PATH_MAX + 32], line[1 << 16];
+    char path[RC_CONFIG_PATH_MAX + 64], line[1 << 16];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     FILE *in = fopen(path, "r");
     if (!in) return 0;
@@ -513,7 +514,7 @@ static int trim_metrics(const char *dir, int64_t epochs, rc_err *e) {
 /* A fresh run's metrics start empty: an earlier run in the same directory is replaced, not
  * continued (that is what --resume is for), and the user is told. */
 static int start_metrics(const run *r, rc_err *e) {
-    char path[RC_CONFIG_PATH_MAX + 32];
+    char path[RC_CONFIG_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/metrics.jsonl", r->cfg->output.dir);
     if (access(path, F_OK) != 0) return 0;
     if (unlink(path) != 0) return rc_err_set(e, "cannot remove %s: %s", path, strerror(errno));
@@ -609,7 +610,7 @@ static int run_setup(run *r, int resume, rc_err *e) {
     describe_state(r);
     r->position[0] = r->use_gp ? PHASE_NATURAL : PHASE_TRAIN;
     if (resume) {
-        char path[RC_CONFIG_PATH_MAX + 32];
+        char path[RC_CONFIG_PATH_MAX + 64];
         snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
         if (access(path, F_OK) != 0)
             return rc_err_set(e, "%s: no checkpoint to resume from (the run stopped before its "
@@ -704,7 +705,10 @@ static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) 
     return 0;
 }
 
-int rc_train_run(rc_ctx *ctx, const rc_config *cfg, const rc_run_opts *opts, rc_err *e) {
+int rc_train_run(rc_ctx *ctx, const rc_config *given, const rc_run_opts *opts, rc_err *e) {
+    rc_config resolved = *given; /* with ramp.pair: auto decided, as config.yaml records it */
+    const rc_config *cfg = &resolved;
+    if (rc_pair_resolve(ctx, &resolved, e)) return -1;
     run r;
     memset(&r, 0, sizeof r);
     r.ctx = ctx, r.cfg = cfg;
@@ -753,7 +757,7 @@ int rc_train_run(rc_ctx *ctx, const rc_config *cfg, const rc_run_opts *opts, rc_
         }
     }
     rc_interrupt_defer(0); /* from here on nothing needs saving: a signal ends the process */
-    char path[RC_CONFIG_PATH_MAX + 32];
+    char path[RC_CONFIG_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/model.safetensors", cfg->output.dir);
     if (rc_checkpoint_save(ctx, &r.m, NULL, NULL, path, e)) goto out;
     if (r.show != RC_PROGRESS_QUIET)

@@ -230,8 +230,8 @@ START_TEST(defaults_come_from_dataset_arch_and_init) {
         ck_assert_int_eq(c.method, RC_METHOD_NATURAL);
         ck_assert_int_eq(c.n_threats, 0);
         ck_assert_int_eq(c.attack_norm, RC_NORM_NONE);
-        ck_assert_int_eq(c.ramp.pair[0], RC_NORM_NONE);
-        ck_assert_int_eq(c.ramp.pair[1], RC_NORM_NONE);
+        ck_assert_int_eq(c.ramp.pair[0], RC_NORM_LINF); /* the paper's default pair */
+        ck_assert_int_eq(c.ramp.pair[1], RC_NORM_L1);
         ck_assert(c.ramp.lambda == 1.5 && c.ramp.beta == 0.5);
         ck_assert(c.ramp.gp && c.ramp.outer == RC_OUTER_MAX && c.ramp.trades_beta == 6);
         ck_assert(c.msd.alpha_linf == 0.003 && c.msd.alpha_l2 == 0.05 && c.msd.alpha_l1 == 0.05);
@@ -529,6 +529,42 @@ START_TEST(method_needs_matching_threat_models) {
     ck_assert_int_eq(c.method, RC_METHOD_MSD);
     ck_assert_int_eq(c.msd.steps, 7);
 
+    /* pair auto: the heuristic needs l_p-AT checkpoints of two norms in threat_models, and
+     * chooses init itself; at_checkpoints mean nothing with a given pair. */
+#define THREE "threat_models: [{norm: l1, eps: 12}, {norm: linf, eps: 0.1}, {norm: l2, eps: 1}]\n"
+    write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "method: ramp\n" THREE "ramp: {pair: auto}\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "cfg.yaml:8:14: ramp.pair: auto chooses the pair from l_p-AT models: give "
+                  "ramp.at_checkpoints for at least two norms, or the pair [q, r]");
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: ramp\n" THREE "ramp:\n  pair: auto\n"
+                   "  at_checkpoints: {linf: %s, l1: %s/missing.st}\ninit: %s\n",
+              t.data, t.init, t.dir, t.init);
+    load_fails(path, &e);
+    ck_has(e.msg, "ramp.at_checkpoints.l1: cannot access");
+    ck_has(e.msg, "init: with ramp.pair: auto the run starts from q's AT checkpoint; remove init");
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: ramp\nthreat_models: [{norm: l1, eps: 12}, {norm: linf, eps: 0.1}]\n"
+                   "ramp:\n  pair: auto\n  at_checkpoints: {linf: %s, l2: %s, l1: %s}\n",
+              t.data, t.init, t.init, t.init);
+    load_fails(path, &e);
+    ck_has(e.msg, "ramp.at_checkpoints.l2: l2 is not in threat_models (l1, linf)");
+    ck_assert_int_eq(count_lines(e.msg), 1);
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: ramp\n" THREE "ramp:\n  pair: [linf, l1]\n  at_checkpoints: {l2: %s}\n",
+              t.data, t.init);
+    load_fails(path, &e);
+    ck_has(e.msg, "ramp.at_checkpoints.l2: used only with ramp.pair: auto (the pair is [linf, l1])");
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: ramp\n" THREE "ramp:\n  pair: auto\n  at_checkpoints: {linf: %s, l2: %s}\n",
+              t.data, t.init, t.init);
+    load_ok(&c, path);
+    ck_assert_int_eq(c.ramp.pair[0], RC_NORM_NONE);
+    ck_assert_str_eq(c.ramp.at_checkpoints[RC_NORM_L2], t.init);
+    ck_assert_str_eq(c.ramp.at_checkpoints[RC_NORM_L1], "");
+#undef THREE
+
     /* A list of the wrong length. */
     write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "ramp: {pair: [linf, l2, l1]}\n", t.data);
     load_fails(path, &e);
@@ -745,7 +781,7 @@ START_TEST(print_reads_back_identically) {
     fclose(f);
     ck_has(text, "\nmodel:\n  arch: small-cnn\n  activation: relu\n");
     ck_has(text, "\nthreat_models: []\n");
-    ck_has(text, "\nramp:\n  pair: auto\n");
+    ck_has(text, "\nramp:\n  pair: [linf, l1]\n  at_checkpoints:\n    linf: \"\"\n");
     ck_has(text, "\n  weight_decay: 0.0005\n");
     ck_has(text, "\n  dir: \"tab\\x09here\"\n");
     ck_lacks(text, "attack_norm");

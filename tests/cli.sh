@@ -154,6 +154,13 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     expect pair 0 'key tradeoff pair: q = ' -- "$RAMP_CL" pair "$tmp/pair.yaml" \
         --linf "$run/model.safetensors" --l1 "$run/model.safetensors" --n 20 --write "$tmp/ft.yaml"
     expect pair-config 0 "init: \"$run/model.safetensors\"" -- "$RAMP_CL" check "$tmp/ft.yaml"
+    # ramp.pair: auto runs the heuristic before training and records the decision in config.yaml
+    sed -e "s|  pair: \\[linf, l1\\]|  pair: auto\\n  at_checkpoints: {linf: $run/model.safetensors, l1: $tmp/uninterrupted.safetensors}|" \
+        -e 's/epochs: 2/epochs: 1/' -e "s|tests/tmp/run-resume|$tmp/run-auto|" \
+        "$srcdir/tests/tiny-resume.yaml" >"$tmp/auto.yaml"
+    expect pair-auto 0 'key tradeoff pair: q = ' -- "$RAMP_CL" "$tmp/auto.yaml"
+    expect pair-auto-recorded 0 '^  pair: \[l' -- cat "$tmp/run-auto/config.yaml"
+    expect pair-auto-init 0 '^init: "' -- cat "$tmp/run-auto/config.yaml"
     # robust evaluation of a checkpoint: the table and the per-point JSON
     expect eval-fast 0 'Clean .*Union' -- "$RAMP_CL" eval "$tmp/pair.yaml" \
         --checkpoint "$run/model.safetensors" --protocol fast --n 20

@@ -109,6 +109,8 @@ typedef struct rc_config {
     rc_norm attack_norm; /* method at: the attacked norm; RC_NORM_NONE otherwise */
     struct {
         rc_norm pair[2]; /* [q, r] (source, target); both RC_NORM_NONE for auto */
+        /* pair auto: the l_p-AT checkpoint of each norm ("" = none), indexed by rc_norm */
+        char at_checkpoints[3][RC_CONFIG_PATH_MAX];
         double lambda;
         double beta;
         bool gp;

@@ -17,4 +17,9 @@ int rc_pair_choose(const double own_acc[3], rc_norm *q, rc_norm *r);
 int rc_pair_run(rc_ctx *ctx, const rc_config *cfg, const char *const checkpoints[3], int n,
                 const char *write_path, rc_err *e);
 
+/* `ramp.pair: auto` in a RAMP config: measure ramp.at_checkpoints (first eval.n test points),
+ * set the pair and init = q's checkpoint (and clear at_checkpoints: the config then reads as the
+ * decision). Does nothing for other methods or a given pair. */
+int rc_pair_resolve(rc_ctx *ctx, rc_config *cfg, rc_err *e);
+
 #endif
