@@ -75,7 +75,8 @@ __kernel void apgd_l1_adapt(__global const float *x, __global const float *x_bes
     int nz = 0;
     for (int j = 0; j < d; j++) nz += x_best[off + j] != x[off + j];
     const float sp = (float)nz;
-    const float ratio = sp / sp_old[b]; /* 0/0 is NaN, and NaN < 0.95 is false, as in the reference */
+    const float ratio =
+        sp / sp_old[b]; /* 0/0 is NaN, and NaN < 0.95 is false, as in the reference */
     const int fl = ratio < 0.95f;
     topk[b] = sp / (float)d / 1.5f;
     float e = fl ? eps : eta[b] / 1.5f;

@@ -157,7 +157,8 @@ static int bench_model(rc_ctx *ctx, rc_arch arch, const rc_bench_opts *o, rc_err
             int runs = 0;
             double t0 = rc_now_s(), el;
             do {
-                ok = ok && rc_apgd_run(ctx, &a, &m, &ao, n, 0, e) == 0 && rc_ctx_finish(ctx, e) == 0;
+                ok =
+                    ok && rc_apgd_run(ctx, &a, &m, &ao, n, 0, e) == 0 && rc_ctx_finish(ctx, e) == 0;
                 runs++;
                 el = rc_now_s() - t0;
             } while (ok && (el < o->min_seconds || runs < 2));

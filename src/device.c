@@ -40,7 +40,8 @@ static int describe(cl_platform_id p, cl_device_id d, int index, rc_device_desc 
     if (s == CL_SUCCESS)
         s = clGetPlatformInfo(p, CL_PLATFORM_VERSION, sizeof out->platform_version,
                               out->platform_version, NULL);
-    if (s != CL_SUCCESS) return rc_err_cl(e, "clGetPlatformInfo", s, "platform of device %d", index);
+    if (s != CL_SUCCESS)
+        return rc_err_cl(e, "clGetPlatformInfo", s, "platform of device %d", index);
     if (info_str(d, CL_DEVICE_NAME, out->name, sizeof out->name, "CL_DEVICE_NAME", e) ||
         info_str(d, CL_DEVICE_VENDOR, out->vendor, sizeof out->vendor, "CL_DEVICE_VENDOR", e) ||
         info_str(d, CL_DRIVER_VERSION, out->driver_version, sizeof out->driver_version,
@@ -222,7 +223,8 @@ int rc_buffer_copy(rc_ctx *ctx, cl_mem src, cl_mem dst, size_t bytes, const char
                    rc_err *e) {
     if (bytes == 0) return 0;
     cl_int s = clEnqueueCopyBuffer(ctx->queue, src, dst, 0, 0, bytes, 0, NULL, NULL);
-    if (s != CL_SUCCESS) return rc_err_cl(e, "clEnqueueCopyBuffer", s, "%s, %zu bytes", what, bytes);
+    if (s != CL_SUCCESS)
+        return rc_err_cl(e, "clEnqueueCopyBuffer", s, "%s, %zu bytes", what, bytes);
     return 0;
 }
 

@@ -300,8 +300,9 @@ int rc_eval_write_json(const rc_eval_report *r, const char *checkpoint, const ch
             r->seconds, r->clean_acc, r->union_acc);
     fprintf(f, "  \"norms\": [");
     for (int t = 0; t < r->n_norms; t++)
-        fprintf(f, "%s\n    {\"norm\": \"%s\", \"eps\": %.9g, \"robust_acc\": %.6f, \"seconds\": %.3f}",
-                t ? "," : "", rc_norm_name(r->norms[t]), r->eps[t], r->acc[t], r->norm_seconds[t]);
+        fprintf(
+            f, "%s\n    {\"norm\": \"%s\", \"eps\": %.9g, \"robust_acc\": %.6f, \"seconds\": %.3f}",
+            t ? "," : "", rc_norm_name(r->norms[t]), r->eps[t], r->acc[t], r->norm_seconds[t]);
     fprintf(f, "\n  ],\n  \"points\": {\n    \"clean\": \"");
     for (int i = 0; i < r->n; i++) fputc(r->clean[i] ? '1' : '0', f);
     fprintf(f, "\"");

@@ -197,8 +197,9 @@ static int build_error(rc_ctx *ctx, cl_program prog, cl_int s, const char *label
             CL_SUCCESS &&
         n > 0 && (log = calloc(n + 1, 1)) != NULL)
         clGetProgramBuildInfo(prog, ctx->dev.device, CL_PROGRAM_BUILD_LOG, n, log, NULL);
-    rc_err_cl(e, "clBuildProgram", s, "kernel source %s, options \"%s %s\", device %s; build log:\n%s",
-              label, BASE_OPTIONS, options, ctx->dev.name, log && log[0] ? log : "(empty)");
+    rc_err_cl(e, "clBuildProgram", s,
+              "kernel source %s, options \"%s %s\", device %s; build log:\n%s", label, BASE_OPTIONS,
+              options, ctx->dev.name, log && log[0] ? log : "(empty)");
     free(log);
     return -1;
 }

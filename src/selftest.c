@@ -23,7 +23,8 @@ static const float SELFTEST_TOL = 1e-4f;
 static int check_gemm(rc_ctx *ctx, int clblast, double *max_err, rc_err *e) {
     /* Odd sizes so that padding paths in the GEMM are exercised. */
     const size_t m = 67, n = 45, k = 33;
-    float *a = malloc(m * k * sizeof *a), *b = malloc(k * n * sizeof *b), *c = malloc(m * n * sizeof *c);
+    float *a = malloc(m * k * sizeof *a), *b = malloc(k * n * sizeof *b),
+          *c = malloc(m * n * sizeof *c);
     cl_mem da = NULL, db = NULL, dc = NULL;
     int r = -1;
     if (!a || !b || !c) {

@@ -225,8 +225,8 @@ static int evaluate(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dat
     rc_threat ordered[RC_MAX_THREATS];
     int n_ordered = ordered_threats(cfg, ordered);
     if (rc_eval_robust(ctx, m, test, n, ordered, n_ordered,
-                       full ? RC_PROTOCOL_FULL : RC_PROTOCOL_FAST, cfg->seed, cfg->data.eval_batch_size,
-                       show, &r, e))
+                       full ? RC_PROTOCOL_FULL : RC_PROTOCOL_FAST, cfg->seed,
+                       cfg->data.eval_batch_size, show, &r, e))
         return -1;
     rc_eval_print_table(stdout, &r);
     char path[RC_CONFIG_PATH_MAX + 64];
@@ -700,7 +700,8 @@ static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) 
     snprintf(line + len, cap - len, "}\n");
     if (append_metrics(cfg->output.dir, line, e)) return -1;
     r->position[0] = r->use_gp ? PHASE_NATURAL : PHASE_TRAIN, r->position[1] = 0;
-    if (last || (cfg->output.checkpoint_every > 0 && (epoch + 1) % cfg->output.checkpoint_every == 0))
+    if (last ||
+        (cfg->output.checkpoint_every > 0 && (epoch + 1) % cfg->output.checkpoint_every == 0))
         return save_checkpoint(r, e);
     return 0;
 }

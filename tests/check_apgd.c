@@ -250,7 +250,8 @@ START_TEST(robust_accuracy_does_not_increase_with_eps) {
     rc_dataset d;
     make_dataset(&d, LN, c.x, c.y);
     for (int i = 0; i < LN * LD; i++) c.x[i] = d.pixels[i] / 255.0f;
-    for (int i = 0; i < LN; i++) d.labels[i] = (uint8_t)(margin(&c, i, c.x + i * LD) >= 0 ? c.y[i] : 1 - c.y[i]);
+    for (int i = 0; i < LN; i++)
+        d.labels[i] = (uint8_t)(margin(&c, i, c.x + i * LD) >= 0 ? c.y[i] : 1 - c.y[i]);
     static const rc_norm norms[3] = {RC_NORM_LINF, RC_NORM_L2, RC_NORM_L1};
     static const double scale[3] = {0.05, 0.1, 0.5};
     for (int t = 0; t < 3; t++) {
@@ -270,7 +271,8 @@ START_TEST(robust_accuracy_does_not_increase_with_eps) {
             prev = r.acc[0];
             rc_eval_report_free(&r);
         }
-        ck_assert_msg(prev < 1.0, "%s: no point broken even at the largest eps", rc_norm_name(norms[t]));
+        ck_assert_msg(prev < 1.0, "%s: no point broken even at the largest eps",
+                      rc_norm_name(norms[t]));
     }
     rc_dataset_free(&d);
     rc_model_free(&m);

@@ -555,9 +555,11 @@ START_TEST(method_needs_matching_threat_models) {
               HEAD "method: ramp\n" THREE "ramp:\n  pair: [linf, l1]\n  at_checkpoints: {l2: %s}\n",
               t.data, t.init);
     load_fails(path, &e);
-    ck_has(e.msg, "ramp.at_checkpoints.l2: used only with ramp.pair: auto (the pair is [linf, l1])");
+    ck_has(e.msg,
+           "ramp.at_checkpoints.l2: used only with ramp.pair: auto (the pair is [linf, l1])");
     write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: ramp\n" THREE "ramp:\n  pair: auto\n  at_checkpoints: {linf: %s, l2: %s}\n",
+              HEAD "method: ramp\n" THREE
+                   "ramp:\n  pair: auto\n  at_checkpoints: {linf: %s, l2: %s}\n",
               t.data, t.init, t.init);
     load_ok(&c, path);
     ck_assert_int_eq(c.ramp.pair[0], RC_NORM_NONE);

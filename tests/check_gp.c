@@ -144,7 +144,8 @@ static void dev_merge(rc_ctx *ctx, const gp_case *c, gp_dev *d, float beta, floa
                       float *out_s, double *cs) {
     rc_err e;
     ck_assert(rc_buffer_write(ctx, d->b[ADV_P], 0, c->np * 4, c->h[ADV_P], "adv", &e) == 0);
-    if (c->ns) ck_assert(rc_buffer_write(ctx, d->b[ADV_S], 0, c->ns * 4, c->h[ADV_S], "adv", &e) == 0);
+    if (c->ns)
+        ck_assert(rc_buffer_write(ctx, d->b[ADV_S], 0, c->ns * 4, c->h[ADV_S], "adv", &e) == 0);
     ck_assert_msg(rc_gp_merge(ctx, &d->snap, d->b[ADV_P], d->b[ADV_S], d->b[NAT_P], d->b[NAT_S],
                               c->t, c->nt, beta, cs, &e) == 0,
                   "%s", e.msg);
@@ -167,7 +168,8 @@ static void compare(const gp_case *c, double beta, const float *got_p, const flo
                     *n = c->h[3 * arena + 2];
         const double *ref = arena ? ref_s : ref_p;
         for (size_t i = 0; i < len; i++) {
-            double tol = 1e-6 * (fabs(o[i]) + fabs((double)a[i] - o[i]) + fabs((double)n[i] - o[i]));
+            double tol =
+                1e-6 * (fabs(o[i]) + fabs((double)a[i] - o[i]) + fabs((double)n[i] - o[i]));
             ck_assert_msg(fabs(got[i] - ref[i]) <= tol, "arena %d float %zu: %.9g, reference %.9g",
                           arena, i, got[i], ref[i]);
         }
@@ -242,7 +244,8 @@ START_TEST(beta_edges) {
     dev_merge(&ctx, &c, &d, 1.0f, p, s, cs);
     compare(&c, 1.0, p, s, cs);
     for (size_t i = 0; i < c.np; i++)
-        ck_assert_msg(fabs(p[i] - c.h[ADV_P][i]) <= 2e-7 * (fabs(c.h[OLD_P][i]) + fabs(c.h[ADV_P][i])),
+        ck_assert_msg(fabs(p[i] - c.h[ADV_P][i]) <=
+                          2e-7 * (fabs(c.h[OLD_P][i]) + fabs(c.h[ADV_P][i])),
                       "float %zu: %.9g, adv %.9g", i, p[i], c.h[ADV_P][i]);
     for (size_t i = 0; i < c.ns; i++)
         ck_assert(fabs(s[i] - c.h[ADV_S][i]) <= 2e-7 * (fabs(c.h[OLD_S][i]) + fabs(c.h[ADV_S][i])));

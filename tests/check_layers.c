@@ -116,8 +116,9 @@ static void check_gradients(layer_case *lc, float h, double tol) {
             p->host[i] = v;
             double fd = (fp - fm) / (2.0 * h);
             double err = fabs(fd - g[i]) / fmax(fabs(fd), fmax(0.1 * rms, 1e-3));
-            ck_assert_msg(err < tol, "%s[%zu]: analytic %.6g, finite difference %.6g (rel err %.3g)",
-                          p->name, i, g[i], fd, err);
+            ck_assert_msg(err < tol,
+                          "%s[%zu]: analytic %.6g, finite difference %.6g (rel err %.3g)", p->name,
+                          i, g[i], fd, err);
         }
         free(g);
     }
@@ -381,7 +382,8 @@ static int lin_bwd(layer_case *lc, rc_err *e) {
 START_TEST(linear) {
     rc_ctx ctx;
     test_open_ctx(&ctx);
-    layer_case lc = {.ctx = &ctx, .forward = lin_fwd, .backward = lin_bwd, .n = 3, .in = 7, .out = 5};
+    layer_case lc = {
+        .ctx = &ctx, .forward = lin_fwd, .backward = lin_bwd, .n = 3, .in = 7, .out = 5};
     add_probe(&lc, "x", 21, -1, 1, 51, 1);
     add_probe(&lc, "weight", 35, -0.5f, 0.5f, 52, 1);
     add_probe(&lc, "bias", 5, -0.5f, 0.5f, 53, 1);
@@ -413,7 +415,8 @@ START_TEST(cross_entropy) {
     double base = 0;
     float loss[4], correct[4], g[24];
     upload(&ctx, dz, z, 24);
-    ck_assert(rc_ce_forward_backward(&ctx, n, k, dz, ce_labels, ce_loss, ce_correct, dgrad, &e) == 0);
+    ck_assert(rc_ce_forward_backward(&ctx, n, k, dz, ce_labels, ce_loss, ce_correct, dgrad, &e) ==
+              0);
     download(&ctx, ce_loss, loss, 4);
     download(&ctx, ce_correct, correct, 4);
     download(&ctx, dgrad, g, 24);

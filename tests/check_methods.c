@@ -15,7 +15,8 @@
 #include <math.h>
 #include <unistd.h>
 
-/* ---- helpers ---------------------------------------------------------------------------------- */
+/* ---- helpers ----------------------------------------------------------------------------------
+ */
 
 static double urand(unsigned *s) {
     *s = *s * 1664525u + 1013904223u;
@@ -156,7 +157,8 @@ static void ramp_loss_case(int empty_mask) {
     int y[RN];
     unsigned s = 17;
     for (int t = 0; t < 3; t++)
-        for (int i = 0; i < RN * RK; i++) z[t][i] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f * 4 - 2;
+        for (int i = 0; i < RN * RK; i++)
+            z[t][i] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f * 4 - 2;
     for (int i = 0; i < RN; i++) {
         int arg = 0;
         for (int k = 1; k < RK; k++)
@@ -205,7 +207,10 @@ static void ramp_loss_case(int empty_mask) {
             zd[t][i] = v;
             double fd = (fp - fm) / (2 * h);
             ck_assert_msg(fabs(fd - grad[t][i]) < 1e-5 + 1e-3 * fabs(fd),
-                          "%s logits [%d]: kernel %g, finite difference %g", t == 0 ? "q" : t == 1 ? "r" : "best",
+                          "%s logits [%d]: kernel %g, finite difference %g",
+                          t == 0   ? "q"
+                          : t == 1 ? "r"
+                                   : "best",
                           i, grad[t][i], fd);
         }
     for (int t = 0; t < 3; t++) clReleaseMemObject(zz[t]), clReleaseMemObject(dz[t]);
@@ -260,7 +265,8 @@ START_TEST(ramp_trades_loss_matches_host) {
     const float lambda = 2.0f, beta = 6.0f;
     cl_mem zz[4], dz[4], labels = upload(&ctx, y, sizeof y);
     cl_mem loss = upload(&ctx, NULL, RN * 4), correct = upload(&ctx, NULL, RN * 4);
-    for (int t = 0; t < 4; t++) zz[t] = upload(&ctx, z[t], sizeof z[t]), dz[t] = upload(&ctx, NULL, sizeof z[t]);
+    for (int t = 0; t < 4; t++)
+        zz[t] = upload(&ctx, z[t], sizeof z[t]), dz[t] = upload(&ctx, NULL, sizeof z[t]);
     size_t g = RN;
     int n = RN, k = RK;
     rc_err e;
@@ -352,7 +358,8 @@ START_TEST(avg_loss_and_gradient_match_host) {
     rc_param *pw = rc_model_param(&m, "linear.weight"), *pb = rc_model_param(&m, "linear.bias");
     ck_assert(rc_param_write(&ctx, pw, w, &e) == 0 && rc_param_write(&ctx, pb, b, &e) == 0);
     for (int p = 0; p < AT; p++)
-        ck_assert(rc_buffer_write(&ctx, t.adv[p], 0, AN * AD * 4, adv + p * AN * AD, "adv", &e) == 0);
+        ck_assert(rc_buffer_write(&ctx, t.adv[p], 0, AN * AD * 4, adv + p * AN * AD, "adv", &e) ==
+                  0);
     cl_mem labels = upload(&ctx, y, sizeof y);
     cl_mem loss = upload(&ctx, NULL, AN * 4), correct = upload(&ctx, NULL, AN * 4);
     ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
@@ -376,7 +383,8 @@ START_TEST(avg_loss_and_gradient_match_host) {
         double fm = host_avg(wd, bd, adv, y, &a);
         *v = keep;
         double fd = (fp - fm) / (2 * h), dev = i < AK * AD ? gw[i] : gb[i - AK * AD];
-        ck_assert_msg(fabs(fd - dev) < 1e-5 + 1e-3 * fabs(fd), "parameter %d: %g, fd %g", i, dev, fd);
+        ck_assert_msg(fabs(fd - dev) < 1e-5 + 1e-3 * fabs(fd), "parameter %d: %g, fd %g", i, dev,
+                      fd);
     }
     rc_adv_trainer_free(&t);
     rc_model_free(&m);
@@ -399,7 +407,8 @@ START_TEST(avg_loss_and_gradient_match_host) {
     ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
     download(&ctx, m.grads, avg, nt * 4);
     for (int p = 0; p < AT; p++) {
-        ck_assert(rc_buffer_write(&ctx, rc_model_input(&m), 0, sizeof sadv[p], sadv[p], "x", &e) == 0);
+        ck_assert(rc_buffer_write(&ctx, rc_model_input(&m), 0, sizeof sadv[p], sadv[p], "x", &e) ==
+                  0);
         ck_assert(rc_model_forward(&ctx, &m, 1, AN, &e) == 0);
         ck_assert(rc_ce_forward_backward(&ctx, AN, AK, rc_model_logits(&m), labels, loss, correct,
                                          rc_model_logits_grad(&m), &e) == 0);
@@ -457,7 +466,8 @@ static void host_msd_candidates(const float *x, const float *xa, const float *g,
         double gm[MD], mags[MD], gn = 0;
         for (int j = 0; j < MD; j++) {
             double v = gb[j], xc = ab[j];
-            int out_ = (v < 0 && xc <= alpha1) || (v > 0 && xc >= 1.0f - alpha1) || xc <= 0 || xc >= 1;
+            int out_ =
+                (v < 0 && xc <= alpha1) || (v > 0 && xc >= 1.0f - alpha1) || xc <= 0 || xc >= 1;
             gm[j] = out_ ? 0 : v;
             mags[j] = fabs(gm[j]);
             gn += v * v;
@@ -478,7 +488,8 @@ static void host_msd_candidates(const float *x, const float *xa, const float *g,
             tn += u * u;
             /* linf */
             double s = (gb[j] > 0) - (gb[j] < 0);
-            double v = fmin(fmax(ab[j] + o->alpha_linf * s, xb[j] - o->eps_linf), xb[j] + o->eps_linf);
+            double v =
+                fmin(fmax(ab[j] + o->alpha_linf * s, xb[j] - o->eps_linf), xb[j] + o->eps_linf);
             out[RC_MSD_LINF][b * MD + j] = fmin(fmax(v, 0), 1);
         }
         tn = sqrt(tn);
@@ -563,7 +574,8 @@ START_TEST(msd_candidates_match_host) {
                     l1 += fabs(dj), l2 += dj * dj, li = fmax(li, fabs(dj));
                 }
                 if (c == RC_MSD_L1) ck_assert_msg(l1 <= o.eps_l1 * (1 + 1e-5), "l1 %g", l1);
-                if (c == RC_MSD_L2) ck_assert_msg(sqrt(l2) <= o.eps_l2 * (1 + 1e-5), "l2 %g", sqrt(l2));
+                if (c == RC_MSD_L2)
+                    ck_assert_msg(sqrt(l2) <= o.eps_l2 * (1 + 1e-5), "l2 %g", sqrt(l2));
                 if (c == RC_MSD_LINF) ck_assert_msg(li <= o.eps_linf * (1 + 1e-5), "linf %g", li);
             }
         }

@@ -15,10 +15,14 @@ START_TEST(schedules_match_the_reference) {
     ck_assert_float_eq(rc_schedule_lr(RC_SCHEDULE_STATIC, 0.05f, 80, 70.0f, 70), 0.05f);
     ck_assert_float_eq(rc_schedule_lr(RC_SCHEDULE_STATIC, 0.05f, 80, 70.01f, 70), 0.005f);
     /* superconverge over 30 epochs: 0 -> 0.1 at epoch 12 -> 0 at 30 */
-    ck_assert_double_eq_tol(rc_schedule_lr(RC_SCHEDULE_SUPERCONVERGE, 0.1f, 30, 6.0f, 0), 0.05, 1e-7);
-    ck_assert_double_eq_tol(rc_schedule_lr(RC_SCHEDULE_SUPERCONVERGE, 0.1f, 30, 12.0f, 0), 0.1, 1e-7);
-    ck_assert_double_eq_tol(rc_schedule_lr(RC_SCHEDULE_SUPERCONVERGE, 0.1f, 30, 21.0f, 0), 0.05, 1e-7);
-    ck_assert_double_eq_tol(rc_schedule_lr(RC_SCHEDULE_SUPERCONVERGE, 0.1f, 30, 30.0f, 0), 0.0, 1e-7);
+    ck_assert_double_eq_tol(rc_schedule_lr(RC_SCHEDULE_SUPERCONVERGE, 0.1f, 30, 6.0f, 0), 0.05,
+                            1e-7);
+    ck_assert_double_eq_tol(rc_schedule_lr(RC_SCHEDULE_SUPERCONVERGE, 0.1f, 30, 12.0f, 0), 0.1,
+                            1e-7);
+    ck_assert_double_eq_tol(rc_schedule_lr(RC_SCHEDULE_SUPERCONVERGE, 0.1f, 30, 21.0f, 0), 0.05,
+                            1e-7);
+    ck_assert_double_eq_tol(rc_schedule_lr(RC_SCHEDULE_SUPERCONVERGE, 0.1f, 30, 30.0f, 0), 0.0,
+                            1e-7);
     /* piecewise: /10 from half way, /100 from three quarters */
     ck_assert_float_eq(rc_schedule_lr(RC_SCHEDULE_PIECEWISE, 0.1f, 100, 49.9f, 0), 0.1f);
     ck_assert_float_eq(rc_schedule_lr(RC_SCHEDULE_PIECEWISE, 0.1f, 100, 50.0f, 0), 0.01f);
@@ -47,7 +51,8 @@ static void sgd_case(int split, int lr_all) {
     for (int k = 0; k < 2; k++) ck_assert(rc_param_read(&ctx, ps[k], p0[k], &e) == 0);
     for (int step = 0; step < 2; step++) {
         for (int k = 0; k < 2; k++) {
-            for (size_t i = 0; i < ps[k]->numel; i++) g[k][i] = 0.01f * (float)((int)i % 7 - 3 + step);
+            for (size_t i = 0; i < ps[k]->numel; i++)
+                g[k][i] = 0.01f * (float)((int)i % 7 - 3 + step);
             ck_assert(rc_buffer_write(&ctx, ps[k]->grad, 0, ps[k]->numel * 4, g[k], "g", &e) == 0);
         }
         ck_assert_msg(rc_sgd_step(&ctx, &opt, &m, lr[step], &e) == 0, "%s", e.msg);

@@ -34,8 +34,9 @@ typedef struct rc_apgd_opts {
 typedef struct rc_apgd {
     int B, d, max_iter;
     cl_mem x, x_start, labels, targets;
-    cl_mem x_adv, x_adv_old, z, v, g; /* iterate, previous iterate, step, momentum result, gradient */
-    cl_mem x_best, grad_best, x_best_adv;          /* best-loss point and its gradient; last misclassified */
+    cl_mem x_adv, x_adv_old, z, v,
+        g; /* iterate, previous iterate, step, momentum result, gradient */
+    cl_mem x_best, grad_best, x_best_adv; /* best-loss point and its gradient; last misclassified */
     cl_mem loss, correct, loss_best, acc;          /* per sample */
     cl_mem loss_steps;                             /* (max_iter + 1) x B, row -1 kept zero */
     cl_mem eta, reduced, loss_best_last, topk, sp_old, tau;

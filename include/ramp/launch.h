@@ -23,9 +23,9 @@ int rc_kernel(rc_ctx *ctx, const char *file, const char *name, cl_kernel *out, r
 int rc_launch(rc_ctx *ctx, const char *file, const char *name, int dims, const size_t *global,
               int nargs, const rc_arg *args, rc_err *e);
 
-#define RC_LAUNCH(ctx, file, name, dims, global, e, ...)                                          \
-    rc_launch(ctx, file, name, dims, global, (int)(sizeof((rc_arg[]){__VA_ARGS__}) / sizeof(rc_arg)), \
-              (rc_arg[]){__VA_ARGS__}, e)
+#define RC_LAUNCH(ctx, file, name, dims, global, e, ...)                                           \
+    rc_launch(ctx, file, name, dims, global,                                                       \
+              (int)(sizeof((rc_arg[]){__VA_ARGS__}) / sizeof(rc_arg)), (rc_arg[]){__VA_ARGS__}, e)
 
 /* Set the arguments of an already created kernel (e.g. one built with -D options) and enqueue
  * it; `local` NULL lets the driver choose. rc_launch is this plus the lookup by name and

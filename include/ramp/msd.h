@@ -3,16 +3,15 @@
  *
  * From delta = 0, each iteration takes one gradient g of the batch-mean cross-entropy at x +
  * delta and builds three candidates from the same delta and g:
- *   l_2:   delta + alpha_2 g / ||g||_2, scaled back onto the eps_2 ball, x + delta clipped to [0,1];
- *   l_inf: clip(delta + alpha_inf sign(g), -eps_inf, eps_inf), clipped to the box;
- *   l_1:   k ~ U{5..20}, alpha' = alpha_1 * 20 / k; the direction sign(g) on the coordinates whose
- *          |g| is at least the k-th largest after masking those within gap = alpha' of the box
- *          boundary in the direction of g (or already on it); delta + alpha' * direction, then
- *          the reference's sort-based l_1-ball projection (skipped when the whole batch is
- *          inside; samples inside grow by (eps_1 - ||delta||_1) / d on their nonzero coordinates
- *          when another one is outside), then clipped to the box.
- * Each candidate's per-sample cross-entropy is measured in the order (l_1, l_2, l_inf) and delta
- * becomes, per sample, the one with the highest loss (ties to the later). The result is the
+ *   l_2:   delta + alpha_2 g / ||g||_2, scaled back onto the eps_2 ball, x + delta clipped to
+ * [0,1]; l_inf: clip(delta + alpha_inf sign(g), -eps_inf, eps_inf), clipped to the box; l_1:   k ~
+ * U{5..20}, alpha' = alpha_1 * 20 / k; the direction sign(g) on the coordinates whose |g| is at
+ * least the k-th largest after masking those within gap = alpha' of the box boundary in the
+ * direction of g (or already on it); delta + alpha' * direction, then the reference's sort-based
+ * l_1-ball projection (skipped when the whole batch is inside; samples inside grow by (eps_1 -
+ * ||delta||_1) / d on their nonzero coordinates when another one is outside), then clipped to the
+ * box. Each candidate's per-sample cross-entropy is measured in the order (l_1, l_2, l_inf) and
+ * delta becomes, per sample, the one with the highest loss (ties to the later). The result is the
  * best delta over the iterations (strictly higher loss, from loss 0 at delta = 0).
  *
  * The model stays in TRAIN mode throughout, as in the reference (which never calls eval() in
