@@ -4,12 +4,15 @@
 # (configs/fmnist-eat.yaml, configs/fmnist-max.yaml, configs/quickstart.yaml) with only the seed,
 # the output directory and the final protocol changed, then a table of the full-protocol results.
 #
-#   sh tools/fmnist_comparison.sh [SEEDS...]      (default seeds: 0 1 2; device: $RAMP_DEVICE or 0)
+#   sh tools/fmnist_comparison.sh [--table] [SEEDS...]   (default seeds: 0 1 2; device: $RAMP_DEVICE
+#                                                        or 0; --table: only print the table)
 #
 # Runs land in runs/comparison/<method>-s<seed>/; a finished run (eval-full.json present) is
 # skipped, so the script can be restarted after an interruption.
 set -eu
 cd "$(dirname "$0")/.."
+table_only=
+if [ "${1:-}" = --table ]; then table_only=1; shift; fi
 seeds=${*:-0 1 2}
 device=${RAMP_DEVICE:-0}
 bin=${RAMP_CL:-./ramp-cl}    # e.g. a copy of the binary, so a rebuild cannot change it mid-way
@@ -18,6 +21,7 @@ mkdir -p "$out/configs"
 [ -f runs/natural-fmnist/model.safetensors ] || "$bin" --device "$device" configs/natural-fmnist.yaml
 
 for seed in $seeds; do
+    [ -n "$table_only" ] && break
     for pair in eat:configs/fmnist-eat.yaml max:configs/fmnist-max.yaml ramp:configs/quickstart.yaml; do
         method=${pair%%:*}
         src=${pair#*:}
@@ -31,16 +35,18 @@ for seed in $seeds; do
     done
 done
 
-# One row per run and a mean per method: accuracies from eval-full.json, training time from the
+# One row per finished run and a mean per method: accuracies from eval-full.json, training time from the
 # last metrics.jsonl record.
 python3 - "$out" $seeds <<'EOF'
-import json, sys, statistics as st
+import json, os, sys, statistics as st
 out, seeds = sys.argv[1], sys.argv[2:]
 print("| method | seed | Clean | l_inf | l_2 | l_1 | Union | training s | evaluation s |")
 print("|---|---|---|---|---|---|---|---|---|")
 for m in ("eat", "max", "ramp"):
     rows = []
     for s in seeds:
+        if not os.path.exists(f"{out}/{m}-s{s}/eval-full.json"):
+            continue  # not run (yet)
         e = json.load(open(f"{out}/{m}-s{s}/eval-full.json"))
         last = [json.loads(l) for l in open(f"{out}/{m}-s{s}/metrics.jsonl")][-1]
         r = [100 * e["clean_acc"]] + [100 * n["robust_acc"] for n in e["norms"]] + [100 * e["union_acc"]]
