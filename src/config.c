@@ -975,22 +975,14 @@ static int load_tree(rc_config *cfg, const char *path, const yaml_document_t *do
     return close_errors(&c);
 }
 
-int rc_config_load(rc_config *cfg, const char *path, rc_err *e) {
+int rc_config_load_buffer(rc_config *cfg, const char *path, const char *text, size_t len,
+                          rc_err *e) {
     rc_config_defaults(cfg);
     rc_err_clear(e);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return rc_err_set(e, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st; /* fopen opens a directory; reading it would be a vague libyaml error */
-    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(fp);
-        return rc_err_set(e, "%s: cannot open: %s", path, strerror(EISDIR));
-    }
     yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        fclose(fp);
+    if (!yaml_parser_initialize(&parser))
         return rc_err_set(e, "%s: out of memory starting the YAML parser", path);
-    }
-    yaml_parser_set_input_file(&parser, fp);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     yaml_document_t doc, next;
     int rc = -1;
     if (!yaml_parser_load(&parser, &doc)) {
@@ -1027,7 +1019,41 @@ out_doc:
     yaml_document_delete(&doc);
 out_parser:
     yaml_parser_delete(&parser);
+    return rc;
+}
+
+int rc_config_load(rc_config *cfg, const char *path, rc_err *e) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return rc_err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st; /* fopen opens a directory; reading it would be a vague libyaml error */
+    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(fp);
+        return rc_err_set(e, "%s: cannot open: %s", path, strerror(EISDIR));
+    }
+    /* The whole file, read in growing steps: it may be a pipe with no size. */
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            size_t grown_cap = cap ? 2 * cap : 4096;
+            char *grown = realloc(text, grown_cap);
+            if (!grown) {
+                free(text);
+                fclose(fp);
+                return rc_err_set(e, "%s: out of memory reading it", path);
+            }
+            text = grown;
+            cap = grown_cap;
+        }
+        size_t got = fread(text + len, 1, cap - len, fp);
+        len += got;
+        if (got == 0) break;
+    }
+    int failed = ferror(fp), err = errno;
     fclose(fp);
+    int rc = failed ? rc_err_set(e, "%s: cannot read: %s", path, strerror(err))
+                    : rc_config_load_buffer(cfg, path, text, len, e);
+    free(text);
     return rc;
 }
 

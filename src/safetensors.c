@@ -776,35 +776,39 @@ static int check_layout(rc_st_file *f, const unsigned char *data, size_t data_le
     return 0;
 }
 
-static int read_all(rc_st_file *f, rc_err *e) {
-    FILE *fp = fopen(f->path, "rb");
-    if (!fp) return rc_err_set(e, "%s: cannot open: %s", f->path, strerror(errno));
+/* The whole file at path into a new buffer of *size bytes (at least 1 allocated). */
+static int read_all(const char *path, unsigned char **buf, size_t *size, rc_err *e) {
+    *buf = NULL;
+    *size = 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return rc_err_set(e, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     int r = -1;
     if (fstat(fileno(fp), &st) != 0) {
-        rc_err_set(e, "%s: cannot stat: %s", f->path, strerror(errno));
+        rc_err_set(e, "%s: cannot stat: %s", path, strerror(errno));
     } else if (!S_ISREG(st.st_mode)) {
-        rc_err_set(e, "%s: not a regular file", f->path);
+        rc_err_set(e, "%s: not a regular file", path);
     } else if ((off_t)(size_t)st.st_size != st.st_size) {
-        rc_err_set(e, "%s: too large to read into memory", f->path);
-    } else if (!(f->buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
-        rc_err_set(e, "%s: out of host memory reading %lld bytes", f->path,
-                   (long long)st.st_size);
+        rc_err_set(e, "%s: too large to read into memory", path);
+    } else if (!(*buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
+        rc_err_set(e, "%s: out of host memory reading %lld bytes", path, (long long)st.st_size);
     } else {
-        f->size = fread(f->buf, 1, (size_t)st.st_size, fp);
-        if (f->size == (size_t)st.st_size)
+        *size = fread(*buf, 1, (size_t)st.st_size, fp);
+        if (*size == (size_t)st.st_size)
             r = 0;
         else
-            rc_err_set(e, "%s: read %zu of %lld bytes%s%s", f->path, f->size,
-                       (long long)st.st_size, ferror(fp) ? ": " : " (file shrank)",
-                       ferror(fp) ? strerror(errno) : "");
+            rc_err_set(e, "%s: read %zu of %lld bytes%s%s", path, *size, (long long)st.st_size,
+                       ferror(fp) ? ": " : " (file shrank)", ferror(fp) ? strerror(errno) : "");
     }
     fclose(fp);
+    if (r) {
+        free(*buf);
+        *buf = NULL;
+    }
     return r;
 }
 
-static int open_file(rc_st_file *f, rc_err *e) {
-    if (read_all(f, e)) return -1;
+static int parse_file(rc_st_file *f, rc_err *e) {
     if (f->size < 8)
         return rc_err_set(e, "%s: %zu bytes, too short for the 8-byte header length", f->path,
                           f->size);
@@ -820,13 +824,27 @@ static int open_file(rc_st_file *f, rc_err *e) {
     return check_layout(f, data, data_len, e);
 }
 
-int rc_st_open(rc_st_file *f, const char *path, rc_err *e) {
+int rc_st_open_buffer(rc_st_file *f, const char *name, unsigned char *buf, size_t size,
+                      rc_err *e) {
     memset(f, 0, sizeof *f);
-    f->path = strdup(path);
-    if (!f->path) return rc_err_set(e, "%s: out of host memory", path);
-    if (open_file(f, e) == 0) return 0;
+    f->buf = buf;
+    f->size = size;
+    f->path = strdup(name);
+    if (!f->path) {
+        rc_err_set(e, "%s: out of host memory", name);
+    } else if (parse_file(f, e) == 0) {
+        return 0;
+    }
     rc_st_close(f);
     return -1;
+}
+
+int rc_st_open(rc_st_file *f, const char *path, rc_err *e) {
+    unsigned char *buf;
+    size_t size;
+    memset(f, 0, sizeof *f);
+    if (read_all(path, &buf, &size, e)) return -1;
+    return rc_st_open_buffer(f, path, buf, size, e);
 }
 
 void rc_st_close(rc_st_file *f) {

@@ -850,6 +850,28 @@ START_TEST(names_and_threat_lookup) {
 }
 END_TEST
 
+/* rc_config_load_buffer, which rc_config_load and the fuzzer use: the text needs no terminator
+ * (only len bytes are read) and loads as the same file does. */
+START_TEST(load_buffer_reads_exactly_len_bytes) {
+    env t;
+    env_open(&t);
+    char path[1024], text[2048];
+    int len = snprintf(text, sizeof text, HEAD "seed: 12345", t.data);
+    write_cfg(path, sizeof path, &t, "run.yaml", HEAD "seed: 12\n", t.data);
+    rc_config from_file, from_text;
+    rc_err e;
+    load_ok(&from_file, path);
+    ck_assert_msg(rc_config_load_buffer(&from_text, path, text, (size_t)len - 3, &e) == 0, "%s",
+                  e.msg);
+    ck_assert_int_eq(from_text.seed, 12);
+    ck_assert_str_eq(from_text.output.dir, "runs/run");
+    ck_assert_int_eq(memcmp(&from_file, &from_text, sizeof from_file), 0);
+    ck_assert_int_eq(rc_config_load_buffer(&from_text, "mem.yaml", text, 0, &e), -1);
+    ck_has(e.msg, "mem.yaml: the file holds no settings");
+    env_close(&t);
+}
+END_TEST
+
 START_TEST(other_checks) {
     env t;
     env_open(&t);
@@ -909,6 +931,7 @@ int main(void) {
     tcase_add_test(tc, finalize_checks_configs_built_in_code);
     tcase_add_test(tc, names_and_threat_lookup);
     tcase_add_test(tc, other_checks);
+    tcase_add_test(tc, load_buffer_reads_exactly_len_bytes);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -797,6 +797,41 @@ START_TEST(fuzzed_headers_fail_cleanly_or_stay_in_bounds) {
 }
 END_TEST
 
+/* rc_st_open_buffer (what rc_st_open and the fuzzer use) on a buffer of the file's exact size:
+ * the same tensors as from the file; a header lying about sizes fails (under tests/sanitize.sh,
+ * ASan would report a read past the buffer) and the buffer is freed either way. */
+START_TEST(open_buffer_reads_memory_and_owns_it) {
+    char dir[1024], path[1200];
+    test_tmpdir(dir, sizeof dir, "st");
+    join(path, sizeof path, dir, "good.safetensors");
+    write_sample(path);
+    size_t size;
+    unsigned char *bytes = read_bytes(path, &size), *copy = malloc(size);
+    memcpy(copy, bytes, size);
+    rc_st_file f;
+    rc_err e;
+    ck_assert_msg(rc_st_open_buffer(&f, "mem", copy, size, &e) == 0, "%s", e.msg);
+    ck_assert_ptr_eq(f.buf, copy);
+    ck_assert_uint_eq(rc_st_count(&f), 3);
+    float w[6];
+    ck_assert_msg(rc_st_get_f32(&f, "fc.weight", 2, (int64_t[]){2, 3}, w, &e) == 0, "%s", e.msg);
+    ck_assert(w[0] == 1 && w[5] == 6);
+    ck_assert_str_eq(rc_st_meta(&f, "arch"), "preact-resnet18");
+    rc_st_close(&f);
+    /* The header length and the last offset grow past the end of the buffer. */
+    uint64_t hlen = get_u64(bytes);
+    for (uint64_t lie = 1; lie <= 16; lie++) {
+        copy = malloc(size);
+        memcpy(copy, bytes, size);
+        put_u64(copy, hlen + lie);
+        ck_assert_int_eq(rc_st_open_buffer(&f, "mem", copy, size, &e), -1);
+        ck_assert_ptr_null(f.buf);
+        ck_assert_msg(strncmp(e.msg, "mem: ", 5) == 0, "%s", e.msg);
+    }
+    free(bytes);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("safetensors");
     TCase *tc = tcase_create("safetensors");
@@ -811,6 +846,7 @@ int main(void) {
     tcase_add_test(tc, offsets_that_lie);
     tcase_add_test(tc, shapes_that_do_not_match_the_data);
     tcase_add_test(tc, duplicates_and_bad_metadata);
+    tcase_add_test(tc, open_buffer_reads_memory_and_owns_it);
     tcase_add_test(tc, getters_name_the_tensor);
     tcase_add_test(tc, writer_refuses_bad_tensors_and_leaves_the_old_file);
     tcase_add_test(tc, failed_writes_leave_no_temporary_file);
