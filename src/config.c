@@ -351,13 +351,13 @@ static loc loc_of(const yaml_node_t *n) {
     return (loc){.line = (int)n->start_mark.line + 1, .col = (int)n->start_mark.column + 1};
 }
 
-/* What a node is, for "expected X, got Y". */
+/* What a node is, for "expected X, got Y": a scalar's first 60 or so characters, escaped. */
 static const char *describe(const yaml_node_t *n, char *buf, size_t sz) {
     if (n->type == YAML_MAPPING_NODE) return "a mapping";
     if (n->type == YAML_SEQUENCE_NODE) return "a list";
     if (is_null(n)) return "nothing";
-    size_t len = strlen(text(n));
-    snprintf(buf, sz, "'%.60s%s'", text(n), len > 60 ? "..." : "");
+    char shown[64];
+    snprintf(buf, sz, "'%s'", rc_err_text(shown, sizeof shown, text(n)));
     return buf;
 }
 
@@ -536,7 +536,9 @@ static void unknown_key(ctx *c, const char *key, loc at, const field *tab, size_
                          tab[i].path);
         }
     }
-    add_error(c, at, NULL, "unknown key '%s' %s%s", key, where, hint);
+    char shown[RC_CONFIG_PATH_MAX];
+    add_error(c, at, NULL, "unknown key '%s' %s%s", rc_err_text(shown, sizeof shown, key), where,
+              hint);
 }
 
 static void parse_threats(ctx *c, const yaml_node_t *v, rc_config *cfg, loc *mark) {
@@ -626,7 +628,9 @@ static void walk_map(ctx *c, const yaml_node_t *map, const field *tab, size_t nt
             if (qk->type == YAML_SCALAR_NODE && !strcmp(text(qk), key)) dup = q;
         }
         if (dup) {
-            add_error(c, loc_of(k), NULL, "duplicate key '%s' %s (first at line %d)", key, where,
+            char shown[RC_CONFIG_PATH_MAX];
+            add_error(c, loc_of(k), NULL, "duplicate key '%s' %s (first at line %d)",
+                      rc_err_text(shown, sizeof shown, key), where,
                       loc_of(node(c, dup->key)).line);
             continue;
         }
@@ -753,12 +757,15 @@ static void norms_listed(const rc_config *cfg, char *buf, size_t sz) {
 static void check_path(ctx *c, loc where, const char *key, const char *p, bool dir,
                        const char *note) {
     struct stat st;
-    if (stat(p, &st) != 0)
-        add_error(c, where, key, "cannot access '%s': %s%s", p, strerror(errno), note);
+    int failed = stat(p, &st) != 0, err = errno;
+    char shown[RC_CONFIG_PATH_MAX];
+    rc_err_text(shown, sizeof shown, p);
+    if (failed)
+        add_error(c, where, key, "cannot access '%s': %s%s", shown, strerror(err), note);
     else if (dir && !S_ISDIR(st.st_mode))
-        add_error(c, where, key, "'%s' is not a directory", p);
+        add_error(c, where, key, "'%s' is not a directory", shown);
     else if (!dir && !S_ISREG(st.st_mode))
-        add_error(c, where, key, "'%s' is not a regular file", p);
+        add_error(c, where, key, "'%s' is not a regular file", shown);
 }
 
 static void resolve_data(ctx *c, rc_config *cfg) {

@@ -38,6 +38,8 @@ static const struct {
 };
 
 #define META_KEY "__metadata__"
+/* Room for a name from a file in a message, escaped by rc_err_text. */
+#define NAME_TEXT 256
 
 const char *rc_st_dtype_name(int dtype) {
     return dtype >= 0 && dtype < RC_ST_NUM_DTYPES ? dtypes[dtype].name : "?";
@@ -342,9 +344,10 @@ __attribute__((format(printf, 2, 3))) static int perr(parser *ps, const char *fm
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     size_t at = (size_t)(ps->p - ps->start);
+    char name[NAME_TEXT];
     if (ps->tensor)
-        return rc_err_set(ps->e, "%s: tensor %s: header byte %zu: %s", ps->path, ps->tensor, at,
-                          what);
+        return rc_err_set(ps->e, "%s: tensor %s: header byte %zu: %s", ps->path,
+                          rc_err_text(name, sizeof name, ps->tensor), at, what);
     return rc_err_set(ps->e, "%s: header byte %zu: %s", ps->path, at, what);
 }
 
@@ -547,7 +550,8 @@ static int parse_dtype(parser *ps, int *dtype) {
         }
     }
     ps->p = at;
-    perr(ps, "unknown dtype \"%s\"", s);
+    char text[NAME_TEXT];
+    perr(ps, "unknown dtype \"%s\"", rc_err_text(text, sizeof text, s));
     free(s);
     return -1;
 }
@@ -600,7 +604,9 @@ static int parse_tensor(parser *ps, rc_st_entry *t, int64_t off[2]) {
         while (k < 3 && strcmp(key, fields[k]) != 0) k++;
         if (k == 3 || seen[k]) {
             ps->p = at;
-            perr(ps, k == 3 ? "unknown field \"%s\"" : "field \"%s\" given twice", key);
+            char text[NAME_TEXT];
+            perr(ps, k == 3 ? "unknown field \"%s\"" : "field \"%s\" given twice",
+                 rc_err_text(text, sizeof text, key));
             free(key);
             return -1;
         }
@@ -645,22 +651,23 @@ static int parse_meta(parser *ps, rc_st_file *f) {
  * a byte count that matches the shape. Then the entry can point at its data. */
 static int check_span(const rc_st_file *f, rc_st_entry *t, const int64_t off[2],
                       const unsigned char *data, size_t data_len, rc_err *e) {
-    char shape[256];
+    char shape[256], name[NAME_TEXT];
     fmt_shape(shape, sizeof shape, t->ndim, t->shape);
+    rc_err_text(name, sizeof name, t->name);
     if (off[1] < off[0])
         return rc_err_set(e, "%s: tensor %s: data_offsets [%lld,%lld] end before they begin",
-                          f->path, t->name, (long long)off[0], (long long)off[1]);
+                          f->path, name, (long long)off[0], (long long)off[1]);
     if ((uint64_t)off[1] > data_len)
         return rc_err_set(e, "%s: tensor %s: data_offsets [%lld,%lld] run past the end of the "
                              "%zu-byte data section",
-                          f->path, t->name, (long long)off[0], (long long)off[1], data_len);
+                          f->path, name, (long long)off[0], (long long)off[1], data_len);
     uint64_t bytes;
     if (shape_bytes(t->dtype, t->ndim, t->shape, &bytes) != 0)
-        return rc_err_set(e, "%s: tensor %s: shape %s is too large", f->path, t->name, shape);
+        return rc_err_set(e, "%s: tensor %s: shape %s is too large", f->path, name, shape);
     if (bytes != (uint64_t)(off[1] - off[0]))
         return rc_err_set(e, "%s: tensor %s: shape %s of %s needs %llu bytes but data_offsets "
                              "[%lld,%lld] hold %lld",
-                          f->path, t->name, shape, dtypes[t->dtype].name,
+                          f->path, name, shape, dtypes[t->dtype].name,
                           (unsigned long long)bytes, (long long)off[0], (long long)off[1],
                           (long long)(off[1] - off[0]));
     t->data = data + off[0];
@@ -739,6 +746,7 @@ static int meta_cmp(const void *a, const void *b) {
 /* Tensors must tile the data section: sorted by offset, each starts where the previous ended,
  * the first at 0 and the last ends at the end. Then by_name is sorted for lookups. */
 static int check_layout(rc_st_file *f, const unsigned char *data, size_t data_len, rc_err *e) {
+    char name[NAME_TEXT], other[NAME_TEXT];
     if (f->n == 0) {
         if (data_len)
             return rc_err_set(e, "%s: %zu bytes of data but no tensors", f->path, data_len);
@@ -754,24 +762,29 @@ static int check_layout(rc_st_file *f, const unsigned char *data, size_t data_le
         size_t begin = (size_t)((const unsigned char *)t->data - data);
         if (begin < expected)
             return rc_err_set(e, "%s: tensor %s: data [%zu,%zu) overlaps tensor %s", f->path,
-                              t->name, begin, begin + t->nbytes, f->by_name[i - 1]->name);
+                              rc_err_text(name, sizeof name, t->name), begin, begin + t->nbytes,
+                              rc_err_text(other, sizeof other, f->by_name[i - 1]->name));
         if (begin > expected)
             return rc_err_set(e, "%s: tensor %s: %zu unused bytes before its data [%zu,%zu)",
-                              f->path, t->name, begin - expected, begin, begin + t->nbytes);
+                              f->path, rc_err_text(name, sizeof name, t->name), begin - expected,
+                              begin, begin + t->nbytes);
         expected = begin + t->nbytes;
     }
     if (expected != data_len)
         return rc_err_set(e, "%s: tensor %s: %zu unused bytes after the last tensor", f->path,
-                          f->by_name[f->n - 1]->name, data_len - expected);
+                          rc_err_text(name, sizeof name, f->by_name[f->n - 1]->name),
+                          data_len - expected);
     qsort(f->by_name, f->n, sizeof *f->by_name, by_name_cmp);
     for (size_t i = 1; i < f->n; i++)
         if (strcmp(f->by_name[i - 1]->name, f->by_name[i]->name) == 0)
-            return rc_err_set(e, "%s: tensor %s: name given twice", f->path, f->by_name[i]->name);
+            return rc_err_set(e, "%s: tensor %s: name given twice", f->path,
+                              rc_err_text(name, sizeof name, f->by_name[i]->name));
     if (f->n_meta) {
         qsort(f->meta, f->n_meta, sizeof *f->meta, meta_cmp);
         for (size_t i = 1; i < f->n_meta; i++)
             if (strcmp(f->meta[i - 1].key, f->meta[i].key) == 0)
-                return rc_err_set(e, "%s: metadata %s: key given twice", f->path, f->meta[i].key);
+                return rc_err_set(e, "%s: metadata %s: key given twice", f->path,
+                                  rc_err_text(name, sizeof name, f->meta[i].key));
     }
     return 0;
 }

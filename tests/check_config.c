@@ -850,6 +850,30 @@ START_TEST(names_and_threat_lookup) {
 }
 END_TEST
 
+/* Found by tests/fuzz: text from the file went into messages as it was, so a folded multi-line
+ * scalar or a quoted "\n" made one problem look like several lines (and an escape sequence
+ * reached the terminal). Each problem is one line now, the text shown escaped. */
+START_TEST(file_text_in_messages_is_escaped) {
+    env t;
+    env_open(&t);
+    char path[1024];
+    rc_err e;
+    write_cfg(path, sizeof path, &t, "ml.yaml",
+              HEAD "method: natural\n"
+                   "schedule:\n  name: one\n    two\n\n    three\n"
+                   "\"bad\\nkey\\e[2J\": 1\n"
+                   "init: \"/no\\twhere\\n\"\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "ml.yaml:8:9: schedule.name: unknown value 'one two\\nthree' (allowed: ");
+    ck_has(e.msg, "ml.yaml:12:1: unknown key 'bad\\nkey\\x1b[2J' at the top level");
+    ck_has(e.msg, "ml.yaml:13:7: init: cannot access '/no\\twhere\\n': No such file");
+    ck_assert_int_eq(count_lines(e.msg), 3);
+    ck_assert_ptr_null(strchr(e.msg, '\x1b'));
+    env_close(&t);
+}
+END_TEST
+
 /* rc_config_load_buffer, which rc_config_load and the fuzzer use: the text needs no terminator
  * (only len bytes are read) and loads as the same file does. */
 START_TEST(load_buffer_reads_exactly_len_bytes) {
@@ -931,6 +955,7 @@ int main(void) {
     tcase_add_test(tc, finalize_checks_configs_built_in_code);
     tcase_add_test(tc, names_and_threat_lookup);
     tcase_add_test(tc, other_checks);
+    tcase_add_test(tc, file_text_in_messages_is_escaped);
     tcase_add_test(tc, load_buffer_reads_exactly_len_bytes);
     suite_add_tcase(s, tc);
     return test_run_suite(s);

@@ -797,6 +797,46 @@ START_TEST(fuzzed_headers_fail_cleanly_or_stay_in_bounds) {
 }
 END_TEST
 
+/* Found by tests/fuzz: names from the file went into messages as they were, so an escaped
+ * newline in a name split the one-line message and an escape sequence reached the terminal. */
+START_TEST(names_in_messages_are_escaped_and_cut) {
+    char dir[1024], path[1200];
+    test_tmpdir(dir, sizeof dir, "st");
+    join(path, sizeof path, dir, "bad.safetensors");
+    static const char *const cases[][2] = {
+        {"{" F32("a\\nb\\u001b[31m\\t", 2, 0, 8) "}", "tensor a\\nb\\x1b[31m\\t: data_offsets"},
+        {"{\"x\\r\":{\"dtype\":\"F32\",\"sh\\nape\":[1]}}", "tensor x\\r: header byte 22: "
+                                                                "unknown field \"sh\\nape\""},
+        {"{\"x\":{\"dtype\":\"F\\u007f\\u0085\"}}", "unknown dtype \"F\\x7f\\xc2\\x85\""},
+        {"{\"__metadata__\":{\"k\\n\":\"1\",\"k\\n\":\"2\"}," F32("e", 0, 0, 0) "}",
+         "metadata k\\n: key given twice"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        rc_st_file f;
+        rc_err e;
+        write_header(path, cases[i][0], 0);
+        ck_assert_int_eq(rc_st_open(&f, path, &e), -1);
+        ck_assert_msg(strstr(e.msg, cases[i][1]) != NULL, "wanted \"%s\" in: %s", cases[i][1],
+                      e.msg);
+        ck_assert_msg(strchr(e.msg, '\n') == NULL && strchr(e.msg, '\x1b') == NULL, "%s", e.msg);
+    }
+    /* A 300-byte name is cut to fit, after whole characters, with "..." at the end. */
+    char header[600], want[400];
+    char name[301];
+    memset(name, 'n', 300);
+    memcpy(name + 251, "\xc3\xa9", 2); /* an e-acute across the cut would be split */
+    name[300] = '\0';
+    snprintf(header, sizeof header,
+             "{\"%s\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,8]}}", name);
+    write_header(path, header, 4);
+    rc_st_file f;
+    rc_err e;
+    ck_assert_int_eq(rc_st_open(&f, path, &e), -1);
+    snprintf(want, sizeof want, "tensor %.251s...: data_offsets [0,8] run past", name);
+    ck_assert_msg(strstr(e.msg, want) != NULL, "wanted \"%s\" in: %s", want, e.msg);
+}
+END_TEST
+
 /* rc_st_open_buffer (what rc_st_open and the fuzzer use) on a buffer of the file's exact size:
  * the same tensors as from the file; a header lying about sizes fails (under tests/sanitize.sh,
  * ASan would report a read past the buffer) and the buffer is freed either way. */
@@ -846,6 +886,7 @@ int main(void) {
     tcase_add_test(tc, offsets_that_lie);
     tcase_add_test(tc, shapes_that_do_not_match_the_data);
     tcase_add_test(tc, duplicates_and_bad_metadata);
+    tcase_add_test(tc, names_in_messages_are_escaped_and_cut);
     tcase_add_test(tc, open_buffer_reads_memory_and_owns_it);
     tcase_add_test(tc, getters_name_the_tensor);
     tcase_add_test(tc, writer_refuses_bad_tensors_and_leaves_the_old_file);
