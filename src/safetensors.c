@@ -743,10 +743,18 @@ static int meta_cmp(const void *a, const void *b) {
     return strcmp(((const rc_st_meta_pair *)a)->key, ((const rc_st_meta_pair *)b)->key);
 }
 
-/* Tensors must tile the data section: sorted by offset, each starts where the previous ended,
- * the first at 0 and the last ends at the end. Then by_name is sorted for lookups. */
+/* Metadata keys are sorted for lookups and must differ, also in a file without tensors. Tensors
+ * must tile the data section: sorted by offset, each starts where the previous ended, the first at
+ * 0 and the last ends at the end. Then by_name is sorted for lookups. */
 static int check_layout(rc_st_file *f, const unsigned char *data, size_t data_len, rc_err *e) {
     char name[NAME_TEXT], other[NAME_TEXT];
+    if (f->n_meta) {
+        qsort(f->meta, f->n_meta, sizeof *f->meta, meta_cmp);
+        for (size_t i = 1; i < f->n_meta; i++)
+            if (strcmp(f->meta[i - 1].key, f->meta[i].key) == 0)
+                return rc_err_set(e, "%s: metadata %s: key given twice", f->path,
+                                  rc_err_text(name, sizeof name, f->meta[i].key));
+    }
     if (f->n == 0) {
         if (data_len)
             return rc_err_set(e, "%s: %zu bytes of data but no tensors", f->path, data_len);
@@ -779,13 +787,6 @@ static int check_layout(rc_st_file *f, const unsigned char *data, size_t data_le
         if (strcmp(f->by_name[i - 1]->name, f->by_name[i]->name) == 0)
             return rc_err_set(e, "%s: tensor %s: name given twice", f->path,
                               rc_err_text(name, sizeof name, f->by_name[i]->name));
-    if (f->n_meta) {
-        qsort(f->meta, f->n_meta, sizeof *f->meta, meta_cmp);
-        for (size_t i = 1; i < f->n_meta; i++)
-            if (strcmp(f->meta[i - 1].key, f->meta[i].key) == 0)
-                return rc_err_set(e, "%s: metadata %s: key given twice", f->path,
-                                  rc_err_text(name, sizeof name, f->meta[i].key));
-    }
     return 0;
 }
 

@@ -837,6 +837,26 @@ START_TEST(names_in_messages_are_escaped_and_cut) {
 }
 END_TEST
 
+/* A file of metadata alone skipped the sorting and the duplicate check of its keys: rc_st_meta
+ * then missed keys given out of order, and a key given twice was accepted. */
+START_TEST(metadata_without_tensors_is_sorted_and_checked) {
+    char dir[1024], path[1200];
+    test_tmpdir(dir, sizeof dir, "st");
+    join(path, sizeof path, dir, "meta.safetensors");
+    write_header(path, "{\"__metadata__\":{\"c\":\"3\",\"b\":\"2\",\"a\":\"1\"}}", 0);
+    rc_st_file f;
+    rc_err e;
+    ck_assert_msg(rc_st_open(&f, path, &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(rc_st_count(&f), 0);
+    ck_assert_str_eq(rc_st_meta(&f, "a"), "1");
+    ck_assert_str_eq(rc_st_meta(&f, "b"), "2");
+    ck_assert_str_eq(rc_st_meta(&f, "c"), "3");
+    rc_st_close(&f);
+    expect_header_fails(dir, "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0,
+                        "metadata k: key given twice");
+}
+END_TEST
+
 /* rc_st_open_buffer (what rc_st_open and the fuzzer use) on a buffer of the file's exact size:
  * the same tensors as from the file; a header lying about sizes fails (under tests/sanitize.sh,
  * ASan would report a read past the buffer) and the buffer is freed either way. */
@@ -887,6 +907,7 @@ int main(void) {
     tcase_add_test(tc, shapes_that_do_not_match_the_data);
     tcase_add_test(tc, duplicates_and_bad_metadata);
     tcase_add_test(tc, names_in_messages_are_escaped_and_cut);
+    tcase_add_test(tc, metadata_without_tensors_is_sorted_and_checked);
     tcase_add_test(tc, open_buffer_reads_memory_and_owns_it);
     tcase_add_test(tc, getters_name_the_tensor);
     tcase_add_test(tc, writer_refuses_bad_tensors_and_leaves_the_old_file);
