@@ -27,6 +27,10 @@ mkdir -p "$work/reports"
 export ASAN_OPTIONS="detect_leaks=1:log_path=$work/reports/asan"
 export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$work/reports/ubsan"
+# Check's per-test timeout (300 s from Makefile.am) times 3: under ASan the slowest test,
+# check_gemm's own_tunings_match_host, took 131 s alone against 67 s without, and over 300 s
+# beside another test on a shared 2-core machine.
+export CK_TIMEOUT_MULTIPLIER=3
 
 cd "$work/src" || fail "cd $work/src"
 ./configure -q CFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" >"$work/configure.log" 2>&1 ||
