@@ -367,13 +367,13 @@ static loc loc_of(const yaml_node_t *n) {
     return (loc){.line = (int)n->start_mark.line + 1, .col = (int)n->start_mark.column + 1};
 }
 
-/* What a node is, for "expected X, got Y". */
+/* What a node is, for "expected X, got Y": a scalar's first 60 or so characters, escaped. */
 static const char *describe(const yaml_node_t *n, char *buf, size_t sz) {
     if (n->type == YAML_MAPPING_NODE) return "a mapping";
     if (n->type == YAML_SEQUENCE_NODE) return "a list";
     if (is_null(n)) return "nothing";
-    size_t len = strlen(text(n));
-    snprintf(buf, sz, "'%.60s%s'", text(n), len > 60 ? "..." : "");
+    char shown[64];
+    snprintf(buf, sz, "'%s'", rc_err_text(shown, sizeof shown, text(n)));
     return buf;
 }
 
@@ -553,7 +553,9 @@ static void unknown_key(ctx *c, const char *key, loc at, const field *tab, size_
                          tab[i].path);
         }
     }
-    add_error(c, at, NULL, "unknown key '%s' %s%s", key, where, hint);
+    char shown[RC_CONFIG_PATH_MAX];
+    add_error(c, at, NULL, "unknown key '%s' %s%s", rc_err_text(shown, sizeof shown, key), where,
+              hint);
 }
 
 static void parse_threats(ctx *c, const yaml_node_t *v, rc_config *cfg, loc *mark) {
@@ -643,7 +645,9 @@ static void walk_map(ctx *c, const yaml_node_t *map, const field *tab, size_t nt
             if (qk->type == YAML_SCALAR_NODE && !strcmp(text(qk), key)) dup = q;
         }
         if (dup) {
-            add_error(c, loc_of(k), NULL, "duplicate key '%s' %s (first at line %d)", key, where,
+            char shown[RC_CONFIG_PATH_MAX];
+            add_error(c, loc_of(k), NULL, "duplicate key '%s' %s (first at line %d)",
+                      rc_err_text(shown, sizeof shown, key), where,
                       loc_of(node(c, dup->key)).line);
             continue;
         }
@@ -770,12 +774,15 @@ static void norms_listed(const rc_config *cfg, char *buf, size_t sz) {
 static void check_path(ctx *c, loc where, const char *key, const char *p, bool dir,
                        const char *note) {
     struct stat st;
-    if (stat(p, &st) != 0)
-        add_error(c, where, key, "cannot access '%s': %s%s", p, strerror(errno), note);
+    int failed = stat(p, &st) != 0, err = errno;
+    char shown[RC_CONFIG_PATH_MAX];
+    rc_err_text(shown, sizeof shown, p);
+    if (failed)
+        add_error(c, where, key, "cannot access '%s': %s%s", shown, strerror(err), note);
     else if (dir && !S_ISDIR(st.st_mode))
-        add_error(c, where, key, "'%s' is not a directory", p);
+        add_error(c, where, key, "'%s' is not a directory", shown);
     else if (!dir && !S_ISREG(st.st_mode))
-        add_error(c, where, key, "'%s' is not a regular file", p);
+        add_error(c, where, key, "'%s' is not a regular file", shown);
 }
 
 static void resolve_data(ctx *c, rc_config *cfg) {
@@ -1041,22 +1048,14 @@ static int load_tree(rc_config *cfg, const char *path, const yaml_document_t *do
     return close_errors(&c);
 }
 
-int rc_config_load(rc_config *cfg, const char *path, rc_err *e) {
+int rc_config_load_buffer(rc_config *cfg, const char *path, const char *text, size_t len,
+                          rc_err *e) {
     rc_config_defaults(cfg);
     rc_err_clear(e);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return rc_err_set(e, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st; /* fopen opens a directory; reading it would be a vague libyaml error */
-    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(fp);
-        return rc_err_set(e, "%s: cannot open: %s", path, strerror(EISDIR));
-    }
     yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        fclose(fp);
+    if (!yaml_parser_initialize(&parser))
         return rc_err_set(e, "%s: out of memory starting the YAML parser", path);
-    }
-    yaml_parser_set_input_file(&parser, fp);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     yaml_document_t doc, next;
     int rc = -1;
     if (!yaml_parser_load(&parser, &doc)) {
@@ -1093,7 +1092,41 @@ out_doc:
     yaml_document_delete(&doc);
 out_parser:
     yaml_parser_delete(&parser);
+    return rc;
+}
+
+int rc_config_load(rc_config *cfg, const char *path, rc_err *e) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return rc_err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st; /* fopen opens a directory; reading it would be a vague libyaml error */
+    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(fp);
+        return rc_err_set(e, "%s: cannot open: %s", path, strerror(EISDIR));
+    }
+    /* The whole file, read in growing steps: it may be a pipe with no size. */
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            size_t grown_cap = cap ? 2 * cap : 4096;
+            char *grown = realloc(text, grown_cap);
+            if (!grown) {
+                free(text);
+                fclose(fp);
+                return rc_err_set(e, "%s: out of memory reading it", path);
+            }
+            text = grown;
+            cap = grown_cap;
+        }
+        size_t got = fread(text + len, 1, cap - len, fp);
+        len += got;
+        if (got == 0) break;
+    }
+    int failed = ferror(fp), err = errno;
     fclose(fp);
+    int rc = failed ? rc_err_set(e, "%s: cannot read: %s", path, strerror(err))
+                    : rc_config_load_buffer(cfg, path, text, len, e);
+    free(text);
     return rc;
 }
 

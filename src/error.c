@@ -33,6 +33,41 @@ void rc_err_clear(rc_err *e) {
     e->cl_status = 0;
 }
 
+/* The next unit of rc_err_text at p: an escaped control character or a character's bytes as
+ * they are (at most 8 bytes). Sets *used to the bytes of p it stands for. */
+static size_t text_unit(const unsigned char *p, char *unit, size_t *used) {
+    static const char named[] = {'\n', 'n', '\r', 'r', '\t', 't'};
+    *used = 1;
+    for (size_t i = 0; i < sizeof named; i += 2)
+        if (*p == named[i]) return (size_t)snprintf(unit, 8, "\\%c", named[i + 1]);
+    if (*p < 0x20 || *p == 0x7f) return (size_t)snprintf(unit, 8, "\\x%02x", *p);
+    if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+        *used = 2;
+        return (size_t)snprintf(unit, 9, "\\x%02x\\x%02x", p[0], p[1]);
+    }
+    size_t n = 0;
+    unit[n++] = (char)*p;
+    for (; n < 4 && (p[n] & 0xc0) == 0x80; n++) unit[n] = (char)p[n];
+    *used = n;
+    return n;
+}
+
+const char *rc_err_text(char *buf, size_t cap, const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    char unit[9];
+    size_t used, total = 0;
+    for (const unsigned char *q = p; *q; q += used) total += text_unit(q, unit, &used);
+    size_t room = total < cap ? cap - 1 : cap - 4, len = 0; /* cut: "..." follows */
+    for (; *p; p += used) {
+        size_t n = text_unit(p, unit, &used);
+        if (len + n > room) break;
+        memcpy(buf + len, unit, n);
+        len += n;
+    }
+    strcpy(buf + len, total < cap ? "" : "...");
+    return buf;
+}
+
 const char *rc_cl_status_name(cl_int status) {
     switch (status) {
 #define N(x) case x: return #x;

@@ -38,6 +38,8 @@ static const struct {
 };
 
 #define META_KEY "__metadata__"
+/* Room for a name from a file in a message, escaped by rc_err_text. */
+#define NAME_TEXT 256
 
 const char *rc_st_dtype_name(int dtype) {
     return dtype >= 0 && dtype < RC_ST_NUM_DTYPES ? dtypes[dtype].name : "?";
@@ -308,7 +310,8 @@ static int parse_dtype(rc_json *j, int *dtype) {
         }
     }
     j->p = at;
-    rc_json_error(j, "unknown dtype \"%s\"", s);
+    char text[NAME_TEXT];
+    rc_json_error(j, "unknown dtype \"%s\"", rc_err_text(text, sizeof text, s));
     free(s);
     return -1;
 }
@@ -361,7 +364,9 @@ static int parse_tensor(rc_json *j, rc_st_entry *t, int64_t off[2]) {
         while (k < 3 && strcmp(key, fields[k]) != 0) k++;
         if (k == 3 || seen[k]) {
             j->p = at;
-            rc_json_error(j, k == 3 ? "unknown field \"%s\"" : "field \"%s\" given twice", key);
+            char text[NAME_TEXT];
+            rc_json_error(j, k == 3 ? "unknown field \"%s\"" : "field \"%s\" given twice",
+                          rc_err_text(text, sizeof text, key));
             free(key);
             return -1;
         }
@@ -406,22 +411,23 @@ static int parse_meta(rc_json *j, rc_st_file *f) {
  * a byte count that matches the shape. Then the entry can point at its data. */
 static int check_span(const rc_st_file *f, rc_st_entry *t, const int64_t off[2],
                       const unsigned char *data, size_t data_len, rc_err *e) {
-    char shape[256];
+    char shape[256], name[NAME_TEXT];
     fmt_shape(shape, sizeof shape, t->ndim, t->shape);
+    rc_err_text(name, sizeof name, t->name);
     if (off[1] < off[0])
         return rc_err_set(e, "%s: tensor %s: data_offsets [%lld,%lld] end before they begin",
-                          f->path, t->name, (long long)off[0], (long long)off[1]);
+                          f->path, name, (long long)off[0], (long long)off[1]);
     if ((uint64_t)off[1] > data_len)
         return rc_err_set(e, "%s: tensor %s: data_offsets [%lld,%lld] run past the end of the "
                              "%zu-byte data section",
-                          f->path, t->name, (long long)off[0], (long long)off[1], data_len);
+                          f->path, name, (long long)off[0], (long long)off[1], data_len);
     uint64_t bytes;
     if (shape_bytes(t->dtype, t->ndim, t->shape, &bytes) != 0)
-        return rc_err_set(e, "%s: tensor %s: shape %s is too large", f->path, t->name, shape);
+        return rc_err_set(e, "%s: tensor %s: shape %s is too large", f->path, name, shape);
     if (bytes != (uint64_t)(off[1] - off[0]))
         return rc_err_set(e, "%s: tensor %s: shape %s of %s needs %llu bytes but data_offsets "
                              "[%lld,%lld] hold %lld",
-                          f->path, t->name, shape, dtypes[t->dtype].name,
+                          f->path, name, shape, dtypes[t->dtype].name,
                           (unsigned long long)bytes, (long long)off[0], (long long)off[1],
                           (long long)(off[1] - off[0]));
     t->data = data + off[0];
@@ -466,13 +472,11 @@ static int parse_header(rc_json *j, rc_st_file *f, const unsigned char *data, si
             memset(t, 0, sizeof *t);
             t->name = name;
             int64_t off[2];
-            char *context = malloc(strlen(name) + sizeof "tensor ");
-            if (!context) return rc_json_error(j, "out of host memory");
-            sprintf(context, "tensor %s", name);
+            char context[NAME_TEXT + 16], text[NAME_TEXT];
+            snprintf(context, sizeof context, "tensor %s", rc_err_text(text, sizeof text, name));
             j->context = context;
             int bad = parse_tensor(j, t, off);
             j->context = NULL;
-            free(context);
             if (bad) return -1;
             if (check_span(f, t, off, data, data_len, j->e)) return -1;
         }
@@ -502,9 +506,18 @@ static int meta_cmp(const void *a, const void *b) {
     return strcmp(((const rc_st_meta_pair *)a)->key, ((const rc_st_meta_pair *)b)->key);
 }
 
-/* Tensors must tile the data section: sorted by offset, each starts where the previous ended,
- * the first at 0 and the last ends at the end. Then by_name is sorted for lookups. */
+/* Metadata keys are sorted for lookups and must differ, also in a file without tensors. Tensors
+ * must tile the data section: sorted by offset, each starts where the previous ended, the first at
+ * 0 and the last ends at the end. Then by_name is sorted for lookups. */
 static int check_layout(rc_st_file *f, const unsigned char *data, size_t data_len, rc_err *e) {
+    char name[NAME_TEXT], other[NAME_TEXT];
+    if (f->n_meta) {
+        qsort(f->meta, f->n_meta, sizeof *f->meta, meta_cmp);
+        for (size_t i = 1; i < f->n_meta; i++)
+            if (strcmp(f->meta[i - 1].key, f->meta[i].key) == 0)
+                return rc_err_set(e, "%s: metadata %s: key given twice", f->path,
+                                  rc_err_text(name, sizeof name, f->meta[i].key));
+    }
     if (f->n == 0) {
         if (data_len)
             return rc_err_set(e, "%s: %zu bytes of data but no tensors", f->path, data_len);
@@ -520,57 +533,59 @@ static int check_layout(rc_st_file *f, const unsigned char *data, size_t data_le
         size_t begin = (size_t)((const unsigned char *)t->data - data);
         if (begin < expected)
             return rc_err_set(e, "%s: tensor %s: data [%zu,%zu) overlaps tensor %s", f->path,
-                              t->name, begin, begin + t->nbytes, f->by_name[i - 1]->name);
+                              rc_err_text(name, sizeof name, t->name), begin, begin + t->nbytes,
+                              rc_err_text(other, sizeof other, f->by_name[i - 1]->name));
         if (begin > expected)
             return rc_err_set(e, "%s: tensor %s: %zu unused bytes before its data [%zu,%zu)",
-                              f->path, t->name, begin - expected, begin, begin + t->nbytes);
+                              f->path, rc_err_text(name, sizeof name, t->name), begin - expected,
+                              begin, begin + t->nbytes);
         expected = begin + t->nbytes;
     }
     if (expected != data_len)
         return rc_err_set(e, "%s: tensor %s: %zu unused bytes after the last tensor", f->path,
-                          f->by_name[f->n - 1]->name, data_len - expected);
+                          rc_err_text(name, sizeof name, f->by_name[f->n - 1]->name),
+                          data_len - expected);
     qsort(f->by_name, f->n, sizeof *f->by_name, by_name_cmp);
     for (size_t i = 1; i < f->n; i++)
         if (strcmp(f->by_name[i - 1]->name, f->by_name[i]->name) == 0)
-            return rc_err_set(e, "%s: tensor %s: name given twice", f->path, f->by_name[i]->name);
-    if (f->n_meta) {
-        qsort(f->meta, f->n_meta, sizeof *f->meta, meta_cmp);
-        for (size_t i = 1; i < f->n_meta; i++)
-            if (strcmp(f->meta[i - 1].key, f->meta[i].key) == 0)
-                return rc_err_set(e, "%s: metadata %s: key given twice", f->path, f->meta[i].key);
-    }
+            return rc_err_set(e, "%s: tensor %s: name given twice", f->path,
+                              rc_err_text(name, sizeof name, f->by_name[i]->name));
     return 0;
 }
 
-static int read_all(rc_st_file *f, rc_err *e) {
-    FILE *fp = fopen(f->path, "rb");
-    if (!fp) return rc_err_set(e, "%s: cannot open: %s", f->path, strerror(errno));
+/* The whole file at path into a new buffer of *size bytes (at least 1 allocated). */
+static int read_all(const char *path, unsigned char **buf, size_t *size, rc_err *e) {
+    *buf = NULL;
+    *size = 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return rc_err_set(e, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     int r = -1;
     if (fstat(fileno(fp), &st) != 0) {
-        rc_err_set(e, "%s: cannot stat: %s", f->path, strerror(errno));
+        rc_err_set(e, "%s: cannot stat: %s", path, strerror(errno));
     } else if (!S_ISREG(st.st_mode)) {
-        rc_err_set(e, "%s: not a regular file", f->path);
+        rc_err_set(e, "%s: not a regular file", path);
     } else if ((off_t)(size_t)st.st_size != st.st_size) {
-        rc_err_set(e, "%s: too large to read into memory", f->path);
-    } else if (!(f->buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
-        rc_err_set(e, "%s: out of host memory reading %lld bytes", f->path,
-                   (long long)st.st_size);
+        rc_err_set(e, "%s: too large to read into memory", path);
+    } else if (!(*buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
+        rc_err_set(e, "%s: out of host memory reading %lld bytes", path, (long long)st.st_size);
     } else {
-        f->size = fread(f->buf, 1, (size_t)st.st_size, fp);
-        if (f->size == (size_t)st.st_size)
+        *size = fread(*buf, 1, (size_t)st.st_size, fp);
+        if (*size == (size_t)st.st_size)
             r = 0;
         else
-            rc_err_set(e, "%s: read %zu of %lld bytes%s%s", f->path, f->size,
-                       (long long)st.st_size, ferror(fp) ? ": " : " (file shrank)",
-                       ferror(fp) ? strerror(errno) : "");
+            rc_err_set(e, "%s: read %zu of %lld bytes%s%s", path, *size, (long long)st.st_size,
+                       ferror(fp) ? ": " : " (file shrank)", ferror(fp) ? strerror(errno) : "");
     }
     fclose(fp);
+    if (r) {
+        free(*buf);
+        *buf = NULL;
+    }
     return r;
 }
 
-static int open_file(rc_st_file *f, rc_err *e) {
-    if (read_all(f, e)) return -1;
+static int parse_file(rc_st_file *f, rc_err *e) {
     if (f->size < 8)
         return rc_err_set(e, "%s: %zu bytes, too short for the 8-byte header length", f->path,
                           f->size);
@@ -589,13 +604,27 @@ static int open_file(rc_st_file *f, rc_err *e) {
     return check_layout(f, data, data_len, e);
 }
 
-int rc_st_open(rc_st_file *f, const char *path, rc_err *e) {
+int rc_st_open_buffer(rc_st_file *f, const char *name, unsigned char *buf, size_t size,
+                      rc_err *e) {
     memset(f, 0, sizeof *f);
-    f->path = strdup(path);
-    if (!f->path) return rc_err_set(e, "%s: out of host memory", path);
-    if (open_file(f, e) == 0) return 0;
+    f->buf = buf;
+    f->size = size;
+    f->path = strdup(name);
+    if (!f->path) {
+        rc_err_set(e, "%s: out of host memory", name);
+    } else if (parse_file(f, e) == 0) {
+        return 0;
+    }
     rc_st_close(f);
     return -1;
+}
+
+int rc_st_open(rc_st_file *f, const char *path, rc_err *e) {
+    unsigned char *buf;
+    size_t size;
+    memset(f, 0, sizeof *f);
+    if (read_all(path, &buf, &size, e)) return -1;
+    return rc_st_open_buffer(f, path, buf, size, e);
 }
 
 void rc_st_close(rc_st_file *f) {

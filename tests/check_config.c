@@ -939,6 +939,52 @@ START_TEST(names_and_threat_lookup) {
 }
 END_TEST
 
+/* Found by tests/fuzz: text from the file went into messages as it was, so a folded multi-line
+ * scalar or a quoted "\n" made one problem look like several lines (and an escape sequence
+ * reached the terminal). Each problem is one line now, the text shown escaped. */
+START_TEST(file_text_in_messages_is_escaped) {
+    env t;
+    env_open(&t);
+    char path[1024];
+    rc_err e;
+    write_cfg(path, sizeof path, &t, "ml.yaml",
+              HEAD "method: natural\n"
+                   "schedule:\n  name: one\n    two\n\n    three\n"
+                   "\"bad\\nkey\\e[2J\": 1\n"
+                   "init: \"/no\\twhere\\n\"\n",
+              t.data);
+    load_fails(path, &e);
+    ck_has(e.msg, "ml.yaml:8:9: schedule.name: unknown value 'one two\\nthree' (allowed: ");
+    ck_has(e.msg, "ml.yaml:12:1: unknown key 'bad\\nkey\\x1b[2J' at the top level");
+    ck_has(e.msg, "ml.yaml:13:7: init: cannot access '/no\\twhere\\n': No such file");
+    ck_assert_int_eq(count_lines(e.msg), 3);
+    ck_assert_ptr_null(strchr(e.msg, '\x1b'));
+    env_close(&t);
+}
+END_TEST
+
+/* rc_config_load_buffer, which rc_config_load and the fuzzer use: the text needs no terminator
+ * (only len bytes are read) and loads as the same file does. */
+START_TEST(load_buffer_reads_exactly_len_bytes) {
+    env t;
+    env_open(&t);
+    char path[1024], text[2048];
+    int len = snprintf(text, sizeof text, HEAD "seed: 12345", t.data);
+    write_cfg(path, sizeof path, &t, "run.yaml", HEAD "seed: 12\n", t.data);
+    rc_config from_file, from_text;
+    rc_err e;
+    load_ok(&from_file, path);
+    ck_assert_msg(rc_config_load_buffer(&from_text, path, text, (size_t)len - 3, &e) == 0, "%s",
+                  e.msg);
+    ck_assert_int_eq(from_text.seed, 12);
+    ck_assert_str_eq(from_text.output.dir, "runs/run");
+    ck_assert_int_eq(memcmp(&from_file, &from_text, sizeof from_file), 0);
+    ck_assert_int_eq(rc_config_load_buffer(&from_text, "mem.yaml", text, 0, &e), -1);
+    ck_has(e.msg, "mem.yaml: the file holds no settings");
+    env_close(&t);
+}
+END_TEST
+
 START_TEST(other_checks) {
     env t;
     env_open(&t);
@@ -998,6 +1044,8 @@ int main(void) {
     tcase_add_test(tc, finalize_checks_configs_built_in_code);
     tcase_add_test(tc, names_and_threat_lookup);
     tcase_add_test(tc, other_checks);
+    tcase_add_test(tc, file_text_in_messages_is_escaped);
+    tcase_add_test(tc, load_buffer_reads_exactly_len_bytes);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

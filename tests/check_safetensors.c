@@ -797,6 +797,101 @@ START_TEST(fuzzed_headers_fail_cleanly_or_stay_in_bounds) {
 }
 END_TEST
 
+/* Found by tests/fuzz: names from the file went into messages as they were, so an escaped
+ * newline in a name split the one-line message and an escape sequence reached the terminal. */
+START_TEST(names_in_messages_are_escaped_and_cut) {
+    char dir[1024], path[1200];
+    test_tmpdir(dir, sizeof dir, "st");
+    join(path, sizeof path, dir, "bad.safetensors");
+    static const char *const cases[][2] = {
+        {"{" F32("a\\nb\\u001b[31m\\t", 2, 0, 8) "}", "tensor a\\nb\\x1b[31m\\t: data_offsets"},
+        {"{\"x\\r\":{\"dtype\":\"F32\",\"sh\\nape\":[1]}}", "tensor x\\r: header byte 22: "
+                                                                "unknown field \"sh\\nape\""},
+        {"{\"x\":{\"dtype\":\"F\\u007f\\u0085\"}}", "unknown dtype \"F\\x7f\\xc2\\x85\""},
+        {"{\"__metadata__\":{\"k\\n\":\"1\",\"k\\n\":\"2\"}," F32("e", 0, 0, 0) "}",
+         "metadata k\\n: key given twice"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        rc_st_file f;
+        rc_err e;
+        write_header(path, cases[i][0], 0);
+        ck_assert_int_eq(rc_st_open(&f, path, &e), -1);
+        ck_assert_msg(strstr(e.msg, cases[i][1]) != NULL, "wanted \"%s\" in: %s", cases[i][1],
+                      e.msg);
+        ck_assert_msg(strchr(e.msg, '\n') == NULL && strchr(e.msg, '\x1b') == NULL, "%s", e.msg);
+    }
+    /* A 300-byte name is cut to fit, after whole characters, with "..." at the end. */
+    char header[600], want[400];
+    char name[301];
+    memset(name, 'n', 300);
+    memcpy(name + 251, "\xc3\xa9", 2); /* an e-acute across the cut would be split */
+    name[300] = '\0';
+    snprintf(header, sizeof header,
+             "{\"%s\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,8]}}", name);
+    write_header(path, header, 4);
+    rc_st_file f;
+    rc_err e;
+    ck_assert_int_eq(rc_st_open(&f, path, &e), -1);
+    snprintf(want, sizeof want, "tensor %.251s...: data_offsets [0,8] run past", name);
+    ck_assert_msg(strstr(e.msg, want) != NULL, "wanted \"%s\" in: %s", want, e.msg);
+}
+END_TEST
+
+/* A file of metadata alone skipped the sorting and the duplicate check of its keys: rc_st_meta
+ * then missed keys given out of order, and a key given twice was accepted. */
+START_TEST(metadata_without_tensors_is_sorted_and_checked) {
+    char dir[1024], path[1200];
+    test_tmpdir(dir, sizeof dir, "st");
+    join(path, sizeof path, dir, "meta.safetensors");
+    write_header(path, "{\"__metadata__\":{\"c\":\"3\",\"b\":\"2\",\"a\":\"1\"}}", 0);
+    rc_st_file f;
+    rc_err e;
+    ck_assert_msg(rc_st_open(&f, path, &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(rc_st_count(&f), 0);
+    ck_assert_str_eq(rc_st_meta(&f, "a"), "1");
+    ck_assert_str_eq(rc_st_meta(&f, "b"), "2");
+    ck_assert_str_eq(rc_st_meta(&f, "c"), "3");
+    rc_st_close(&f);
+    expect_header_fails(dir, "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0,
+                        "metadata k: key given twice");
+}
+END_TEST
+
+/* rc_st_open_buffer (what rc_st_open and the fuzzer use) on a buffer of the file's exact size:
+ * the same tensors as from the file; a header lying about sizes fails (under tests/sanitize.sh,
+ * ASan would report a read past the buffer) and the buffer is freed either way. */
+START_TEST(open_buffer_reads_memory_and_owns_it) {
+    char dir[1024], path[1200];
+    test_tmpdir(dir, sizeof dir, "st");
+    join(path, sizeof path, dir, "good.safetensors");
+    write_sample(path);
+    size_t size;
+    unsigned char *bytes = read_bytes(path, &size), *copy = malloc(size);
+    memcpy(copy, bytes, size);
+    rc_st_file f;
+    rc_err e;
+    ck_assert_msg(rc_st_open_buffer(&f, "mem", copy, size, &e) == 0, "%s", e.msg);
+    ck_assert_ptr_eq(f.buf, copy);
+    ck_assert_uint_eq(rc_st_count(&f), 3);
+    float w[6];
+    ck_assert_msg(rc_st_get_f32(&f, "fc.weight", 2, (int64_t[]){2, 3}, w, &e) == 0, "%s", e.msg);
+    ck_assert(w[0] == 1 && w[5] == 6);
+    ck_assert_str_eq(rc_st_meta(&f, "arch"), "preact-resnet18");
+    rc_st_close(&f);
+    /* The header length and the last offset grow past the end of the buffer. */
+    uint64_t hlen = get_u64(bytes);
+    for (uint64_t lie = 1; lie <= 16; lie++) {
+        copy = malloc(size);
+        memcpy(copy, bytes, size);
+        put_u64(copy, hlen + lie);
+        ck_assert_int_eq(rc_st_open_buffer(&f, "mem", copy, size, &e), -1);
+        ck_assert_ptr_null(f.buf);
+        ck_assert_msg(strncmp(e.msg, "mem: ", 5) == 0, "%s", e.msg);
+    }
+    free(bytes);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("safetensors");
     TCase *tc = tcase_create("safetensors");
@@ -811,6 +906,9 @@ int main(void) {
     tcase_add_test(tc, offsets_that_lie);
     tcase_add_test(tc, shapes_that_do_not_match_the_data);
     tcase_add_test(tc, duplicates_and_bad_metadata);
+    tcase_add_test(tc, names_in_messages_are_escaped_and_cut);
+    tcase_add_test(tc, metadata_without_tensors_is_sorted_and_checked);
+    tcase_add_test(tc, open_buffer_reads_memory_and_owns_it);
     tcase_add_test(tc, getters_name_the_tensor);
     tcase_add_test(tc, writer_refuses_bad_tensors_and_leaves_the_old_file);
     tcase_add_test(tc, failed_writes_leave_no_temporary_file);

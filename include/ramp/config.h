@@ -156,6 +156,11 @@ void rc_config_defaults(rc_config *cfg);
 /* Defaults, then the file, then rc_config_finalize. On failure e->msg holds every problem found
  * (up to 20, one per line, each "path:line:column: key.path: message") and *cfg is unspecified. */
 int rc_config_load(rc_config *cfg, const char *path, rc_err *e);
+/* rc_config_load on the file's text already in memory (len bytes, no terminator needed), which
+ * rc_config_load reads and hands to it. `path` names the file in messages and gives output.dir
+ * its default. */
+int rc_config_load_buffer(rc_config *cfg, const char *path, const char *text, size_t len,
+                          rc_err *e);
 
 /* Resolve what depends on other keys (in_channels, input_size, data.path, augment, activation,
  * param_groups, eval_eps, attack_norm when there is a single threat model, output.dir, which

@@ -21,6 +21,11 @@ int rc_err_set(rc_err *e, const char *fmt, ...) __attribute__((format(printf, 2,
 int rc_err_prefix(rc_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rc_err_clear(rc_err *e);
 
+/* Text read from a file (a name, a value) made fit for a one-line message: control characters
+ * (C0, DEL and the UTF-8 encoded C1 range) shown as \n, \r, \t or \xNN, and cut with "..." where
+ * it would not fit in cap bytes (cap >= 4), never inside a UTF-8 sequence. Returns buf. */
+const char *rc_err_text(char *buf, size_t cap, const char *s);
+
 /* Symbolic names of OpenCL and CLBlast status codes, e.g. "CL_OUT_OF_RESOURCES". */
 const char *rc_cl_status_name(cl_int status);
 const char *rc_clblast_status_name(int status);

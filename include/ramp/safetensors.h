@@ -86,6 +86,11 @@ typedef struct rc_st_file {
 /* Read and validate the whole file. On failure the message names the file (and the tensor or the
  * header byte at fault) and *f is left empty; rc_st_close(f) is safe either way. */
 int rc_st_open(rc_st_file *f, const char *path, rc_err *e);
+/* rc_st_open on a file's bytes already in memory, which rc_st_open reads and hands to it. Takes
+ * buf (from malloc, size bytes) whatever the outcome: rc_st_close frees it, as it does on
+ * failure here. `name` stands for the file in messages. */
+int rc_st_open_buffer(rc_st_file *f, const char *name, unsigned char *buf, size_t size,
+                      rc_err *e);
 void rc_st_close(rc_st_file *f);
 
 size_t rc_st_count(const rc_st_file *f);
