@@ -382,14 +382,14 @@ __kernel void conv_gemm_bwd_data(__global const float *ap, __global const float 
                                  const float eps, const int plane_stride,
                                  __local float *planes) {
     const int n = get_group_id(1), c = get_local_id(0);
-    const int WV = OW + 2 / s, SR = OH + 2 / s, S1 = SR * WV, PV = OH * WV;
+    const int WV = OW + 2 / s, S1 = (OH + 2 / s) * WV, PV = OH * WV;
     __local float *pl = planes + (size_t)c * plane_stride;
     int toff[9];
     for (int t = 0; t < 9; t++) {
         const int i = t / 3, j = t % 3;
         toff[t] = ((i % s) * s + j % s) * S1 + (i / s) * WV + j / s;
     }
-    for (int q = 0; q < plane_stride; q++) pl[q] = 0.0f;
+    for (int q = 0; q < plane_stride; q += 16) vstore16((float16)(0.0f), 0, pl + q);
     __global const float *zn = dz + (size_t)n * zs_n;
     for (int v0 = 0; v0 < PV; v0 += NR) {
         __global const float *pa = ap + (size_t)c * OC * 9, *pb = zn + v0;
@@ -401,17 +401,35 @@ __kernel void conv_gemm_bwd_data(__global const float *ap, __global const float 
         __local float *pv = pl + v0;
         T9(BADD)
     }
+    /* Every input position lies inside the sub-planes (a 3x3 kernel reaches the whole input).
+     * Whole vectors of 16 columns: padded column w + pad = 2 sc + ph comes from sub-plane ph at
+     * sc (stride 2: two half vectors interleaved), then the rest one by one. */
     const float k = masked ? gamma[c] / sqrt(var[c] + eps) : 1.0f;
+    const uint16 mix = (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    const int W16 = W & ~15;
     __global const float *mk = mask + ((size_t)n * C + c) * H * W;
     __global float *out = dx + (size_t)n * os_n + (size_t)c * os_c;
     for (int h = 0; h < H; h++) {
         const int hp = h + pad, sr = hp / s;
         __local const float *src = pl + (hp - sr * s) * s * S1 + sr * WV;
         __global float *o = out + h * orow;
-        /* (w + pad) = sc * s + ph, stepped without a division per element */
-        for (int w = 0, sc = pad / s, ph = pad % s; w < W; w++) {
-            float v = sr < SR && sc < WV ? src[ph * S1 + sc] : 0.0f;
-            if (masked) v = mk[h * W + w] > 0.0f ? v * k : 0.0f;
+        __global const float *mr = mk + h * W;
+        for (int w = 0; w < W16; w += 16) {
+            float16 v;
+            if (s == 1) {
+                v = vload16(0, src + w + pad);
+            } else {
+                const int b = (w + pad) / 2;
+                v = pad & 1 ? shuffle2(vload8(0, src + S1 + b), vload8(0, src + b + 1), mix)
+                            : shuffle2(vload8(0, src + b), vload8(0, src + S1 + b), mix);
+            }
+            if (masked) v = select((float16)(0.0f), v * k, isgreater(vload16(0, mr + w), 0.0f));
+            if (acc) v += vload16(0, o + w);
+            vstore16(v, 0, o + w);
+        }
+        for (int w = W16, sc = (W16 + pad) / s, ph = (W16 + pad) % s; w < W; w++) {
+            float v = src[ph * S1 + sc];
+            if (masked) v = mr[w] > 0.0f ? v * k : 0.0f;
             o[w] = acc ? o[w] + v : v;
             if (++ph == s) ph = 0, sc++;
         }

@@ -459,7 +459,8 @@ END_TEST
  * The implicit-GEMM paths of the eval-mode fused model (CPU devices) against the layers they
  * replace, which the finite-difference tests above verify: x = relu(bn0(t)) feeds y =
  * relu(bn1(conv(x))); forward y, the gradient at conv's output in its padded or [C][N*P] layout,
- * the masked input gradient (at t) and the plain one added to what dx holds. */
+ * the masked input gradient (at t, [C][N*P] and padded) and the plain one added to what dx
+ * holds. Widths of 18 and more take the data gradient's vector epilogue. */
 
 static float *rand_host(size_t n, float lo, float hi, unsigned seed) {
     float *h = malloc(n * sizeof *h);
@@ -544,7 +545,13 @@ static void fused_case(int n, int c, int hw, int oc, int stride) {
     cl_mem dx = dev_buf(&ctx, nx), du0 = dev_buf(&ctx, nx), dt = dev_buf(&ctx, nx);
     rc_grad_layout l;
     ck_assert_msg(rc_conv_dz_layout(&ctx, &s, &l, &e) == 0, "%s", e.msg);
+    /* the padded layout of a convolution that would have produced t */
+    rc_conv_shape prev;
+    rc_grad_layout lp;
+    rc_conv_shape_init(&prev, n, 3, 2 * hw, 2 * hw, c, 3, 2, 1);
+    ck_assert_msg(rc_conv_dz_layout(&ctx, &prev, &lp, &e) == 0 && lp.padded, "%s", e.msg);
     cl_mem dzf = dev_buf(&ctx, (size_t)n * l.n_stride), dtf = dev_buf(&ctx, nx);
+    cl_mem dtp = dev_buf(&ctx, (size_t)n * lp.n_stride);
     float *pre = rand_host(nx, -1, 1, 34);
     cl_mem dxf = dev_buf(&ctx, nx);
     upload(&ctx, dxf, pre, nx);
@@ -569,11 +576,13 @@ static void fused_case(int n, int c, int hw, int oc, int stride) {
                       rc_bn_relu_backward_eval(&ctx, n, oc, s.oh, s.ow, yf, g, dzf, &l, &bn1,
                                                &e) == 0 &&
                       rc_conv_backward_dz(&ctx, &s, x, w, dzf, dtf, &cnp, 0, &bn0, &ws, &e) == 0 &&
+                      rc_conv_backward_dz(&ctx, &s, x, w, dzf, dtp, &lp, 0, &bn0, &ws, &e) == 0 &&
                       rc_conv_backward_dz(&ctx, &s, x, w, dzf, dxf, &nchw, 1, NULL, &ws, &e) == 0,
                   "%s", e.msg);
     compare_layout(&ctx, "forward", yf, &ynchw, y, n, oc, s.oh, s.ow);
     compare_layout(&ctx, "output gradient", dzf, &l, dz, n, oc, s.oh, s.ow);
     compare_layout(&ctx, "masked input gradient", dtf, &cnp, dt, n, c, hw, hw);
+    compare_layout(&ctx, "masked input gradient, padded", dtp, &lp, dt, n, c, hw, hw);
     /* dx + pre */
     float *h = malloc(nx * sizeof *h);
     download(&ctx, dx, h, nx);
@@ -582,7 +591,7 @@ static void fused_case(int n, int c, int hw, int oc, int stride) {
     compare_layout(&ctx, "accumulated input gradient", dxf, &nchw, dx, n, c, hw, hw);
     free(h);
     free(pre);
-    cl_mem all[] = {t, w, g, u0, x, zz, u1, y, yf, du, dz, dx, du0, dt, dzf, dtf, dxf};
+    cl_mem all[] = {t, w, g, u0, x, zz, u1, y, yf, du, dz, dx, du0, dt, dzf, dtf, dtp, dxf};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) clReleaseMemObject(all[i]);
     release_bn(&bn0);
     release_bn(&bn1);
@@ -590,11 +599,13 @@ static void fused_case(int n, int c, int hw, int oc, int stride) {
     rc_ctx_close(&ctx);
 }
 
-START_TEST(fused_block_stride2_odd) { fused_case(2, 16, 9, 8, 2); }
+START_TEST(fused_block_stride2_odd) { fused_case(2, 16, 19, 8, 2); }
 END_TEST
 START_TEST(fused_block_stride1_ragged) { fused_case(3, 17, 6, 5, 1); }
 END_TEST
 START_TEST(fused_block_wide) { fused_case(2, 24, 8, 40, 2); }
+END_TEST
+START_TEST(fused_block_one_channel) { fused_case(2, 1, 18, 6, 1); }
 END_TEST
 
 int main(void) {
@@ -619,6 +630,7 @@ int main(void) {
     tcase_add_test(tc, fused_block_stride2_odd);
     tcase_add_test(tc, fused_block_stride1_ragged);
     tcase_add_test(tc, fused_block_wide);
+    tcase_add_test(tc, fused_block_one_channel);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -53,7 +53,7 @@ const char *rc_gemm_impl(rc_ctx *ctx, rc_err *e);
  *   rc_conv_implicit_ok        1 when the forward (data 0) or the data gradient (data 1) of this
  *                              shape can run so on this ctx, 0 when not (other implementation,
  *                              panel or planes too large for local memory; the data gradient
- *                              needs a 3x3 kernel, stride 1 or 2, at least 16 input channels),
+ *                              needs a 3x3 kernel and stride 1 or 2),
  *                              -1 on error
  *   rc_conv_implicit_forward   y = conv(x, w), NCHW; with bn (eval mode: gamma, beta, running
  *                              statistics) y = relu(bn(conv(x, w))). The GEMM's packed-panel
