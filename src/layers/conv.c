@@ -58,7 +58,13 @@ static int check_ws(const rc_conv_shape *s, const rc_workspace *ws, rc_err *e) {
 
 int rc_conv_forward(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w, cl_mem bias,
                     cl_mem y, rc_workspace *ws, rc_err *e) {
-    if (check_ws(s, ws, e) || im2col(ctx, s, x, ws, e)) return -1;
+    if (check_ws(s, ws, e)) return -1;
+    if (!bias) {
+        const int implicit = rc_conv_implicit_ok(ctx, s, 0, e);
+        if (implicit < 0) return -1;
+        if (implicit) return rc_conv_implicit_forward(ctx, s, x, w, NULL, y, e);
+    }
+    if (im2col(ctx, s, x, ws, e)) return -1;
     size_t np = (size_t)s->n * s->oh * s->ow, k = (size_t)s->c * s->kh * s->kw;
     if (rc_sgemm(ctx, 0, 0, (size_t)s->oc, np, k, 1.0f, (rc_matrix){w, 0, k},
                  (rc_matrix){ws->col, 0, np}, 0.0f, (rc_matrix){ws->z, 0, np}, "conv forward", e))
