@@ -402,11 +402,11 @@ __kernel void conv_gemm_bwd_data(__global const float *ap, __global const float 
         T9(BADD)
     }
     /* Every input position lies inside the sub-planes (a 3x3 kernel reaches the whole input).
-     * Whole vectors of 16 columns: padded column w + pad = 2 sc + ph comes from sub-plane ph at
+     * Whole vectors of 8 columns: padded column w + pad = 2 sc + ph comes from sub-plane ph at
      * sc (stride 2: two half vectors interleaved), then the rest one by one. */
     const float k = masked ? gamma[c] / sqrt(var[c] + eps) : 1.0f;
-    const uint16 mix = (uint16)(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-    const int W16 = W & ~15;
+    const uint8 mix = (uint8)(0, 4, 1, 5, 2, 6, 3, 7);
+    const int W8 = W & ~7;
     __global const float *mk = mask + ((size_t)n * C + c) * H * W;
     __global float *out = dx + (size_t)n * os_n + (size_t)c * os_c;
     for (int h = 0; h < H; h++) {
@@ -414,20 +414,20 @@ __kernel void conv_gemm_bwd_data(__global const float *ap, __global const float 
         __local const float *src = pl + (hp - sr * s) * s * S1 + sr * WV;
         __global float *o = out + h * orow;
         __global const float *mr = mk + h * W;
-        for (int w = 0; w < W16; w += 16) {
-            float16 v;
+        for (int w = 0; w < W8; w += 8) {
+            float8 v;
             if (s == 1) {
-                v = vload16(0, src + w + pad);
+                v = vload8(0, src + w + pad);
             } else {
                 const int b = (w + pad) / 2;
-                v = pad & 1 ? shuffle2(vload8(0, src + S1 + b), vload8(0, src + b + 1), mix)
-                            : shuffle2(vload8(0, src + b), vload8(0, src + S1 + b), mix);
+                v = pad & 1 ? shuffle2(vload4(0, src + S1 + b), vload4(0, src + b + 1), mix)
+                            : shuffle2(vload4(0, src + b), vload4(0, src + S1 + b), mix);
             }
-            if (masked) v = select((float16)(0.0f), v * k, isgreater(vload16(0, mr + w), 0.0f));
-            if (acc) v += vload16(0, o + w);
-            vstore16(v, 0, o + w);
+            if (masked) v = select((float8)(0.0f), v * k, isgreater(vload8(0, mr + w), 0.0f));
+            if (acc) v += vload8(0, o + w);
+            vstore8(v, 0, o + w);
         }
-        for (int w = W16, sc = (W16 + pad) / s, ph = (W16 + pad) % s; w < W; w++) {
+        for (int w = W8, sc = (W8 + pad) / s, ph = (W8 + pad) % s; w < W; w++) {
             float v = src[ph * S1 + sc];
             if (masked) v = mr[w] > 0.0f ? v * k : 0.0f;
             o[w] = acc ? o[w] + v : v;

@@ -460,7 +460,7 @@ END_TEST
  * replace, which the finite-difference tests above verify: x = relu(bn0(t)) feeds y =
  * relu(bn1(conv(x))); forward y, the gradient at conv's output in its padded or [C][N*P] layout,
  * the masked input gradient (at t, [C][N*P] and padded) and the plain one added to what dx
- * holds. Widths of 18 and more take the data gradient's vector epilogue. */
+ * holds. Widths of 8 and more take the data gradient's vector epilogue. */
 
 static float *rand_host(size_t n, float lo, float hi, unsigned seed) {
     float *h = malloc(n * sizeof *h);
