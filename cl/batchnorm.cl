@@ -145,3 +145,32 @@ __kernel void bn_backward_dx_eval(__global const float *dy, __global const float
         dx[off + i] = accumulate ? dx[off + i] + v : v;
     }
 }
+
+/* Eval mode, batch norm followed by ReLU whose output is y: the gradient at the batch norm's
+ * input from the ReLU's output gradient dy (both NCHW), written to dz[n * ns + c * cs + h * rs +
+ * w]; with `padded`, zeros in columns W..rs-1 and after row H up to cs. One (image, channel)
+ * plane per work-item. */
+__kernel void bn_relu_backward_eval(__global const float *dy, __global const float *y,
+                                    __global const float *running_var,
+                                    __global const float *gamma, __global float *dz,
+                                    const float eps, const int N, const int C, const int H,
+                                    const int W, const int ns, const int cs, const int rs,
+                                    const int padded) {
+    const int g = get_global_id(0);
+    if (g >= N * C) return;
+    const int c = g % C, n = g / C;
+    const float k = gamma[c] / sqrt(running_var[c] + eps);
+    const size_t off = (size_t)g * H * W;
+    __global float *dst = dz + (size_t)n * ns + (size_t)c * cs;
+    for (int h = 0; h < H; h++) {
+        __global float *d = dst + h * rs;
+        for (int w = 0; w < W; w++) {
+            const size_t i = off + h * W + w;
+            d[w] = y[i] > 0.0f ? dy[i] * k : 0.0f;
+        }
+        if (padded)
+            for (int w = W; w < rs; w++) d[w] = 0.0f;
+    }
+    if (padded)
+        for (int q = H * rs; q < cs; q++) dst[q] = 0.0f;
+}

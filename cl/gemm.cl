@@ -15,6 +15,9 @@
  *   gemm_reduce    when K is split across work-items, gemm_micro and gemm_dot write one
  *                  partial product per part; this sums them in a fixed order (results are
  *                  identical from run to run) and writes alpha * sum + beta * C.
+ *   conv_gemm_fwd, conv_gemm_bwd_data, conv_pack_wt
+ *                  convolution forward and data gradient without an im2col matrix (the eval-mode
+ *                  fused layers of src/model.c), described where they are defined.
  *
  * MR, NR (16 or 32), DM and DN are build options passed by src/gemm.c. Every multiply-add is an
  * explicit fma(), so results do not depend on the compiler's contraction choices. */
@@ -225,6 +228,226 @@ __kernel void gemm_micro_local(__global const float *ap, __global const float *b
     const int i0 = ib * MR, last = m - 1 - i0;
     __global float *cc = c + coff + (size_t)i0 * ldc + j0;
     TILE_STORE
+}
+
+/* ---- Convolution as an implicit GEMM -------------------------------------------------------
+ * gemm_micro_local with the local panel gathered from an activation tensor instead of copied
+ * from a matrix: no column matrix passes through memory, and each tile is stored straight to its
+ * place in the output tensor with a per-row epilogue. A work-group is `cb` blocks of NR output
+ * positions (columns) and the ceil(m / MR) row tiles over them (local size = that count; larger
+ * work-groups, fewer of them: PoCL spends 1-2 us per work-group). Each column's gather offsets
+ * (one per kernel tap: x[n][0][h][w], -1 in the padding) and store offset are computed once into
+ * the local table `tab`, so the gather is one table read, one load and one store per element,
+ * with no division. Offsets are ints: src/gemm.c checks that tensors have fewer than 2^31
+ * elements. */
+
+/* Forward: out(oc, q) = sum over k = (c, i, j) of W[oc][k] * x[n][c][oh * s - pad + i][ow * s -
+ * pad + j] for output position q = (n, oh, ow), ap = W packed by gemm_pack_a_y. Stored at
+ * y[n * ys_n + oc * ys_c + oh * OW + ow]; with bn_relu as max(v * scale + shift, 0), the eval-mode
+ * batch norm (running statistics) and ReLU that follow the convolution. A block of NR columns
+ * inside one image is stored as vectors. */
+#if NR == 16
+#define FWD_VEC(r, f) vstore16(f(c##r), 0, q);
+#else
+#define FWD_VEC(r, f) vstore16(f(c##r), 0, q), vstore16(f(d##r), 1, q);
+#endif
+#define BN_RELU(v) fmax((v) * sc + sh, 0.0f)
+#define SAME(v) (v)
+#define FWD_OUT(r)                                                                                \
+    if (r <= last) {                                                                              \
+        const int o = i0 + r;                                                                     \
+        if (bn_relu) {                                                                            \
+            const float sc = gamma[o] / sqrt(var[o] + eps), sh = beta[o] - mean[o] * sc;          \
+            if (run) {                                                                            \
+                __global float *q = y + o * ys_c + yo[0];                                         \
+                FWD_VEC(r, BN_RELU)                                                               \
+            } else {                                                                              \
+                __global float *q = y + o * ys_c;                                                 \
+                TOTMP(r)                                                                          \
+                for (int j = 0; j < nj; j++) q[yo[j]] = BN_RELU(t[j]);                            \
+            }                                                                                     \
+        } else if (run) {                                                                         \
+            __global float *q = y + o * ys_c + yo[0];                                             \
+            FWD_VEC(r, SAME)                                                                      \
+        } else {                                                                                  \
+            __global float *q = y + o * ys_c;                                                     \
+            TOTMP(r)                                                                              \
+            for (int j = 0; j < nj; j++) q[yo[j]] = t[j];                                         \
+        }                                                                                         \
+    }
+__kernel void conv_gemm_fwd(__global const float *ap, const int m, __global const float *x,
+                            const int C, const int H, const int W, const int KH, const int KW,
+                            const int stride, const int pad, const int OH, const int OW,
+                            const int np, const int cb, __global float *y, const int ys_n,
+                            const int ys_c, const int bn_relu, __global const float *gamma,
+                            __global const float *beta, __global const float *mean,
+                            __global const float *var, const float eps, __local float *panel,
+                            __local int *tab) {
+    const int lid = get_local_id(0), lsz = get_local_size(0), cols = cb * NR;
+    const int j0 = get_group_id(1) * cols, P = OH * OW, HW = H * W, taps = KH * KW;
+    const int K = C * taps;
+    __local int *yo_all = tab + taps * cols; /* store offset of each column */
+    for (int j = lid; j < cols; j += lsz) {
+        const int q = j0 + j, n = q / P, p = q - n * P, oh = p / OW;
+        const int hb = oh * stride - pad, wb = (p - oh * OW) * stride - pad;
+        yo_all[j] = n * ys_n + p;
+        for (int i = 0; i < KH; i++)
+            for (int jj = 0; jj < KW; jj++) {
+                const int h = hb + i, w = wb + jj;
+                tab[(i * KW + jj) * cols + j] =
+                    q < np && (uint)h < (uint)H && (uint)w < (uint)W ? n * C * HW + h * W + w
+                                                                     : -1;
+            }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    /* the panel of block b: panel[(b * K + k) * NR + j] for k = (c, tap) */
+    for (int k = lid; k < K; k += lsz) {
+        const int c = k / taps;
+        __global const float *xc = x + c * HW;
+        __local const int *o = tab + (k - c * taps) * cols;
+        for (int b = 0; b < cb; b++, o += NR) {
+            __local float *row = panel + ((size_t)b * K + k) * NR;
+            for (int j = 0; j < NR; j++) row[j] = o[j] >= 0 ? xc[o[j]] : 0.0f;
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const int i0 = lid * MR, last = m - 1 - i0;
+    if (last < 0) return;
+    float t[NR];
+    for (int b = 0; b < cb; b++) {
+        const int nj = min(NR, np - j0 - b * NR);
+        if (nj <= 0) break;
+        __local const int *yo = yo_all + b * NR;
+        /* a whole block inside one image: its columns are contiguous in y */
+        const int run = nj == NR && yo[NR - 1] - yo[0] == NR - 1;
+        __global const float *pa = ap + (size_t)lid * K * MR;
+        __local const float16 *pb = (__local const float16 *)(panel + (size_t)b * K * NR);
+        ROWS(DECL)
+        TILE_LOOP(0, K)
+        ROWS(FWD_OUT)
+    }
+}
+
+/* Data gradient of a 3x3 convolution: dx[n][c][h][w] = sum over oc, i, j of W[oc][c][i][j] *
+ * dz[n][oc][oh][ow] with h = oh * s - pad + i, w = ow * s - pad + j. A work-group is one image,
+ * a work-item one input channel c: each work-item owns its dx plane and sums into it in a fixed
+ * order (deterministic, no atomics), and nothing is shared, so there is no barrier (PoCL keeps
+ * a loop's accumulators in memory when the loop contains one). The plane lives in local memory
+ * split by phase: padded position (h + pad, w + pad) is element ((h + pad) / s) * WV +
+ * (w + pad) / s of sub-plane ((h + pad) % s, (w + pad) % s), WV = OW + 2 / s. dz comes in the
+ * padded layout of rc_conv_implicit_dz_layout: rows of WV (columns ow >= OW zero) and planes of
+ * zs_c >= OH * WV rounded up to NR (zero tail). So for every tap (i, j) a block of NR consecutive
+ * padded positions is one vector load per oc and lands on NR consecutive elements of one
+ * sub-plane: the tile of 9 taps x NR positions over K = OC is added to the plane as 9 (NR / 16)
+ * vectors, with no gather and no col2im. Then the plane is written to dx[n * os_n + c * os_c +
+ * h * orow + w] (with opad: zeros in columns W..orow-1 and after row H up to os_c), added when
+ * acc is set; with `masked` each value is first multiplied by (mask[n][c][h][w] > 0 ?
+ * gamma[c] / sqrt(var[c] + eps) : 0): the backward of the eval-mode batch norm and ReLU whose
+ * output (`mask`, NCHW) the convolution read. ap = W as [C][OC][9] (conv_pack_wt);
+ * `plane_stride` floats per work-item hold its s * s sub-planes of (OH + 2 / s) x WV and the
+ * last block's overhang. */
+#define T9(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
+#if NR == 16
+#define BDECL(t) float16 a##t = (float16)(0.0f);
+#define BLOAD const float16 b0_ = vload16(0, pb);
+#define BSTEP(t) a##t = fma((float16)(pa[t]), b0_, a##t);
+#define BADD(t)                                                                                   \
+    {                                                                                             \
+        __local float *d_ = pv + toff[t];                                                         \
+        vstore16(vload16(0, d_) + a##t, 0, d_);                                                   \
+    }
+#else
+#define BDECL(t) float16 a##t = (float16)(0.0f), b##t = (float16)(0.0f);
+#define BLOAD const float16 b0_ = vload16(0, pb), b1_ = vload16(1, pb);
+#define BSTEP(t)                                                                                  \
+    {                                                                                             \
+        const float16 w_ = (float16)(pa[t]);                                                      \
+        a##t = fma(w_, b0_, a##t);                                                                \
+        b##t = fma(w_, b1_, b##t);                                                                \
+    }
+#define BADD(t)                                                                                   \
+    {                                                                                             \
+        __local float *d_ = pv + toff[t];                                                         \
+        vstore16(vload16(0, d_) + a##t, 0, d_);                                                   \
+        vstore16(vload16(1, d_) + b##t, 1, d_);                                                   \
+    }
+#endif
+__kernel void conv_gemm_bwd_data(__global const float *ap, __global const float *dz,
+                                 const int OC, const int OH, const int OW, const int zs_n,
+                                 const int zs_c, const int C, const int H, const int W,
+                                 const int s, const int pad, __global float *dx, const int os_n,
+                                 const int os_c, const int orow, const int opad, const int acc,
+                                 const int masked, __global const float *mask,
+                                 __global const float *gamma, __global const float *var,
+                                 const float eps, const int plane_stride,
+                                 __local float *planes) {
+    const int n = get_group_id(1), c = get_local_id(0);
+    const int WV = OW + 2 / s, S1 = (OH + 2 / s) * WV, PV = OH * WV;
+    __local float *pl = planes + (size_t)c * plane_stride;
+    int toff[9];
+    for (int t = 0; t < 9; t++) {
+        const int i = t / 3, j = t % 3;
+        toff[t] = ((i % s) * s + j % s) * S1 + (i / s) * WV + j / s;
+    }
+    for (int q = 0; q < plane_stride; q += 16) vstore16((float16)(0.0f), 0, pl + q);
+    __global const float *zn = dz + (size_t)n * zs_n;
+    for (int v0 = 0; v0 < PV; v0 += NR) {
+        __global const float *pa = ap + (size_t)c * OC * 9, *pb = zn + v0;
+        T9(BDECL)
+        for (int k = 0; k < OC; k++, pa += 9, pb += zs_c) {
+            BLOAD
+            T9(BSTEP)
+        }
+        __local float *pv = pl + v0;
+        T9(BADD)
+    }
+    /* Every input position lies inside the sub-planes (a 3x3 kernel reaches the whole input).
+     * Whole vectors of 8 columns: padded column w + pad = 2 sc + ph comes from sub-plane ph at
+     * sc (stride 2: two half vectors interleaved), then the rest one by one. */
+    const float k = masked ? gamma[c] / sqrt(var[c] + eps) : 1.0f;
+    const uint8 mix = (uint8)(0, 4, 1, 5, 2, 6, 3, 7);
+    const int W8 = W & ~7;
+    __global const float *mk = mask + ((size_t)n * C + c) * H * W;
+    __global float *out = dx + (size_t)n * os_n + (size_t)c * os_c;
+    for (int h = 0; h < H; h++) {
+        const int hp = h + pad, sr = hp / s;
+        __local const float *src = pl + (hp - sr * s) * s * S1 + sr * WV;
+        __global float *o = out + h * orow;
+        __global const float *mr = mk + h * W;
+        for (int w = 0; w < W8; w += 8) {
+            float8 v;
+            if (s == 1) {
+                v = vload8(0, src + w + pad);
+            } else {
+                const int b = (w + pad) / 2;
+                v = pad & 1 ? shuffle2(vload4(0, src + S1 + b), vload4(0, src + b + 1), mix)
+                            : shuffle2(vload4(0, src + b), vload4(0, src + S1 + b), mix);
+            }
+            if (masked) v = select((float8)(0.0f), v * k, isgreater(vload8(0, mr + w), 0.0f));
+            if (acc) v += vload8(0, o + w);
+            vstore8(v, 0, o + w);
+        }
+        for (int w = W8, sc = (W8 + pad) / s, ph = (W8 + pad) % s; w < W; w++) {
+            float v = src[ph * S1 + sc];
+            if (masked) v = mr[w] > 0.0f ? v * k : 0.0f;
+            o[w] = acc ? o[w] + v : v;
+            if (++ph == s) ph = 0, sc++;
+        }
+        if (opad)
+            for (int w = W; w < orow; w++) o[w] = 0.0f;
+    }
+    if (opad)
+        for (int q = H * orow; q < os_c; q++) out[q] = 0.0f;
+}
+
+/* W[OC][C][3][3] as [C][OC][9] for conv_gemm_bwd_data; work-item (c, oc). */
+__kernel void conv_pack_wt(__global const float *w, const int OC, const int C,
+                           __global float *ap) {
+    const int c = get_global_id(0), oc = get_global_id(1);
+    if (c >= C || oc >= OC) return;
+    __global const float *s = w + ((size_t)oc * C + c) * 9;
+    __global float *d = ap + ((size_t)c * OC + oc) * 9;
+    for (int t = 0; t < 9; t++) d[t] = s[t];
 }
 
 static float hsum16(const float16 v) {

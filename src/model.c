@@ -1,5 +1,6 @@
 /* Model construction (small-cnn, PreAct ResNet-18), buffers, initialisation, forward, backward. */
 #include "ramp/model.h"
+#include "ramp/gemm.h"
 #include "ramp/launch.h"
 
 #include <math.h>
@@ -293,12 +294,20 @@ static int alloc_activations(rc_ctx *ctx, rc_model *m, rc_err *e) {
     size_t B = (size_t)m->max_batch;
     for (int i = 0; i < m->n_tensors; i++) {
         rc_tensor *t = &m->tensors[i];
-        size_t n = B * (size_t)t->c * t->h * t->w;
+        size_t n = B * (size_t)t->c * t->h * t->w, ng = n;
+        for (int k = 0; k < m->n_nodes; k++) /* a fused convolution's padded output gradient */
+            if (m->nodes[k].fuse && m->nodes[k].out == i) {
+                rc_grad_layout l;
+                rc_conv_shape s = m->nodes[k].conv;
+                s.n = m->max_batch;
+                if (rc_conv_dz_layout(ctx, &s, &l, e)) return -1;
+                if (B * (size_t)l.n_stride > ng) ng = B * (size_t)l.n_stride;
+            }
         char what[64];
         snprintf(what, sizeof what, "activation %d (%dx%dx%dx%d)", i, m->max_batch, t->c, t->h,
                  t->w);
         if (rc_buffer_create(ctx, n * 4, what, &t->val, e) ||
-            rc_buffer_create(ctx, n * 4, what, &t->grad, e))
+            rc_buffer_create(ctx, ng * 4, what, &t->grad, e))
             return -1;
     }
     size_t col = 1, z = 1, part = 1;
@@ -344,6 +353,54 @@ static void plan_accumulation(rc_model *m) {
     free(written);
 }
 
+/* Eval mode on the implicit-GEMM convolution (CPU devices): a convolution followed by batch norm
+ * and ReLU, whose intermediate tensors nothing else reads, runs as one kernel (the intermediates
+ * are then not written). In backward, a convolution that is the only reader of such a block's
+ * output writes the block's convolution-output gradient itself (the BN and ReLU backward in its
+ * epilogue); otherwise one element-wise kernel does. Those gradients are kept in the layout the
+ * convolution's backward reads (rc_conv_dz_layout). The fused path computes input gradients
+ * only (what attacks need). */
+static int plan_fusion(rc_ctx *ctx, rc_model *m, rc_err *e) {
+    int *readers = calloc((size_t)m->n_tensors, sizeof *readers);
+    if (!readers) return rc_err_set(e, "out of host memory planning model %s",
+                                    rc_arch_name(m->opts.arch));
+    for (int i = 0; i < m->n_nodes; i++) {
+        rc_node *nd = &m->nodes[i];
+        readers[nd->in]++;
+        if (nd->in2 >= 0) readers[nd->in2]++;
+        nd->fuse = nd->dz_written = 0;
+        nd->into = -1;
+    }
+    int r = 0;
+    for (int i = 0; i + 2 < m->n_nodes && r >= 0; i++) {
+        rc_node *c = &m->nodes[i], *b = c + 1, *a = c + 2;
+        if (c->op != RC_OP_CONV || b->op != RC_OP_BN || b->in != c->out || a->op != RC_OP_ACT ||
+            a->act != RC_ACT_RELU || a->in != b->out || readers[c->out] != 1 ||
+            readers[b->out] != 1)
+            continue;
+        rc_conv_shape s = c->conv;
+        s.n = m->max_batch;
+        c->fuse = (r = rc_conv_implicit_ok(ctx, &s, 0, e)) > 0;
+    }
+    /* a fused convolution that reads a fused block's output (its only reader) and whose data
+     * gradient is an implicit GEMM writes that block's gradient */
+    for (int k = 0; k < m->n_nodes && r >= 0; k++) {
+        rc_node *nd = &m->nodes[k];
+        if (!nd->fuse || readers[nd->in] != 1) continue;
+        for (int h = 0; h < k; h++) {
+            if (!m->nodes[h].fuse || m->nodes[h + 2].out != nd->in) continue;
+            rc_conv_shape s = nd->conv;
+            s.n = m->max_batch;
+            if ((r = rc_conv_implicit_ok(ctx, &s, 1, e)) > 0) {
+                nd->into = h;
+                m->nodes[h].dz_written = 1;
+            }
+        }
+    }
+    free(readers);
+    return r < 0 ? -1 : 0;
+}
+
 static int model_create(rc_ctx *ctx, rc_model *m, const rc_model_opts *o, int max_batch,
                         rc_model *base, rc_err *e) {
     memset(m, 0, sizeof *m);
@@ -367,7 +424,7 @@ static int model_create(rc_ctx *ctx, rc_model *m, const rc_model_opts *o, int ma
         return rc_err_set(e, "out of host memory building model %s", rc_arch_name(o->arch));
     }
     plan_accumulation(m);
-    if ((base ? share_params(m, base) : alloc_params(ctx, m, e)) ||
+    if (plan_fusion(ctx, m, e) || (base ? share_params(m, base) : alloc_params(ctx, m, e)) ||
         alloc_activations(ctx, m, e)) {
         rc_model_free(m);
         return rc_err_prefix(e, "allocating model %s for batch %d: ", rc_arch_name(o->arch),
@@ -496,6 +553,7 @@ int rc_model_forward(rc_ctx *ctx, rc_model *m, int train, int n, rc_err *e) {
     if (n < 1 || n > m->max_batch)
         return rc_err_set(e, "forward of %d images, but the model was allocated for at most %d", n,
                           m->max_batch);
+    m->fused = !train;
     for (int i = 0; i < m->n_nodes; i++) {
         rc_node *nd = &m->nodes[i];
         const rc_tensor *in = &m->tensors[nd->in], *out = &m->tensors[nd->out];
@@ -504,6 +562,15 @@ int rc_model_forward(rc_ctx *ctx, rc_model *m, int train, int n, rc_err *e) {
         case RC_OP_CONV: {
             rc_conv_shape s = nd->conv;
             s.n = n;
+            if (m->fused && nd->fuse) {
+                /* this convolution, its batch norm and its ReLU (nodes i + 1, i + 2) */
+                rc_bn_buffers b = bn_buffers(m, nd + 1);
+                r = rc_conv_implicit_forward(ctx, &s, in->val, m->params[nd->p[0]].val, &b,
+                                             m->tensors[nd[2].out].val, e);
+                if (r) return rc_err_prefix(e, "forward layers %d-%d: ", i, i + 2);
+                i += 2;
+                continue;
+            }
             r = rc_conv_forward(ctx, &s, in->val, m->params[nd->p[0]].val, NULL, out->val, &m->ws,
                                 e);
             break;
@@ -531,6 +598,10 @@ int rc_model_forward(rc_ctx *ctx, rc_model *m, int train, int n, rc_err *e) {
 
 int rc_model_backward(rc_ctx *ctx, rc_model *m, int train, int n, int params, int input,
                       rc_err *e) {
+    const int fused = !train && m->fused;
+    if (fused && params)
+        return rc_err_set(e, "backward: parameter gradients after an eval-mode forward are not "
+                             "supported (its fused layers keep no intermediate tensors)");
     for (int i = m->n_nodes - 1; i >= 0; i--) {
         rc_node *nd = &m->nodes[i];
         const rc_tensor *in = &m->tensors[nd->in], *out = &m->tensors[nd->out];
@@ -538,11 +609,44 @@ int rc_model_backward(rc_ctx *ctx, rc_model *m, int train, int n, int params, in
         const rc_param *w = nd->p[0] >= 0 ? &m->params[nd->p[0]] : NULL;
         const rc_param *b = nd->p[1] >= 0 ? &m->params[nd->p[1]] : NULL;
         int r = 0;
+        if (fused && nd->op == RC_OP_ACT && i >= 2 && m->nodes[i - 2].fuse) {
+            /* the ReLU and batch norm of a fused block: the convolution's output gradient */
+            rc_node *head = &m->nodes[i - 2];
+            rc_bn_buffers bb = bn_buffers(m, nd - 1);
+            rc_conv_shape s = head->conv;
+            rc_grad_layout l;
+            s.n = n;
+            if (!head->dz_written &&
+                (rc_conv_dz_layout(ctx, &s, &l, e) ||
+                 rc_bn_relu_backward_eval(ctx, n, out->c, out->h, out->w, out->val, out->grad,
+                                          m->tensors[head->out].grad, &l, &bb, e)))
+                return rc_err_prefix(e, "backward layers %d-%d: ", i - 1, i);
+            i--;
+            continue;
+        }
         switch (nd->op) {
         case RC_OP_CONV: {
-            if (!dx && !params) break;
             rc_conv_shape s = nd->conv;
             s.n = n;
+            if (fused && nd->fuse) {
+                /* dz in out->grad as rc_conv_dz_layout says; dx straight to the fused block that
+                 * produced the input, if any */
+                rc_bn_buffers mb;
+                rc_grad_layout l = rc_layout_nchw(in->c, in->h, in->w);
+                int acc = nd->acc_in;
+                if (nd->into >= 0) {
+                    rc_conv_shape hs = m->nodes[nd->into].conv;
+                    hs.n = n;
+                    mb = bn_buffers(m, &m->nodes[nd->into + 1]);
+                    dx = m->tensors[m->nodes[nd->into].out].grad, acc = 0;
+                    if (rc_conv_dz_layout(ctx, &hs, &l, e)) return -1;
+                }
+                if (dx)
+                    r = rc_conv_backward_dz(ctx, &s, in->val, w->val, out->grad, dx, &l, acc,
+                                            nd->into >= 0 ? &mb : NULL, &m->ws, e);
+                break;
+            }
+            if (!dx && !params) break;
             r = rc_conv_backward(ctx, &s, in->val, w->val, out->grad, dx, nd->acc_in,
                                  params ? w->grad : NULL, NULL, params == RC_GRAD_ADD, &m->ws, e);
             break;

@@ -6,6 +6,7 @@
  * double. Every coordinate of every tensor is checked (the tensors are small), so a wrong index
  * anywhere shows up as an O(1) error. */
 #include "testutil.h"
+#include "ramp/gemm.h"
 #include "ramp/layers.h"
 
 #include <math.h>
@@ -457,6 +458,159 @@ START_TEST(cross_entropy) {
 }
 END_TEST
 
+/* ---- fused eval-mode convolution block ------------------------------------------------------
+ * The implicit-GEMM paths of the eval-mode fused model (CPU devices) against the layers they
+ * replace, which the finite-difference tests above verify: x = relu(bn0(t)) feeds y =
+ * relu(bn1(conv(x))); forward y, the gradient at conv's output in its padded or [C][N*P] layout,
+ * the masked input gradient (at t, [C][N*P] and padded) and the plain one added to what dx
+ * holds. Widths of 8 and more take the data gradient's vector epilogue. */
+
+static float *rand_host(size_t n, float lo, float hi, unsigned seed) {
+    float *h = malloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++) h[i] = urand(&seed, lo, hi);
+    return h;
+}
+
+static cl_mem rand_dev(rc_ctx *ctx, size_t n, float lo, float hi, unsigned seed) {
+    float *h = rand_host(n, lo, hi, seed);
+    cl_mem b = dev_buf(ctx, n);
+    upload(ctx, b, h, n);
+    free(h);
+    return b;
+}
+
+static rc_bn_buffers eval_bn(rc_ctx *ctx, int c, unsigned seed) {
+    return (rc_bn_buffers){.gamma = rand_dev(ctx, (size_t)c, 0.5f, 1.5f, seed),
+                           .beta = rand_dev(ctx, (size_t)c, -0.5f, 0.5f, seed + 1),
+                           .running_mean = rand_dev(ctx, (size_t)c, -0.3f, 0.3f, seed + 2),
+                           .running_var = rand_dev(ctx, (size_t)c, 0.5f, 2.0f, seed + 3)};
+}
+
+static void release_bn(rc_bn_buffers *b) {
+    cl_mem all[] = {b->gamma, b->beta, b->running_mean, b->running_var};
+    for (int i = 0; i < 4; i++) clReleaseMemObject(all[i]);
+}
+
+/* got (read through layout l) against want (NCHW [n][c][h][w]) */
+static void compare_layout(rc_ctx *ctx, const char *what, cl_mem got, const rc_grad_layout *l,
+                           cl_mem want, int n, int c, int h, int w) {
+    size_t nw = (size_t)n * c * h * w, ng = (size_t)(n - 1) * l->n_stride +
+                                              (size_t)(c - 1) * l->c_stride +
+                                              (size_t)(h - 1) * l->row_stride + (size_t)w;
+    if (l->padded) ng = (size_t)n * l->n_stride;
+    float *g = malloc(ng * sizeof *g), *r = malloc(nw * sizeof *r);
+    download(ctx, got, g, ng);
+    download(ctx, want, r, nw);
+    double maxref = 0;
+    for (size_t i = 0; i < nw; i++) maxref = fmax(maxref, fabs(r[i]));
+    for (int a = 0; a < n; a++)
+        for (int b = 0; b < c; b++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    float v = g[(size_t)a * l->n_stride + (size_t)b * l->c_stride +
+                                (size_t)y * l->row_stride + x];
+                    float ref = r[(((size_t)a * c + b) * h + y) * w + x];
+                    ck_assert_msg(fabs(v - ref) <= 1e-5 * fmax(maxref, 1.0), "%s[%d][%d][%d][%d]: "
+                                  "%.8g, layers %.8g", what, a, b, y, x, v, ref);
+                }
+    if (l->padded) /* zeros where the data gradient reads whole vectors */
+        for (int a = 0; a < n; a++)
+            for (int b = 0; b < c; b++)
+                for (int q = 0; q < l->c_stride; q++)
+                    if (q >= h * l->row_stride || q % l->row_stride >= w)
+                        ck_assert_msg(g[(size_t)a * l->n_stride + (size_t)b * l->c_stride + q] ==
+                                          0.0f, "%s: padding [%d][%d] + %d is not zero", what, a,
+                                      b, q);
+    free(g);
+    free(r);
+}
+
+static void fused_case(int n, int c, int hw, int oc, int stride) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    rc_err e;
+    rc_conv_shape s;
+    rc_conv_shape_init(&s, n, c, hw, hw, oc, 3, stride, 1);
+    if (rc_conv_implicit_ok(&ctx, &s, 0, &e) != 1 || rc_conv_implicit_ok(&ctx, &s, 1, &e) != 1) {
+        rc_ctx_close(&ctx); /* not the own GEMM (e.g. a GPU): the model never fuses there */
+        return;
+    }
+    const size_t nx = (size_t)n * c * hw * hw, ny = (size_t)n * oc * s.oh * s.ow;
+    rc_workspace ws;
+    size_t col, z;
+    rc_conv_workspace_need(&s, &col, &z);
+    ck_assert_msg(rc_workspace_alloc(&ctx, &ws, col, z, &e) == 0, "%s", e.msg);
+    rc_bn_buffers bn0 = eval_bn(&ctx, c, 40), bn1 = eval_bn(&ctx, oc, 50);
+    cl_mem t = rand_dev(&ctx, nx, -1, 1, 31), w = rand_dev(&ctx, (size_t)oc * c * 9, -.3f, .3f, 32);
+    cl_mem g = rand_dev(&ctx, ny, -1, 1, 33), u0 = dev_buf(&ctx, nx), x = dev_buf(&ctx, nx);
+    cl_mem zz = dev_buf(&ctx, ny), u1 = dev_buf(&ctx, ny), y = dev_buf(&ctx, ny);
+    cl_mem yf = dev_buf(&ctx, ny), du = dev_buf(&ctx, ny), dz = dev_buf(&ctx, ny);
+    cl_mem dx = dev_buf(&ctx, nx), du0 = dev_buf(&ctx, nx), dt = dev_buf(&ctx, nx);
+    rc_grad_layout l;
+    ck_assert_msg(rc_conv_dz_layout(&ctx, &s, &l, &e) == 0, "%s", e.msg);
+    /* the padded layout of a convolution that would have produced t */
+    rc_conv_shape prev;
+    rc_grad_layout lp;
+    rc_conv_shape_init(&prev, n, 3, 2 * hw, 2 * hw, c, 3, 2, 1);
+    ck_assert_msg(rc_conv_dz_layout(&ctx, &prev, &lp, &e) == 0 && lp.padded, "%s", e.msg);
+    cl_mem dzf = dev_buf(&ctx, (size_t)n * l.n_stride), dtf = dev_buf(&ctx, nx);
+    cl_mem dtp = dev_buf(&ctx, (size_t)n * lp.n_stride);
+    float *pre = rand_host(nx, -1, 1, 34);
+    cl_mem dxf = dev_buf(&ctx, nx);
+    upload(&ctx, dxf, pre, nx);
+    /* the layers */
+    ck_assert_msg(rc_bn_forward(&ctx, 0, n, c, hw * hw, t, u0, &bn0, &e) == 0 &&
+                      rc_act_forward(&ctx, RC_ACT_RELU, nx, u0, x, &e) == 0 &&
+                      rc_conv_forward(&ctx, &s, x, w, NULL, zz, &ws, &e) == 0 &&
+                      rc_bn_forward(&ctx, 0, n, oc, s.oh * s.ow, zz, u1, &bn1, &e) == 0 &&
+                      rc_act_forward(&ctx, RC_ACT_RELU, ny, u1, y, &e) == 0 &&
+                      rc_act_backward(&ctx, RC_ACT_RELU, ny, u1, g, du, 0, &e) == 0 &&
+                      rc_bn_backward(&ctx, 0, n, oc, s.oh * s.ow, zz, du, dz, 0, NULL, NULL,
+                                     &bn1, &e) == 0 &&
+                      rc_conv_backward(&ctx, &s, x, w, dz, dx, 0, NULL, NULL, 0, &ws, &e) == 0 &&
+                      rc_act_backward(&ctx, RC_ACT_RELU, nx, u0, dx, du0, 0, &e) == 0 &&
+                      rc_bn_backward(&ctx, 0, n, c, hw * hw, t, du0, dt, 0, NULL, NULL, &bn0,
+                                     &e) == 0,
+                  "%s", e.msg);
+    /* fused */
+    rc_grad_layout cnp = rc_layout_cnp(n, hw, hw), nchw = rc_layout_nchw(c, hw, hw);
+    rc_grad_layout ynchw = rc_layout_nchw(oc, s.oh, s.ow);
+    ck_assert_msg(rc_conv_implicit_forward(&ctx, &s, x, w, &bn1, yf, &e) == 0 &&
+                      rc_bn_relu_backward_eval(&ctx, n, oc, s.oh, s.ow, yf, g, dzf, &l, &bn1,
+                                               &e) == 0 &&
+                      rc_conv_backward_dz(&ctx, &s, x, w, dzf, dtf, &cnp, 0, &bn0, &ws, &e) == 0 &&
+                      rc_conv_backward_dz(&ctx, &s, x, w, dzf, dtp, &lp, 0, &bn0, &ws, &e) == 0 &&
+                      rc_conv_backward_dz(&ctx, &s, x, w, dzf, dxf, &nchw, 1, NULL, &ws, &e) == 0,
+                  "%s", e.msg);
+    compare_layout(&ctx, "forward", yf, &ynchw, y, n, oc, s.oh, s.ow);
+    compare_layout(&ctx, "output gradient", dzf, &l, dz, n, oc, s.oh, s.ow);
+    compare_layout(&ctx, "masked input gradient", dtf, &cnp, dt, n, c, hw, hw);
+    compare_layout(&ctx, "masked input gradient, padded", dtp, &lp, dt, n, c, hw, hw);
+    /* dx + pre */
+    float *h = malloc(nx * sizeof *h);
+    download(&ctx, dx, h, nx);
+    for (size_t i = 0; i < nx; i++) h[i] += pre[i];
+    upload(&ctx, dx, h, nx);
+    compare_layout(&ctx, "accumulated input gradient", dxf, &nchw, dx, n, c, hw, hw);
+    free(h);
+    free(pre);
+    cl_mem all[] = {t, w, g, u0, x, zz, u1, y, yf, du, dz, dx, du0, dt, dzf, dtf, dtp, dxf};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) clReleaseMemObject(all[i]);
+    release_bn(&bn0);
+    release_bn(&bn1);
+    rc_workspace_free(&ws);
+    rc_ctx_close(&ctx);
+}
+
+START_TEST(fused_block_stride2_odd) { fused_case(2, 16, 19, 8, 2); }
+END_TEST
+START_TEST(fused_block_stride1_ragged) { fused_case(3, 17, 6, 5, 1); }
+END_TEST
+START_TEST(fused_block_wide) { fused_case(2, 24, 8, 40, 2); }
+END_TEST
+START_TEST(fused_block_one_channel) { fused_case(2, 1, 18, 6, 1); }
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("layers");
     TCase *tc = tcase_create("layers");
@@ -476,6 +630,10 @@ int main(void) {
     tcase_add_test(tc, accumulate_adds);
     tcase_add_test(tc, linear);
     tcase_add_test(tc, cross_entropy);
+    tcase_add_test(tc, fused_block_stride2_odd);
+    tcase_add_test(tc, fused_block_stride1_ragged);
+    tcase_add_test(tc, fused_block_wide);
+    tcase_add_test(tc, fused_block_one_channel);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -51,6 +51,32 @@ int rc_bn_forward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_mem
 int rc_bn_backward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_mem dy, cl_mem dx,
                    int acc, cl_mem dgamma, cl_mem dbeta, const rc_bn_buffers *b, rc_err *e);
 
+/* Where element (n, c, h, w) of a gradient tensor lives: n * n_stride + c * c_stride +
+ * h * row_stride + w. `padded` layouts hold zeros in columns w >= W and after the last row up to
+ * c_stride (the implicit-GEMM data gradient reads whole vectors of them). */
+typedef struct rc_grad_layout {
+    int n_stride, c_stride, row_stride, padded;
+} rc_grad_layout;
+rc_grad_layout rc_layout_nchw(int c, int h, int w);
+rc_grad_layout rc_layout_cnp(int n, int h, int w); /* [C][N*H*W], what the GEMMs read */
+
+/* Eval-mode fused path (src/model.c): the layout in which the backward of convolution s reads its
+ * output gradient: padded (rc_conv_implicit_dz_layout) where its data gradient is an implicit
+ * GEMM, else [OC][N*OH*OW]. */
+int rc_conv_dz_layout(rc_ctx *ctx, const rc_conv_shape *s, rc_grad_layout *l, rc_err *e);
+/* The input gradient of a convolution from dz laid out as rc_conv_dz_layout says, written to
+ * (acc: added to) dx in layout dxl. With mask_bn, x being relu(bn(t)) of an earlier tensor t (bn
+ * in eval mode), dx is the gradient at t (the implicit-GEMM data gradient only). */
+int rc_conv_backward_dz(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w, cl_mem dz,
+                        cl_mem dx, const rc_grad_layout *dxl, int acc,
+                        const rc_bn_buffers *mask_bn, rc_workspace *ws, rc_err *e);
+
+/* Eval mode, batch norm followed by ReLU (y = the ReLU's output, dy its gradient, NCHW): the
+ * gradient at the batch norm's input, written to dz in layout l. */
+int rc_bn_relu_backward_eval(rc_ctx *ctx, int n, int c, int h, int w, cl_mem y, cl_mem dy,
+                             cl_mem dz, const rc_grad_layout *l, const rc_bn_buffers *b,
+                             rc_err *e);
+
 typedef enum rc_act { RC_ACT_RELU, RC_ACT_SOFTPLUS } rc_act;
 int rc_act_forward(rc_ctx *ctx, rc_act a, size_t total, cl_mem x, cl_mem y, rc_err *e);
 int rc_act_backward(rc_ctx *ctx, rc_act a, size_t total, cl_mem x, cl_mem dy, cl_mem dx, int acc,

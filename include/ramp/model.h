@@ -58,6 +58,12 @@ typedef struct rc_node {
     rc_act act;
     cl_mem bn_mean, bn_invstd; /* batch statistics kept for backward */
     cl_mem bn_dgamma, bn_dbeta; /* this pass's BN parameter gradients (dx needs them unsummed) */
+    /* Eval-mode fusion on the implicit-GEMM convolution (see plan_fusion in src/model.c):
+     * `fuse` marks a convolution that runs with the batch norm and ReLU after it as one kernel,
+     * `into` >= 0 a convolution whose data gradient goes straight to the output gradient of the
+     * fused convolution `into` (its BN and ReLU backward applied), `dz_written` a fused
+     * convolution whose output gradient that consumer writes. */
+    int fuse, into, dz_written;
 } rc_node;
 
 /* An activation tensor [batch][c][h][w] and its gradient. Tensor 0 is the model's input. */
@@ -82,6 +88,7 @@ typedef struct rc_model {
     rc_workspace ws;
     cl_mem bn_part_a, bn_part_b; /* BN reduction scratch, shared */
     int64_t bn_batches;          /* num_batches_tracked of every BN layer */
+    int fused;                   /* the last forward ran the fused eval-mode layers */
     struct rc_model *base;       /* a view: parameters and BN state are base's (see below) */
 } rc_model;
 

@@ -51,3 +51,14 @@ int rc_bn_backward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_me
                      RC_ARG(dbeta), RC_ARG(dx), RC_ARG(c), RC_ARG(hw), RC_ARG(nc),
                      RC_ARG(inv_m), RC_ARG(acc));
 }
+
+int rc_bn_relu_backward_eval(rc_ctx *ctx, int n, int c, int h, int w, cl_mem y, cl_mem dy,
+                             cl_mem dz, const rc_grad_layout *l, const rc_bn_buffers *b,
+                             rc_err *e) {
+    size_t g = (size_t)n * (size_t)c;
+    const float eps = RC_BN_EPS;
+    return RC_LAUNCH(ctx, "batchnorm.cl", "bn_relu_backward_eval", 1, &g, e, RC_ARG(dy), RC_ARG(y),
+                     RC_ARG(b->running_var), RC_ARG(b->gamma), RC_ARG(dz), RC_ARG(eps), RC_ARG(n),
+                     RC_ARG(c), RC_ARG(h), RC_ARG(w), RC_ARG(l->n_stride), RC_ARG(l->c_stride),
+                     RC_ARG(l->row_stride), RC_ARG(l->padded));
+}
