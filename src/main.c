@@ -153,15 +153,12 @@ static int with_device(const cli *c, rc_err *e) {
     return status < 0 ? 1 : status;
 }
 
-int main(int argc, char **argv) {
+/* Parse and run; plot_dirs has room for every argument. Returns the exit status. */
+static int run_cli(int argc, char **argv, const char **plot_dirs) {
     cli c = {.bench = {.model = NULL, .batch = 128, .min_seconds = 3.0}};
     rc_err e;
     rc_err_clear(&e);
-    c.plot_dirs = malloc((size_t)argc * sizeof *c.plot_dirs);
-    if (!c.plot_dirs) {
-        fprintf(stderr, "ramp-cl: out of host memory\n");
-        return 1;
-    }
+    c.plot_dirs = plot_dirs;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long v;
@@ -314,5 +311,16 @@ int main(int argc, char **argv) {
     rc_interrupt_install();
     int status = with_device(&c, &e);
     if (status && e.msg[0]) fprintf(stderr, "ramp-cl: error: %s\n", e.msg);
+    return status;
+}
+
+int main(int argc, char **argv) {
+    const char **plot_dirs = malloc((size_t)argc * sizeof *plot_dirs);
+    if (!plot_dirs) {
+        fprintf(stderr, "ramp-cl: out of host memory\n");
+        return 1;
+    }
+    int status = run_cli(argc, argv, plot_dirs);
+    free(plot_dirs);
     return status;
 }
