@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#define CHUNK 256 /* MSD_CHUNK in cl/msd.cl */
+#define CHUNK 256 /* ATK_CHUNK in cl/attack.cl */
 
 int rc_msd_alloc(rc_ctx *ctx, rc_msd *a, int B, int d, rc_err *e) {
     memset(a, 0, sizeof *a);
@@ -68,13 +68,13 @@ int rc_msd_candidates(rc_ctx *ctx, rc_msd *a, cl_mem x, cl_mem g, const rc_msd_o
                           e) ||
         rc_attack_linf_step(ctx, n, d, x, a->x_adv, g, a->eta_linf, o->eps_linf,
                             a->cand[RC_MSD_LINF], e) ||
-        RC_LAUNCH(ctx, "msd.cl", "msd_l1_mask", 1, &gc, e, RC_ARG(a->x_adv), RC_ARG(g),
+        RC_LAUNCH(ctx, "attack.cl", "msd_l1_mask", 1, &gc, e, RC_ARG(a->x_adv), RC_ARG(g),
                   RC_ARG(alpha1), RC_ARG(a->gm), RC_ARG(n), RC_ARG(d), RC_ARG(C)) ||
         rc_attack_topk_threshold(ctx, n, d, a->gm, a->topk, a->tau, s, e) ||
-        RC_LAUNCH(ctx, "msd.cl", "msd_l1_step", 1, &gc, e, RC_ARG(x), RC_ARG(a->x_adv),
+        RC_LAUNCH(ctx, "attack.cl", "msd_l1_step", 1, &gc, e, RC_ARG(x), RC_ARG(a->x_adv),
                   RC_ARG(a->gm), RC_ARG(a->tau), RC_ARG(alpha1), RC_ARG(s->tmp), RC_ARG(s->part),
                   RC_ARG(n), RC_ARG(d), RC_ARG(C)) ||
-        RC_LAUNCH(ctx, "msd.cl", "msd_l1_project", 1, &gn, e, RC_ARG(x), RC_ARG(s->tmp),
+        RC_LAUNCH(ctx, "attack.cl", "msd_l1_project", 1, &gn, e, RC_ARG(x), RC_ARG(s->tmp),
                   RC_ARG(s->part), RC_ARG(o->eps_l1), RC_ARG(s->keys), RC_ARG(s->keys2),
                   RC_ARG(a->cand[RC_MSD_L1]), RC_ARG(n), RC_ARG(d), RC_ARG(C)))
         return rc_err_prefix(e, "MSD candidates: ");
@@ -83,7 +83,7 @@ int rc_msd_candidates(rc_ctx *ctx, rc_msd *a, cl_mem x, cl_mem g, const rc_msd_o
 
 int rc_msd_select(rc_ctx *ctx, rc_msd *a, int c, int n, rc_err *e) {
     size_t gn = (size_t)n;
-    return RC_LAUNCH(ctx, "msd.cl", "msd_select", 1, &gn, e, RC_ARG(a->cand[c]), RC_ARG(a->loss),
+    return RC_LAUNCH(ctx, "attack.cl", "msd_select", 1, &gn, e, RC_ARG(a->cand[c]), RC_ARG(a->loss),
                      RC_ARG(a->max_loss), RC_ARG(a->x_adv), RC_ARG(a->x_best),
                      RC_ARG(a->best_loss), RC_ARG(c), RC_ARG(n), RC_ARG(a->d));
 }
