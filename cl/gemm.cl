@@ -1,5 +1,5 @@
 /* SGEMM for CPU devices (PoCL): C = alpha * op(A) * op(B) + beta * C, row-major. Launched by
- * src/gemm.c, which picks the kernels per shape:
+ * src/runtime/gemm.c, which picks the kernels per shape:
  *
  *   gemm_pack_{a,b}_{x,y}  copy op(A) and op(B) into panels: for each block of MR rows of op(A)
  *                  (NR columns of op(B)) every k holds its MR (NR) values contiguously; rows or
@@ -17,9 +17,9 @@
  *                  identical from run to run) and writes alpha * sum + beta * C.
  *   conv_gemm_fwd, conv_gemm_bwd_data, conv_pack_wt
  *                  convolution forward and data gradient without an im2col matrix (the eval-mode
- *                  fused layers of src/model.c), described where they are defined.
+ *                  fused layers of src/nn/model.c), described where they are defined.
  *
- * MR, NR (16 or 32), DM and DN are build options passed by src/gemm.c. Every multiply-add is an
+ * MR, NR (16 or 32), DM and DN are build options passed by src/runtime/gemm.c. Every multiply-add is an
  * explicit fma(), so results do not depend on the compiler's contraction choices. */
 
 #ifndef MR
@@ -238,7 +238,7 @@ __kernel void gemm_micro_local(__global const float *ap, __global const float *b
  * work-groups, fewer of them: PoCL spends 1-2 us per work-group). Each column's gather offsets
  * (one per kernel tap: x[n][0][h][w], -1 in the padding) and store offset are computed once into
  * the local table `tab`, so the gather is one table read, one load and one store per element,
- * with no division. Offsets are ints: src/gemm.c checks that tensors have fewer than 2^31
+ * with no division. Offsets are ints: src/runtime/gemm.c checks that tensors have fewer than 2^31
  * elements. */
 
 /* Forward: out(oc, q) = sum over k = (c, i, j) of W[oc][k] * x[n][c][oh * s - pad + i][ow * s -

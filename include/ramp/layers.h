@@ -60,7 +60,7 @@ typedef struct rc_grad_layout {
 rc_grad_layout rc_layout_nchw(int c, int h, int w);
 rc_grad_layout rc_layout_cnp(int n, int h, int w); /* [C][N*H*W], what the GEMMs read */
 
-/* Eval-mode fused path (src/model.c): the layout in which the backward of convolution s reads its
+/* Eval-mode fused path (src/nn/model.c): the layout in which the backward of convolution s reads its
  * output gradient: padded (rc_conv_implicit_dz_layout) where its data gradient is an implicit
  * GEMM, else [OC][N*OH*OW]. */
 int rc_conv_dz_layout(rc_ctx *ctx, const rc_conv_shape *s, rc_grad_layout *l, rc_err *e);

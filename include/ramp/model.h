@@ -58,7 +58,7 @@ typedef struct rc_node {
     rc_act act;
     cl_mem bn_mean, bn_invstd; /* batch statistics kept for backward */
     cl_mem bn_dgamma, bn_dbeta; /* this pass's BN parameter gradients (dx needs them unsummed) */
-    /* Eval-mode fusion on the implicit-GEMM convolution (see plan_fusion in src/model.c):
+    /* Eval-mode fusion on the implicit-GEMM convolution (see plan_fusion in src/nn/model.c):
      * `fuse` marks a convolution that runs with the batch norm and ReLU after it as one kernel,
      * `into` >= 0 a convolution whose data gradient goes straight to the output gradient of the
      * fused convolution `into` (its BN and ReLU backward applied), `dz_written` a fused

@@ -1,6 +1,6 @@
 /* A run directory's records read back for `ramp-cl plot`: the per-epoch lines of metrics.jsonl
- * (src/train.c writes them) and the final evaluation, eval-full.json or else eval-fast.json
- * (src/eval.c writes them).
+ * (src/train/train.c writes them) and the final evaluation, eval-full.json or else eval-fast.json
+ * (src/train/eval.c writes them).
  *
  * Reading is strict about syntax (a malformed line fails with PATH:LINE:COLUMN) and lenient
  * about content: fields may be missing or null (an epoch without a clean evaluation), numbers

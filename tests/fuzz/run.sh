@@ -38,9 +38,9 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 failed=""
 for h in $harnesses; do
     case $h in
-        config) srcs="src/config.c src/error.c" ;;
-        safetensors) srcs="src/safetensors.c src/json.c src/error.c" ;;
-        idx | cifar) srcs="src/dataset.c src/rng.c src/error.c" ;;
+        config) srcs="src/io/config.c src/base/error.c" ;;
+        safetensors) srcs="src/io/safetensors.c src/io/json.c src/base/error.c" ;;
+        idx | cifar) srcs="src/io/dataset.c src/base/rng.c src/base/error.c" ;;
     esac
     files="$here/fuzz_$h.c"
     for s in $srcs; do files="$files $top/$s"; done
