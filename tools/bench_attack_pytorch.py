@@ -5,8 +5,8 @@ Needs PyTorch (Debian: apt-get install python3-torch; run with /usr/bin/python3)
 the reference definitions in tests/fixtures/make_fixtures.py, loaded the same way as in
 tools/bench_pytorch.py.
 
-The attack is `apgd_train` of RAMP/E-AT (spec: /work/shared/spec/algorithms.md sections 1-3),
-written out here from the spec, in the setting RAMP trains with:
+The attack is `apgd_train` of RAMP/E-AT (autopgd_train.py in both repositories), written out
+here, in the setting RAMP trains with:
   * no random start (x_adv = clamp(x, 0, 1)), no restarts, per-sample cross-entropy, the attack
     ascends the sum of the per-sample losses;
   * model.eval() (BatchNorm on running statistics, which are not updated);
@@ -102,7 +102,8 @@ def linf_ball_box(x, p, eps):
 def l1_projection(x, y, eps):
     """Exact projection of x + y onto {delta : ||delta||_1 <= eps, 0 <= x + delta <= 1}.
 
-    Returns the correction D such that y + D is the projected perturbation (spec 2.4). Per sample:
+    Returns the correction D such that y + D is the projected perturbation (`L1_projection` of
+    auto-attack's autopgd_base.py and RAMP's autopgd_train.py). Per sample:
     the projection keeps signs and shrinks each magnitude a_j = |y_j| by r_j = clip(lam, v_j, a_j),
     v_j = how far x_j + y_j sticks out of [0,1]. If box clipping alone satisfies the l_1 constraint
     (sum v + eps - sum a >= 0), r = v; otherwise lam solves sum_j clip(lam, v_j, a_j) = sum a - eps,

@@ -6,7 +6,7 @@ the reference definitions in tests/fixtures/make_fixtures.py, and the attack is 
 tools/bench_attack_pytorch.py (the faithful RAMP/E-AT re-implementation); both are imported, not
 copied.
 
-One RAMP batch (spec /work/shared/spec/algorithms.md sections 3 and 4, flags --kl --max), key
+One RAMP batch (RAMP's RAMP.py with flags --kl --max), key
 pair (q, r) = (l_inf, l_1):
   * model.eval(); x_q = APGD-CE(l_inf, eps_q, --steps-linf) and x_r = APGD-CE(l_1, eps_r,
     --steps-l1), training mode (no random start, no restarts, is_train=True); the model's
@@ -23,7 +23,7 @@ pair (q, r) = (l_inf, l_1):
 With gradient projection (--gp, the default; --no-gp turns it off), each batch also does one
 natural training step (model_nat.train(), clean forward, CE, backward, SGD step with its own
 optimizer of the same settings) on a separate copy of the model: that is the per-batch cost of
-GP's once-per-epoch natural epoch (spec section 5.1). The once-per-epoch merge (section 5.3:
+GP's once-per-epoch natural epoch (RAMP.py --gp, `train_clean`). The once-per-epoch merge (`gp()`:
 deep copy of theta_old, per-tensor deltas, cosine similarities, the merged update) is O(#params)
 per EPOCH, negligible per batch, and is left out of the timing.
 

@@ -39,7 +39,7 @@ def common(arch_act="softplus"):
             "  augment: crop-flip\n  batch_size: 128\n  eval_batch_size: 256\n")
 
 def scratch(method, eps, pair=None, gp=True, lam=5.0, epochs=80, out=""):
-    steps = {"linf": 10, "l2": 10, "l1": 10}  # spec 12.3: 10 steps from scratch
+    steps = {"linf": 10, "l2": 10, "l1": 10}  # the paper, Sec. 5.1: 10 steps from scratch
     body = common() + f"method: {method}\n" + "threat_models:\n" + threats(eps, steps)
     if method == "ramp":
         body += (f"ramp:\n  pair: [{pair[0]}, {pair[1]}]\n  lambda: {lam:g}\n  beta: 0.5\n"
@@ -54,11 +54,11 @@ def scratch(method, eps, pair=None, gp=True, lam=5.0, epochs=80, out=""):
     return body
 
 def finetune(method, eps, init, pair=None, out=""):
-    steps = {"linf": 5, "l2": 5, "l1": 15}  # spec 12.3: the paper's fine-tuning steps
+    steps = {"linf": 5, "l2": 5, "l1": 15}  # the paper, Sec. 5.1: its fine-tuning steps (as E-AT)
     body = common() + f"method: {method}\n" + "threat_models:\n" + threats(eps, steps)
     if method == "ramp":
         body += (f"ramp:\n  pair: [{pair[0]}, {pair[1]}]\n  lambda: 1.5\n  beta: 0.5\n"
-                 "  gp: false             # the published fine-tuning scripts run without GP (spec 5.4)\n")
+                 "  gp: false             # RAMP's fine-tuning scripts pass no --gp\n")
     body += (f"init: {init}\n"
              "optimizer:\n  lr: 0.05\n  momentum: 0.9\n  weight_decay: 5e-4\n  param_groups: single\n"
              "schedule:\n  name: piecewise-ft    # x0.1 after each epoch\n  epochs: 3\n"
@@ -101,7 +101,7 @@ for p in ("linf", "l2", "l1"):
           + cost(f"l_{p}-AT", 80, 10, 1, EPOCH_S["at"]),
           scratch("at", STD, pair=p, out=f"at-{p}"))
 
-# Appendix B: one epsilon changed at a time, with the pair the published scripts use (spec 4).
+# Appendix B: one epsilon changed at a time, with the pair RAMP's scripts/cifar10/run_ramp_diff_eps_*.sh use.
 SETTINGS = [
     ("linf-2", "linf", 2 / 255, ("l1", "l2")), ("linf-4", "linf", 4 / 255, ("l1", "linf")),
     ("linf-12", "linf", 12 / 255, ("linf", "l1")), ("linf-16", "linf", 16 / 255, ("linf", "l1")),
