@@ -8,6 +8,7 @@
  * sizes checked against shapes and the tensors checked to tile the data section exactly, so a bad
  * file fails before any tensor pointer is formed. */
 #include "ramp/safetensors.h"
+#include "ramp/files.h"
 #include "ramp/json.h"
 
 #include <errno.h>
@@ -220,68 +221,20 @@ static int build_header(const char *path, const rc_st_tensor *t, size_t n,
     return 0;
 }
 
-/* Write to a temporary file beside path, sync it and rename it over path; on failure remove it. */
+/* The length, the header and the tensors, through the one atomic writer (ramp/files.h). */
 static int write_atomic(const char *path, const sbuf *h, const rc_st_tensor *t, size_t n,
                         rc_err *e) {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof ".XXXXXX");
-    if (!tmp) return rc_err_set(e, "%s: out of host memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".XXXXXX", sizeof ".XXXXXX");
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc_err_set(e, "%s: cannot create a temporary file: %s", path, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        rc_err_set(e, "%s: fdopen of the temporary file failed: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
+    rc_atomic_file a;
+    if (rc_atomic_begin(&a, path, e)) return -1;
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h->len >> (8 * i));
-    /* mkstemp creates the file 0600; a checkpoint is an ordinary output file, readable as those
-     * of torch.save are under the usual umask. */
-    const char *step = "setting the mode of the temporary file";
-    int ok = fchmod(fd, 0644) == 0;
-    if (ok) {
-        step = "writing";
-        ok = fwrite(len8, 1, 8, f) == 8 && fwrite(h->p, 1, h->len, f) == h->len;
-    }
-    for (size_t i = 0; ok && i < n; i++) {
+    int bad = rc_atomic_write(&a, len8, 8) || rc_atomic_write(&a, h->p, h->len);
+    for (size_t i = 0; !bad && i < n; i++) {
         uint64_t bytes;
         shape_bytes(t[i].dtype, t[i].ndim, t[i].shape, &bytes); /* checked in build_header */
-        ok = bytes == 0 || fwrite(t[i].data, 1, (size_t)bytes, f) == bytes;
+        bad = rc_atomic_write(&a, t[i].data, (size_t)bytes);
     }
-    if (ok) {
-        step = "flushing";
-        ok = fflush(f) == 0;
-    }
-    if (ok) {
-        step = "syncing";
-        ok = fsync(fd) == 0;
-    }
-    int err = errno;
-    if (fclose(f) != 0 && ok) {
-        step = "closing";
-        ok = 0;
-        err = errno;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        step = "renaming the temporary file over it";
-        ok = 0;
-        err = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        rc_err_set(e, "%s: %s failed: %s", path, step, strerror(err));
-    }
-    free(tmp);
-    return ok ? 0 : -1;
+    return rc_atomic_commit(&a, e);
 }
 
 int rc_st_write(const char *path, const rc_st_tensor *t, size_t n, const char *const *meta_keys,
