@@ -3,6 +3,7 @@
  * attacks themselves run on the device. */
 #include "ramp/eval.h"
 #include "ramp/files.h"
+#include "ramp/json.h"
 #include "ramp/apgd.h"
 #include "ramp/launch.h"
 
@@ -283,34 +284,56 @@ void rc_eval_print_table(FILE *f, const rc_eval_report *r) {
             r->protocol == RC_PROTOCOL_FULL ? "full" : "fast", r->n, r->seconds);
 }
 
+/* The per-point outcomes of one column as a string of '0' and '1'. */
+static void put_points(rc_json_buf *b, const unsigned char *ok, int n) {
+    char *bits = malloc((size_t)n + 1);
+    if (!bits) {
+        b->oom = 1;
+        return;
+    }
+    for (int i = 0; i < n; i++) bits[i] = ok[i] ? '1' : '0';
+    bits[n] = '\0';
+    rc_json_put_string(b, bits);
+    free(bits);
+}
+
 int rc_eval_write_json(const rc_eval_report *r, const char *checkpoint, const char *path,
                        rc_err *e) {
-    rc_atomic_file a;
-    if (rc_atomic_begin(&a, path, e)) return -1;
-    FILE *f = a.f;
-    fprintf(f, "{\n  \"protocol\": \"%s\",\n  \"checkpoint\": \"", 
-            r->protocol == RC_PROTOCOL_FULL ? "full" : "fast");
-    for (const char *p = checkpoint ? checkpoint : ""; *p; p++) {
-        if (*p == '"' || *p == '\\') fputc('\\', f);
-        if ((unsigned char)*p >= 0x20) fputc(*p, f);
-    }
-    fprintf(f, "\",\n  \"n\": %d,\n  \"seed\": %llu,\n  \"iterations\": %d,\n", r->n,
-            (unsigned long long)r->seed, EVAL_ITERS);
-    fprintf(f, "  \"seconds\": %.3f,\n  \"clean_acc\": %.6f,\n  \"union_acc\": %.6f,\n",
-            r->seconds, r->clean_acc, r->union_acc);
-    fprintf(f, "  \"norms\": [");
-    for (int t = 0; t < r->n_norms; t++)
-        fprintf(
-            f, "%s\n    {\"norm\": \"%s\", \"eps\": %.9g, \"robust_acc\": %.6f, \"seconds\": %.3f}",
-            t ? "," : "", rc_norm_name(r->norms[t]), r->eps[t], r->acc[t], r->norm_seconds[t]);
-    fprintf(f, "\n  ],\n  \"points\": {\n    \"clean\": \"");
-    for (int i = 0; i < r->n; i++) fputc(r->clean[i] ? '1' : '0', f);
-    fprintf(f, "\"");
+    rc_json_buf b = {0};
+    rc_json_put(&b, "{\n  \"protocol\": ");
+    rc_json_put_string(&b, r->protocol == RC_PROTOCOL_FULL ? "full" : "fast");
+    rc_json_put(&b, ",\n  \"checkpoint\": ");
+    rc_json_put_string(&b, checkpoint ? checkpoint : "");
+    rc_json_putf(&b, ",\n  \"n\": %d,\n  \"seed\": %llu,\n  \"iterations\": %d,\n", r->n,
+                 (unsigned long long)r->seed, EVAL_ITERS);
+    rc_json_putf(&b, "  \"seconds\": %.3f,\n  \"clean_acc\": %.6f,\n  \"union_acc\": %.6f,\n",
+                 r->seconds, r->clean_acc, r->union_acc);
+    rc_json_put(&b, "  \"norms\": [");
     for (int t = 0; t < r->n_norms; t++) {
-        fprintf(f, ",\n    \"%s\": \"", rc_norm_name(r->norms[t]));
-        for (int i = 0; i < r->n; i++) fputc(r->robust[t][i] ? '1' : '0', f);
-        fprintf(f, "\"");
+        rc_json_put(&b, t ? ",\n    {\"norm\": " : "\n    {\"norm\": ");
+        rc_json_put_string(&b, rc_norm_name(r->norms[t]));
+        rc_json_putf(&b, ", \"eps\": %.9g, \"robust_acc\": %.6f, \"seconds\": %.3f}", r->eps[t],
+                     r->acc[t], r->norm_seconds[t]);
     }
-    fprintf(f, "\n  }\n}\n");
-    return rc_atomic_commit(&a, e);
+    rc_json_put(&b, "\n  ],\n  \"points\": {\n    \"clean\": ");
+    put_points(&b, r->clean, r->n);
+    for (int t = 0; t < r->n_norms; t++) {
+        rc_json_put(&b, ",\n    ");
+        rc_json_put_string(&b, rc_norm_name(r->norms[t]));
+        rc_json_put(&b, ": ");
+        put_points(&b, r->robust[t], r->n);
+    }
+    rc_json_put(&b, "\n  }\n}\n");
+    if (b.oom) {
+        rc_json_buf_free(&b);
+        return rc_err_set(e, "%s: out of host memory", path);
+    }
+    rc_atomic_file a;
+    int ret = rc_atomic_begin(&a, path, e);
+    if (!ret) {
+        rc_atomic_write(&a, b.p, b.len);
+        ret = rc_atomic_commit(&a, e);
+    }
+    rc_json_buf_free(&b);
+    return ret;
 }

@@ -6,6 +6,7 @@
 #include "ramp/files.h"
 #include "ramp/gp.h"
 #include "ramp/interrupt.h"
+#include "ramp/json.h"
 #include "ramp/launch.h"
 #include "ramp/methods.h"
 #include "ramp/optim.h"
@@ -296,8 +297,6 @@ typedef struct run {
     long interrupt_after; /* RAMP_CL_INTERRUPT_AFTER (tests): raise SIGINT after this many steps */
     long steps_here;
     double last_checkpoint;
-    char *line;
-    size_t line_cap;
 } run;
 
 /* The training state beyond the model and optimiser that a resume needs, as checkpoint blobs. */
@@ -548,7 +547,6 @@ static void run_release(run *r) {
 }
 
 static void run_free(run *r) {
-    free(r->line);
     run_release(r);
     rc_batcher_free(&r->batcher);
     rc_dataset_free(&r->train);
@@ -604,9 +602,6 @@ static int run_setup(run *r, int resume, rc_err *e) {
     if (rc_batcher_init(&r->batcher, &r->train, (uint32_t)cfg->data.batch_size, cfg->seed, 1,
                         cfg->data.augment == RC_AUGMENT_CROP_FLIP, e))
         return -1;
-    r->line_cap = 512 + 16 * (size_t)r->m.n_params;
-    if (!(r->line = malloc(r->line_cap)))
-        return rc_err_set(e, "out of host memory for the metrics line");
     describe_state(r);
     r->position[0] = r->use_gp ? PHASE_NATURAL : PHASE_TRAIN;
     if (resume) {
@@ -674,31 +669,39 @@ static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) 
         }
         fflush(stdout);
     }
-    char *line = r->line, acc_s[32] = "null";
-    size_t cap = r->line_cap;
-    if (test_acc >= 0) snprintf(acc_s, sizeof acc_s, "%.6f", test_acc);
-    size_t len = (size_t)snprintf(
-        line, cap,
-        "{\"epoch\": %d, \"train_loss\": %.6f, \"train_acc\": %.6f, \"clean_acc\": %s, "
-        "\"lr\": %.6g, \"epoch_time_s\": %.3f, \"wall_time_s\": %.3f",
-        epoch + 1, train_loss, train_acc, acc_s, lr, t_train, wall_s(r));
+    rc_json_buf line = {0};
+    rc_json_putf(&line, "{\"epoch\": %d, \"train_loss\": %.6f, \"train_acc\": %.6f, ", epoch + 1,
+                 train_loss, train_acc);
+    rc_json_put(&line, "\"clean_acc\": ");
+    if (test_acc >= 0)
+        rc_json_putf(&line, "%.6f", test_acc);
+    else
+        rc_json_put(&line, "null");
+    rc_json_putf(&line, ", \"lr\": %.6g, \"epoch_time_s\": %.3f, \"wall_time_s\": %.3f", lr,
+                 t_train, wall_s(r));
     if (have_rob) {
-        len += (size_t)snprintf(line + len, cap - len, ", \"eval_n\": %d, \"eval_clean_acc\": %.6f",
-                                rob.n, rob.clean_acc);
-        for (int i = 0; i < rob.n_norms; i++)
-            len += (size_t)snprintf(line + len, cap - len, ", \"%s_acc\": %.6f",
-                                    rc_norm_name(rob.norms[i]), rob.acc[i]);
-        len += (size_t)snprintf(line + len, cap - len, ", \"union_acc\": %.6f", rob.union_acc);
+        rc_json_putf(&line, ", \"eval_n\": %d, \"eval_clean_acc\": %.6f", rob.n, rob.clean_acc);
+        for (int i = 0; i < rob.n_norms; i++) {
+            char key[32];
+            snprintf(key, sizeof key, "%s_acc", rc_norm_name(rob.norms[i]));
+            rc_json_put(&line, ", ");
+            rc_json_put_string(&line, key);
+            rc_json_putf(&line, ": %.6f", rob.acc[i]);
+        }
+        rc_json_putf(&line, ", \"union_acc\": %.6f", rob.union_acc);
         rc_eval_report_free(&rob);
     }
     if (r->use_gp) { /* one cosine per state-dict tensor, in state-dict order */
-        len += (size_t)snprintf(line + len, cap - len, ", \"gp_cos\": [");
+        rc_json_put(&line, ", \"gp_cos\": [");
         for (int i = 0; i < r->gp.n_tensors; i++)
-            len += (size_t)snprintf(line + len, cap - len, "%s%.5f", i ? ", " : "", r->gp.cos[i]);
-        len += (size_t)snprintf(line + len, cap - len, "]");
+            rc_json_putf(&line, "%s%.5f", i ? ", " : "", r->gp.cos[i]);
+        rc_json_put(&line, "]");
     }
-    snprintf(line + len, cap - len, "}\n");
-    if (append_metrics(cfg->output.dir, line, e)) return -1;
+    rc_json_put(&line, "}\n");
+    int bad = line.oom ? rc_err_set(e, "out of host memory for the metrics line")
+                       : append_metrics(cfg->output.dir, line.p, e);
+    rc_json_buf_free(&line);
+    if (bad) return -1;
     r->position[0] = r->use_gp ? PHASE_NATURAL : PHASE_TRAIN, r->position[1] = 0;
     if (last ||
         (cfg->output.checkpoint_every > 0 && (epoch + 1) % cfg->output.checkpoint_every == 0))
