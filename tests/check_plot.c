@@ -4,10 +4,13 @@
  * PNG converter is run and its failure reported. No OpenCL device is needed. */
 #include "testutil.h"
 
+#include "ramp/eval.h"
+#include "ramp/json.h"
 #include "ramp/plot.h"
 #include "ramp/runlog.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -46,6 +49,23 @@ static char *read_file(const char *path) {
 static int file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+/* Whether a file named like path plus a suffix (an atomic writer's temporary file, whatever its
+ * naming) is left in path's directory. */
+static int temp_file_beside(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    const char *base = slash ? slash + 1 : path;
+    size_t len = strlen(base);
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "opendir %s", dir);
+    int found = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        found |= strncmp(de->d_name, base, len) == 0 && de->d_name[len] != '\0';
+    closedir(d);
+    return found;
 }
 
 static void make_dir(char *out, size_t cap, const char *parent, const char *name) {
@@ -364,9 +384,7 @@ START_TEST(two_runs_make_a_well_formed_svg_with_their_numbers) {
     ck_assert_msg(strstr(notes, "wrote ") && strstr(notes, out), "notes: %s", notes);
     ck_assert_msg(strstr(notes, "no SVG converter found"), "notes: %s", notes);
     free(notes);
-    char tmp[800];
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    ck_assert(!file_exists(tmp));
+    ck_assert(!temp_file_beside(out));
 
     doc d;
     load_svg(out, &d);
@@ -568,9 +586,7 @@ START_TEST(png_through_the_converter_and_its_failure) {
                   "%s", e.msg);
     ck_assert(file_exists(out));
     ck_assert(!file_exists(png));
-    char tmp[800];
-    snprintf(tmp, sizeof tmp, "%s.tmp", png);
-    ck_assert(!file_exists(tmp));
+    ck_assert(!temp_file_beside(png));
 }
 END_TEST
 
@@ -607,6 +623,94 @@ START_TEST(rsvg_convert_renders_the_svg) {
 }
 END_TEST
 
+/* ---- the JSON writer ------------------------------------------------------------------------- */
+
+/* Quotes, backslash, every kind of control character, DEL and multi-byte UTF-8. */
+static const char tricky[] = "say \"hi\" \\ back\\slash\x01\x02\x1f\b\f\n\r\t\x7f end "
+                             "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
+
+/* The value of the top-level string field `key` of the JSON object in text, read strictly. */
+static char *string_field(const char *text, const char *key) {
+    rc_err e;
+    rc_json j;
+    rc_json_init(&j, text, strlen(text), "text", &e);
+    char *found = NULL;
+    ck_assert_msg(rc_json_expect(&j, '{') == 0, "%s", e.msg);
+    int more = 1;
+    while (more == 1) {
+        char *k;
+        ck_assert_msg(rc_json_string(&j, &k) == 0, "%s", e.msg);
+        ck_assert_msg(rc_json_expect(&j, ':') == 0, "%s", e.msg);
+        if (!strcmp(k, key))
+            ck_assert_msg(rc_json_string(&j, &found) == 0, "%s", e.msg);
+        else
+            ck_assert_msg(rc_json_skip_value(&j) == 0, "%s", e.msg);
+        free(k);
+        more = rc_json_more(&j, '}');
+        ck_assert_msg(more >= 0, "%s", e.msg);
+    }
+    rc_json_skip_ws(&j);
+    ck_assert(j.p == j.end);
+    ck_assert_ptr_nonnull(found);
+    return found;
+}
+
+/* The writer escapes per RFC 8259 (controls as \b \f \n \r \t or \u00xx), so the strict reader
+ * gives back every byte. */
+START_TEST(json_strings_round_trip_through_writer_and_reader) {
+    rc_json_buf b = {0};
+    rc_json_put(&b, "{\"a\": 1, ");
+    rc_json_put_string(&b, "s");
+    rc_json_put(&b, ": ");
+    rc_json_put_string(&b, tricky);
+    rc_json_putf(&b, ", \"x\": %.6f, \"i\": ", 0.5);
+    rc_json_put_int(&b, -42);
+    rc_json_put(&b, "}");
+    ck_assert(!b.oom);
+    ck_assert_msg(strstr(b.p, "\\\"hi\\\" \\\\ back\\\\slash\\u0001\\u0002\\u001f\\b\\f\\n\\r\\t"),
+                  "%s", b.p);
+    for (size_t i = 0; i < b.len; i++) /* no raw control character is left */
+        ck_assert_int_ge((unsigned char)b.p[i], 0x20);
+    ck_assert(strstr(b.p, ", \"x\": 0.500000, \"i\": -42}"));
+    char *got = string_field(b.p, "s");
+    ck_assert_str_eq(got, tricky);
+    free(got);
+    rc_json_buf_free(&b);
+}
+END_TEST
+
+/* The eval report keeps a checkpoint path with such characters whole (the report's writer once
+ * dropped control characters), and plot still reads the report. */
+START_TEST(eval_report_keeps_an_odd_checkpoint_path) {
+    char dir[512], path[700];
+    test_tmpdir(dir, sizeof dir, "plot");
+    write_run_a(dir);
+    snprintf(path, sizeof path, "%s/eval-full.json", dir);
+    unsigned char clean[3] = {1, 0, 1}, robust[3] = {1, 0, 0};
+    rc_eval_report r = {.protocol = RC_PROTOCOL_FULL, .n = 3, .n_norms = 1,
+                        .norms = {RC_NORM_LINF}, .eps = {8.0 / 255}, .clean = clean,
+                        .robust = {robust}, .clean_acc = 2.0 / 3, .acc = {1.0 / 3},
+                        .union_acc = 1.0 / 3, .seconds = 1.5, .norm_seconds = {1.25}, .seed = 7};
+    rc_err e;
+    ck_assert_msg(rc_eval_write_json(&r, tricky, path, &e) == 0, "%s", e.msg);
+    ck_assert(!temp_file_beside(path));
+    char *text = read_file(path);
+    char *got = string_field(text, "checkpoint");
+    ck_assert_str_eq(got, tricky);
+    free(got);
+    got = string_field(text, "protocol");
+    ck_assert_str_eq(got, "full");
+    free(got);
+    free(text);
+    rc_run_log log;
+    ck_assert_msg(rc_run_log_load(&log, dir, &e) == 0, "%s", e.msg);
+    ck_assert(log.eval.present && log.eval.n == 3 && log.eval.n_norms == 1);
+    ck_assert_str_eq(log.eval.norms[0].name, "linf");
+    ck_assert_double_eq_tol(log.eval.union_acc, 1.0 / 3, 1e-6);
+    rc_run_log_free(&log);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("plot");
@@ -617,6 +721,8 @@ int main(void) {
     tcase_add_test(tc, malformed_inputs_name_file_and_line);
     tcase_add_test(tc, png_through_the_converter_and_its_failure);
     tcase_add_test(tc, rsvg_convert_renders_the_svg);
+    tcase_add_test(tc, json_strings_round_trip_through_writer_and_reader);
+    tcase_add_test(tc, eval_report_keeps_an_odd_checkpoint_path);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -134,9 +134,16 @@ START_TEST(round_trip_tensors_scalars_and_metadata) {
     };
     size_t n = sizeof t / sizeof *t;
     rc_err e;
+    /* The mode is fopen's, 0666 under the umask: 0644 under the usual 022, private under 077. */
+    mode_t umask_was = umask(077);
     ck_assert_msg(rc_st_write(path, t, n, keys, values, 3, &e) == 0, "%s", e.msg);
-    ck_assert_int_eq(count_dir_entries(dir), 1);
     struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    umask(022);
+    ck_assert_msg(rc_st_write(path, t, n, keys, values, 3, &e) == 0, "%s", e.msg);
+    umask(umask_was);
+    ck_assert_int_eq(count_dir_entries(dir), 1);
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0644);
 

@@ -6,6 +6,7 @@
 #ifndef RAMP_DATASET_H
 #define RAMP_DATASET_H
 
+#include "ramp/config.h"
 #include "ramp/error.h"
 #include "ramp/rng.h"
 
@@ -74,5 +75,8 @@ void rc_batcher_start_epoch(rc_batcher *b, uint32_t epoch);
 uint32_t rc_batcher_next(rc_batcher *b, float *x_out, int32_t *y_out);
 uint32_t rc_batcher_num_batches(const rc_batcher *b);
 void rc_batcher_free(rc_batcher *b);
+
+/* The config's training (train = 1) or test split: its first first_k points (0: all). */
+int rc_load_split(const rc_config *cfg, int train, uint32_t first_k, rc_dataset *d, rc_err *e);
 
 #endif

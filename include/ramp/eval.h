@@ -42,4 +42,44 @@ void rc_eval_print_table(FILE *f, const rc_eval_report *r);
 int rc_eval_write_json(const rc_eval_report *r, const char *checkpoint, const char *path,
                        rc_err *e);
 
+/* The config's threat models in the paper's column order: l_inf, l_2, l_1. Returns how many. */
+int rc_eval_ordered_threats(const rc_config *cfg, rc_threat *out);
+
+/* Robust evaluation of model m (loaded from `checkpoint`, named in the messages) with the
+ * config's threat models, fast or full protocol, on the first n points of `test`: the table on
+ * stdout, eval-<protocol>.json in the run directory. */
+int rc_eval_and_report(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dataset *test,
+                       const char *checkpoint, int full, int n, rc_progress_mode show, rc_err *e);
+
+/* `ramp-cl eval`: load `checkpoint` (default: the run directory's model.safetensors), evaluate it
+ * with `protocol` on the first n test points (n <= 0: eval.final_n), print the table and write
+ * eval-<protocol>.json into the run directory. */
+int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int full, int n,
+                rc_progress_mode show, rc_err *e);
+
+/* ---- clean accuracy -------------------------------------------------------------------------- */
+
+/* Device buffers of one batch: labels and per-sample loss/correctness, plus running sums. The
+ * training loop measures its batches with them too. */
+typedef struct rc_batch_io {
+    cl_mem labels, loss, correct, stats; /* stats: loss sum, correct, count */
+    float *x;
+    int32_t *y;
+} rc_batch_io;
+
+/* For batches of up to m->max_batch. */
+int rc_batch_io_alloc(rc_ctx *ctx, rc_batch_io *b, const rc_model *m, rc_err *e);
+void rc_batch_io_free(rc_batch_io *b);
+/* The first n images (b->x) into the model's input, their labels (b->y) into b->labels. */
+int rc_batch_io_upload(rc_ctx *ctx, rc_model *m, rc_batch_io *b, uint32_t n, rc_err *e);
+/* Add the batch's per-sample loss and correctness to the running sums. */
+int rc_batch_io_accumulate(rc_ctx *ctx, rc_batch_io *b, int n, rc_err *e);
+/* Mean loss and accuracy of the running sums (0 before any sample). */
+int rc_batch_io_read_stats(rc_ctx *ctx, rc_batch_io *b, double *loss, double *acc, rc_err *e);
+
+/* Clean accuracy (eval mode) on the first n points of d, in batches of at most m->max_batch.
+ * The device accumulates the counts; the host reads them once. */
+int rc_eval_clean(rc_ctx *ctx, rc_model *m, const rc_dataset *d, uint32_t n, double *acc,
+                  double *loss, rc_err *e);
+
 #endif

@@ -1,5 +1,5 @@
 /* A small strict JSON reader for the files ramp-cl reads back: the safetensors header, the lines
- * of metrics.jsonl and the eval-*.json reports.
+ * of metrics.jsonl and the eval-*.json reports; and the writer all three are made with.
  *
  * There is no document tree: the caller knows the schema and walks the text value by value with
  * a cursor (expect '{', read a key, ...). The grammar is RFC 8259's, checked exactly: no
@@ -59,5 +59,28 @@ int rc_json_skip_value(rc_json *j);
 
 /* 1 if s is well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF). */
 int rc_json_utf8_valid(const char *s);
+
+/* ---- writing --------------------------------------------------------------------------------- */
+
+/* JSON text built in memory; the caller lays it out (rc_json_put for punctuation and spacing) and
+ * formats its numbers (rc_json_putf), so each file keeps its own look. After a failed allocation
+ * further output is dropped and oom is set: check it once at the end. Zero-initialise. */
+typedef struct rc_json_buf {
+    char *p; /* NUL-terminated once anything was put */
+    size_t len, cap;
+    int oom;
+} rc_json_buf;
+
+/* Verbatim text. */
+void rc_json_put(rc_json_buf *b, const char *text);
+void rc_json_put_bytes(rc_json_buf *b, const void *bytes, size_t n);
+/* A string literal (RFC 8259): '"' and '\\' escaped, control characters as \b \f \n \r \t or
+ * \u00xx, everything else (UTF-8) as it is. The reader above rejects invalid UTF-8, so callers
+ * whose strings may hold it check with rc_json_utf8_valid first. */
+void rc_json_put_string(rc_json_buf *b, const char *s);
+void rc_json_put_int(rc_json_buf *b, long long v);
+/* printf into the text: for numbers in the caller's format ("%.6f"). */
+void rc_json_putf(rc_json_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void rc_json_buf_free(rc_json_buf *b);
 
 #endif

@@ -3,6 +3,7 @@
 #include "ramp/bench.h"
 #include "ramp/config.h"
 #include "ramp/device.h"
+#include "ramp/eval.h"
 #include "ramp/interrupt.h"
 #include "ramp/pair.h"
 #include "ramp/plot.h"

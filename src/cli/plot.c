@@ -705,7 +705,7 @@ static int plot(const char *const *dirs, int n, const char *out, rc_run_log *run
 
 int rc_plot_runs(const char *const *dirs, int n, const char *out, FILE *msg, rc_err *e) {
     if (n < 1) return rc_err_set(e, "plot needs at least one run directory");
-    /* rc_atomic_file needs room for the temporary file's ".tmp", and the PNG for ".png" */
+    /* the PNG's name, beside the SVG's, needs room for ".png" */
     size_t max = 1000;
     char dflt[1100];
     if (!out) {

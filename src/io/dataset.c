@@ -444,3 +444,9 @@ void rc_batcher_free(rc_batcher *b) {
     free(b->order);
     memset(b, 0, sizeof *b);
 }
+
+int rc_load_split(const rc_config *cfg, int train, uint32_t first_k, rc_dataset *d, rc_err *e) {
+    if (cfg->data.dataset == RC_DATASET_CIFAR10)
+        return rc_dataset_load_cifar10(d, cfg->data.path, train, first_k, e);
+    return rc_dataset_load_mnist_dir(d, cfg->data.path, train, first_k, e);
+}

@@ -383,3 +383,85 @@ static int skip_value(rc_json *j, int depth) {
 }
 
 int rc_json_skip_value(rc_json *j) { return skip_value(j, 0); }
+
+/* ---- writing --------------------------------------------------------------------------------- */
+
+void rc_json_put_bytes(rc_json_buf *b, const void *bytes, size_t n) {
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 512;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *grown = realloc(b->p, cap);
+        if (!grown) {
+            b->oom = 1;
+            return;
+        }
+        b->p = grown;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, bytes, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void rc_json_put(rc_json_buf *b, const char *text) { rc_json_put_bytes(b, text, strlen(text)); }
+
+void rc_json_put_string(rc_json_buf *b, const char *s) {
+    rc_json_put_bytes(b, "\"", 1);
+    const unsigned char *run = (const unsigned char *)s, *p = run;
+    for (; *p; p++) {
+        const char *esc;
+        char hex[8];
+        switch (*p) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default:
+            if (*p >= 0x20) continue;
+            snprintf(hex, sizeof hex, "\\u%04x", *p);
+            esc = hex;
+        }
+        rc_json_put_bytes(b, run, (size_t)(p - run)); /* the plain bytes before this one */
+        rc_json_put(b, esc);
+        run = p + 1;
+    }
+    rc_json_put_bytes(b, run, (size_t)(p - run));
+    rc_json_put_bytes(b, "\"", 1);
+}
+
+void rc_json_put_int(rc_json_buf *b, long long v) { rc_json_putf(b, "%lld", v); }
+
+void rc_json_putf(rc_json_buf *b, const char *fmt, ...) {
+    char small[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->oom = 1; /* an encoding error: nothing sensible to put */
+        return;
+    }
+    if ((size_t)n < sizeof small) {
+        rc_json_put_bytes(b, small, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->oom = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    rc_json_put_bytes(b, big, (size_t)n);
+    free(big);
+}
+
+void rc_json_buf_free(rc_json_buf *b) {
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}

@@ -8,6 +8,7 @@
  * sizes checked against shapes and the tensors checked to tile the data section exactly, so a bad
  * file fails before any tensor pointer is formed. */
 #include "ramp/safetensors.h"
+#include "ramp/files.h"
 #include "ramp/json.h"
 
 #include <errno.h>
@@ -79,62 +80,6 @@ static void fmt_shape(char *out, size_t cap, int ndim, const int64_t *shape) {
 
 /* ---- writer ---------------------------------------------------------------------------------- */
 
-/* A growing string; after a failed allocation it ignores further output and sets oom. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 512;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *grown = realloc(b->p, cap);
-        if (!grown) {
-            b->oom = 1;
-            return;
-        }
-        b->p = grown;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_int(sbuf *b, long long v) {
-    char num[32];
-    sb_put(b, num, (size_t)snprintf(num, sizeof num, "%lld", v));
-}
-
-/* s as a JSON string literal: quotes, backslashes and control characters escaped, other UTF-8
- * kept as it is. */
-static void sb_json_string(sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
-        switch (*p) {
-        case '"': sb_put(b, "\\\"", 2); break;
-        case '\\': sb_put(b, "\\\\", 2); break;
-        case '\b': sb_put(b, "\\b", 2); break;
-        case '\f': sb_put(b, "\\f", 2); break;
-        case '\n': sb_put(b, "\\n", 2); break;
-        case '\r': sb_put(b, "\\r", 2); break;
-        case '\t': sb_put(b, "\\t", 2); break;
-        default:
-            if (*p < 0x20)
-                sb_put(b, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p));
-            else
-                sb_put(b, (const char *)p, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
-}
-
 /* Check tensor i and return its size in bytes: everything the reader would reject is refused
  * here, so we never write a file we cannot read back. */
 static int check_tensor(const char *path, const rc_st_tensor *t, size_t i, uint64_t *bytes,
@@ -172,10 +117,10 @@ static int check_tensor(const char *path, const rc_st_tensor *t, size_t i, uint6
  * padded with spaces so that the data section starts 8-byte aligned. */
 static int build_header(const char *path, const rc_st_tensor *t, size_t n,
                         const char *const *keys, const char *const *values, size_t n_meta,
-                        sbuf *h, rc_err *e) {
-    sb_str(h, "{");
+                        rc_json_buf *h, rc_err *e) {
+    rc_json_put(h, "{");
     if (n_meta) {
-        sb_str(h, "\"" META_KEY "\":{");
+        rc_json_put(h, "\"" META_KEY "\":{");
         for (size_t i = 0; i < n_meta; i++) {
             if (!keys[i] || !values[i])
                 return rc_err_set(e, "%s: metadata entry #%zu has no key or no value", path, i);
@@ -184,12 +129,12 @@ static int build_header(const char *path, const rc_st_tensor *t, size_t n,
             for (size_t j = 0; j < i; j++)
                 if (strcmp(keys[j], keys[i]) == 0)
                     return rc_err_set(e, "%s: metadata %s: key given twice", path, keys[i]);
-            if (i) sb_str(h, ",");
-            sb_json_string(h, keys[i]);
-            sb_str(h, ":");
-            sb_json_string(h, values[i]);
+            if (i) rc_json_put(h, ",");
+            rc_json_put_string(h, keys[i]);
+            rc_json_put(h, ":");
+            rc_json_put_string(h, values[i]);
         }
-        sb_str(h, "}");
+        rc_json_put(h, "}");
     }
     uint64_t offset = 0;
     for (size_t i = 0; i < n; i++) {
@@ -198,98 +143,50 @@ static int build_header(const char *path, const rc_st_tensor *t, size_t n,
         if (bytes > bytes_max() - offset)
             return rc_err_set(e, "%s: tensor %s: the tensors add up to too many bytes", path,
                               t[i].name);
-        if (i || n_meta) sb_str(h, ",");
-        sb_json_string(h, t[i].name);
-        sb_str(h, ":{\"dtype\":\"");
-        sb_str(h, dtypes[t[i].dtype].name);
-        sb_str(h, "\",\"shape\":[");
+        if (i || n_meta) rc_json_put(h, ",");
+        rc_json_put_string(h, t[i].name);
+        rc_json_put(h, ":{\"dtype\":\"");
+        rc_json_put(h, dtypes[t[i].dtype].name);
+        rc_json_put(h, "\",\"shape\":[");
         for (int d = 0; d < t[i].ndim; d++) {
-            if (d) sb_str(h, ",");
-            sb_int(h, (long long)t[i].shape[d]);
+            if (d) rc_json_put(h, ",");
+            rc_json_put_int(h, (long long)t[i].shape[d]);
         }
-        sb_str(h, "],\"data_offsets\":[");
-        sb_int(h, (long long)offset);
-        sb_str(h, ",");
+        rc_json_put(h, "],\"data_offsets\":[");
+        rc_json_put_int(h, (long long)offset);
+        rc_json_put(h, ",");
         offset += bytes;
-        sb_int(h, (long long)offset);
-        sb_str(h, "]}");
+        rc_json_put_int(h, (long long)offset);
+        rc_json_put(h, "]}");
     }
-    sb_str(h, "}");
-    while (h->len % 8) sb_str(h, " ");
+    rc_json_put(h, "}");
+    while (h->len % 8) rc_json_put(h, " ");
     if (h->oom) return rc_err_set(e, "%s: out of host memory building the header", path);
     return 0;
 }
 
-/* Write to a temporary file beside path, sync it and rename it over path; on failure remove it. */
-static int write_atomic(const char *path, const sbuf *h, const rc_st_tensor *t, size_t n,
+/* The length, the header and the tensors, through the one atomic writer (ramp/files.h). */
+static int write_atomic(const char *path, const rc_json_buf *h, const rc_st_tensor *t, size_t n,
                         rc_err *e) {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof ".XXXXXX");
-    if (!tmp) return rc_err_set(e, "%s: out of host memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".XXXXXX", sizeof ".XXXXXX");
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc_err_set(e, "%s: cannot create a temporary file: %s", path, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        rc_err_set(e, "%s: fdopen of the temporary file failed: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
+    rc_atomic_file a;
+    if (rc_atomic_begin(&a, path, e)) return -1;
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h->len >> (8 * i));
-    /* mkstemp creates the file 0600; a checkpoint is an ordinary output file, readable as those
-     * of torch.save are under the usual umask. */
-    const char *step = "setting the mode of the temporary file";
-    int ok = fchmod(fd, 0644) == 0;
-    if (ok) {
-        step = "writing";
-        ok = fwrite(len8, 1, 8, f) == 8 && fwrite(h->p, 1, h->len, f) == h->len;
-    }
-    for (size_t i = 0; ok && i < n; i++) {
+    int bad = rc_atomic_write(&a, len8, 8) || rc_atomic_write(&a, h->p, h->len);
+    for (size_t i = 0; !bad && i < n; i++) {
         uint64_t bytes;
         shape_bytes(t[i].dtype, t[i].ndim, t[i].shape, &bytes); /* checked in build_header */
-        ok = bytes == 0 || fwrite(t[i].data, 1, (size_t)bytes, f) == bytes;
+        bad = rc_atomic_write(&a, t[i].data, (size_t)bytes);
     }
-    if (ok) {
-        step = "flushing";
-        ok = fflush(f) == 0;
-    }
-    if (ok) {
-        step = "syncing";
-        ok = fsync(fd) == 0;
-    }
-    int err = errno;
-    if (fclose(f) != 0 && ok) {
-        step = "closing";
-        ok = 0;
-        err = errno;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        step = "renaming the temporary file over it";
-        ok = 0;
-        err = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        rc_err_set(e, "%s: %s failed: %s", path, step, strerror(err));
-    }
-    free(tmp);
-    return ok ? 0 : -1;
+    return rc_atomic_commit(&a, e);
 }
 
 int rc_st_write(const char *path, const rc_st_tensor *t, size_t n, const char *const *meta_keys,
                 const char *const *meta_values, size_t n_meta, rc_err *e) {
-    sbuf h = {0};
+    rc_json_buf h = {0};
     int r = build_header(path, t, n, meta_keys, meta_values, n_meta, &h, e);
     if (r == 0) r = write_atomic(path, &h, t, n, e);
-    free(h.p);
+    rc_json_buf_free(&h);
     return r;
 }
 

@@ -143,32 +143,20 @@ out:
     return bin;
 }
 
-/* Write a cache file atomically: temp file in the same directory, fsync, rename. */
+/* Write a cache file through the atomic writer (ramp/files.h): another process sharing the
+ * cache never reads a partial binary. */
 static int cache_write(const char *path, const char *identity, const unsigned char *bin,
-                       size_t bin_len) {
-    char tmp[1300];
-    snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) return -1;
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
+                       size_t bin_len, rc_err *e) {
+    rc_atomic_file a;
+    if (rc_atomic_begin(&a, path, e)) return -1;
     uint32_t version = CACHE_VERSION, id_len = (uint32_t)strlen(identity);
     uint32_t crc = (uint32_t)crc32(0L, bin, (uInt)bin_len);
     uint64_t blen = bin_len;
-    int ok = fwrite(CACHE_MAGIC, 1, 8, f) == 8 && fwrite(&version, 4, 1, f) == 1 &&
-             fwrite(&id_len, 4, 1, f) == 1 && fwrite(identity, 1, id_len, f) == id_len &&
-             fwrite(&blen, 8, 1, f) == 1 && fwrite(&crc, 4, 1, f) == 1 &&
-             fwrite(bin, 1, bin_len, f) == bin_len && fflush(f) == 0 && fsync(fd) == 0;
-    if (fclose(f) != 0) ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    if (!rc_atomic_write(&a, CACHE_MAGIC, 8) && !rc_atomic_write(&a, &version, 4) &&
+        !rc_atomic_write(&a, &id_len, 4) && !rc_atomic_write(&a, identity, id_len) &&
+        !rc_atomic_write(&a, &blen, 8) && !rc_atomic_write(&a, &crc, 4))
+        rc_atomic_write(&a, bin, bin_len);
+    return rc_atomic_commit(&a, e);
 }
 
 static void cache_save(rc_ctx *ctx, struct rc_program_entry *p) {
@@ -180,11 +168,11 @@ static void cache_save(rc_ctx *ctx, struct rc_program_entry *p) {
     unsigned char *bins[1] = {bin};
     s = clGetProgramInfo(p->program, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL);
     if (s == CL_SUCCESS) {
-        if (cache_write(p->cache_path, p->identity, bin, size) == 0)
+        rc_err e;
+        if (cache_write(p->cache_path, p->identity, bin, size, &e) == 0)
             ctx->stats.cache_writes++;
         else
-            fprintf(stderr, "ramp-cl: warning: could not write program cache %s: %s\n",
-                    p->cache_path, strerror(errno));
+            fprintf(stderr, "ramp-cl: warning: could not write program cache: %s\n", e.msg);
     }
     free(bin);
 }

@@ -1,11 +1,14 @@
-/* Robust evaluation (see ramp/eval.h). The host keeps the batch's images and chooses which points
- * each attack still has to run on (reading back one flag per point after each attack run); the
- * attacks themselves run on the device. */
+/* Evaluation (see ramp/eval.h): robust, clean, and the eval command. In the robust one the host
+ * keeps the batch's images and chooses which points each attack still has to run on (reading
+ * back one flag per point after each attack run); the attacks themselves run on the device. */
 #include "ramp/eval.h"
 #include "ramp/files.h"
+#include "ramp/json.h"
 #include "ramp/apgd.h"
+#include "ramp/checkpoint.h"
 #include "ramp/launch.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,34 +286,193 @@ void rc_eval_print_table(FILE *f, const rc_eval_report *r) {
             r->protocol == RC_PROTOCOL_FULL ? "full" : "fast", r->n, r->seconds);
 }
 
+/* The per-point outcomes of one column as a string of '0' and '1'. */
+static void put_points(rc_json_buf *b, const unsigned char *ok, int n) {
+    char *bits = malloc((size_t)n + 1);
+    if (!bits) {
+        b->oom = 1;
+        return;
+    }
+    for (int i = 0; i < n; i++) bits[i] = ok[i] ? '1' : '0';
+    bits[n] = '\0';
+    rc_json_put_string(b, bits);
+    free(bits);
+}
+
 int rc_eval_write_json(const rc_eval_report *r, const char *checkpoint, const char *path,
                        rc_err *e) {
-    rc_atomic_file a;
-    if (rc_atomic_begin(&a, path, e)) return -1;
-    FILE *f = a.f;
-    fprintf(f, "{\n  \"protocol\": \"%s\",\n  \"checkpoint\": \"", 
-            r->protocol == RC_PROTOCOL_FULL ? "full" : "fast");
-    for (const char *p = checkpoint ? checkpoint : ""; *p; p++) {
-        if (*p == '"' || *p == '\\') fputc('\\', f);
-        if ((unsigned char)*p >= 0x20) fputc(*p, f);
-    }
-    fprintf(f, "\",\n  \"n\": %d,\n  \"seed\": %llu,\n  \"iterations\": %d,\n", r->n,
-            (unsigned long long)r->seed, EVAL_ITERS);
-    fprintf(f, "  \"seconds\": %.3f,\n  \"clean_acc\": %.6f,\n  \"union_acc\": %.6f,\n",
-            r->seconds, r->clean_acc, r->union_acc);
-    fprintf(f, "  \"norms\": [");
-    for (int t = 0; t < r->n_norms; t++)
-        fprintf(
-            f, "%s\n    {\"norm\": \"%s\", \"eps\": %.9g, \"robust_acc\": %.6f, \"seconds\": %.3f}",
-            t ? "," : "", rc_norm_name(r->norms[t]), r->eps[t], r->acc[t], r->norm_seconds[t]);
-    fprintf(f, "\n  ],\n  \"points\": {\n    \"clean\": \"");
-    for (int i = 0; i < r->n; i++) fputc(r->clean[i] ? '1' : '0', f);
-    fprintf(f, "\"");
+    rc_json_buf b = {0};
+    rc_json_put(&b, "{\n  \"protocol\": ");
+    rc_json_put_string(&b, r->protocol == RC_PROTOCOL_FULL ? "full" : "fast");
+    rc_json_put(&b, ",\n  \"checkpoint\": ");
+    rc_json_put_string(&b, checkpoint ? checkpoint : "");
+    rc_json_putf(&b, ",\n  \"n\": %d,\n  \"seed\": %llu,\n  \"iterations\": %d,\n", r->n,
+                 (unsigned long long)r->seed, EVAL_ITERS);
+    rc_json_putf(&b, "  \"seconds\": %.3f,\n  \"clean_acc\": %.6f,\n  \"union_acc\": %.6f,\n",
+                 r->seconds, r->clean_acc, r->union_acc);
+    rc_json_put(&b, "  \"norms\": [");
     for (int t = 0; t < r->n_norms; t++) {
-        fprintf(f, ",\n    \"%s\": \"", rc_norm_name(r->norms[t]));
-        for (int i = 0; i < r->n; i++) fputc(r->robust[t][i] ? '1' : '0', f);
-        fprintf(f, "\"");
+        rc_json_put(&b, t ? ",\n    {\"norm\": " : "\n    {\"norm\": ");
+        rc_json_put_string(&b, rc_norm_name(r->norms[t]));
+        rc_json_putf(&b, ", \"eps\": %.9g, \"robust_acc\": %.6f, \"seconds\": %.3f}", r->eps[t],
+                     r->acc[t], r->norm_seconds[t]);
     }
-    fprintf(f, "\n  }\n}\n");
-    return rc_atomic_commit(&a, e);
+    rc_json_put(&b, "\n  ],\n  \"points\": {\n    \"clean\": ");
+    put_points(&b, r->clean, r->n);
+    for (int t = 0; t < r->n_norms; t++) {
+        rc_json_put(&b, ",\n    ");
+        rc_json_put_string(&b, rc_norm_name(r->norms[t]));
+        rc_json_put(&b, ": ");
+        put_points(&b, r->robust[t], r->n);
+    }
+    rc_json_put(&b, "\n  }\n}\n");
+    if (b.oom) {
+        rc_json_buf_free(&b);
+        return rc_err_set(e, "%s: out of host memory", path);
+    }
+    rc_atomic_file a;
+    int ret = rc_atomic_begin(&a, path, e);
+    if (!ret) {
+        rc_atomic_write(&a, b.p, b.len);
+        ret = rc_atomic_commit(&a, e);
+    }
+    rc_json_buf_free(&b);
+    return ret;
+}
+
+/* ---- clean evaluation and the eval command --------------------------------------------------- */
+
+int rc_batch_io_alloc(rc_ctx *ctx, rc_batch_io *b, const rc_model *m, rc_err *e) {
+    size_t n = (size_t)m->max_batch;
+    size_t img = (size_t)m->opts.in_channels * m->opts.input_size * m->opts.input_size;
+    memset(b, 0, sizeof *b);
+    b->x = malloc(n * img * sizeof(float));
+    b->y = malloc(n * sizeof(int32_t));
+    if (!b->x || !b->y) return rc_err_set(e, "out of host memory for a batch of %zu", n);
+    return rc_buffer_create(ctx, n * 4, "labels", &b->labels, e) ||
+           rc_buffer_create(ctx, n * 4, "per-sample loss", &b->loss, e) ||
+           rc_buffer_create(ctx, n * 4, "per-sample correctness", &b->correct, e) ||
+           rc_buffer_create(ctx, 3 * 4, "running statistics", &b->stats, e);
+}
+
+void rc_batch_io_free(rc_batch_io *b) {
+    cl_mem all[] = {b->labels, b->loss, b->correct, b->stats};
+    for (size_t i = 0; i < 4; i++)
+        if (all[i]) clReleaseMemObject(all[i]);
+    free(b->x);
+    free(b->y);
+}
+
+int rc_batch_io_upload(rc_ctx *ctx, rc_model *m, rc_batch_io *b, uint32_t n, rc_err *e) {
+    size_t img = (size_t)m->opts.in_channels * m->opts.input_size * m->opts.input_size;
+    return rc_buffer_write(ctx, rc_model_input(m), 0, n * img * sizeof(float), b->x, "images", e) ||
+           rc_buffer_write(ctx, b->labels, 0, n * sizeof(int32_t), b->y, "labels", e);
+}
+
+int rc_batch_io_accumulate(rc_ctx *ctx, rc_batch_io *b, int n, rc_err *e) {
+    size_t one = 1;
+    return RC_LAUNCH(ctx, "loss.cl", "ce_accumulate", 1, &one, e, RC_ARG(b->loss),
+                     RC_ARG(b->correct), RC_ARG(b->stats), RC_ARG(n));
+}
+
+int rc_batch_io_read_stats(rc_ctx *ctx, rc_batch_io *b, double *loss, double *acc,
+                           rc_err *e) {
+    float s[3];
+    if (rc_buffer_read(ctx, b->stats, 0, sizeof s, s, "running statistics", e)) return -1;
+    *loss = s[2] > 0 ? s[0] / s[2] : 0;
+    *acc = s[2] > 0 ? s[1] / s[2] : 0;
+    return 0;
+}
+
+int rc_eval_clean(rc_ctx *ctx, rc_model *m, const rc_dataset *d, uint32_t n, double *acc,
+                  double *loss, rc_err *e) {
+    if (n == 0 || n > d->n) n = d->n;
+    rc_batch_io b;
+    int r = -1;
+    if (rc_batch_io_alloc(ctx, &b, m, e) || rc_fill(ctx, b.stats, 0, 3, 0.0f, e)) goto out;
+    for (uint32_t start = 0; start < n;) {
+        uint32_t cnt = n - start < (uint32_t)m->max_batch ? n - start : (uint32_t)m->max_batch;
+        if (rc_dataset_slice(d, start, cnt, b.x, b.y) != 0) {
+            rc_err_set(e, "evaluation: points %u..%u outside %s", start, start + cnt, d->name);
+            goto out;
+        }
+        if (rc_batch_io_upload(ctx, m, &b, cnt, e) || rc_model_forward(ctx, m, 0, (int)cnt, e) ||
+            rc_ce_forward_backward(ctx, (int)cnt, m->opts.num_classes, rc_model_logits(m),
+                                   b.labels, b.loss, b.correct, NULL, e) ||
+            rc_batch_io_accumulate(ctx, &b, (int)cnt, e))
+            goto out;
+        start += cnt;
+    }
+    r = rc_batch_io_read_stats(ctx, &b, loss, acc, e);
+out:
+    rc_batch_io_free(&b);
+    return r;
+}
+
+int rc_eval_ordered_threats(const rc_config *cfg, rc_threat *out) {
+    int n = 0;
+    for (rc_norm p = RC_NORM_LINF; p <= RC_NORM_L1; p++) {
+        int k = rc_config_find_threat(cfg, p);
+        if (k >= 0) out[n++] = cfg->threats[k];
+    }
+    return n;
+}
+
+/* Robust evaluation of model m as the config says; table on stdout, JSON in the run directory. */
+int rc_eval_and_report(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dataset *test,
+                       const char *checkpoint, int full, int n, rc_progress_mode show, rc_err *e) {
+    if (cfg->n_threats == 0)
+        return rc_err_set(e, "robust evaluation needs threat_models in the config");
+    rc_eval_report r;
+    printf("ramp-cl: %s evaluation of %s on the first %d test points\n", full ? "full" : "fast",
+           checkpoint, n);
+    fflush(stdout);
+    rc_threat ordered[RC_MAX_THREATS];
+    int n_ordered = rc_eval_ordered_threats(cfg, ordered);
+    if (rc_eval_robust(ctx, m, test, n, ordered, n_ordered,
+                       full ? RC_PROTOCOL_FULL : RC_PROTOCOL_FAST, cfg->seed,
+                       cfg->data.eval_batch_size, show, &r, e))
+        return -1;
+    rc_eval_print_table(stdout, &r);
+    char path[RC_CONFIG_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/eval-%s.json", cfg->output.dir, full ? "full" : "fast");
+    int ret = -1;
+    if (rc_mkdir_p(cfg->output.dir) != 0)
+        rc_err_set(e, "cannot create run directory %s: %s", cfg->output.dir, strerror(errno));
+    else
+        ret = rc_eval_write_json(&r, checkpoint, path, e);
+    if (!ret) printf("ramp-cl: per-point outcomes in %s\n", path);
+    rc_eval_report_free(&r);
+    return ret ? -1 : 0;
+}
+
+int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int full, int n,
+                rc_progress_mode show, rc_err *e) {
+    char path[RC_CONFIG_PATH_MAX + 64];
+    if (!checkpoint) {
+        snprintf(path, sizeof path, "%s/model.safetensors", cfg->output.dir);
+        checkpoint = path;
+    }
+    rc_model_opts o;
+    if (rc_checkpoint_read_opts(checkpoint, &o, e)) return -1;
+    rc_dataset test = {0};
+    rc_model m;
+    memset(&m, 0, sizeof m);
+    int r = -1;
+    if (rc_load_split(cfg, 0, 0, &test, e)) goto out;
+    if ((int)test.c != o.in_channels || (int)test.h != o.input_size) {
+        rc_err_set(e, "%s was trained on %dx%dx%d images, %s has %ux%ux%u", checkpoint,
+                   o.in_channels, o.input_size, o.input_size, test.name, test.c, test.h, test.w);
+        goto out;
+    }
+    if (rc_model_create(ctx, &m, &o, cfg->data.eval_batch_size, e) ||
+        rc_checkpoint_load(ctx, &m, NULL, NULL, checkpoint, e) ||
+        rc_eval_and_report(ctx, &m, cfg, &test, checkpoint, full, n > 0 ? n : cfg->eval.final_n,
+                          show, e))
+        goto out;
+    r = 0;
+out:
+    rc_model_free(&m);
+    rc_dataset_free(&test);
+    return r;
 }

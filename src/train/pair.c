@@ -1,8 +1,8 @@
 #include "ramp/pair.h"
 #include "ramp/checkpoint.h"
+#include "ramp/dataset.h"
 #include "ramp/eval.h"
 #include "ramp/files.h"
-#include "ramp/train.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,11 +1,12 @@
 /* The training loop (every method; the adversarial ones through ramp/methods.h) and everything
- * around it (run directory, metrics, checkpoints, resume, evaluation). */
+ * around it (run directory, metrics, checkpoints, resume; evaluation is ramp/eval.h's). */
 #include "ramp/train.h"
 #include "ramp/checkpoint.h"
 #include "ramp/eval.h"
 #include "ramp/files.h"
 #include "ramp/gp.h"
 #include "ramp/interrupt.h"
+#include "ramp/json.h"
 #include "ramp/launch.h"
 #include "ramp/methods.h"
 #include "ramp/optim.h"
@@ -20,85 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
-int rc_load_split(const rc_config *cfg, int train, uint32_t first_k, rc_dataset *d, rc_err *e) {
-    if (cfg->data.dataset == RC_DATASET_CIFAR10)
-        return rc_dataset_load_cifar10(d, cfg->data.path, train, first_k, e);
-    return rc_dataset_load_mnist_dir(d, cfg->data.path, train, first_k, e);
-}
-
-/* Device buffers of one batch: labels and per-sample loss/correctness, plus running sums. */
-typedef struct batch_io {
-    cl_mem labels, loss, correct, stats; /* stats: loss sum, correct, count */
-    float *x;
-    int32_t *y;
-} batch_io;
-
-static int batch_io_alloc(rc_ctx *ctx, batch_io *b, const rc_model *m, rc_err *e) {
-    size_t n = (size_t)m->max_batch;
-    size_t img = (size_t)m->opts.in_channels * m->opts.input_size * m->opts.input_size;
-    memset(b, 0, sizeof *b);
-    b->x = malloc(n * img * sizeof(float));
-    b->y = malloc(n * sizeof(int32_t));
-    if (!b->x || !b->y) return rc_err_set(e, "out of host memory for a batch of %zu", n);
-    return rc_buffer_create(ctx, n * 4, "labels", &b->labels, e) ||
-           rc_buffer_create(ctx, n * 4, "per-sample loss", &b->loss, e) ||
-           rc_buffer_create(ctx, n * 4, "per-sample correctness", &b->correct, e) ||
-           rc_buffer_create(ctx, 3 * 4, "running statistics", &b->stats, e);
-}
-
-static void batch_io_free(batch_io *b) {
-    cl_mem all[] = {b->labels, b->loss, b->correct, b->stats};
-    for (size_t i = 0; i < 4; i++)
-        if (all[i]) clReleaseMemObject(all[i]);
-    free(b->x);
-    free(b->y);
-}
-
-static int upload_batch(rc_ctx *ctx, rc_model *m, batch_io *b, uint32_t n, rc_err *e) {
-    size_t img = (size_t)m->opts.in_channels * m->opts.input_size * m->opts.input_size;
-    return rc_buffer_write(ctx, rc_model_input(m), 0, n * img * sizeof(float), b->x, "images", e) ||
-           rc_buffer_write(ctx, b->labels, 0, n * sizeof(int32_t), b->y, "labels", e);
-}
-
-static int accumulate(rc_ctx *ctx, batch_io *b, int n, rc_err *e) {
-    size_t one = 1;
-    return RC_LAUNCH(ctx, "loss.cl", "ce_accumulate", 1, &one, e, RC_ARG(b->loss),
-                     RC_ARG(b->correct), RC_ARG(b->stats), RC_ARG(n));
-}
-
-static int read_stats(rc_ctx *ctx, batch_io *b, double *loss, double *acc, rc_err *e) {
-    float s[3];
-    if (rc_buffer_read(ctx, b->stats, 0, sizeof s, s, "running statistics", e)) return -1;
-    *loss = s[2] > 0 ? s[0] / s[2] : 0;
-    *acc = s[2] > 0 ? s[1] / s[2] : 0;
-    return 0;
-}
-
-int rc_eval_clean(rc_ctx *ctx, rc_model *m, const rc_dataset *d, uint32_t n, double *acc,
-                  double *loss, rc_err *e) {
-    if (n == 0 || n > d->n) n = d->n;
-    batch_io b;
-    int r = -1;
-    if (batch_io_alloc(ctx, &b, m, e) || rc_fill(ctx, b.stats, 0, 3, 0.0f, e)) goto out;
-    for (uint32_t start = 0; start < n;) {
-        uint32_t cnt = n - start < (uint32_t)m->max_batch ? n - start : (uint32_t)m->max_batch;
-        if (rc_dataset_slice(d, start, cnt, b.x, b.y) != 0) {
-            rc_err_set(e, "evaluation: points %u..%u outside %s", start, start + cnt, d->name);
-            goto out;
-        }
-        if (upload_batch(ctx, m, &b, cnt, e) || rc_model_forward(ctx, m, 0, (int)cnt, e) ||
-            rc_ce_forward_backward(ctx, (int)cnt, m->opts.num_classes, rc_model_logits(m),
-                                   b.labels, b.loss, b.correct, NULL, e) ||
-            accumulate(ctx, &b, (int)cnt, e))
-            goto out;
-        start += cnt;
-    }
-    r = read_stats(ctx, &b, loss, acc, e);
-out:
-    batch_io_free(&b);
-    return r;
-}
 
 static int mkdir_p(const char *path, rc_err *e) {
     if (rc_mkdir_p(path) != 0)
@@ -203,71 +125,6 @@ static int gp_merge(rc_ctx *ctx, gp_state *g, rc_model *m, const rc_config *cfg,
     return 0;
 }
 
-/* The threat models in the paper's column order: l_inf, l_2, l_1. */
-static int ordered_threats(const rc_config *cfg, rc_threat *out) {
-    int n = 0;
-    for (rc_norm p = RC_NORM_LINF; p <= RC_NORM_L1; p++) {
-        int k = rc_config_find_threat(cfg, p);
-        if (k >= 0) out[n++] = cfg->threats[k];
-    }
-    return n;
-}
-
-/* Robust evaluation of model m as the config says; table on stdout, JSON in the run directory. */
-static int evaluate(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dataset *test,
-                    const char *checkpoint, int full, int n, rc_progress_mode show, rc_err *e) {
-    if (cfg->n_threats == 0)
-        return rc_err_set(e, "robust evaluation needs threat_models in the config");
-    rc_eval_report r;
-    printf("ramp-cl: %s evaluation of %s on the first %d test points\n", full ? "full" : "fast",
-           checkpoint, n);
-    fflush(stdout);
-    rc_threat ordered[RC_MAX_THREATS];
-    int n_ordered = ordered_threats(cfg, ordered);
-    if (rc_eval_robust(ctx, m, test, n, ordered, n_ordered,
-                       full ? RC_PROTOCOL_FULL : RC_PROTOCOL_FAST, cfg->seed,
-                       cfg->data.eval_batch_size, show, &r, e))
-        return -1;
-    rc_eval_print_table(stdout, &r);
-    char path[RC_CONFIG_PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/eval-%s.json", cfg->output.dir, full ? "full" : "fast");
-    int ret = mkdir_p(cfg->output.dir, e) || rc_eval_write_json(&r, checkpoint, path, e);
-    if (!ret) printf("ramp-cl: per-point outcomes in %s\n", path);
-    rc_eval_report_free(&r);
-    return ret ? -1 : 0;
-}
-
-int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int full, int n,
-                rc_progress_mode show, rc_err *e) {
-    char path[RC_CONFIG_PATH_MAX + 64];
-    if (!checkpoint) {
-        snprintf(path, sizeof path, "%s/model.safetensors", cfg->output.dir);
-        checkpoint = path;
-    }
-    rc_model_opts o;
-    if (rc_checkpoint_read_opts(checkpoint, &o, e)) return -1;
-    rc_dataset test = {0};
-    rc_model m;
-    memset(&m, 0, sizeof m);
-    int r = -1;
-    if (rc_load_split(cfg, 0, 0, &test, e)) goto out;
-    if ((int)test.c != o.in_channels || (int)test.h != o.input_size) {
-        rc_err_set(e, "%s was trained on %dx%dx%d images, %s has %ux%ux%u", checkpoint,
-                   o.in_channels, o.input_size, o.input_size, test.name, test.c, test.h, test.w);
-        goto out;
-    }
-    if (rc_model_create(ctx, &m, &o, cfg->data.eval_batch_size, e) ||
-        rc_checkpoint_load(ctx, &m, NULL, NULL, checkpoint, e) ||
-        evaluate(ctx, &m, cfg, &test, checkpoint, full, n > 0 ? n : cfg->eval.final_n, show,
-                 e))
-        goto out;
-    r = 0;
-out:
-    rc_model_free(&m);
-    rc_dataset_free(&test);
-    return r;
-}
-
 /* One training run: everything it allocates, and where it stands. An epoch has up to two phases:
  * GP's natural pass (when gradient projection is on), then the training pass. A checkpoint
  * records the phase and the batches done in it, so a run resumes at the next batch with the
@@ -283,7 +140,7 @@ typedef struct run {
     rc_model m;
     rc_sgd opt;
     rc_batcher batcher;
-    batch_io b;
+    rc_batch_io b;
     rc_adv_trainer adv;
     gp_state gp;
     int adversarial, use_gp, d;
@@ -296,8 +153,6 @@ typedef struct run {
     long interrupt_after; /* RAMP_CL_INTERRUPT_AFTER (tests): raise SIGINT after this many steps */
     long steps_here;
     double last_checkpoint;
-    char *line;
-    size_t line_cap;
 } run;
 
 /* The training state beyond the model and optimiser that a resume needs, as checkpoint blobs. */
@@ -377,7 +232,7 @@ static int after_step(run *r, int phase, uint32_t done, rc_err *e) {
 }
 
 /* Skip the batches a resumed phase has already done (the batcher's draws advance as they did). */
-static void skip_batches(rc_batcher *bt, batch_io *b, int64_t k) {
+static void skip_batches(rc_batcher *bt, rc_batch_io *b, int64_t k) {
     for (int64_t i = 0; i < k; i++) rc_batcher_next(bt, b->x, b->y);
 }
 
@@ -394,7 +249,7 @@ static int gp_natural_epoch(run *r, int epoch, int64_t from, rc_err *e) {
     rc_ctx *ctx = r->ctx;
     gp_state *g = &r->gp;
     rc_model *nat = &g->nat, *m = &r->m;
-    batch_io *b = &r->b;
+    rc_batch_io *b = &r->b;
     if (from == 0) {
         if (rc_gp_snapshot_take(ctx, &g->old, m->arena, m->state, e) ||
             rc_gp_snapshot_restore(ctx, &g->old, nat->arena, nat->state, e))
@@ -412,7 +267,7 @@ static int gp_natural_epoch(run *r, int epoch, int64_t from, rc_err *e) {
     for (uint32_t i = (uint32_t)from;; i++) {
         uint32_t n = rc_batcher_next(&g->batcher, b->x, b->y);
         if (n == 0) break;
-        if (upload_batch(ctx, nat, b, n, e) || rc_model_forward(ctx, nat, 1, (int)n, e) ||
+        if (rc_batch_io_upload(ctx, nat, b, n, e) || rc_model_forward(ctx, nat, 1, (int)n, e) ||
             rc_ce_forward_backward(ctx, (int)n, nat->opts.num_classes, rc_model_logits(nat),
                                    b->labels, b->loss, b->correct, rc_model_logits_grad(nat), e) ||
             rc_model_backward(ctx, nat, 1, (int)n, RC_GRAD_WRITE, 0, e) ||
@@ -435,7 +290,7 @@ static int gp_natural_epoch(run *r, int epoch, int64_t from, rc_err *e) {
  * its gradients, the optimiser. */
 static int train_step(run *r, uint32_t n, float lr, rc_err *e) {
     rc_ctx *ctx = r->ctx;
-    batch_io *b = &r->b;
+    rc_batch_io *b = &r->b;
     rc_model *m = &r->m;
     int step;
     if (r->adversarial)
@@ -444,11 +299,11 @@ static int train_step(run *r, uint32_t n, float lr, rc_err *e) {
                rc_buffer_write(ctx, b->labels, 0, n * 4, b->y, "labels", e) ||
                rc_adv_trainer_step(ctx, &r->adv, m, (int)n, b->labels, b->loss, b->correct, e);
     else
-        step = upload_batch(ctx, m, b, n, e) || rc_model_forward(ctx, m, 1, (int)n, e) ||
+        step = rc_batch_io_upload(ctx, m, b, n, e) || rc_model_forward(ctx, m, 1, (int)n, e) ||
                rc_ce_forward_backward(ctx, (int)n, m->opts.num_classes, rc_model_logits(m),
                                       b->labels, b->loss, b->correct, rc_model_logits_grad(m), e) ||
                rc_model_backward(ctx, m, 1, (int)n, RC_GRAD_WRITE, 0, e);
-    return step || accumulate(ctx, b, (int)n, e) || rc_sgd_step(ctx, &r->opt, m, lr, e);
+    return step || rc_batch_io_accumulate(ctx, b, (int)n, e) || rc_sgd_step(ctx, &r->opt, m, lr, e);
 }
 
 /* The training pass of epoch `epoch` from batch `from`. Returns a stopping signal, 0 or -1. */
@@ -475,7 +330,7 @@ static int train_pass(run *r, int epoch, int64_t from, float *lr, rc_err *e) {
         r->progress.step++;
         if (rc_progress_due(&bar)) {
             double loss, acc;
-            if (read_stats(ctx, &r->b, &loss, &acc, e)) return -1;
+            if (rc_batch_io_read_stats(ctx, &r->b, &loss, &acc, e)) return -1;
             char fig[64];
             snprintf(fig, sizeof fig, "loss %.4f, accuracy %.2f%%", loss, 100 * acc);
             uint64_t done = (uint64_t)(i + 1) * bs;
@@ -531,7 +386,7 @@ static int run_alloc(run *r, int B, int E, rc_err *e) {
     rc_model_opts o;
     model_opts_from_config(r->cfg, &o);
     return rc_model_create(r->ctx, &r->m, &o, B > E ? B : E, e) ||
-           batch_io_alloc(r->ctx, &r->b, &r->m, e) ||
+           rc_batch_io_alloc(r->ctx, &r->b, &r->m, e) ||
            (r->adversarial && rc_adv_trainer_init(r->ctx, &r->adv, r->cfg, &r->m, B, r->d, e)) ||
            (r->use_gp && gp_init(r->ctx, &r->gp, r->cfg, &r->m, &r->train, e));
 }
@@ -539,7 +394,7 @@ static int run_alloc(run *r, int B, int E, rc_err *e) {
 static void run_release(run *r) {
     gp_free(&r->gp);
     rc_adv_trainer_free(&r->adv);
-    batch_io_free(&r->b);
+    rc_batch_io_free(&r->b);
     rc_model_free(&r->m);
     memset(&r->gp, 0, sizeof r->gp);
     memset(&r->adv, 0, sizeof r->adv);
@@ -548,7 +403,6 @@ static void run_release(run *r) {
 }
 
 static void run_free(run *r) {
-    free(r->line);
     run_release(r);
     rc_batcher_free(&r->batcher);
     rc_dataset_free(&r->train);
@@ -604,9 +458,6 @@ static int run_setup(run *r, int resume, rc_err *e) {
     if (rc_batcher_init(&r->batcher, &r->train, (uint32_t)cfg->data.batch_size, cfg->seed, 1,
                         cfg->data.augment == RC_AUGMENT_CROP_FLIP, e))
         return -1;
-    r->line_cap = 512 + 16 * (size_t)r->m.n_params;
-    if (!(r->line = malloc(r->line_cap)))
-        return rc_err_set(e, "out of host memory for the metrics line");
     describe_state(r);
     r->position[0] = r->use_gp ? PHASE_NATURAL : PHASE_TRAIN;
     if (resume) {
@@ -631,7 +482,7 @@ static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) 
     rc_ctx *ctx = r->ctx;
     const rc_config *cfg = r->cfg;
     double train_loss, train_acc, test_acc = -1, test_loss = -1;
-    if (read_stats(ctx, &r->b, &train_loss, &train_acc, e)) return -1;
+    if (rc_batch_io_read_stats(ctx, &r->b, &train_loss, &train_acc, e)) return -1;
     if (r->use_gp && gp_merge(ctx, &r->gp, &r->m, cfg, e)) return -1;
     r->progress.epoch = epoch + 1;
     int last = epoch + 1 == cfg->schedule.epochs;
@@ -646,7 +497,7 @@ static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) 
     int have_rob = 0;
     if (eval_now && cfg->n_threats > 0 && !(last && cfg->eval.final_protocol != RC_FINAL_NONE)) {
         rc_threat ordered[RC_MAX_THREATS];
-        int nt = ordered_threats(cfg, ordered);
+        int nt = rc_eval_ordered_threats(cfg, ordered);
         if (rc_eval_robust(ctx, &r->m, &r->test, cfg->eval.n, ordered, nt, RC_PROTOCOL_FAST,
                            cfg->seed, cfg->data.eval_batch_size, r->show, &rob, e))
             return -1;
@@ -674,31 +525,39 @@ static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) 
         }
         fflush(stdout);
     }
-    char *line = r->line, acc_s[32] = "null";
-    size_t cap = r->line_cap;
-    if (test_acc >= 0) snprintf(acc_s, sizeof acc_s, "%.6f", test_acc);
-    size_t len = (size_t)snprintf(
-        line, cap,
-        "{\"epoch\": %d, \"train_loss\": %.6f, \"train_acc\": %.6f, \"clean_acc\": %s, "
-        "\"lr\": %.6g, \"epoch_time_s\": %.3f, \"wall_time_s\": %.3f",
-        epoch + 1, train_loss, train_acc, acc_s, lr, t_train, wall_s(r));
+    rc_json_buf line = {0};
+    rc_json_putf(&line, "{\"epoch\": %d, \"train_loss\": %.6f, \"train_acc\": %.6f, ", epoch + 1,
+                 train_loss, train_acc);
+    rc_json_put(&line, "\"clean_acc\": ");
+    if (test_acc >= 0)
+        rc_json_putf(&line, "%.6f", test_acc);
+    else
+        rc_json_put(&line, "null");
+    rc_json_putf(&line, ", \"lr\": %.6g, \"epoch_time_s\": %.3f, \"wall_time_s\": %.3f", lr,
+                 t_train, wall_s(r));
     if (have_rob) {
-        len += (size_t)snprintf(line + len, cap - len, ", \"eval_n\": %d, \"eval_clean_acc\": %.6f",
-                                rob.n, rob.clean_acc);
-        for (int i = 0; i < rob.n_norms; i++)
-            len += (size_t)snprintf(line + len, cap - len, ", \"%s_acc\": %.6f",
-                                    rc_norm_name(rob.norms[i]), rob.acc[i]);
-        len += (size_t)snprintf(line + len, cap - len, ", \"union_acc\": %.6f", rob.union_acc);
+        rc_json_putf(&line, ", \"eval_n\": %d, \"eval_clean_acc\": %.6f", rob.n, rob.clean_acc);
+        for (int i = 0; i < rob.n_norms; i++) {
+            char key[32];
+            snprintf(key, sizeof key, "%s_acc", rc_norm_name(rob.norms[i]));
+            rc_json_put(&line, ", ");
+            rc_json_put_string(&line, key);
+            rc_json_putf(&line, ": %.6f", rob.acc[i]);
+        }
+        rc_json_putf(&line, ", \"union_acc\": %.6f", rob.union_acc);
         rc_eval_report_free(&rob);
     }
     if (r->use_gp) { /* one cosine per state-dict tensor, in state-dict order */
-        len += (size_t)snprintf(line + len, cap - len, ", \"gp_cos\": [");
+        rc_json_put(&line, ", \"gp_cos\": [");
         for (int i = 0; i < r->gp.n_tensors; i++)
-            len += (size_t)snprintf(line + len, cap - len, "%s%.5f", i ? ", " : "", r->gp.cos[i]);
-        len += (size_t)snprintf(line + len, cap - len, "]");
+            rc_json_putf(&line, "%s%.5f", i ? ", " : "", r->gp.cos[i]);
+        rc_json_put(&line, "]");
     }
-    snprintf(line + len, cap - len, "}\n");
-    if (append_metrics(cfg->output.dir, line, e)) return -1;
+    rc_json_put(&line, "}\n");
+    int bad = line.oom ? rc_err_set(e, "out of host memory for the metrics line")
+                       : append_metrics(cfg->output.dir, line.p, e);
+    rc_json_buf_free(&line);
+    if (bad) return -1;
     r->position[0] = r->use_gp ? PHASE_NATURAL : PHASE_TRAIN, r->position[1] = 0;
     if (last ||
         (cfg->output.checkpoint_every > 0 && (epoch + 1) % cfg->output.checkpoint_every == 0))
@@ -764,8 +623,8 @@ int rc_train_run(rc_ctx *ctx, const rc_config *given, const rc_run_opts *opts, r
     if (r.show != RC_PROGRESS_QUIET)
         printf("ramp-cl: trained in %.1f s; model saved to %s\n", wall_s(&r), path);
     if (cfg->eval.final_protocol != RC_FINAL_NONE && cfg->n_threats > 0 &&
-        evaluate(ctx, &r.m, cfg, &r.test, path, cfg->eval.final_protocol == RC_FINAL_FULL,
-                 cfg->eval.final_n, r.show, e))
+        rc_eval_and_report(ctx, &r.m, cfg, &r.test, path, cfg->eval.final_protocol == RC_FINAL_FULL,
+                          cfg->eval.final_n, r.show, e))
         goto out;
     ret = 0;
 out:

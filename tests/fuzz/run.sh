@@ -39,7 +39,8 @@ failed=""
 for h in $harnesses; do
     case $h in
         config) srcs="src/io/config.c src/base/error.c" ;;
-        safetensors) srcs="src/io/safetensors.c src/io/json.c src/base/error.c" ;;
+        safetensors) srcs="src/io/safetensors.c src/io/json.c src/base/files.c src/base/interrupt.c
+                           src/base/error.c" ;;
         idx | cifar) srcs="src/io/dataset.c src/base/rng.c src/base/error.c" ;;
     esac
     files="$here/fuzz_$h.c"
