@@ -15,35 +15,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static unsigned lcg(unsigned *s) { return *s = *s * 1664525u + 1013904223u; }
-static float urand(unsigned *s, float lo, float hi) {
-    return lo + (hi - lo) * (float)(lcg(s) >> 8) / 16777216.0f;
-}
-static float nrand(unsigned *s) {
-    float u1 = urand(s, 1e-7f, 1.0f), u2 = urand(s, 0.0f, 1.0f);
-    return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
-}
-
-static cl_mem dev_buf(rc_ctx *ctx, size_t n) {
-    cl_mem b;
-    rc_err e;
-    ck_assert_msg(rc_buffer_create(ctx, (n ? n : 1) * sizeof(float), "test", &b, &e) == 0, "%s",
-                  e.msg);
-    return b;
-}
-static void upload(rc_ctx *ctx, cl_mem b, const float *h, size_t n) {
-    rc_err e;
-    ck_assert_msg(rc_buffer_write(ctx, b, 0, n * sizeof(float), h, "test", &e) == 0, "%s", e.msg);
-}
-static void download(rc_ctx *ctx, cl_mem b, float *h, size_t n) {
-    rc_err e;
-    ck_assert_msg(rc_buffer_read(ctx, b, 0, n * sizeof(float), h, "test", &e) == 0, "%s", e.msg);
-}
-static cl_mem dev_from(rc_ctx *ctx, const float *h, size_t n) {
-    cl_mem b = dev_buf(ctx, n);
-    upload(ctx, b, h, n);
-    return b;
-}
 static float *fmalloc(size_t n) {
     float *p = calloc(n ? n : 1, sizeof(float));
     ck_assert(p != NULL);

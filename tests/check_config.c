@@ -1,9 +1,7 @@
 #include "ramp/config.h"
 #include "testutil.h"
 
-#include <dirent.h>
 #include <math.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,40 +23,10 @@ static void env_open(env *t) {
     fclose(f);
 }
 
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        char p[1024];
-        struct stat st;
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        ck_assert_int_eq(lstat(p, &st), 0);
-        if (S_ISDIR(st.st_mode))
-            remove_tree(p);
-        else
-            ck_assert_int_eq(unlink(p), 0);
-    }
-    closedir(d);
-    ck_assert_int_eq(rmdir(dir), 0);
-}
-
 static void env_close(env *t) { remove_tree(t->dir); }
 
 /* Writes the printf-formatted text to <dir>/<name> and puts the path in out. */
-__attribute__((format(printf, 5, 6))) static void write_cfg(char *out, size_t n, const env *t,
-                                                            const char *name, const char *fmt,
-                                                            ...) {
-    snprintf(out, n, "%s/%s", t->dir, name);
-    FILE *f = fopen(out, "w");
-    ck_assert_msg(f != NULL, "cannot write %s", out);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
-    va_end(ap);
-    ck_assert_int_eq(fclose(f), 0);
-}
+#define write_cfg(out, n, t, name, ...) write_text(out, n, (t)->dir, name, __VA_ARGS__)
 
 static void load_ok(rc_config *c, const char *path) {
     rc_err e;
@@ -83,6 +51,17 @@ static int count_lines(const char *s) {
 
 /* The first five lines of most configs below: a valid model and an MNIST dataset in data/. */
 #define HEAD "model:\n  arch: small-cnn\ndata:\n  dataset: mnist\n  path: %s\n"
+
+/* cfg.yaml holding HEAD and then body must fail to load with want in the message, a message of
+ * `lines` lines when lines > 0. */
+static void fails_with(const env *t, const char *body, const char *want, int lines) {
+    char path[1024];
+    rc_err e;
+    write_cfg(path, sizeof path, t, "cfg.yaml", HEAD "%s", t->data, body);
+    load_fails(path, &e);
+    ck_has(e.msg, want);
+    if (lines) ck_assert_int_eq(count_lines(e.msg), lines);
+}
 
 /* Every key, none at its default. */
 static void write_full(char *out, size_t n, const env *t, const char *name) {
@@ -469,58 +448,41 @@ START_TEST(method_needs_matching_threat_models) {
     char path[1024];
     rc_err e;
     rc_config c;
-    write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "method: at\n", t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:6:9: method: 'at' trains against threat models: add threat_models");
-    ck_assert_int_eq(count_lines(e.msg), 1);
-
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: eat\nthreat_models: [{norm: l1, eps: 12}]\n", t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:6:9: method: 'eat' combines several threat models, but "
-                  "threat_models lists only l1");
-
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: at\nthreat_models: [{norm: l1, eps: 12}, {norm: l2, eps: 1}]\n",
-              t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:6:9: attack_norm: method at attacks one norm: set attack_norm to one "
-                  "of l1, l2");
-
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: at\nthreat_models: [{norm: l1, eps: 12}]\nattack_norm: linf\n",
-              t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:8:14: attack_norm: linf is not in threat_models (l1)");
-
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: ramp\n"
-                   "threat_models: [{norm: l1, eps: 12}, {norm: linf, eps: 8/255}]\n"
-                   "ramp: {pair: [linf, l2]}\n",
-              t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:8:21: ramp.pair[1]: l2 is not in threat_models (l1, linf)");
-    ck_assert_int_eq(count_lines(e.msg), 1);
-
-    /* avg combines at least two threat models; msd needs all three norms. */
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: avg\nthreat_models: [{norm: l2, eps: 1}]\n", t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:6:9: method: 'avg' combines several threat models, but "
-                  "threat_models lists only l2");
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: linf, eps: 0.1}]\n",
-              t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:6:9: method: 'msd' steps in linf, l2 and l1 at once and needs all "
-                  "three in threat_models; l1 missing");
-    ck_assert_int_eq(count_lines(e.msg), 1);
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: l2, eps: 0.1}]\n",
-              t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "method: 'msd' steps in linf, l2 and l1 at once and needs all three in "
-                  "threat_models; linf and l1 missing");
+    /* after HEAD; the message; its number of lines (0: not checked) */
+    static const struct {
+        const char *body, *want;
+        int lines;
+    } bad[] = {
+        {"method: at\n",
+         "cfg.yaml:6:9: method: 'at' trains against threat models: add threat_models", 1},
+        {"method: eat\nthreat_models: [{norm: l1, eps: 12}]\n",
+         "cfg.yaml:6:9: method: 'eat' combines several threat models, but threat_models lists "
+         "only l1",
+         0},
+        {"method: at\nthreat_models: [{norm: l1, eps: 12}, {norm: l2, eps: 1}]\n",
+         "cfg.yaml:6:9: attack_norm: method at attacks one norm: set attack_norm to one of l1, l2",
+         0},
+        {"method: at\nthreat_models: [{norm: l1, eps: 12}]\nattack_norm: linf\n",
+         "cfg.yaml:8:14: attack_norm: linf is not in threat_models (l1)", 0},
+        {"method: ramp\nthreat_models: [{norm: l1, eps: 12}, {norm: linf, eps: 8/255}]\n"
+         "ramp: {pair: [linf, l2]}\n",
+         "cfg.yaml:8:21: ramp.pair[1]: l2 is not in threat_models (l1, linf)", 1},
+        /* avg combines at least two threat models; msd needs all three norms. */
+        {"method: avg\nthreat_models: [{norm: l2, eps: 1}]\n",
+         "cfg.yaml:6:9: method: 'avg' combines several threat models, but threat_models lists "
+         "only l2",
+         0},
+        {"method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: linf, eps: 0.1}]\n",
+         "cfg.yaml:6:9: method: 'msd' steps in linf, l2 and l1 at once and needs all three in "
+         "threat_models; l1 missing",
+         1},
+        {"method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: l2, eps: 0.1}]\n",
+         "method: 'msd' steps in linf, l2 and l1 at once and needs all three in threat_models; "
+         "linf and l1 missing",
+         0},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        fails_with(&t, bad[i].body, bad[i].want, bad[i].lines);
     write_cfg(path, sizeof path, &t, "cfg.yaml",
               HEAD "method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: l1, eps: 12},\n"
                    "  {norm: linf, eps: 8/255}]\nmsd: {steps: 7}\n",
@@ -532,11 +494,10 @@ START_TEST(method_needs_matching_threat_models) {
     /* pair auto: the heuristic needs l_p-AT checkpoints of two norms in threat_models, and
      * chooses init itself; at_checkpoints mean nothing with a given pair. */
 #define THREE "threat_models: [{norm: l1, eps: 12}, {norm: linf, eps: 0.1}, {norm: l2, eps: 1}]\n"
-    write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "method: ramp\n" THREE "ramp: {pair: auto}\n",
-              t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:8:14: ramp.pair: auto chooses the pair from l_p-AT models: give "
-                  "ramp.at_checkpoints for at least two norms, or the pair [q, r]");
+    fails_with(&t, "method: ramp\n" THREE "ramp: {pair: auto}\n",
+               "cfg.yaml:8:14: ramp.pair: auto chooses the pair from l_p-AT models: give "
+               "ramp.at_checkpoints for at least two norms, or the pair [q, r]",
+               0);
     write_cfg(path, sizeof path, &t, "cfg.yaml",
               HEAD "method: ramp\n" THREE "ramp:\n  pair: auto\n"
                    "  at_checkpoints: {linf: %s, l1: %s/missing.st}\ninit: %s\n",
@@ -568,9 +529,8 @@ START_TEST(method_needs_matching_threat_models) {
 #undef THREE
 
     /* A list of the wrong length. */
-    write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "ramp: {pair: [linf, l2, l1]}\n", t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:6:14: ramp.pair: expected two norms [q, r], got 3");
+    fails_with(&t, "ramp: {pair: [linf, l2, l1]}\n",
+               "cfg.yaml:6:14: ramp.pair: expected two norms [q, r], got 3", 0);
 
     /* The same pair is fine for a method that does not use it, and natural needs no threats. */
     write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "ramp: {pair: [linf, l2]}\n", t.data);

@@ -1,7 +1,6 @@
 #include "ramp/dataset.h"
 #include "testutil.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -10,18 +9,16 @@
 
 /* ---- generated files ------------------------------------------------------------------------ */
 
-static void write_bytes(const char *path, int gz, const uint8_t *buf, size_t len) {
-    if (gz) {
-        gzFile f = gzopen(path, "wb");
-        ck_assert_msg(f != NULL, "gzopen %s", path);
-        if (len) ck_assert_int_eq(gzwrite(f, buf, (unsigned)len), (int)len);
-        ck_assert_int_eq(gzclose(f), Z_OK);
-    } else {
-        FILE *f = fopen(path, "wb");
-        ck_assert_msg(f != NULL, "fopen %s", path);
-        ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
-        ck_assert_int_eq(fclose(f), 0);
+/* buf to path, gzip-compressed when gz */
+static void write_maybe_gz(const char *path, int gz, const uint8_t *buf, size_t len) {
+    if (!gz) {
+        write_bytes(path, buf, len);
+        return;
     }
+    gzFile f = gzopen(path, "wb");
+    ck_assert_msg(f != NULL, "gzopen %s", path);
+    if (len) ck_assert_int_eq(gzwrite(f, buf, (unsigned)len), (int)len);
+    ck_assert_int_eq(gzclose(f), Z_OK);
 }
 
 static void put32(uint8_t *p, uint32_t v) {
@@ -43,7 +40,7 @@ static void write_cut(const char *path, int gz, uint8_t *full, size_t len, long 
     uint8_t *buf = realloc(full, n ? n : 1);
     ck_assert_ptr_nonnull(buf);
     if (n > len) memset(buf + len, 0xab, n - len);
-    write_bytes(path, gz, buf, n);
+    write_maybe_gz(path, gz, buf, n);
     free(buf);
 }
 
@@ -96,21 +93,6 @@ static void expect_fail(int rc, const rc_err *e, const rc_dataset *d, const char
     ck_assert_ptr_null(d->labels);
 }
 
-/* The temporary directories hold plain files only. */
-static void remove_dir(const char *dir) {
-    DIR *dp = opendir(dir);
-    ck_assert_ptr_nonnull(dp);
-    struct dirent *ent;
-    char path[1024];
-    while ((ent = readdir(dp)) != NULL) {
-        if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-        ck_assert_int_eq(unlink(path), 0);
-    }
-    closedir(dp);
-    ck_assert_int_eq(rmdir(dir), 0);
-}
-
 /* Paths of an image and a label file in a fresh directory. */
 typedef struct idx_files {
     char dir[512], images[600], labels[600];
@@ -138,7 +120,7 @@ START_TEST(idx_raw_and_gzip_load_every_pixel) {
         rc_dataset_free(&d);
         ck_assert_ptr_null(d.pixels);
     }
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -157,7 +139,7 @@ START_TEST(idx_first_k) {
     rc_dataset_free(&d);
     expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 8, &e), &e, &d, f.images,
                 "first 8 images but the file holds 7");
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -180,7 +162,7 @@ START_TEST(idx_truncated_header) {
         expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
                     "truncated: 0 bytes");
     }
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -202,7 +184,7 @@ START_TEST(idx_truncated_data) {
         expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
                     "header says 7 labels (7 bytes) but the file holds 6");
     }
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -221,7 +203,7 @@ START_TEST(idx_trailing_garbage) {
         expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
                     "1 bytes of trailing data");
     }
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -244,7 +226,7 @@ START_TEST(idx_wrong_magic_and_dims) {
     write_images(f.images, 1, 0x803, 7, 0, 3, 0);
     expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
                 "zero dimension");
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -258,7 +240,7 @@ START_TEST(idx_count_mismatch) {
     expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
                 "holds 7 images but");
     ck_assert_msg(strstr(e.msg, f.labels) && strstr(e.msg, "holds 6 labels"), "%s", e.msg);
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -274,13 +256,13 @@ START_TEST(idx_label_out_of_range) {
     labels[8] = 9;
     labels[9] = 10;
     labels[10] = 0;
-    write_bytes(f.labels, 1, labels, sizeof labels);
+    write_maybe_gz(f.labels, 1, labels, sizeof labels);
     expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
                 "label 10 of point 1 is out of range");
     /* Checked also past first_k. */
     expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 1, &e), &e, &d, f.labels,
                 "label 10 of point 1");
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -317,7 +299,7 @@ START_TEST(idx_missing_and_corrupt_gzip) {
     free(gz);
     ck_assert_int_eq(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), -1);
     ck_assert_msg(strstr(e.msg, f.images) != NULL, "%s", e.msg);
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -348,7 +330,7 @@ START_TEST(mnist_dir_finds_raw_and_gzip_files) {
     /* Errors name the file found. */
     expect_fail(rc_dataset_load_mnist_dir(&d, dir, 0, 5, &e), &e, &d, "t10k-images-idx3-ubyte",
                 "first 5 images but the file holds 4");
-    remove_dir(dir);
+    remove_tree(dir);
 }
 END_TEST
 
@@ -401,7 +383,7 @@ static void write_cifar(const char *dir, const char *file, uint32_t first, uint3
         for (uint32_t p = 0; p < 3072; p++)
             buf[(size_t)r * 3073 + 1 + p] = cifar_pixel(first + r, p);
     }
-    write_bytes(path, 0, buf, len);
+    write_bytes(path, buf, len);
     free(buf);
 }
 
@@ -448,7 +430,7 @@ START_TEST(cifar_loads_every_pixel_in_file_order) {
     rc_dataset_free(&d);
     expect_fail(rc_dataset_load_cifar10(&d, dir, 1, 13, &e), &e, &d, dir,
                 "first 13 images but data_batch_1.bin..data_batch_5.bin hold 12");
-    remove_dir(dir);
+    remove_tree(dir);
 }
 END_TEST
 
@@ -482,7 +464,7 @@ START_TEST(cifar_bad_files_are_named) {
     ck_assert_int_eq(fclose(f), 0);
     expect_fail(rc_dataset_load_cifar10(&d, dir, 0, 0, &e), &e, &d, path,
                 "label 10 of record 2 is out of range");
-    remove_dir(dir);
+    remove_tree(dir);
 }
 END_TEST
 

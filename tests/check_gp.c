@@ -27,11 +27,11 @@ typedef struct gp_case {
 } gp_case;
 
 static uint64_t rng_state;
-static double urand(void) { /* U[0, 1) */
+static double xrand(void) { /* U[0, 1) */
     rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
     return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
 }
-static double srand1(void) { return 2 * urand() - 1; } /* U[-1, 1) */
+static double srand1(void) { return 2 * xrand() - 1; } /* U[-1, 1) */
 
 /* Lay the tensors out (gaps before each), fill old everywhere; in the gaps adv and nat hold
  * markers that the merge must leave alone. */
@@ -59,7 +59,7 @@ static void case_build(gp_case *c, const gp_layout *l, int n, uint64_t seed) {
         float *o = c->h[3 * arena], *a = c->h[3 * arena + 1], *nt = c->h[3 * arena + 2];
         for (size_t i = 0; i < len; i++) {
             /* running_var-like values in the state arena stay positive */
-            o[i] = (float)(arena ? 1.0 + 0.5 * urand() : srand1());
+            o[i] = (float)(arena ? 1.0 + 0.5 * xrand() : srand1());
             a[i] = 1234.5f, nt[i] = -777.25f; /* gap markers */
         }
     }
@@ -122,9 +122,7 @@ static void dev_upload(rc_ctx *ctx, const gp_case *c, gp_dev *d) {
         size_t bytes = (a < 3 ? c->np : c->ns) * sizeof(float);
         d->b[a] = NULL;
         if (!bytes) continue;
-        ck_assert_msg(rc_buffer_create(ctx, bytes, "arena", &d->b[a], &e) == 0, "%s", e.msg);
-        ck_assert_msg(rc_buffer_write(ctx, d->b[a], 0, bytes, c->h[a], "arena", &e) == 0, "%s",
-                      e.msg);
+        d->b[a] = dev_from_bytes(ctx, c->h[a], bytes);
     }
     ck_assert_msg(rc_gp_snapshot_alloc(ctx, &d->snap, c->np, c->ns, &e) == 0, "%s", e.msg);
     ck_assert_msg(rc_gp_snapshot_take(ctx, &d->snap, d->b[OLD_P], d->b[OLD_S], &e) == 0, "%s",
@@ -143,14 +141,13 @@ static void dev_free(gp_dev *d) {
 static void dev_merge(rc_ctx *ctx, const gp_case *c, gp_dev *d, float beta, float *out_p,
                       float *out_s, double *cs) {
     rc_err e;
-    ck_assert(rc_buffer_write(ctx, d->b[ADV_P], 0, c->np * 4, c->h[ADV_P], "adv", &e) == 0);
-    if (c->ns)
-        ck_assert(rc_buffer_write(ctx, d->b[ADV_S], 0, c->ns * 4, c->h[ADV_S], "adv", &e) == 0);
+    upload(ctx, d->b[ADV_P], c->h[ADV_P], c->np);
+    if (c->ns) upload(ctx, d->b[ADV_S], c->h[ADV_S], c->ns);
     ck_assert_msg(rc_gp_merge(ctx, &d->snap, d->b[ADV_P], d->b[ADV_S], d->b[NAT_P], d->b[NAT_S],
                               c->t, c->nt, beta, cs, &e) == 0,
                   "%s", e.msg);
-    ck_assert(rc_buffer_read(ctx, d->b[ADV_P], 0, c->np * 4, out_p, "adv", &e) == 0);
-    if (c->ns) ck_assert(rc_buffer_read(ctx, d->b[ADV_S], 0, c->ns * 4, out_s, "adv", &e) == 0);
+    download(ctx, d->b[ADV_P], out_p, c->np);
+    if (c->ns) download(ctx, d->b[ADV_S], out_s, c->ns);
 }
 
 /* got vs the reference, elementwise, at ~1e-6 relative to the size of the terms involved. */
@@ -348,36 +345,32 @@ START_TEST(snapshot_round_trip_is_bit_exact) {
     const size_t np = 10007, ns = 130;
     uint32_t *hp = malloc(np * 4), *hs = malloc(ns * 4), *back = malloc(np * 4);
     rng_state = 99;
-    for (size_t i = 0; i < np; i++) hp[i] = (uint32_t)(urand() * 4294967296.0);
-    for (size_t i = 0; i < ns; i++) hs[i] = (uint32_t)(urand() * 4294967296.0);
+    for (size_t i = 0; i < np; i++) hp[i] = (uint32_t)(xrand() * 4294967296.0);
+    for (size_t i = 0; i < ns; i++) hs[i] = (uint32_t)(xrand() * 4294967296.0);
     hp[0] = 0x7fc00001u, hp[1] = 0xff800000u, hp[2] = 0x80000000u; /* NaN payload, -inf, -0 */
-    cl_mem bp, bs;
-    ck_assert(rc_buffer_create(&ctx, np * 4, "p", &bp, &e) == 0);
-    ck_assert(rc_buffer_create(&ctx, ns * 4, "s", &bs, &e) == 0);
-    ck_assert(rc_buffer_write(&ctx, bp, 0, np * 4, hp, "p", &e) == 0);
-    ck_assert(rc_buffer_write(&ctx, bs, 0, ns * 4, hs, "s", &e) == 0);
+    cl_mem bp = dev_from_bytes(&ctx, hp, np * 4), bs = dev_from_bytes(&ctx, hs, ns * 4);
     rc_gp_snapshot snap;
     ck_assert_msg(rc_gp_snapshot_alloc(&ctx, &snap, np, ns, &e) == 0, "%s", e.msg);
     ck_assert_msg(rc_gp_snapshot_take(&ctx, &snap, bp, bs, &e) == 0, "%s", e.msg);
     ck_assert(rc_fill(&ctx, bp, 0, np, 3.0f, &e) == 0);
     ck_assert(rc_fill(&ctx, bs, 0, ns, 3.0f, &e) == 0);
-    ck_assert(rc_buffer_read(&ctx, snap.params, 0, np * 4, back, "snap", &e) == 0);
+    download_bytes(&ctx, snap.params, back, np * 4);
     ck_assert(memcmp(back, hp, np * 4) == 0);
     ck_assert_msg(rc_gp_snapshot_restore(&ctx, &snap, bp, bs, &e) == 0, "%s", e.msg);
-    ck_assert(rc_buffer_read(&ctx, bp, 0, np * 4, back, "p", &e) == 0);
+    download_bytes(&ctx, bp, back, np * 4);
     ck_assert(memcmp(back, hp, np * 4) == 0);
-    ck_assert(rc_buffer_read(&ctx, bs, 0, ns * 4, back, "s", &e) == 0);
+    download_bytes(&ctx, bs, back, ns * 4);
     ck_assert(memcmp(back, hs, ns * 4) == 0);
     rc_gp_snapshot_free(&snap);
     rc_gp_snapshot_free(&snap); /* twice is harmless */
     /* no BN state */
     ck_assert_msg(rc_gp_snapshot_alloc(&ctx, &snap, np, 0, &e) == 0, "%s", e.msg);
     ck_assert(snap.state == NULL);
-    ck_assert(rc_buffer_write(&ctx, bp, 0, np * 4, hp, "p", &e) == 0);
+    upload_bytes(&ctx, bp, hp, np * 4);
     ck_assert_msg(rc_gp_snapshot_take(&ctx, &snap, bp, NULL, &e) == 0, "%s", e.msg);
     ck_assert(rc_fill(&ctx, bp, 0, np, 3.0f, &e) == 0);
     ck_assert_msg(rc_gp_snapshot_restore(&ctx, &snap, bp, NULL, &e) == 0, "%s", e.msg);
-    ck_assert(rc_buffer_read(&ctx, bp, 0, np * 4, back, "p", &e) == 0);
+    download_bytes(&ctx, bp, back, np * 4);
     ck_assert(memcmp(back, hp, np * 4) == 0);
     rc_gp_snapshot_free(&snap);
     clReleaseMemObject(bp);

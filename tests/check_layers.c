@@ -38,28 +38,6 @@ typedef struct layer_case {
     rc_act act;
 } layer_case;
 
-static unsigned lcg(unsigned *s) { return *s = *s * 1664525u + 1013904223u; }
-static float urand(unsigned *s, float lo, float hi) {
-    return lo + (hi - lo) * (float)(lcg(s) >> 8) / 16777216.0f;
-}
-
-static cl_mem dev_buf(rc_ctx *ctx, size_t n) {
-    cl_mem b;
-    rc_err e;
-    ck_assert_msg(rc_buffer_create(ctx, n * sizeof(float), "test", &b, &e) == 0, "%s", e.msg);
-    return b;
-}
-
-static void upload(rc_ctx *ctx, cl_mem b, const float *h, size_t n) {
-    rc_err e;
-    ck_assert_msg(rc_buffer_write(ctx, b, 0, n * sizeof(float), h, "test", &e) == 0, "%s", e.msg);
-}
-
-static void download(rc_ctx *ctx, cl_mem b, float *h, size_t n) {
-    rc_err e;
-    ck_assert_msg(rc_buffer_read(ctx, b, 0, n * sizeof(float), h, "test", &e) == 0, "%s", e.msg);
-}
-
 static probe *add_probe(layer_case *lc, const char *name, size_t n, float lo, float hi,
                         unsigned seed, int with_grad) {
     probe *p = &lc->t[lc->nt++];
@@ -409,8 +387,7 @@ START_TEST(cross_entropy) {
     z[2 * 6 + 2] = 10; /* sample 2 is classified correctly */
     cl_mem dz = dev_buf(&ctx, 24), dgrad = dev_buf(&ctx, 24);
     rc_err e;
-    ck_assert(rc_buffer_create(&ctx, sizeof labels, "labels", &ce_labels, &e) == 0);
-    ck_assert(rc_buffer_write(&ctx, ce_labels, 0, sizeof labels, labels, "labels", &e) == 0);
+    ce_labels = dev_from_bytes(&ctx, labels, sizeof labels);
     ce_loss = dev_buf(&ctx, 4);
     ce_correct = dev_buf(&ctx, 4);
     double base = 0;
@@ -473,8 +450,7 @@ static float *rand_host(size_t n, float lo, float hi, unsigned seed) {
 
 static cl_mem rand_dev(rc_ctx *ctx, size_t n, float lo, float hi, unsigned seed) {
     float *h = rand_host(n, lo, hi, seed);
-    cl_mem b = dev_buf(ctx, n);
-    upload(ctx, b, h, n);
+    cl_mem b = dev_from(ctx, h, n);
     free(h);
     return b;
 }

@@ -15,27 +15,6 @@
 #include <math.h>
 #include <unistd.h>
 
-/* ---- helpers ----------------------------------------------------------------------------------
- */
-
-static double urand(unsigned *s) {
-    *s = *s * 1664525u + 1013904223u;
-    return (double)(*s >> 8) / 16777216.0;
-}
-
-static cl_mem upload(rc_ctx *ctx, const void *src, size_t bytes) {
-    cl_mem b;
-    rc_err e;
-    ck_assert_msg(rc_buffer_create(ctx, bytes, "test", &b, &e) == 0, "%s", e.msg);
-    if (src) ck_assert_msg(rc_buffer_write(ctx, b, 0, bytes, src, "test", &e) == 0, "%s", e.msg);
-    return b;
-}
-
-static void download(rc_ctx *ctx, cl_mem b, void *dst, size_t bytes) {
-    rc_err e;
-    ck_assert_msg(rc_buffer_read(ctx, b, 0, bytes, dst, "test", &e) == 0, "%s", e.msg);
-}
-
 /* A config with the three threat models (linf, l2, l1) for trainer set-ups. */
 static void three_threats(rc_config *cfg, rc_method method, double linf, double l2, double l1) {
     rc_config_defaults(cfg);
@@ -94,20 +73,17 @@ START_TEST(max_picks_highest_loss_ties_to_first) {
     enum { B = 5, D = 3 };
     float loss[3][B] = {{1, 5, 2, 7, 3}, {1, 4, 9, 7, 3}, {0, 6, 9, 8, 3}};
     int want[B] = {0, 2, 1, 2, 0}; /* ties (1,1) -> 0, (9,9) -> 1, (3,3,3) -> 0 */
-    cl_mem adv[3], l[3], out;
-    rc_err e;
+    cl_mem adv[3], l[3], out = dev_buf(&ctx, B * D);
     for (int i = 0; i < 3; i++) {
         float v[B * D];
         for (int k = 0; k < B * D; k++) v[k] = (float)(10 * i + k);
-        ck_assert(rc_buffer_create(&ctx, sizeof v, "adv", &adv[i], &e) == 0);
-        ck_assert(rc_buffer_write(&ctx, adv[i], 0, sizeof v, v, "adv", &e) == 0);
-        ck_assert(rc_buffer_create(&ctx, sizeof loss[i], "loss", &l[i], &e) == 0);
-        ck_assert(rc_buffer_write(&ctx, l[i], 0, sizeof loss[i], loss[i], "loss", &e) == 0);
+        adv[i] = dev_from(&ctx, v, B * D);
+        l[i] = dev_from(&ctx, loss[i], B);
     }
-    ck_assert(rc_buffer_create(&ctx, B * D * 4, "out", &out, &e) == 0);
+    rc_err e;
     ck_assert_msg(rc_select_max(&ctx, adv, l, 3, out, B, D, &e) == 0, "%s", e.msg);
     float got[B * D];
-    ck_assert(rc_buffer_read(&ctx, out, 0, sizeof got, got, "out", &e) == 0);
+    download(&ctx, out, got, B * D);
     for (int b = 0; b < B; b++)
         for (int j = 0; j < D; j++)
             ck_assert_msg(got[b * D + j] == (float)(10 * want[b] + b * D + j),
@@ -158,7 +134,7 @@ static void ramp_loss_case(int empty_mask) {
     unsigned s = 17;
     for (int t = 0; t < 3; t++)
         for (int i = 0; i < RN * RK; i++)
-            z[t][i] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f * 4 - 2;
+            z[t][i] = (float)(urand01(&s) * 4 - 2);
     for (int i = 0; i < RN; i++) {
         int arg = 0;
         for (int k = 1; k < RK; k++)
@@ -167,27 +143,20 @@ static void ramp_loss_case(int empty_mask) {
         y[i] = empty_mask || i % 2 ? (arg + 1) % RK : arg;
     }
     const float lambda = 1.5f;
-    cl_mem dz[3], zz[3], labels, loss, correct;
-    rc_err e;
-    for (int t = 0; t < 3; t++) {
-        ck_assert(rc_buffer_create(&ctx, sizeof z[t], "z", &zz[t], &e) == 0);
-        ck_assert(rc_buffer_write(&ctx, zz[t], 0, sizeof z[t], z[t], "z", &e) == 0);
-        ck_assert(rc_buffer_create(&ctx, sizeof z[t], "dz", &dz[t], &e) == 0);
-    }
-    ck_assert(rc_buffer_create(&ctx, sizeof y, "labels", &labels, &e) == 0);
-    ck_assert(rc_buffer_write(&ctx, labels, 0, sizeof y, y, "labels", &e) == 0);
-    ck_assert(rc_buffer_create(&ctx, RN * 4, "loss", &loss, &e) == 0);
-    ck_assert(rc_buffer_create(&ctx, RN * 4, "correct", &correct, &e) == 0);
+    cl_mem zz[3], dz[3], labels = dev_from_bytes(&ctx, y, sizeof y);
+    cl_mem loss = dev_buf(&ctx, RN), correct = dev_buf(&ctx, RN);
+    for (int t = 0; t < 3; t++)
+        zz[t] = dev_from(&ctx, z[t], RN * RK), dz[t] = dev_buf(&ctx, RN * RK);
     size_t g = RN;
     int n = RN, k = RK;
+    rc_err e;
     ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_loss", 1, &g, &e, RC_ARG(zz[0]),
                             RC_ARG(zz[1]), RC_ARG(zz[2]), RC_ARG(labels), RC_ARG(lambda),
                             RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]), RC_ARG(dz[1]), RC_ARG(dz[2]),
                             RC_ARG(loss), RC_ARG(correct)) == 0, "%s", e.msg);
     float got_loss[RN], grad[3][RN * RK];
-    ck_assert(rc_buffer_read(&ctx, loss, 0, sizeof got_loss, got_loss, "loss", &e) == 0);
-    for (int t = 0; t < 3; t++)
-        ck_assert(rc_buffer_read(&ctx, dz[t], 0, sizeof grad[t], grad[t], "dz", &e) == 0);
+    download(&ctx, loss, got_loss, RN);
+    for (int t = 0; t < 3; t++) download(&ctx, dz[t], grad[t], RN * RK);
     double zd[3][RN * RK];
     for (int t = 0; t < 3; t++)
         for (int i = 0; i < RN * RK; i++) zd[t][i] = z[t][i];
@@ -255,7 +224,7 @@ START_TEST(ramp_trades_loss_matches_host) {
     int y[RN];
     unsigned s = 29;
     for (int t = 0; t < 4; t++)
-        for (int i = 0; i < RN * RK; i++) z[t][i] = (float)(urand(&s) * 4 - 2);
+        for (int i = 0; i < RN * RK; i++) z[t][i] = (float)(urand01(&s) * 4 - 2);
     for (int i = 0; i < RN; i++) {
         int arg = 0;
         for (int k = 1; k < RK; k++)
@@ -263,10 +232,10 @@ START_TEST(ramp_trades_loss_matches_host) {
         y[i] = i % 3 ? arg : (arg + 1) % RK; /* two thirds in the pairing mask */
     }
     const float lambda = 2.0f, beta = 6.0f;
-    cl_mem zz[4], dz[4], labels = upload(&ctx, y, sizeof y);
-    cl_mem loss = upload(&ctx, NULL, RN * 4), correct = upload(&ctx, NULL, RN * 4);
+    cl_mem zz[4], dz[4], labels = dev_from_bytes(&ctx, y, sizeof y);
+    cl_mem loss = dev_buf(&ctx, RN), correct = dev_buf(&ctx, RN);
     for (int t = 0; t < 4; t++)
-        zz[t] = upload(&ctx, z[t], sizeof z[t]), dz[t] = upload(&ctx, NULL, sizeof z[t]);
+        zz[t] = dev_from(&ctx, z[t], RN * RK), dz[t] = dev_buf(&ctx, RN * RK);
     size_t g = RN;
     int n = RN, k = RK;
     rc_err e;
@@ -277,9 +246,9 @@ START_TEST(ramp_trades_loss_matches_host) {
                             RC_ARG(correct)) == 0,
                   "%s", e.msg);
     float got[RN], grad[4][RN * RK], corr[RN];
-    download(&ctx, loss, got, sizeof got);
-    download(&ctx, correct, corr, sizeof corr);
-    for (int t = 0; t < 4; t++) download(&ctx, dz[t], grad[t], sizeof grad[t]);
+    download_bytes(&ctx, loss, got, sizeof got);
+    download_bytes(&ctx, correct, corr, sizeof corr);
+    for (int t = 0; t < 4; t++) download_bytes(&ctx, dz[t], grad[t], sizeof grad[t]);
     double zd[4][RN * RK];
     for (int t = 0; t < 4; t++)
         for (int i = 0; i < RN * RK; i++) zd[t][i] = z[t][i];
@@ -351,23 +320,22 @@ START_TEST(avg_loss_and_gradient_match_host) {
     unsigned s = 5;
     float w[AK * AD], b[AK], adv[AT * AN * AD];
     int y[AN];
-    for (int i = 0; i < AK * AD; i++) w[i] = (float)(urand(&s) * 2 - 1);
-    for (int i = 0; i < AK; i++) b[i] = (float)(urand(&s) - 0.5);
-    for (int i = 0; i < AT * AN * AD; i++) adv[i] = (float)urand(&s);
-    for (int n = 0; n < AN; n++) y[n] = (int)(urand(&s) * AK);
+    for (int i = 0; i < AK * AD; i++) w[i] = (float)(urand01(&s) * 2 - 1);
+    for (int i = 0; i < AK; i++) b[i] = (float)(urand01(&s) - 0.5);
+    for (int i = 0; i < AT * AN * AD; i++) adv[i] = (float)urand01(&s);
+    for (int n = 0; n < AN; n++) y[n] = (int)(urand01(&s) * AK);
     rc_param *pw = rc_model_param(&m, "linear.weight"), *pb = rc_model_param(&m, "linear.bias");
     ck_assert(rc_param_write(&ctx, pw, w, &e) == 0 && rc_param_write(&ctx, pb, b, &e) == 0);
     for (int p = 0; p < AT; p++)
-        ck_assert(rc_buffer_write(&ctx, t.adv[p], 0, AN * AD * 4, adv + p * AN * AD, "adv", &e) ==
-                  0);
-    cl_mem labels = upload(&ctx, y, sizeof y);
-    cl_mem loss = upload(&ctx, NULL, AN * 4), correct = upload(&ctx, NULL, AN * 4);
+        upload(&ctx, t.adv[p], adv + p * AN * AD, AN * AD);
+    cl_mem labels = dev_from_bytes(&ctx, y, sizeof y);
+    cl_mem loss = dev_buf(&ctx, AN), correct = dev_buf(&ctx, AN);
     ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
     float got[AN], corr[AN], gw[AK * AD], gb[AK];
-    download(&ctx, loss, got, sizeof got);
-    download(&ctx, correct, corr, sizeof corr);
-    download(&ctx, pw->grad, gw, sizeof gw);
-    download(&ctx, pb->grad, gb, sizeof gb);
+    download_bytes(&ctx, loss, got, sizeof got);
+    download_bytes(&ctx, correct, corr, sizeof corr);
+    download_bytes(&ctx, pw->grad, gw, sizeof gw);
+    download_bytes(&ctx, pb->grad, gb, sizeof gb);
     double wd[AK * AD], bd[AK], acc;
     for (int i = 0; i < AK * AD; i++) wd[i] = w[i];
     for (int i = 0; i < AK; i++) bd[i] = b[i];
@@ -398,22 +366,21 @@ START_TEST(avg_loss_and_gradient_match_host) {
     ck_assert_msg(rc_adv_trainer_init(&ctx, &t, &cfg, &m, AN, SD, &e) == 0, "%s", e.msg);
     float sadv[AT][AN * SD];
     for (int p = 0; p < AT; p++) {
-        for (int i = 0; i < AN * SD; i++) sadv[p][i] = (float)urand(&s);
-        ck_assert(rc_buffer_write(&ctx, t.adv[p], 0, sizeof sadv[p], sadv[p], "adv", &e) == 0);
+        for (int i = 0; i < AN * SD; i++) sadv[p][i] = (float)urand01(&s);
+        upload(&ctx, t.adv[p], sadv[p], AN * SD);
     }
     size_t nt = m.n_train;
     float *avg = malloc(nt * 4), *one = malloc(nt * 4);
     double *sum = calloc(nt, sizeof *sum);
     ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
-    download(&ctx, m.grads, avg, nt * 4);
+    download(&ctx, m.grads, avg, nt);
     for (int p = 0; p < AT; p++) {
-        ck_assert(rc_buffer_write(&ctx, rc_model_input(&m), 0, sizeof sadv[p], sadv[p], "x", &e) ==
-                  0);
+        upload(&ctx, rc_model_input(&m), sadv[p], AN * SD);
         ck_assert(rc_model_forward(&ctx, &m, 1, AN, &e) == 0);
         ck_assert(rc_ce_forward_backward(&ctx, AN, AK, rc_model_logits(&m), labels, loss, correct,
                                          rc_model_logits_grad(&m), &e) == 0);
         ck_assert(rc_model_backward(&ctx, &m, 1, AN, RC_GRAD_WRITE, 0, &e) == 0);
-        download(&ctx, m.grads, one, nt * 4);
+        download(&ctx, m.grads, one, nt);
         for (size_t i = 0; i < nt; i++) sum[i] += one[i] / (double)AT;
     }
     double mx = 0;
@@ -520,13 +487,13 @@ static void host_msd_candidates(const float *x, const float *xa, const float *g,
 static void msd_case(float *x, float *xa, float *g, float gap) {
     unsigned s = 77;
     for (int i = 0; i < MB * MD; i++) {
-        x[i] = (float)(0.1 + 0.8 * urand(&s));
-        g[i] = (float)(urand(&s) * 2 - 1);
+        x[i] = (float)(0.1 + 0.8 * urand01(&s));
+        g[i] = (float)(urand01(&s) * 2 - 1);
         xa[i] = x[i];
     }
     for (int j = 0; j < MD; j++) {
-        xa[1 * MD + j] = (float)fmin(fmax(x[MD + j] + 0.6 * urand(&s) - 0.3, 0), 1);
-        if (j % 3 == 0) xa[2 * MD + j] = x[2 * MD + j] + (float)(0.02 * urand(&s) - 0.01);
+        xa[1 * MD + j] = (float)fmin(fmax(x[MD + j] + 0.6 * urand01(&s) - 0.3, 0), 1);
+        if (j % 3 == 0) xa[2 * MD + j] = x[2 * MD + j] + (float)(0.02 * urand01(&s) - 0.01);
     }
     float *x3 = x + 3 * MD, *a3 = xa + 3 * MD, *g3 = g + 3 * MD;
     const float pos[8] = {0.0f, 1.0f, 0.5f * gap, 1.0f - 0.5f * gap, 0.0f, 1.0f, 0.5f * gap, 0.9f};
@@ -553,15 +520,15 @@ START_TEST(msd_candidates_match_host) {
         int k = ks[r];
         float x[MB * MD], xa[MB * MD], g[MB * MD];
         msd_case(x, xa, g, o.alpha_l1 / (float)k * 20.0f);
-        cl_mem xb = upload(&ctx, x, sizeof x), gb = upload(&ctx, g, sizeof g);
-        ck_assert(rc_buffer_write(&ctx, a.x_adv, 0, sizeof xa, xa, "x_adv", &e) == 0);
+        cl_mem xb = dev_from_bytes(&ctx, x, sizeof x), gb = dev_from_bytes(&ctx, g, sizeof g);
+        upload_bytes(&ctx, a.x_adv, xa, sizeof xa);
         ck_assert_msg(rc_msd_candidates(&ctx, &a, xb, gb, &o, k, MB, &e) == 0, "%s", e.msg);
         static double want[3][MB * MD];
         host_msd_candidates(x, xa, g, &o, k, want);
         const char *names[3] = {"l1", "l2", "linf"};
         for (int c = 0; c < 3; c++) {
             float got[MB * MD];
-            download(&ctx, a.cand[c], got, sizeof got);
+            download_bytes(&ctx, a.cand[c], got, sizeof got);
             for (int b = 0; b < MB; b++) {
                 double l1 = 0, l2 = 0, li = 0;
                 for (int j = 0; j < MD; j++) {
@@ -582,7 +549,7 @@ START_TEST(msd_candidates_match_host) {
         if (r == 0) {
             /* the rules at work: the gap mask, and sample 0 grown to the radius by the quirk */
             float got[MB * MD];
-            download(&ctx, a.cand[RC_MSD_L1], got, sizeof got);
+            download_bytes(&ctx, a.cand[RC_MSD_L1], got, sizeof got);
             for (int j = 0; j < 6; j++) ck_assert(got[3 * MD + j] == x[3 * MD + j]);
             ck_assert(got[3 * MD + 6] != x[3 * MD + 6]);
             double l1 = 0;
@@ -607,7 +574,7 @@ START_TEST(msd_selection_order_and_ties) {
     ck_assert_msg(rc_msd_alloc(&ctx, &a, B, D, &e) == 0, "%s", e.msg);
     float x[B * D];
     for (int i = 0; i < B * D; i++) x[i] = -1;
-    cl_mem xb = upload(&ctx, x, sizeof x);
+    cl_mem xb = dev_from_bytes(&ctx, x, sizeof x);
     ck_assert(rc_msd_start(&ctx, &a, xb, B, &e) == 0);
     /* iteration 1 losses per candidate (l1, l2, linf) and the winner */
     const float l_it1[B][3] = {{1, 2, 3}, {3, 2, 1}, {2, 2, 1}, {1, 2, 2}, {0, 0, 0}};
@@ -622,14 +589,14 @@ START_TEST(msd_selection_order_and_ties) {
                 cand[b * D] = cand[b * D + 1] = (float)(100 * it + 10 * c + b);
                 loss[b] = it ? l_it2[b][c] : l_it1[b][c];
             }
-            ck_assert(rc_buffer_write(&ctx, a.cand[c], 0, sizeof cand, cand, "c", &e) == 0);
-            ck_assert(rc_buffer_write(&ctx, a.loss, 0, sizeof loss, loss, "l", &e) == 0);
+            upload_bytes(&ctx, a.cand[c], cand, sizeof cand);
+            upload_bytes(&ctx, a.loss, loss, sizeof loss);
             ck_assert_msg(rc_msd_select(&ctx, &a, c, B, &e) == 0, "%s", e.msg);
         }
         float it_pt[B * D], best[B * D], best_loss[B];
-        download(&ctx, a.x_adv, it_pt, sizeof it_pt);
-        download(&ctx, a.x_best, best, sizeof best);
-        download(&ctx, a.best_loss, best_loss, sizeof best_loss);
+        download_bytes(&ctx, a.x_adv, it_pt, sizeof it_pt);
+        download_bytes(&ctx, a.x_best, best, sizeof best);
+        download_bytes(&ctx, a.best_loss, best_loss, sizeof best_loss);
         for (int b = 0; b < B; b++) {
             int w = it ? win2[b] : win1[b];
             ck_assert_msg(it_pt[b * D] == (float)(100 * it + 10 * w + b),
@@ -672,12 +639,12 @@ START_TEST(msd_raises_the_loss) {
         y[b] = b % K;
         for (int i = 0; i < D; i++) {
             int row = i / S;
-            double v = 0.2 * urand(&s) + (row / 2 == y[b] + 2 ? 0.7 : 0.1);
+            double v = 0.2 * urand01(&s) + (row / 2 == y[b] + 2 ? 0.7 : 0.1);
             x[b * D + i] = (float)v;
         }
     }
-    cl_mem xb = upload(&ctx, x, sizeof x), labels = upload(&ctx, y, sizeof y);
-    cl_mem loss = upload(&ctx, NULL, B * 4), correct = upload(&ctx, NULL, B * 4);
+    cl_mem xb = dev_from_bytes(&ctx, x, sizeof x), labels = dev_from_bytes(&ctx, y, sizeof y);
+    cl_mem loss = dev_buf(&ctx, B), correct = dev_buf(&ctx, B);
     rc_sgd opt;
     rc_sgd_init(&opt, 0.9f, 0.0f, 0, 0, 1);
     for (int step = 0; step < 30; step++)
@@ -703,13 +670,13 @@ START_TEST(msd_raises_the_loss) {
                   rc_model_forward(&ctx, &m, 1, B, &e) == 0 &&
                   rc_ce_forward_backward(&ctx, B, K, rc_model_logits(&m), labels, loss, correct,
                                          NULL, &e) == 0);
-        download(&ctx, loss, l, sizeof l);
+        download_bytes(&ctx, loss, l, sizeof l);
         mean[t] = 0;
         for (int b = 0; b < B; b++) mean[t] += l[b] / B;
     }
     ck_assert_msg(mean[1] > 2 * mean[0] + 0.1, "clean CE %g, after MSD %g", mean[0], mean[1]);
     static float best[B * D];
-    download(&ctx, a.x_best, best, sizeof best);
+    download_bytes(&ctx, a.x_best, best, sizeof best);
     for (int b = 0; b < B; b++) {
         double l1 = 0, l2 = 0, li = 0;
         for (int i = 0; i < D; i++) {

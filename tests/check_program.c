@@ -89,25 +89,6 @@ START_TEST(same_program_is_built_once_per_context) {
 }
 END_TEST
 
-static void rewrite_file(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
-
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(*n);
-    ck_assert_uint_eq(fread(buf, 1, *n, f), *n);
-    fclose(f);
-    return buf;
-}
-
 /* Open a context, expect the damaged entry to be rejected and rebuilt, and the rebuilt entry to be
  * a clean hit afterwards. */
 static void expect_rejected_then_repaired(void) {
@@ -136,23 +117,23 @@ START_TEST(corrupt_cache_entries_are_rebuilt) {
     selftest_cache_file(&probe, path, sizeof path);
     rc_ctx_close(&probe);
     size_t n;
-    unsigned char *good = slurp(path, &n);
+    unsigned char *good = read_file(path, &n);
     ck_assert_uint_gt(n, 64);
 
     /* 1. a flipped byte in the binary: CRC mismatch */
     unsigned char *bad = malloc(n);
     memcpy(bad, good, n);
     bad[n - 10] ^= 0x5a;
-    rewrite_file(path, bad, n);
+    write_bytes(path, bad, n);
     expect_rejected_then_repaired();
 
     /* 2. a truncated file */
-    rewrite_file(path, good, n / 2);
+    write_bytes(path, good, n / 2);
     expect_rejected_then_repaired();
 
     /* 3. garbage of the right length */
     memset(bad, 'x', n);
-    rewrite_file(path, bad, n);
+    write_bytes(path, bad, n);
     expect_rejected_then_repaired();
 
     /* 4. a well-formed entry whose binary the driver refuses: identity and CRC check out, so only
@@ -164,7 +145,7 @@ START_TEST(corrupt_cache_entries_are_rebuilt) {
     for (size_t i = header; i < n; i++) bad[i] = (unsigned char)(i * 131u + 7u);
     uint32_t crc = (uint32_t)crc32(0L, bad + header, (uInt)(n - header));
     memcpy(bad + header - 4, &crc, 4);
-    rewrite_file(path, bad, n);
+    write_bytes(path, bad, n);
     expect_rejected_then_repaired();
 
     free(bad);
@@ -199,7 +180,7 @@ START_TEST(kernel_dir_overrides_embedded_sources) {
     test_tmpdir(kdir, sizeof kdir, "kernels");
     snprintf(path, sizeof path, "%s/only_on_disk.cl", kdir);
     const char *src = "__kernel void only_on_disk(__global float *x) { x[0] = 1.0f; }\n";
-    rewrite_file(path, src, strlen(src));
+    write_bytes(path, src, strlen(src));
     rc_ctx ctx;
     test_open_ctx(&ctx);
     cl_kernel k;
