@@ -104,6 +104,13 @@ static void idx_files_make(idx_files *f) {
     snprintf(f->labels, sizeof f->labels, "%s/labels", f->dir);
 }
 
+/* Loading f's files (first_k points) fails, naming path and saying what. */
+static void idx_fails(const idx_files *f, uint32_t first_k, const char *path, const char *what) {
+    rc_dataset d;
+    rc_err e;
+    expect_fail(rc_dataset_load_idx(&d, f->images, f->labels, first_k, &e), &e, &d, path, what);
+}
+
 /* ---- IDX ------------------------------------------------------------------------------------ */
 
 START_TEST(idx_raw_and_gzip_load_every_pixel) {
@@ -137,8 +144,7 @@ START_TEST(idx_first_k) {
     ck_assert_msg(rc_dataset_load_idx(&d, f.images, f.labels, 7, &e) == 0, "%s", e.msg);
     check_idx(&d, 7, 5, 3);
     rc_dataset_free(&d);
-    expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 8, &e), &e, &d, f.images,
-                "first 8 images but the file holds 7");
+    idx_fails(&f, 8, f.images, "first 8 images but the file holds 7");
     remove_tree(f.dir);
 }
 END_TEST
@@ -146,21 +152,16 @@ END_TEST
 START_TEST(idx_truncated_header) {
     idx_files f;
     idx_files_make(&f);
-    rc_dataset d;
-    rc_err e;
     for (int gz = 0; gz < 2; gz++) {
         write_images(f.images, gz, 0x803, 7, 5, 3, -(16 + 105 - 10));
         write_labels(f.labels, gz, 7, 0);
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
-                    "truncated: 10 bytes");
+        idx_fails(&f, 0, f.images, "truncated: 10 bytes");
         write_images(f.images, gz, 0x803, 7, 5, 3, 0);
         write_labels(f.labels, gz, 7, -(8 + 7 - 5));
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
-                    "truncated: 5 bytes");
+        idx_fails(&f, 0, f.labels, "truncated: 5 bytes");
         /* An empty file too. */
         write_labels(f.labels, gz, 7, -(8 + 7));
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
-                    "truncated: 0 bytes");
+        idx_fails(&f, 0, f.labels, "truncated: 0 bytes");
     }
     remove_tree(f.dir);
 }
@@ -169,20 +170,16 @@ END_TEST
 START_TEST(idx_truncated_data) {
     idx_files f;
     idx_files_make(&f);
-    rc_dataset d;
-    rc_err e;
     for (int gz = 0; gz < 2; gz++) {
         write_images(f.images, gz, 0x803, 7, 5, 3, -4);
         write_labels(f.labels, gz, 7, 0);
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
-                    "truncated: header says 7 images of 5x3 (105 bytes) but the file holds 101");
+        idx_fails(&f, 0, f.images,
+                  "truncated: header says 7 images of 5x3 (105 bytes) but the file holds 101");
         /* Also when only the first points are kept: the whole file is checked. */
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 2, &e), &e, &d, f.images,
-                    "but the file holds 101");
+        idx_fails(&f, 2, f.images, "but the file holds 101");
         write_images(f.images, gz, 0x803, 7, 5, 3, 0);
         write_labels(f.labels, gz, 7, -1);
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
-                    "header says 7 labels (7 bytes) but the file holds 6");
+        idx_fails(&f, 0, f.labels, "header says 7 labels (7 bytes) but the file holds 6");
     }
     remove_tree(f.dir);
 }
@@ -191,17 +188,13 @@ END_TEST
 START_TEST(idx_trailing_garbage) {
     idx_files f;
     idx_files_make(&f);
-    rc_dataset d;
-    rc_err e;
     for (int gz = 0; gz < 2; gz++) {
         write_images(f.images, gz, 0x803, 7, 5, 3, 3);
         write_labels(f.labels, gz, 7, 0);
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
-                    "3 bytes of trailing data");
+        idx_fails(&f, 0, f.images, "3 bytes of trailing data");
         write_images(f.images, gz, 0x803, 7, 5, 3, 0);
         write_labels(f.labels, gz, 7, 1);
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
-                    "1 bytes of trailing data");
+        idx_fails(&f, 0, f.labels, "1 bytes of trailing data");
     }
     remove_tree(f.dir);
 }
@@ -221,11 +214,9 @@ START_TEST(idx_wrong_magic_and_dims) {
                 "magic 0x00000803, want 0x00000801 (this is an image file)");
     /* Float pixels (type 0x0d). */
     write_images(f.images, 0, 0xd03, 7, 5, 3, 0);
-    expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
-                "not an IDX image file: magic 0x00000d03");
+    idx_fails(&f, 0, f.images, "not an IDX image file: magic 0x00000d03");
     write_images(f.images, 1, 0x803, 7, 0, 3, 0);
-    expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
-                "zero dimension");
+    idx_fails(&f, 0, f.images, "zero dimension");
     remove_tree(f.dir);
 }
 END_TEST
@@ -247,8 +238,6 @@ END_TEST
 START_TEST(idx_label_out_of_range) {
     idx_files f;
     idx_files_make(&f);
-    rc_dataset d;
-    rc_err e;
     write_images(f.images, 0, 0x803, 3, 2, 2, 0);
     uint8_t labels[8 + 3];
     put32(labels, 0x801);
@@ -257,11 +246,9 @@ START_TEST(idx_label_out_of_range) {
     labels[9] = 10;
     labels[10] = 0;
     write_maybe_gz(f.labels, 1, labels, sizeof labels);
-    expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
-                "label 10 of point 1 is out of range");
+    idx_fails(&f, 0, f.labels, "label 10 of point 1 is out of range");
     /* Checked also past first_k. */
-    expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 1, &e), &e, &d, f.labels,
-                "label 10 of point 1");
+    idx_fails(&f, 1, f.labels, "label 10 of point 1");
     remove_tree(f.dir);
 }
 END_TEST
@@ -272,8 +259,7 @@ START_TEST(idx_missing_and_corrupt_gzip) {
     rc_dataset d;
     rc_err e;
     write_labels(f.labels, 0, 40, 0);
-    expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
-                "cannot open: No such file");
+    idx_fails(&f, 0, f.images, "cannot open: No such file");
     expect_fail(rc_dataset_load_idx(&d, f.dir, f.labels, 0, &e), &e, &d, f.dir, "cannot read");
 
     /* The compressed stream cut in half. */

@@ -126,64 +126,107 @@ static double host_ramp_loss(const double *zq, const double *zr, const double *z
     return ce / RN + (m ? lambda * kl / m : 0);
 }
 
+/* A logit set: nt sets of RN x RK logits, U[-2, 2) (z[t] at z + t * RN * RK). */
+static void random_logits(float *z, int nt, unsigned s) {
+    for (int i = 0; i < nt * RN * RK; i++) z[i] = (float)(urand01(&s) * 4 - 2);
+}
+
+static int argmax(const float *row) {
+    int arg = 0;
+    for (int k = 1; k < RK; k++)
+        if (row[k] > row[arg]) arg = k;
+    return arg;
+}
+
+/* The device side of a logit set: nt logit sets z[t] and their gradients dz[t], the labels, and
+ * the kernel's per-point loss and correctness. */
+typedef struct logit_dev {
+    int nt;
+    cl_mem z[4], dz[4], labels, loss, correct;
+} logit_dev;
+
+static void logit_dev_open(rc_ctx *ctx, logit_dev *d, int nt, const float *z, const int *y) {
+    d->nt = nt;
+    for (int t = 0; t < nt; t++)
+        d->z[t] = dev_from(ctx, z + t * RN * RK, RN * RK), d->dz[t] = dev_buf(ctx, RN * RK);
+    d->labels = dev_from_bytes(ctx, y, RN * sizeof *y);
+    d->loss = dev_buf(ctx, RN), d->correct = dev_buf(ctx, RN);
+}
+
+/* The loss, correctness and (at grad + t * RN * RK) logit gradients the kernel wrote. */
+static void logit_dev_read(rc_ctx *ctx, const logit_dev *d, float *loss, float *correct,
+                           float *grad) {
+    download(ctx, d->loss, loss, RN);
+    download(ctx, d->correct, correct, RN);
+    for (int t = 0; t < d->nt; t++) download(ctx, d->dz[t], grad + t * RN * RK, RN * RK);
+}
+
+static void logit_dev_close(logit_dev *d) {
+    for (int t = 0; t < d->nt; t++) clReleaseMemObject(d->z[t]), clReleaseMemObject(d->dz[t]);
+    clReleaseMemObject(d->labels), clReleaseMemObject(d->loss), clReleaseMemObject(d->correct);
+}
+
+/* A float64 host loss of the logit sets zd[0..3]. */
+typedef double (*host_loss)(double (*zd)[RN * RK], const int *y, double lambda, double beta);
+
+/* The mean of the kernel's per-point losses against the host loss f, and its gradients grad[t]
+ * for the nt logit sets z[t] against central differences of f. */
+static void check_against_host(int nt, const float *z, const float *loss, const float *grad,
+                               const int *y, host_loss f, double lambda, double beta) {
+    static const char *const names[4] = {"q", "r", "best", "clean"};
+    double zd[4][RN * RK];
+    for (int t = 0; t < nt; t++)
+        for (int i = 0; i < RN * RK; i++) zd[t][i] = z[t * RN * RK + i];
+    double want = f(zd, y, lambda, beta), mean = 0;
+    for (int i = 0; i < RN; i++) mean += loss[i] / RN;
+    ck_assert_msg(fabs(mean - want) < 1e-5 * fmax(1, fabs(want)), "loss %g, host %g", mean, want);
+    for (int t = 0; t < nt; t++)
+        for (int i = 0; i < RN * RK; i++) {
+            const double h = 1e-5, v = zd[t][i];
+            zd[t][i] = v + h;
+            double fp = f(zd, y, lambda, beta);
+            zd[t][i] = v - h;
+            double fm = f(zd, y, lambda, beta);
+            zd[t][i] = v;
+            double fd = (fp - fm) / (2 * h), g = grad[t * RN * RK + i];
+            ck_assert_msg(fabs(fd - g) < 1e-5 + 1e-3 * fabs(fd),
+                          "logits %s [%d]: kernel %g, finite difference %g", names[t], i, g, fd);
+        }
+}
+
+static double ramp_of(double (*zd)[RN * RK], const int *y, double lambda, double beta) {
+    (void)beta;
+    return host_ramp_loss(zd[0], zd[1], zd[2], y, lambda);
+}
+
 static void ramp_loss_case(int empty_mask) {
     rc_ctx ctx;
     test_open_ctx(&ctx);
     float z[3][RN * RK];
     int y[RN];
-    unsigned s = 17;
-    for (int t = 0; t < 3; t++)
-        for (int i = 0; i < RN * RK; i++)
-            z[t][i] = (float)(urand01(&s) * 4 - 2);
+    random_logits(z[0], 3, 17);
+    /* half the points classified correctly by z_q, or none */
     for (int i = 0; i < RN; i++) {
-        int arg = 0;
-        for (int k = 1; k < RK; k++)
-            if (z[0][i * RK + k] > z[0][i * RK + arg]) arg = k;
-        /* half the points classified correctly by z_q, or none */
+        int arg = argmax(z[0] + i * RK);
         y[i] = empty_mask || i % 2 ? (arg + 1) % RK : arg;
     }
     const float lambda = 1.5f;
-    cl_mem zz[3], dz[3], labels = dev_from_bytes(&ctx, y, sizeof y);
-    cl_mem loss = dev_buf(&ctx, RN), correct = dev_buf(&ctx, RN);
-    for (int t = 0; t < 3; t++)
-        zz[t] = dev_from(&ctx, z[t], RN * RK), dz[t] = dev_buf(&ctx, RN * RK);
+    logit_dev d;
+    logit_dev_open(&ctx, &d, 3, z[0], y);
     size_t g = RN;
     int n = RN, k = RK;
     rc_err e;
-    ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_loss", 1, &g, &e, RC_ARG(zz[0]),
-                            RC_ARG(zz[1]), RC_ARG(zz[2]), RC_ARG(labels), RC_ARG(lambda),
-                            RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]), RC_ARG(dz[1]), RC_ARG(dz[2]),
-                            RC_ARG(loss), RC_ARG(correct)) == 0, "%s", e.msg);
-    float got_loss[RN], grad[3][RN * RK];
-    download(&ctx, loss, got_loss, RN);
-    for (int t = 0; t < 3; t++) download(&ctx, dz[t], grad[t], RN * RK);
-    double zd[3][RN * RK];
-    for (int t = 0; t < 3; t++)
-        for (int i = 0; i < RN * RK; i++) zd[t][i] = z[t][i];
-    double want = host_ramp_loss(zd[0], zd[1], zd[2], y, lambda), mean = 0;
-    for (int i = 0; i < RN; i++) mean += got_loss[i] / RN;
-    ck_assert_msg(fabs(mean - want) < 1e-5 * fmax(1, fabs(want)), "loss %g, host %g", mean, want);
+    ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_loss", 1, &g, &e, RC_ARG(d.z[0]),
+                            RC_ARG(d.z[1]), RC_ARG(d.z[2]), RC_ARG(d.labels), RC_ARG(lambda),
+                            RC_ARG(n), RC_ARG(k), RC_ARG(d.dz[0]), RC_ARG(d.dz[1]),
+                            RC_ARG(d.dz[2]), RC_ARG(d.loss), RC_ARG(d.correct)) == 0,
+                  "%s", e.msg);
+    float got_loss[RN], corr[RN], grad[3][RN * RK];
+    logit_dev_read(&ctx, &d, got_loss, corr, grad[0]);
     if (empty_mask) /* no KL term: z_q and z_r get no gradient */
         for (int i = 0; i < RN * RK; i++) ck_assert(grad[0][i] == 0.0f && grad[1][i] == 0.0f);
-    for (int t = 0; t < 3; t++)
-        for (int i = 0; i < RN * RK; i++) {
-            const double h = 1e-5;
-            double v = zd[t][i];
-            zd[t][i] = v + h;
-            double fp = host_ramp_loss(zd[0], zd[1], zd[2], y, lambda);
-            zd[t][i] = v - h;
-            double fm = host_ramp_loss(zd[0], zd[1], zd[2], y, lambda);
-            zd[t][i] = v;
-            double fd = (fp - fm) / (2 * h);
-            ck_assert_msg(fabs(fd - grad[t][i]) < 1e-5 + 1e-3 * fabs(fd),
-                          "%s logits [%d]: kernel %g, finite difference %g",
-                          t == 0   ? "q"
-                          : t == 1 ? "r"
-                                   : "best",
-                          i, grad[t][i], fd);
-        }
-    for (int t = 0; t < 3; t++) clReleaseMemObject(zz[t]), clReleaseMemObject(dz[t]);
-    clReleaseMemObject(labels), clReleaseMemObject(loss), clReleaseMemObject(correct);
+    check_against_host(3, z[0], got_loss, grad[0], y, ramp_of, lambda, 0);
+    logit_dev_close(&d);
     rc_ctx_close(&ctx);
 }
 
@@ -217,64 +260,39 @@ static double host_trades_loss(const double *zq, const double *zr, const double 
     return l;
 }
 
+static double trades_of(double (*zd)[RN * RK], const int *y, double lambda, double beta) {
+    return host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta);
+}
+
 START_TEST(ramp_trades_loss_matches_host) {
     rc_ctx ctx;
     test_open_ctx(&ctx);
     float z[4][RN * RK]; /* q, r, best, clean */
     int y[RN];
-    unsigned s = 29;
-    for (int t = 0; t < 4; t++)
-        for (int i = 0; i < RN * RK; i++) z[t][i] = (float)(urand01(&s) * 4 - 2);
-    for (int i = 0; i < RN; i++) {
-        int arg = 0;
-        for (int k = 1; k < RK; k++)
-            if (z[0][i * RK + k] > z[0][i * RK + arg]) arg = k;
-        y[i] = i % 3 ? arg : (arg + 1) % RK; /* two thirds in the pairing mask */
+    random_logits(z[0], 4, 29);
+    for (int i = 0; i < RN; i++) { /* two thirds in the pairing mask */
+        int arg = argmax(z[0] + i * RK);
+        y[i] = i % 3 ? arg : (arg + 1) % RK;
     }
     const float lambda = 2.0f, beta = 6.0f;
-    cl_mem zz[4], dz[4], labels = dev_from_bytes(&ctx, y, sizeof y);
-    cl_mem loss = dev_buf(&ctx, RN), correct = dev_buf(&ctx, RN);
-    for (int t = 0; t < 4; t++)
-        zz[t] = dev_from(&ctx, z[t], RN * RK), dz[t] = dev_buf(&ctx, RN * RK);
+    logit_dev d;
+    logit_dev_open(&ctx, &d, 4, z[0], y);
     size_t g = RN;
     int n = RN, k = RK;
     rc_err e;
-    ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_trades_loss", 1, &g, &e, RC_ARG(zz[0]),
-                            RC_ARG(zz[1]), RC_ARG(zz[2]), RC_ARG(zz[3]), RC_ARG(labels),
-                            RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]),
-                            RC_ARG(dz[1]), RC_ARG(dz[2]), RC_ARG(dz[3]), RC_ARG(loss),
-                            RC_ARG(correct)) == 0,
+    ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_trades_loss", 1, &g, &e, RC_ARG(d.z[0]),
+                            RC_ARG(d.z[1]), RC_ARG(d.z[2]), RC_ARG(d.z[3]), RC_ARG(d.labels),
+                            RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(k), RC_ARG(d.dz[0]),
+                            RC_ARG(d.dz[1]), RC_ARG(d.dz[2]), RC_ARG(d.dz[3]), RC_ARG(d.loss),
+                            RC_ARG(d.correct)) == 0,
                   "%s", e.msg);
     float got[RN], grad[4][RN * RK], corr[RN];
-    download_bytes(&ctx, loss, got, sizeof got);
-    download_bytes(&ctx, correct, corr, sizeof corr);
-    for (int t = 0; t < 4; t++) download_bytes(&ctx, dz[t], grad[t], sizeof grad[t]);
-    double zd[4][RN * RK];
-    for (int t = 0; t < 4; t++)
-        for (int i = 0; i < RN * RK; i++) zd[t][i] = z[t][i];
-    double want = host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta), mean = 0;
-    for (int i = 0; i < RN; i++) mean += got[i] / RN;
-    ck_assert_msg(fabs(mean - want) < 1e-5 * fmax(1, fabs(want)), "loss %g, host %g", mean, want);
-    for (int i = 0; i < RN; i++) { /* correctness is that of the MAX-selected example */
-        int arg = 0;
-        for (int c = 1; c < RK; c++)
-            if (z[2][i * RK + c] > z[2][i * RK + arg]) arg = c;
-        ck_assert(corr[i] == (arg == y[i] ? 1.0f : 0.0f));
-    }
-    for (int t = 0; t < 4; t++)
-        for (int i = 0; i < RN * RK; i++) {
-            const double h = 1e-5, v = zd[t][i];
-            zd[t][i] = v + h;
-            double fp = host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta);
-            zd[t][i] = v - h;
-            double fm = host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta);
-            zd[t][i] = v;
-            double fd = (fp - fm) / (2 * h);
-            ck_assert_msg(fabs(fd - grad[t][i]) < 1e-5 + 1e-3 * fabs(fd),
-                          "logits %d [%d]: kernel %g, finite difference %g", t, i, grad[t][i], fd);
-        }
-    for (int t = 0; t < 4; t++) clReleaseMemObject(zz[t]), clReleaseMemObject(dz[t]);
-    clReleaseMemObject(labels), clReleaseMemObject(loss), clReleaseMemObject(correct);
+    logit_dev_read(&ctx, &d, got, corr, grad[0]);
+    /* correctness is that of the MAX-selected example */
+    for (int i = 0; i < RN; i++)
+        ck_assert(corr[i] == (argmax(z[2] + i * RK) == y[i] ? 1.0f : 0.0f));
+    check_against_host(4, z[0], got, grad[0], y, trades_of, lambda, beta);
+    logit_dev_close(&d);
     rc_ctx_close(&ctx);
 }
 END_TEST
