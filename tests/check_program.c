@@ -35,16 +35,28 @@ static char *selftest_cache_file(rc_ctx *ctx, char *path, size_t n) {
     return path;
 }
 
+/* A new context that has got the selftest program, with these numbers of builds from source,
+ * cache hits and cache rejects (-1: not checked). */
+static void open_and_get(rc_ctx *ctx, int builds, int hits, int rejects) {
+    test_open_ctx(ctx);
+    get_selftest_program(ctx);
+    if (builds >= 0) ck_assert_int_eq(ctx->stats.source_builds, builds);
+    if (hits >= 0) ck_assert_int_eq(ctx->stats.cache_hits, hits);
+    if (rejects >= 0) ck_assert_int_eq(ctx->stats.cache_rejects, rejects);
+}
+
+/* Closes the context, which writes that many programs to the cache. */
+static void close_writing(rc_ctx *ctx, int writes) {
+    rc_ctx_close(ctx);
+    ck_assert_int_eq(ctx->stats.cache_writes, writes);
+}
+
 /* First context builds from source and writes the binary on close; the second loads it. */
 static void build_and_save(void) {
     rc_ctx ctx;
-    test_open_ctx(&ctx);
-    get_selftest_program(&ctx);
-    ck_assert_int_eq(ctx.stats.source_builds, 1);
-    ck_assert_int_eq(ctx.stats.cache_hits, 0);
+    open_and_get(&ctx, 1, 0, -1);
     assert_selftest_passes(&ctx); /* launches the kernel before the binary is saved */
-    rc_ctx_close(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_writes, 1);
+    close_writing(&ctx, 1);
 }
 
 START_TEST(embedded_sources_are_present) {
@@ -61,14 +73,9 @@ START_TEST(second_build_is_a_cache_hit) {
     fresh_cache(dir, sizeof dir);
     build_and_save();
     rc_ctx ctx;
-    test_open_ctx(&ctx);
-    get_selftest_program(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_hits, 1);
-    ck_assert_int_eq(ctx.stats.source_builds, 0);
-    ck_assert_int_eq(ctx.stats.cache_rejects, 0);
+    open_and_get(&ctx, 0, 1, 0);
     assert_selftest_passes(&ctx); /* the cached binary computes the right thing */
-    rc_ctx_close(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_writes, 0); /* nothing rebuilt, nothing rewritten */
+    close_writing(&ctx, 0);       /* nothing rebuilt, nothing rewritten */
 }
 END_TEST
 
@@ -76,16 +83,14 @@ START_TEST(same_program_is_built_once_per_context) {
     char dir[1024];
     fresh_cache(dir, sizeof dir);
     rc_ctx ctx;
-    test_open_ctx(&ctx);
-    get_selftest_program(&ctx);
+    open_and_get(&ctx, 1, -1, -1);
     get_selftest_program(&ctx);
     ck_assert_int_eq(ctx.stats.source_builds, 1);
     cl_program p;
     rc_err e;
     ck_assert_msg(rc_program_get(&ctx, "selftest.cl", "-DUNUSED=1", &p, &e) == 0, "%s", e.msg);
     ck_assert_int_eq(ctx.stats.source_builds, 2); /* other options, other program */
-    rc_ctx_close(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_writes, 2);
+    close_writing(&ctx, 2);
 }
 END_TEST
 
@@ -93,18 +98,10 @@ END_TEST
  * a clean hit afterwards. */
 static void expect_rejected_then_repaired(void) {
     rc_ctx ctx;
-    test_open_ctx(&ctx);
-    get_selftest_program(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_rejects, 1);
-    ck_assert_int_eq(ctx.stats.cache_hits, 0);
-    ck_assert_int_eq(ctx.stats.source_builds, 1);
+    open_and_get(&ctx, 1, 0, 1);
     assert_selftest_passes(&ctx);
-    rc_ctx_close(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_writes, 1);
-    test_open_ctx(&ctx);
-    get_selftest_program(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_hits, 1);
-    ck_assert_int_eq(ctx.stats.cache_rejects, 0);
+    close_writing(&ctx, 1);
+    open_and_get(&ctx, -1, 1, 0);
     rc_ctx_close(&ctx);
 }
 
@@ -169,8 +166,7 @@ START_TEST(syntax_error_reports_build_log) {
     ck_assert_msg(strstr(e.msg, "build log:") != NULL, "%s", e.msg);
     ck_assert_msg(strstr(e.msg, "undeclared_name") != NULL, "log lacks the culprit: %s", e.msg);
     ck_assert_int_eq(ctx.stats.source_builds, 0);
-    rc_ctx_close(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_writes, 0);
+    close_writing(&ctx, 0);
 }
 END_TEST
 
@@ -208,8 +204,7 @@ START_TEST(cache_can_be_disabled) {
         ck_assert_str_eq(ctx.cache_dir, "");
         get_selftest_program(&ctx);
         ck_assert_int_eq(ctx.stats.source_builds, 1);
-        rc_ctx_close(&ctx);
-        ck_assert_int_eq(ctx.stats.cache_writes, 0);
+        close_writing(&ctx, 0);
     }
     unsetenv("RAMP_CL_NO_CACHE");
 }
