@@ -525,6 +525,23 @@ END_TEST
 
 /* ---- writer errors and atomicity ------------------------------------------------------------- */
 
+/* Writing the n tensors t to path fails with a message that names the file and contains want. */
+static void expect_write_fails(const char *path, const rc_st_tensor *t, int n, const char *want) {
+    rc_err e;
+    ck_assert_int_eq(rc_st_write(path, t, n, NULL, NULL, 0, &e), -1);
+    ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, want), "wanted %s in: %s", want, e.msg);
+}
+
+/* path still holds the len bytes at before; frees before. */
+static void expect_unchanged(const char *path, unsigned char *before, size_t len) {
+    size_t len1;
+    unsigned char *after = read_file(path, &len1);
+    ck_assert_uint_eq(len1, len);
+    ck_assert_mem_eq(after, before, len);
+    free(before);
+    free(after);
+}
+
 START_TEST(writer_refuses_bad_tensors_and_leaves_the_old_file) {
     char dir[1024], path[1200];
     test_tmpdir(dir, sizeof dir, "st");
@@ -551,12 +568,9 @@ START_TEST(writer_refuses_bad_tensors_and_leaves_the_old_file) {
         {{"bad\xff", RC_ST_F32, 1, {2}, x}, "name is not valid UTF-8"},
         {{NULL, RC_ST_F32, 1, {2}, x}, "tensor #0 has no name"},
     };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        expect_write_fails(path, &cases[i].t, 1, cases[i].want);
     rc_err e;
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        ck_assert_int_eq(rc_st_write(path, &cases[i].t, 1, NULL, NULL, 0, &e), -1);
-        ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, cases[i].want), "wanted %s in: %s",
-                      cases[i].want, e.msg);
-    }
     rc_st_tensor twice[] = {tensor("a", RC_ST_F32, 1, (int64_t[]){2}, x),
                             tensor("a", RC_ST_F32, 1, (int64_t[]){2}, x)};
     ck_assert_int_eq(rc_st_write(path, twice, 2, NULL, NULL, 0, &e), -1);
@@ -567,37 +581,25 @@ START_TEST(writer_refuses_bad_tensors_and_leaves_the_old_file) {
     ck_assert_msg(strstr(e.msg, "metadata entry #0 has no key or no value"), "%s", e.msg);
 
     ck_assert_int_eq(count_dir_entries(dir), 1);
-    size_t len1;
-    unsigned char *after = read_file(path, &len1);
-    ck_assert_uint_eq(len1, len0);
-    ck_assert_mem_eq(after, before, len0);
-    free(before);
-    free(after);
+    expect_unchanged(path, before, len0);
 }
 END_TEST
 
 START_TEST(failed_writes_leave_no_temporary_file) {
     char dir[1024], path[1200];
     test_tmpdir(dir, sizeof dir, "st");
-    rc_err e;
     float x[2] = {1, 2};
     rc_st_tensor t = tensor("x", RC_ST_F32, 1, (int64_t[]){2}, x);
 
     /* The directory does not exist. */
     join(path, sizeof path, dir, "missing/ckpt.safetensors");
-    ck_assert_int_eq(rc_st_write(path, &t, 1, NULL, NULL, 0, &e), -1);
-    ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, "cannot create a temporary file: No such "
-                                                       "file or directory"),
-                  "%s", e.msg);
+    expect_write_fails(path, &t, 1, "cannot create a temporary file: No such file or directory");
     ck_assert_int_eq(count_dir_entries(dir), 0);
 
     /* The target is a directory: everything is written, then the rename fails. */
     join(path, sizeof path, dir, "ckpt.safetensors");
     ck_assert_int_eq(mkdir(path, 0755), 0);
-    ck_assert_int_eq(rc_st_write(path, &t, 1, NULL, NULL, 0, &e), -1);
-    ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, "renaming the temporary file over it "
-                                                       "failed: Is a directory"),
-                  "%s", e.msg);
+    expect_write_fails(path, &t, 1, "renaming the temporary file over it failed: Is a directory");
     ck_assert_int_eq(count_dir_entries(dir), 1);
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
@@ -613,7 +615,7 @@ START_TEST(write_failing_midway_keeps_the_old_file) {
     test_tmpdir(dir, sizeof dir, "st");
     join(path, sizeof path, dir, "ckpt.safetensors");
     write_sample(path);
-    size_t len0, len1;
+    size_t len0;
     unsigned char *before = read_file(path, &len0);
     ck_assert_uint_lt(len0, 4096);
     float *big = calloc(65536, sizeof *big);
@@ -638,12 +640,8 @@ START_TEST(write_failing_midway_keeps_the_old_file) {
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
     free(big);
-    unsigned char *after = read_file(path, &len1);
-    ck_assert_uint_eq(len1, len0);
-    ck_assert_mem_eq(after, before, len0);
+    expect_unchanged(path, before, len0);
     ck_assert_int_eq(count_dir_entries(dir), 1);
-    free(before);
-    free(after);
 }
 END_TEST
 
