@@ -52,15 +52,25 @@ static int count_lines(const char *s) {
 /* The first five lines of most configs below: a valid model and an MNIST dataset in data/. */
 #define HEAD "model:\n  arch: small-cnn\ndata:\n  dataset: mnist\n  path: %s\n"
 
-/* cfg.yaml holding HEAD and then body must fail to load with want in the message, a message of
- * `lines` lines when lines > 0. */
-static void fails_with(const env *t, const char *body, const char *want, int lines) {
+/* <name> holding text must fail to load with want (and also, unless NULL) in the message, a
+ * message of `lines` lines when lines > 0. */
+static void file_fails(const env *t, const char *name, const char *text, const char *want,
+                       const char *also, int lines) {
     char path[1024];
     rc_err e;
-    write_cfg(path, sizeof path, t, "cfg.yaml", HEAD "%s", t->data, body);
+    write_cfg(path, sizeof path, t, name, "%s", text);
     load_fails(path, &e);
     ck_has(e.msg, want);
+    if (also) ck_has(e.msg, also);
     if (lines) ck_assert_int_eq(count_lines(e.msg), lines);
+}
+
+/* file_fails for <name> holding HEAD and then body. */
+static void fails_with(const env *t, const char *name, const char *body, const char *want,
+                       int lines) {
+    char text[4096];
+    snprintf(text, sizeof text, HEAD "%s", t->data, body);
+    file_fails(t, name, text, want, NULL, lines);
 }
 
 /* Every key, none at its default. */
@@ -482,7 +492,7 @@ START_TEST(method_needs_matching_threat_models) {
          0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        fails_with(&t, bad[i].body, bad[i].want, bad[i].lines);
+        fails_with(&t, "cfg.yaml", bad[i].body, bad[i].want, bad[i].lines);
     write_cfg(path, sizeof path, &t, "cfg.yaml",
               HEAD "method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: l1, eps: 12},\n"
                    "  {norm: linf, eps: 8/255}]\nmsd: {steps: 7}\n",
@@ -494,7 +504,7 @@ START_TEST(method_needs_matching_threat_models) {
     /* pair auto: the heuristic needs l_p-AT checkpoints of two norms in threat_models, and
      * chooses init itself; at_checkpoints mean nothing with a given pair. */
 #define THREE "threat_models: [{norm: l1, eps: 12}, {norm: linf, eps: 0.1}, {norm: l2, eps: 1}]\n"
-    fails_with(&t, "method: ramp\n" THREE "ramp: {pair: auto}\n",
+    fails_with(&t, "cfg.yaml", "method: ramp\n" THREE "ramp: {pair: auto}\n",
                "cfg.yaml:8:14: ramp.pair: auto chooses the pair from l_p-AT models: give "
                "ramp.at_checkpoints for at least two norms, or the pair [q, r]",
                0);
@@ -529,7 +539,7 @@ START_TEST(method_needs_matching_threat_models) {
 #undef THREE
 
     /* A list of the wrong length. */
-    fails_with(&t, "ramp: {pair: [linf, l2, l1]}\n",
+    fails_with(&t, "cfg.yaml", "ramp: {pair: [linf, l2, l1]}\n",
                "cfg.yaml:6:14: ramp.pair: expected two norms [q, r], got 3", 0);
 
     /* The same pair is fine for a method that does not use it, and natural needs no threats. */
@@ -594,37 +604,29 @@ START_TEST(malformed_and_empty_files) {
     env_open(&t);
     char path[1024], want[1200];
     rc_err e;
-    write_cfg(path, sizeof path, &t, "bad.yaml", "model:\n  arch: [small-cnn\n");
-    load_fails(path, &e);
-    ck_has(e.msg, "bad.yaml:3:1: invalid YAML: did not find expected ',' or ']' "
-                  "(while parsing a flow sequence at line 2, column 9)");
-    write_cfg(path, sizeof path, &t, "tab.yaml", "model:\n\tarch: small-cnn\n");
-    load_fails(path, &e);
-    ck_has(e.msg, "tab.yaml:2:1: invalid YAML: found character that cannot start any token");
-    write_cfg(path, sizeof path, &t, "alias.yaml", "model: *m\n");
-    load_fails(path, &e);
-    ck_has(e.msg, "alias.yaml:1:8: invalid YAML: found undefined alias");
-
-    write_cfg(path, sizeof path, &t, "empty.yaml", "%s", "");
-    load_fails(path, &e);
-    ck_has(e.msg, "empty.yaml: the file holds no settings");
-    write_cfg(path, sizeof path, &t, "comments.yaml", "# nothing yet\n\n");
-    load_fails(path, &e);
-    ck_has(e.msg, "comments.yaml: the file holds no settings");
-    write_cfg(path, sizeof path, &t, "list.yaml", "- model\n- data\n");
-    load_fails(path, &e);
-    ck_has(e.msg, "list.yaml:1:1: the top level must be a mapping of keys (model:, data:, ...), "
-                  "got a list");
-    write_cfg(path, sizeof path, &t, "scalar.yaml", "small-cnn\n");
-    load_fails(path, &e);
-    ck_has(e.msg, "scalar.yaml:1:1: the top level must be a mapping");
-    ck_has(e.msg, "got 'small-cnn'");
-    write_cfg(path, sizeof path, &t, "two.yaml", HEAD "---\nseed: 1\n", t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "two.yaml:7:1: a second YAML document; a config file holds exactly one");
-    write_cfg(path, sizeof path, &t, "dup.yaml", HEAD "seed: 1\nseed: 2\n", t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "dup.yaml:7:1: duplicate key 'seed' at the top level (first at line 6)");
+    static const struct {
+        const char *name, *text, *want, *also;
+    } bad[] = {
+        {"bad.yaml", "model:\n  arch: [small-cnn\n",
+         "bad.yaml:3:1: invalid YAML: did not find expected ',' or ']' (while parsing a flow "
+         "sequence at line 2, column 9)", NULL},
+        {"tab.yaml", "model:\n\tarch: small-cnn\n",
+         "tab.yaml:2:1: invalid YAML: found character that cannot start any token", NULL},
+        {"alias.yaml", "model: *m\n", "alias.yaml:1:8: invalid YAML: found undefined alias", NULL},
+        {"empty.yaml", "", "empty.yaml: the file holds no settings", NULL},
+        {"comments.yaml", "# nothing yet\n\n", "comments.yaml: the file holds no settings", NULL},
+        {"list.yaml", "- model\n- data\n",
+         "list.yaml:1:1: the top level must be a mapping of keys (model:, data:, ...), got a "
+         "list", NULL},
+        {"scalar.yaml", "small-cnn\n", "scalar.yaml:1:1: the top level must be a mapping",
+         "got 'small-cnn'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        file_fails(&t, bad[i].name, bad[i].text, bad[i].want, bad[i].also, 0);
+    fails_with(&t, "two.yaml", "---\nseed: 1\n",
+               "two.yaml:7:1: a second YAML document; a config file holds exactly one", 0);
+    fails_with(&t, "dup.yaml", "seed: 1\nseed: 2\n",
+               "dup.yaml:7:1: duplicate key 'seed' at the top level (first at line 6)", 0);
 
     load_fails(t.data, &e);
     snprintf(want, sizeof want, "%s: cannot open: Is a directory", t.data);
