@@ -715,29 +715,31 @@ START_TEST(msd_raises_the_loss) {
 }
 END_TEST
 
-/* Raw IDX files of n random 28x28 images in dir (as the MNIST loader reads them). */
+/* Raw IDX files of n random 28x28 images in dir (as the MNIST loader reads them), the same files
+ * as the train and the test split. */
 static void write_idx(const char *dir, int n) {
-    char path[1200];
     unsigned s = 12345;
-    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
-    FILE *f = fopen(path, "wb");
-    unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, (unsigned char)(n >> 8), (unsigned char)n,
-                             0, 0, 0, 28, 0, 0, 0, 28};
-    fwrite(hdr, 1, 16, f);
-    for (int i = 0; i < n * 784; i++) fputc((int)((s = s * 1103515245u + 12345u) >> 24), f);
-    fclose(f);
-    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
-    f = fopen(path, "wb");
-    unsigned char lh[8] = {0, 0, 8, 1, 0, 0, (unsigned char)(n >> 8), (unsigned char)n};
-    fwrite(lh, 1, 8, f);
-    for (int i = 0; i < n; i++) fputc(i % 10, f);
-    fclose(f);
-    /* the same files serve as the test split */
-    char cmd[4400];
-    snprintf(cmd, sizeof cmd, "cp %s/train-images-idx3-ubyte %s/t10k-images-idx3-ubyte && "
-                              "cp %s/train-labels-idx1-ubyte %s/t10k-labels-idx1-ubyte",
-             dir, dir, dir, dir);
-    ck_assert_int_eq(system(cmd), 0);
+    size_t len = 16 + (size_t)n * 784;
+    unsigned char *img = malloc(len), *lab = malloc(8 + (size_t)n);
+    ck_assert(img && lab);
+    const unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, (unsigned char)(n >> 8), (unsigned char)n,
+                                   0, 0, 0, 28, 0, 0, 0, 28};
+    const unsigned char lh[8] = {0, 0, 8, 1, 0, 0, (unsigned char)(n >> 8), (unsigned char)n};
+    memcpy(img, hdr, 16);
+    for (size_t i = 16; i < len; i++)
+        img[i] = (unsigned char)((s = s * 1103515245u + 12345u) >> 24);
+    memcpy(lab, lh, 8);
+    for (int i = 0; i < n; i++) lab[8 + i] = (unsigned char)(i % 10);
+    static const char *const split[2] = {"train", "t10k"};
+    for (int k = 0; k < 2; k++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, split[k]);
+        write_bytes(path, img, len);
+        snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, split[k]);
+        write_bytes(path, lab, 8 + (size_t)n);
+    }
+    free(img);
+    free(lab);
 }
 
 static void train_two_batches(rc_method method, rc_ramp_outer outer) {
