@@ -10,28 +10,13 @@
 #include <math.h>
 #include <sys/stat.h>
 
-static unsigned lcg(unsigned *s) { return *s = *s * 1664525u + 1013904223u; }
-static float urand(unsigned *s, float lo, float hi) {
-    return lo + (hi - lo) * (float)(lcg(s) >> 8) / 16777216.0f;
-}
-
-static void upload(rc_ctx *ctx, cl_mem b, const void *h, size_t bytes) {
-    rc_err e;
-    ck_assert_msg(rc_buffer_write(ctx, b, 0, bytes, h, "test", &e) == 0, "%s", e.msg);
-}
-static void download(rc_ctx *ctx, cl_mem b, void *h, size_t bytes) {
-    rc_err e;
-    ck_assert_msg(rc_buffer_read(ctx, b, 0, bytes, h, "test", &e) == 0, "%s", e.msg);
-}
-
 /* small-cnn (width 8) with the PyTorch fixture's weights and its 4 inputs */
 static void fixture_model(rc_ctx *ctx, rc_model *m, float *x, int32_t *y) {
     char path[1024];
-    const char *src = getenv("RAMP_CL_SRCDIR");
-    snprintf(path, sizeof path, "%s/tests/fixtures/small-cnn.safetensors", src && *src ? src : ".");
     rc_st_file f;
     rc_err e;
-    ck_assert_msg(rc_st_open(&f, path, &e) == 0, "%s", e.msg);
+    ck_assert_msg(rc_st_open(&f, fixture_path("small-cnn.safetensors", path, sizeof path), &e) == 0,
+                  "%s", e.msg);
     rc_model_opts o;
     rc_model_opts_default(&o, RC_ARCH_SMALL_CNN, 1, 28);
     o.width = 8;
@@ -88,23 +73,23 @@ START_TEST(adversarial_examples_stay_in_ball_and_box) {
     rc_apgd a;
     rc_err e;
     ck_assert_msg(rc_apgd_alloc(&ctx, &a, 4, 784, 20, &e) == 0, "%s", e.msg);
-    upload(&ctx, a.x, x, sizeof x);
-    upload(&ctx, a.labels, y, sizeof y);
+    upload_bytes(&ctx, a.x, x, sizeof x);
+    upload_bytes(&ctx, a.labels, y, sizeof y);
     static const rc_norm norms[3] = {RC_NORM_LINF, RC_NORM_L2, RC_NORM_L1};
     static const float eps[3] = {0.1f, 1.5f, 10.0f};
     float clean_loss[4], adv[4 * 784], loss_best[4];
     ck_assert(rc_apgd_loss_grad(&ctx, &a, &m, RC_LOSS_CE, a.x, 4, 0, a.g, &e) == 0);
-    download(&ctx, a.loss, clean_loss, sizeof clean_loss);
+    download_bytes(&ctx, a.loss, clean_loss, sizeof clean_loss);
     for (int t = 0; t < 3; t++)
         for (int mode = 0; mode < 3; mode++) { /* APGD eval, APGD training, plain PGD */
             rc_apgd_opts o = {.norm = norms[t], .eps = eps[t], .n_iter = 20, .loss = RC_LOSS_CE,
                               .train = mode == 1, .pgd = mode == 2};
             ck_assert_msg(rc_apgd_run(&ctx, &a, &m, &o, 4, 0, &e) == 0, "%s", e.msg);
-            download(&ctx, a.x_best, adv, sizeof adv);
+            download_bytes(&ctx, a.x_best, adv, sizeof adv);
             check_feasible("x_best", norms[t], eps[t], x, adv, 4, 784);
-            download(&ctx, a.x_best_adv, adv, sizeof adv);
+            download_bytes(&ctx, a.x_best_adv, adv, sizeof adv);
             check_feasible("x_best_adv", norms[t], eps[t], x, adv, 4, 784);
-            download(&ctx, a.loss_best, loss_best, sizeof loss_best);
+            download_bytes(&ctx, a.loss_best, loss_best, sizeof loss_best);
             for (int i = 0; i < 4; i++)
                 ck_assert_msg(loss_best[i] >= clean_loss[i], "%s sample %d: best loss %g below "
                               "clean loss %g", rc_norm_name(norms[t]), i, loss_best[i],
@@ -196,8 +181,8 @@ START_TEST(linear_classifier_attacks_reach_the_optimum) {
     rc_apgd a;
     rc_err e;
     ck_assert_msg(rc_apgd_alloc(&ctx, &a, LN, LD, 100, &e) == 0, "%s", e.msg);
-    upload(&ctx, a.x, c.x, sizeof c.x);
-    upload(&ctx, a.labels, c.y, sizeof c.y);
+    upload_bytes(&ctx, a.x, c.x, sizeof c.x);
+    upload_bytes(&ctx, a.labels, c.y, sizeof c.y);
     static const rc_norm norms[3] = {RC_NORM_LINF, RC_NORM_L2, RC_NORM_L1};
     /* radii small enough that the optimum stays inside the box (points lie in [0.2, 0.8]) */
     static const float eps[3] = {0.1f, 0.15f, 0.15f};
@@ -205,7 +190,7 @@ START_TEST(linear_classifier_attacks_reach_the_optimum) {
     for (int t = 0; t < 3; t++) {
         rc_apgd_opts o = {.norm = norms[t], .eps = eps[t], .n_iter = 100, .loss = RC_LOSS_CE};
         ck_assert_msg(rc_apgd_run(&ctx, &a, &m, &o, LN, 0, &e) == 0, "%s", e.msg);
-        download(&ctx, a.x_best, best, sizeof best);
+        download_bytes(&ctx, a.x_best, best, sizeof best);
         check_feasible("linear x_best", norms[t], eps[t], c.x, best, LN, LD);
         for (int i = 0; i < LN; i++) {
             double m0 = margin(&c, i, c.x + i * LD), got = margin(&c, i, best + i * LD);

@@ -15,35 +15,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static unsigned lcg(unsigned *s) { return *s = *s * 1664525u + 1013904223u; }
-static float urand(unsigned *s, float lo, float hi) {
-    return lo + (hi - lo) * (float)(lcg(s) >> 8) / 16777216.0f;
-}
-static float nrand(unsigned *s) {
-    float u1 = urand(s, 1e-7f, 1.0f), u2 = urand(s, 0.0f, 1.0f);
-    return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
-}
-
-static cl_mem dev_buf(rc_ctx *ctx, size_t n) {
-    cl_mem b;
-    rc_err e;
-    ck_assert_msg(rc_buffer_create(ctx, (n ? n : 1) * sizeof(float), "test", &b, &e) == 0, "%s",
-                  e.msg);
-    return b;
-}
-static void upload(rc_ctx *ctx, cl_mem b, const float *h, size_t n) {
-    rc_err e;
-    ck_assert_msg(rc_buffer_write(ctx, b, 0, n * sizeof(float), h, "test", &e) == 0, "%s", e.msg);
-}
-static void download(rc_ctx *ctx, cl_mem b, float *h, size_t n) {
-    rc_err e;
-    ck_assert_msg(rc_buffer_read(ctx, b, 0, n * sizeof(float), h, "test", &e) == 0, "%s", e.msg);
-}
-static cl_mem dev_from(rc_ctx *ctx, const float *h, size_t n) {
-    cl_mem b = dev_buf(ctx, n);
-    upload(ctx, b, h, n);
-    return b;
-}
 static float *fmalloc(size_t n) {
     float *p = calloc(n ? n : 1, sizeof(float));
     ck_assert(p != NULL);
@@ -56,6 +27,13 @@ static double *dmalloc(size_t n) {
 }
 static double sgn(double v) { return v > 0 ? 1.0 : v < 0 ? -1.0 : 0.0; }
 static double clampd(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* A coordinate of x in [0, 1] that is 0 when U[0, 1) < lo, 1 when it is > hi, else uniform: some
+ * coordinates on the box faces. */
+static float face_or_inside(unsigned *seed, float lo, float hi) {
+    float r = urand(seed, 0, 1);
+    return r < lo ? 0.0f : r > hi ? 1.0f : urand(seed, 0, 1);
+}
 
 #define CK(call)                                                                                   \
     do {                                                                                           \
@@ -203,9 +181,7 @@ static void random_point(unsigned *seed, int B, int d, float *x, float *xa, floa
     for (int b = 0; b < B; b++)
         for (int j = 0; j < d; j++) {
             size_t i = (size_t)b * d + j;
-            /* some coordinates on the box faces */
-            float r = urand(seed, 0, 1);
-            x[i] = r < 0.1f ? 0.0f : r > 0.9f ? 1.0f : urand(seed, 0, 1);
+            x[i] = face_or_inside(seed, 0.1f, 0.9f);
             float t =
                 norm == RC_NORM_LINF ? urand(seed, -eps, eps) : nrand(seed) * eps / sqrtf((float)d);
             xa[i] = fminf(fmaxf(x[i] + t, 0.0f), 1.0f);
@@ -431,8 +407,7 @@ static void l1_step_case(int B, int d, float eps, unsigned seed, float topk_val)
         topk[b] = b == 1 ? 0.0f : b == 2 ? 1.0f : topk_val;
         for (int j = 0; j < d; j++) {
             size_t i = (size_t)b * d + j;
-            float r = urand(&seed, 0, 1);
-            x[i] = r < 0.15f ? 0.0f : r > 0.85f ? 1.0f : urand(&seed, 0, 1);
+            x[i] = face_or_inside(&seed, 0.15f, 0.85f);
             xa[i] = x[i];
             g[i] = b == 3 && j % 2 ? 0.0f : nrand(&seed);
         }
@@ -512,8 +487,7 @@ START_TEST(l1_project_random) {
             int sparse = b >= 6;
             for (int j = 0; j < d; j++) {
                 size_t i = (size_t)b * d + j;
-                float r = urand(&seed, 0, 1);
-                x[i] = r < 0.1f ? 0.0f : r > 0.9f ? 1.0f : urand(&seed, 0, 1);
+                x[i] = face_or_inside(&seed, 0.1f, 0.9f);
                 y[i] = sparse && urand(&seed, 0, 1) < 0.9f ? 0.0f : nrand(&seed) * scale;
                 if (sparse && y[i] != 0) y[i] = nrand(&seed) * eps * 0.3f;
             }
@@ -691,8 +665,7 @@ START_TEST(l1_project_nearest_small_d) {
         unsigned seed = 900u + (unsigned)d;
         float *x = fmalloc(n), *y = fmalloc(n);
         for (size_t i = 0; i < n; i++) {
-            float r = urand(&seed, 0, 1);
-            x[i] = r < 0.15f ? 0.0f : r > 0.85f ? 1.0f : urand(&seed, 0, 1);
+            x[i] = face_or_inside(&seed, 0.15f, 0.85f);
             y[i] = urand(&seed, 0, 1) < 0.2f ? 0.0f : urand(&seed, -1.2f, 1.2f);
         }
         for (int b = 0; b < B; b++) {

@@ -1,9 +1,7 @@
 #include "ramp/config.h"
 #include "testutil.h"
 
-#include <dirent.h>
 #include <math.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,45 +18,13 @@ static void env_open(env *t) {
     snprintf(t->data, sizeof t->data, "%s/data", t->dir);
     snprintf(t->init, sizeof t->init, "%s/init.st", t->dir);
     ck_assert_int_eq(mkdir(t->data, 0700), 0);
-    FILE *f = fopen(t->init, "w");
-    ck_assert_ptr_nonnull(f);
-    fclose(f);
-}
-
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        char p[1024];
-        struct stat st;
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        ck_assert_int_eq(lstat(p, &st), 0);
-        if (S_ISDIR(st.st_mode))
-            remove_tree(p);
-        else
-            ck_assert_int_eq(unlink(p), 0);
-    }
-    closedir(d);
-    ck_assert_int_eq(rmdir(dir), 0);
+    write_bytes(t->init, "", 0);
 }
 
 static void env_close(env *t) { remove_tree(t->dir); }
 
 /* Writes the printf-formatted text to <dir>/<name> and puts the path in out. */
-__attribute__((format(printf, 5, 6))) static void write_cfg(char *out, size_t n, const env *t,
-                                                            const char *name, const char *fmt,
-                                                            ...) {
-    snprintf(out, n, "%s/%s", t->dir, name);
-    FILE *f = fopen(out, "w");
-    ck_assert_msg(f != NULL, "cannot write %s", out);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
-    va_end(ap);
-    ck_assert_int_eq(fclose(f), 0);
-}
+#define write_cfg(out, n, t, name, ...) write_text(out, n, (t)->dir, name, __VA_ARGS__)
 
 static void load_ok(rc_config *c, const char *path) {
     rc_err e;
@@ -83,6 +49,27 @@ static int count_lines(const char *s) {
 
 /* The first five lines of most configs below: a valid model and an MNIST dataset in data/. */
 #define HEAD "model:\n  arch: small-cnn\ndata:\n  dataset: mnist\n  path: %s\n"
+
+/* <name> holding text must fail to load with want (and also, unless NULL) in the message, a
+ * message of `lines` lines when lines > 0. */
+static void file_fails(const env *t, const char *name, const char *text, const char *want,
+                       const char *also, int lines) {
+    char path[1024];
+    rc_err e;
+    write_cfg(path, sizeof path, t, name, "%s", text);
+    load_fails(path, &e);
+    ck_has(e.msg, want);
+    if (also) ck_has(e.msg, also);
+    if (lines) ck_assert_int_eq(count_lines(e.msg), lines);
+}
+
+/* file_fails for <name> holding HEAD and then body. */
+static void fails_with(const env *t, const char *name, const char *body, const char *want,
+                       int lines) {
+    char text[4096];
+    snprintf(text, sizeof text, HEAD "%s", t->data, body);
+    file_fails(t, name, text, want, NULL, lines);
+}
 
 /* Every key, none at its default. */
 static void write_full(char *out, size_t n, const env *t, const char *name) {
@@ -469,58 +456,41 @@ START_TEST(method_needs_matching_threat_models) {
     char path[1024];
     rc_err e;
     rc_config c;
-    write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "method: at\n", t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:6:9: method: 'at' trains against threat models: add threat_models");
-    ck_assert_int_eq(count_lines(e.msg), 1);
-
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: eat\nthreat_models: [{norm: l1, eps: 12}]\n", t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:6:9: method: 'eat' combines several threat models, but "
-                  "threat_models lists only l1");
-
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: at\nthreat_models: [{norm: l1, eps: 12}, {norm: l2, eps: 1}]\n",
-              t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:6:9: attack_norm: method at attacks one norm: set attack_norm to one "
-                  "of l1, l2");
-
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: at\nthreat_models: [{norm: l1, eps: 12}]\nattack_norm: linf\n",
-              t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:8:14: attack_norm: linf is not in threat_models (l1)");
-
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: ramp\n"
-                   "threat_models: [{norm: l1, eps: 12}, {norm: linf, eps: 8/255}]\n"
-                   "ramp: {pair: [linf, l2]}\n",
-              t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:8:21: ramp.pair[1]: l2 is not in threat_models (l1, linf)");
-    ck_assert_int_eq(count_lines(e.msg), 1);
-
-    /* avg combines at least two threat models; msd needs all three norms. */
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: avg\nthreat_models: [{norm: l2, eps: 1}]\n", t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:6:9: method: 'avg' combines several threat models, but "
-                  "threat_models lists only l2");
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: linf, eps: 0.1}]\n",
-              t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:6:9: method: 'msd' steps in linf, l2 and l1 at once and needs all "
-                  "three in threat_models; l1 missing");
-    ck_assert_int_eq(count_lines(e.msg), 1);
-    write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: l2, eps: 0.1}]\n",
-              t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "method: 'msd' steps in linf, l2 and l1 at once and needs all three in "
-                  "threat_models; linf and l1 missing");
+    /* after HEAD; the message; its number of lines (0: not checked) */
+    static const struct {
+        const char *body, *want;
+        int lines;
+    } bad[] = {
+        {"method: at\n",
+         "cfg.yaml:6:9: method: 'at' trains against threat models: add threat_models", 1},
+        {"method: eat\nthreat_models: [{norm: l1, eps: 12}]\n",
+         "cfg.yaml:6:9: method: 'eat' combines several threat models, but threat_models lists "
+         "only l1",
+         0},
+        {"method: at\nthreat_models: [{norm: l1, eps: 12}, {norm: l2, eps: 1}]\n",
+         "cfg.yaml:6:9: attack_norm: method at attacks one norm: set attack_norm to one of l1, l2",
+         0},
+        {"method: at\nthreat_models: [{norm: l1, eps: 12}]\nattack_norm: linf\n",
+         "cfg.yaml:8:14: attack_norm: linf is not in threat_models (l1)", 0},
+        {"method: ramp\nthreat_models: [{norm: l1, eps: 12}, {norm: linf, eps: 8/255}]\n"
+         "ramp: {pair: [linf, l2]}\n",
+         "cfg.yaml:8:21: ramp.pair[1]: l2 is not in threat_models (l1, linf)", 1},
+        /* avg combines at least two threat models; msd needs all three norms. */
+        {"method: avg\nthreat_models: [{norm: l2, eps: 1}]\n",
+         "cfg.yaml:6:9: method: 'avg' combines several threat models, but threat_models lists "
+         "only l2",
+         0},
+        {"method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: linf, eps: 0.1}]\n",
+         "cfg.yaml:6:9: method: 'msd' steps in linf, l2 and l1 at once and needs all three in "
+         "threat_models; l1 missing",
+         1},
+        {"method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: l2, eps: 0.1}]\n",
+         "method: 'msd' steps in linf, l2 and l1 at once and needs all three in threat_models; "
+         "linf and l1 missing",
+         0},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        fails_with(&t, "cfg.yaml", bad[i].body, bad[i].want, bad[i].lines);
     write_cfg(path, sizeof path, &t, "cfg.yaml",
               HEAD "method: msd\nthreat_models: [{norm: l2, eps: 1}, {norm: l1, eps: 12},\n"
                    "  {norm: linf, eps: 8/255}]\nmsd: {steps: 7}\n",
@@ -532,11 +502,10 @@ START_TEST(method_needs_matching_threat_models) {
     /* pair auto: the heuristic needs l_p-AT checkpoints of two norms in threat_models, and
      * chooses init itself; at_checkpoints mean nothing with a given pair. */
 #define THREE "threat_models: [{norm: l1, eps: 12}, {norm: linf, eps: 0.1}, {norm: l2, eps: 1}]\n"
-    write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "method: ramp\n" THREE "ramp: {pair: auto}\n",
-              t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:8:14: ramp.pair: auto chooses the pair from l_p-AT models: give "
-                  "ramp.at_checkpoints for at least two norms, or the pair [q, r]");
+    fails_with(&t, "cfg.yaml", "method: ramp\n" THREE "ramp: {pair: auto}\n",
+               "cfg.yaml:8:14: ramp.pair: auto chooses the pair from l_p-AT models: give "
+               "ramp.at_checkpoints for at least two norms, or the pair [q, r]",
+               0);
     write_cfg(path, sizeof path, &t, "cfg.yaml",
               HEAD "method: ramp\n" THREE "ramp:\n  pair: auto\n"
                    "  at_checkpoints: {linf: %s, l1: %s/missing.st}\ninit: %s\n",
@@ -568,9 +537,8 @@ START_TEST(method_needs_matching_threat_models) {
 #undef THREE
 
     /* A list of the wrong length. */
-    write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "ramp: {pair: [linf, l2, l1]}\n", t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "cfg.yaml:6:14: ramp.pair: expected two norms [q, r], got 3");
+    fails_with(&t, "cfg.yaml", "ramp: {pair: [linf, l2, l1]}\n",
+               "cfg.yaml:6:14: ramp.pair: expected two norms [q, r], got 3", 0);
 
     /* The same pair is fine for a method that does not use it, and natural needs no threats. */
     write_cfg(path, sizeof path, &t, "cfg.yaml", HEAD "ramp: {pair: [linf, l2]}\n", t.data);
@@ -634,37 +602,29 @@ START_TEST(malformed_and_empty_files) {
     env_open(&t);
     char path[1024], want[1200];
     rc_err e;
-    write_cfg(path, sizeof path, &t, "bad.yaml", "model:\n  arch: [small-cnn\n");
-    load_fails(path, &e);
-    ck_has(e.msg, "bad.yaml:3:1: invalid YAML: did not find expected ',' or ']' "
-                  "(while parsing a flow sequence at line 2, column 9)");
-    write_cfg(path, sizeof path, &t, "tab.yaml", "model:\n\tarch: small-cnn\n");
-    load_fails(path, &e);
-    ck_has(e.msg, "tab.yaml:2:1: invalid YAML: found character that cannot start any token");
-    write_cfg(path, sizeof path, &t, "alias.yaml", "model: *m\n");
-    load_fails(path, &e);
-    ck_has(e.msg, "alias.yaml:1:8: invalid YAML: found undefined alias");
-
-    write_cfg(path, sizeof path, &t, "empty.yaml", "%s", "");
-    load_fails(path, &e);
-    ck_has(e.msg, "empty.yaml: the file holds no settings");
-    write_cfg(path, sizeof path, &t, "comments.yaml", "# nothing yet\n\n");
-    load_fails(path, &e);
-    ck_has(e.msg, "comments.yaml: the file holds no settings");
-    write_cfg(path, sizeof path, &t, "list.yaml", "- model\n- data\n");
-    load_fails(path, &e);
-    ck_has(e.msg, "list.yaml:1:1: the top level must be a mapping of keys (model:, data:, ...), "
-                  "got a list");
-    write_cfg(path, sizeof path, &t, "scalar.yaml", "small-cnn\n");
-    load_fails(path, &e);
-    ck_has(e.msg, "scalar.yaml:1:1: the top level must be a mapping");
-    ck_has(e.msg, "got 'small-cnn'");
-    write_cfg(path, sizeof path, &t, "two.yaml", HEAD "---\nseed: 1\n", t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "two.yaml:7:1: a second YAML document; a config file holds exactly one");
-    write_cfg(path, sizeof path, &t, "dup.yaml", HEAD "seed: 1\nseed: 2\n", t.data);
-    load_fails(path, &e);
-    ck_has(e.msg, "dup.yaml:7:1: duplicate key 'seed' at the top level (first at line 6)");
+    static const struct {
+        const char *name, *text, *want, *also;
+    } bad[] = {
+        {"bad.yaml", "model:\n  arch: [small-cnn\n",
+         "bad.yaml:3:1: invalid YAML: did not find expected ',' or ']' (while parsing a flow "
+         "sequence at line 2, column 9)", NULL},
+        {"tab.yaml", "model:\n\tarch: small-cnn\n",
+         "tab.yaml:2:1: invalid YAML: found character that cannot start any token", NULL},
+        {"alias.yaml", "model: *m\n", "alias.yaml:1:8: invalid YAML: found undefined alias", NULL},
+        {"empty.yaml", "", "empty.yaml: the file holds no settings", NULL},
+        {"comments.yaml", "# nothing yet\n\n", "comments.yaml: the file holds no settings", NULL},
+        {"list.yaml", "- model\n- data\n",
+         "list.yaml:1:1: the top level must be a mapping of keys (model:, data:, ...), got a "
+         "list", NULL},
+        {"scalar.yaml", "small-cnn\n", "scalar.yaml:1:1: the top level must be a mapping",
+         "got 'small-cnn'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        file_fails(&t, bad[i].name, bad[i].text, bad[i].want, bad[i].also, 0);
+    fails_with(&t, "two.yaml", "---\nseed: 1\n",
+               "two.yaml:7:1: a second YAML document; a config file holds exactly one", 0);
+    fails_with(&t, "dup.yaml", "seed: 1\nseed: 2\n",
+               "dup.yaml:7:1: duplicate key 'seed' at the top level (first at line 6)", 0);
 
     load_fails(t.data, &e);
     snprintf(want, sizeof want, "%s: cannot open: Is a directory", t.data);

@@ -1,7 +1,6 @@
 #include "ramp/dataset.h"
 #include "testutil.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -10,18 +9,16 @@
 
 /* ---- generated files ------------------------------------------------------------------------ */
 
-static void write_bytes(const char *path, int gz, const uint8_t *buf, size_t len) {
-    if (gz) {
-        gzFile f = gzopen(path, "wb");
-        ck_assert_msg(f != NULL, "gzopen %s", path);
-        if (len) ck_assert_int_eq(gzwrite(f, buf, (unsigned)len), (int)len);
-        ck_assert_int_eq(gzclose(f), Z_OK);
-    } else {
-        FILE *f = fopen(path, "wb");
-        ck_assert_msg(f != NULL, "fopen %s", path);
-        ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
-        ck_assert_int_eq(fclose(f), 0);
+/* buf to path, gzip-compressed when gz */
+static void write_maybe_gz(const char *path, int gz, const uint8_t *buf, size_t len) {
+    if (!gz) {
+        write_bytes(path, buf, len);
+        return;
     }
+    gzFile f = gzopen(path, "wb");
+    ck_assert_msg(f != NULL, "gzopen %s", path);
+    if (len) ck_assert_int_eq(gzwrite(f, buf, (unsigned)len), (int)len);
+    ck_assert_int_eq(gzclose(f), Z_OK);
 }
 
 static void put32(uint8_t *p, uint32_t v) {
@@ -43,7 +40,7 @@ static void write_cut(const char *path, int gz, uint8_t *full, size_t len, long 
     uint8_t *buf = realloc(full, n ? n : 1);
     ck_assert_ptr_nonnull(buf);
     if (n > len) memset(buf + len, 0xab, n - len);
-    write_bytes(path, gz, buf, n);
+    write_maybe_gz(path, gz, buf, n);
     free(buf);
 }
 
@@ -96,21 +93,6 @@ static void expect_fail(int rc, const rc_err *e, const rc_dataset *d, const char
     ck_assert_ptr_null(d->labels);
 }
 
-/* The temporary directories hold plain files only. */
-static void remove_dir(const char *dir) {
-    DIR *dp = opendir(dir);
-    ck_assert_ptr_nonnull(dp);
-    struct dirent *ent;
-    char path[1024];
-    while ((ent = readdir(dp)) != NULL) {
-        if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-        ck_assert_int_eq(unlink(path), 0);
-    }
-    closedir(dp);
-    ck_assert_int_eq(rmdir(dir), 0);
-}
-
 /* Paths of an image and a label file in a fresh directory. */
 typedef struct idx_files {
     char dir[512], images[600], labels[600];
@@ -120,6 +102,13 @@ static void idx_files_make(idx_files *f) {
     test_tmpdir(f->dir, sizeof f->dir, "dataset");
     snprintf(f->images, sizeof f->images, "%s/images", f->dir);
     snprintf(f->labels, sizeof f->labels, "%s/labels", f->dir);
+}
+
+/* Loading f's files (first_k points) fails, naming path and saying what. */
+static void idx_fails(const idx_files *f, uint32_t first_k, const char *path, const char *what) {
+    rc_dataset d;
+    rc_err e;
+    expect_fail(rc_dataset_load_idx(&d, f->images, f->labels, first_k, &e), &e, &d, path, what);
 }
 
 /* ---- IDX ------------------------------------------------------------------------------------ */
@@ -138,7 +127,7 @@ START_TEST(idx_raw_and_gzip_load_every_pixel) {
         rc_dataset_free(&d);
         ck_assert_ptr_null(d.pixels);
     }
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -155,73 +144,59 @@ START_TEST(idx_first_k) {
     ck_assert_msg(rc_dataset_load_idx(&d, f.images, f.labels, 7, &e) == 0, "%s", e.msg);
     check_idx(&d, 7, 5, 3);
     rc_dataset_free(&d);
-    expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 8, &e), &e, &d, f.images,
-                "first 8 images but the file holds 7");
-    remove_dir(f.dir);
+    idx_fails(&f, 8, f.images, "first 8 images but the file holds 7");
+    remove_tree(f.dir);
 }
 END_TEST
 
 START_TEST(idx_truncated_header) {
     idx_files f;
     idx_files_make(&f);
-    rc_dataset d;
-    rc_err e;
     for (int gz = 0; gz < 2; gz++) {
         write_images(f.images, gz, 0x803, 7, 5, 3, -(16 + 105 - 10));
         write_labels(f.labels, gz, 7, 0);
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
-                    "truncated: 10 bytes");
+        idx_fails(&f, 0, f.images, "truncated: 10 bytes");
         write_images(f.images, gz, 0x803, 7, 5, 3, 0);
         write_labels(f.labels, gz, 7, -(8 + 7 - 5));
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
-                    "truncated: 5 bytes");
+        idx_fails(&f, 0, f.labels, "truncated: 5 bytes");
         /* An empty file too. */
         write_labels(f.labels, gz, 7, -(8 + 7));
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
-                    "truncated: 0 bytes");
+        idx_fails(&f, 0, f.labels, "truncated: 0 bytes");
     }
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
 START_TEST(idx_truncated_data) {
     idx_files f;
     idx_files_make(&f);
-    rc_dataset d;
-    rc_err e;
     for (int gz = 0; gz < 2; gz++) {
         write_images(f.images, gz, 0x803, 7, 5, 3, -4);
         write_labels(f.labels, gz, 7, 0);
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
-                    "truncated: header says 7 images of 5x3 (105 bytes) but the file holds 101");
+        idx_fails(&f, 0, f.images,
+                  "truncated: header says 7 images of 5x3 (105 bytes) but the file holds 101");
         /* Also when only the first points are kept: the whole file is checked. */
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 2, &e), &e, &d, f.images,
-                    "but the file holds 101");
+        idx_fails(&f, 2, f.images, "but the file holds 101");
         write_images(f.images, gz, 0x803, 7, 5, 3, 0);
         write_labels(f.labels, gz, 7, -1);
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
-                    "header says 7 labels (7 bytes) but the file holds 6");
+        idx_fails(&f, 0, f.labels, "header says 7 labels (7 bytes) but the file holds 6");
     }
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
 START_TEST(idx_trailing_garbage) {
     idx_files f;
     idx_files_make(&f);
-    rc_dataset d;
-    rc_err e;
     for (int gz = 0; gz < 2; gz++) {
         write_images(f.images, gz, 0x803, 7, 5, 3, 3);
         write_labels(f.labels, gz, 7, 0);
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
-                    "3 bytes of trailing data");
+        idx_fails(&f, 0, f.images, "3 bytes of trailing data");
         write_images(f.images, gz, 0x803, 7, 5, 3, 0);
         write_labels(f.labels, gz, 7, 1);
-        expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
-                    "1 bytes of trailing data");
+        idx_fails(&f, 0, f.labels, "1 bytes of trailing data");
     }
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -239,12 +214,10 @@ START_TEST(idx_wrong_magic_and_dims) {
                 "magic 0x00000803, want 0x00000801 (this is an image file)");
     /* Float pixels (type 0x0d). */
     write_images(f.images, 0, 0xd03, 7, 5, 3, 0);
-    expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
-                "not an IDX image file: magic 0x00000d03");
+    idx_fails(&f, 0, f.images, "not an IDX image file: magic 0x00000d03");
     write_images(f.images, 1, 0x803, 7, 0, 3, 0);
-    expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
-                "zero dimension");
-    remove_dir(f.dir);
+    idx_fails(&f, 0, f.images, "zero dimension");
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -258,15 +231,13 @@ START_TEST(idx_count_mismatch) {
     expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
                 "holds 7 images but");
     ck_assert_msg(strstr(e.msg, f.labels) && strstr(e.msg, "holds 6 labels"), "%s", e.msg);
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
 START_TEST(idx_label_out_of_range) {
     idx_files f;
     idx_files_make(&f);
-    rc_dataset d;
-    rc_err e;
     write_images(f.images, 0, 0x803, 3, 2, 2, 0);
     uint8_t labels[8 + 3];
     put32(labels, 0x801);
@@ -274,13 +245,11 @@ START_TEST(idx_label_out_of_range) {
     labels[8] = 9;
     labels[9] = 10;
     labels[10] = 0;
-    write_bytes(f.labels, 1, labels, sizeof labels);
-    expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.labels,
-                "label 10 of point 1 is out of range");
+    write_maybe_gz(f.labels, 1, labels, sizeof labels);
+    idx_fails(&f, 0, f.labels, "label 10 of point 1 is out of range");
     /* Checked also past first_k. */
-    expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 1, &e), &e, &d, f.labels,
-                "label 10 of point 1");
-    remove_dir(f.dir);
+    idx_fails(&f, 1, f.labels, "label 10 of point 1");
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -290,8 +259,7 @@ START_TEST(idx_missing_and_corrupt_gzip) {
     rc_dataset d;
     rc_err e;
     write_labels(f.labels, 0, 40, 0);
-    expect_fail(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), &e, &d, f.images,
-                "cannot open: No such file");
+    idx_fails(&f, 0, f.images, "cannot open: No such file");
     expect_fail(rc_dataset_load_idx(&d, f.dir, f.labels, 0, &e), &e, &d, f.dir, "cannot read");
 
     /* The compressed stream cut in half. */
@@ -317,7 +285,7 @@ START_TEST(idx_missing_and_corrupt_gzip) {
     free(gz);
     ck_assert_int_eq(rc_dataset_load_idx(&d, f.images, f.labels, 0, &e), -1);
     ck_assert_msg(strstr(e.msg, f.images) != NULL, "%s", e.msg);
-    remove_dir(f.dir);
+    remove_tree(f.dir);
 }
 END_TEST
 
@@ -348,7 +316,7 @@ START_TEST(mnist_dir_finds_raw_and_gzip_files) {
     /* Errors name the file found. */
     expect_fail(rc_dataset_load_mnist_dir(&d, dir, 0, 5, &e), &e, &d, "t10k-images-idx3-ubyte",
                 "first 5 images but the file holds 4");
-    remove_dir(dir);
+    remove_tree(dir);
 }
 END_TEST
 
@@ -401,7 +369,7 @@ static void write_cifar(const char *dir, const char *file, uint32_t first, uint3
         for (uint32_t p = 0; p < 3072; p++)
             buf[(size_t)r * 3073 + 1 + p] = cifar_pixel(first + r, p);
     }
-    write_bytes(path, 0, buf, len);
+    write_bytes(path, buf, len);
     free(buf);
 }
 
@@ -448,7 +416,7 @@ START_TEST(cifar_loads_every_pixel_in_file_order) {
     rc_dataset_free(&d);
     expect_fail(rc_dataset_load_cifar10(&d, dir, 1, 13, &e), &e, &d, dir,
                 "first 13 images but data_batch_1.bin..data_batch_5.bin hold 12");
-    remove_dir(dir);
+    remove_tree(dir);
 }
 END_TEST
 
@@ -482,7 +450,7 @@ START_TEST(cifar_bad_files_are_named) {
     ck_assert_int_eq(fclose(f), 0);
     expect_fail(rc_dataset_load_cifar10(&d, dir, 0, 0, &e), &e, &d, path,
                 "label 10 of record 2 is out of range");
-    remove_dir(dir);
+    remove_tree(dir);
 }
 END_TEST
 

@@ -64,18 +64,12 @@ static float *run_case(rc_ctx *ctx, const gcase *g, double *worst) {
         for (size_t i = 0; i < g->m; i++)
             for (size_t j = 0; j < g->n; j++) c[g->off + i * ldc + j] = NAN;
     rc_err e;
-    cl_mem da, db, dc;
-    ck_assert_msg(rc_buffer_create(ctx, na * 4, "A", &da, &e) == 0, "%s", e.msg);
-    ck_assert_msg(rc_buffer_create(ctx, nb * 4, "B", &db, &e) == 0, "%s", e.msg);
-    ck_assert_msg(rc_buffer_create(ctx, nc * 4, "C", &dc, &e) == 0, "%s", e.msg);
-    ck_assert(rc_buffer_write(ctx, da, 0, na * 4, a, "A", &e) == 0);
-    ck_assert(rc_buffer_write(ctx, db, 0, nb * 4, b, "B", &e) == 0);
-    ck_assert(rc_buffer_write(ctx, dc, 0, nc * 4, c, "C", &e) == 0);
+    cl_mem da = dev_from(ctx, a, na), db = dev_from(ctx, b, nb), dc = dev_from(ctx, c, nc);
     ck_assert_msg(rc_sgemm(ctx, g->ta, g->tb, g->m, g->n, g->k, g->alpha,
                            (rc_matrix){da, g->off, lda}, (rc_matrix){db, g->off, ldb}, g->beta,
                            (rc_matrix){dc, g->off, ldc}, "test", &e) == 0,
                   "%s", e.msg);
-    ck_assert(rc_buffer_read(ctx, dc, 0, nc * 4, got, "C", &e) == 0);
+    download(ctx, dc, got, nc);
     host_gemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a + g->off, lda, b + g->off, ldb, g->beta,
               c + g->off, ldc);
     *worst = 0;
@@ -230,8 +224,7 @@ START_TEST(clblast_error_names_routine_and_sizes) {
     rc_ctx ctx;
     open_with(&ctx, "clblast", NULL);
     rc_err e;
-    cl_mem d;
-    ck_assert(rc_buffer_create(&ctx, 64, "d", &d, &e) == 0);
+    cl_mem d = dev_buf(&ctx, 16);
     /* Buffers far too small for the sizes: CLBlast refuses, we name the routine and sizes. */
     ck_assert_int_eq(rc_sgemm(&ctx, 0, 0, 100, 100, 100, 1.0f, (rc_matrix){d, 0, 100},
                               (rc_matrix){d, 0, 100}, 0.0f, (rc_matrix){d, 0, 100}, "conv1 fwd",
@@ -249,9 +242,7 @@ START_TEST(own_error_names_routine_and_sizes) {
     rc_ctx ctx;
     open_with(&ctx, "own", NULL);
     rc_err e;
-    cl_mem d, big;
-    ck_assert(rc_buffer_create(&ctx, 64, "d", &d, &e) == 0);
-    ck_assert(rc_buffer_create(&ctx, 100 * 100 * 4, "big", &big, &e) == 0);
+    cl_mem d = dev_buf(&ctx, 16), big = dev_buf(&ctx, 100 * 100);
     ck_assert_int_eq(rc_sgemm(&ctx, 0, 1, 100, 100, 100, 1.0f, (rc_matrix){big, 0, 100},
                               (rc_matrix){d, 0, 100}, 0.0f, (rc_matrix){big, 0, 100}, "conv1 fwd",
                               &e),
@@ -285,8 +276,7 @@ START_TEST(bad_selection_is_an_error) {
     setenv("RAMP_CL_GEMM", "own", 1);
     setenv("RAMP_CL_GEMM_PARAMS", "mr=8,nr=24", 1);
     test_open_ctx(&ctx);
-    cl_mem d;
-    ck_assert(rc_buffer_create(&ctx, 64, "d", &d, &e) == 0);
+    cl_mem d = dev_buf(&ctx, 16);
     ck_assert_int_eq(rc_sgemm(&ctx, 0, 0, 1, 1, 1, 1.0f, (rc_matrix){d, 0, 1},
                               (rc_matrix){d, 0, 1}, 0.0f, (rc_matrix){d, 0, 1}, "z", &e),
                      -1);

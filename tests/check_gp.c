@@ -27,11 +27,11 @@ typedef struct gp_case {
 } gp_case;
 
 static uint64_t rng_state;
-static double urand(void) { /* U[0, 1) */
+static double xrand(void) { /* U[0, 1) */
     rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
     return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
 }
-static double srand1(void) { return 2 * urand() - 1; } /* U[-1, 1) */
+static double srand1(void) { return 2 * xrand() - 1; } /* U[-1, 1) */
 
 /* Lay the tensors out (gaps before each), fill old everywhere; in the gaps adv and nat hold
  * markers that the merge must leave alone. */
@@ -59,7 +59,7 @@ static void case_build(gp_case *c, const gp_layout *l, int n, uint64_t seed) {
         float *o = c->h[3 * arena], *a = c->h[3 * arena + 1], *nt = c->h[3 * arena + 2];
         for (size_t i = 0; i < len; i++) {
             /* running_var-like values in the state arena stay positive */
-            o[i] = (float)(arena ? 1.0 + 0.5 * urand() : srand1());
+            o[i] = (float)(arena ? 1.0 + 0.5 * xrand() : srand1());
             a[i] = 1234.5f, nt[i] = -777.25f; /* gap markers */
         }
     }
@@ -122,9 +122,7 @@ static void dev_upload(rc_ctx *ctx, const gp_case *c, gp_dev *d) {
         size_t bytes = (a < 3 ? c->np : c->ns) * sizeof(float);
         d->b[a] = NULL;
         if (!bytes) continue;
-        ck_assert_msg(rc_buffer_create(ctx, bytes, "arena", &d->b[a], &e) == 0, "%s", e.msg);
-        ck_assert_msg(rc_buffer_write(ctx, d->b[a], 0, bytes, c->h[a], "arena", &e) == 0, "%s",
-                      e.msg);
+        d->b[a] = dev_from_bytes(ctx, c->h[a], bytes);
     }
     ck_assert_msg(rc_gp_snapshot_alloc(ctx, &d->snap, c->np, c->ns, &e) == 0, "%s", e.msg);
     ck_assert_msg(rc_gp_snapshot_take(ctx, &d->snap, d->b[OLD_P], d->b[OLD_S], &e) == 0, "%s",
@@ -143,14 +141,13 @@ static void dev_free(gp_dev *d) {
 static void dev_merge(rc_ctx *ctx, const gp_case *c, gp_dev *d, float beta, float *out_p,
                       float *out_s, double *cs) {
     rc_err e;
-    ck_assert(rc_buffer_write(ctx, d->b[ADV_P], 0, c->np * 4, c->h[ADV_P], "adv", &e) == 0);
-    if (c->ns)
-        ck_assert(rc_buffer_write(ctx, d->b[ADV_S], 0, c->ns * 4, c->h[ADV_S], "adv", &e) == 0);
+    upload(ctx, d->b[ADV_P], c->h[ADV_P], c->np);
+    if (c->ns) upload(ctx, d->b[ADV_S], c->h[ADV_S], c->ns);
     ck_assert_msg(rc_gp_merge(ctx, &d->snap, d->b[ADV_P], d->b[ADV_S], d->b[NAT_P], d->b[NAT_S],
                               c->t, c->nt, beta, cs, &e) == 0,
                   "%s", e.msg);
-    ck_assert(rc_buffer_read(ctx, d->b[ADV_P], 0, c->np * 4, out_p, "adv", &e) == 0);
-    if (c->ns) ck_assert(rc_buffer_read(ctx, d->b[ADV_S], 0, c->ns * 4, out_s, "adv", &e) == 0);
+    download(ctx, d->b[ADV_P], out_p, c->np);
+    if (c->ns) download(ctx, d->b[ADV_S], out_s, c->ns);
 }
 
 /* got vs the reference, elementwise, at ~1e-6 relative to the size of the terms involved. */
@@ -192,150 +189,149 @@ static const gp_layout mixed[] = {
 };
 #define N_MIXED ((int)(sizeof mixed / sizeof *mixed))
 
-START_TEST(merge_matches_reference) {
+/* One test's device, case, device arenas and merged output. */
+typedef struct gp_test {
     rc_ctx ctx;
-    test_open_ctx(&ctx);
     gp_case c;
-    case_build(&c, mixed, N_MIXED, 0x9e3779b97f4a7c15ull);
     gp_dev d;
-    dev_upload(&ctx, &c, &d);
-    float *p = malloc(c.np * 4), *s = malloc(c.ns * 4);
+    float *p, *s; /* the merged arenas */
     double cs[16];
-    dev_merge(&ctx, &c, &d, 0.5f, p, s, cs);
-    compare(&c, 0.5, p, s, cs);
+} gp_test;
+
+static void gpt_open(gp_test *t, const gp_layout *l, int n, uint64_t seed) {
+    test_open_ctx(&t->ctx);
+    case_build(&t->c, l, n, seed);
+}
+
+/* Upload the case (after any change to its host values). */
+static void gpt_upload(gp_test *t) {
+    dev_upload(&t->ctx, &t->c, &t->d);
+    t->p = malloc((t->c.np ? t->c.np : 1) * 4);
+    t->s = malloc((t->c.ns ? t->c.ns : 1) * 4);
+    ck_assert(t->p && t->s);
+}
+
+/* Merge with beta (as a float on the device) and compare with the reference. */
+static void gpt_merge(gp_test *t, double beta) {
+    dev_merge(&t->ctx, &t->c, &t->d, (float)beta, t->p, t->s, t->cs);
+    compare(&t->c, beta, t->p, t->s, t->cs);
+}
+
+static void gpt_close(gp_test *t) {
+    free(t->p);
+    free(t->s);
+    dev_free(&t->d);
+    case_free(&t->c);
+    rc_ctx_close(&t->ctx);
+}
+
+
+START_TEST(merge_matches_reference) {
+    gp_test t;
+    gpt_open(&t, mixed, N_MIXED, 0x9e3779b97f4a7c15ull);
+    gpt_upload(&t);
+    gpt_merge(&t, 0.5);
+    const gp_case *c = &t.c;
+    const double *cs = t.cs;
     /* the cases are what they claim to be */
     ck_assert_msg(cs[0] > 0.5 && cs[4] > 0.5 && cs[7] > 0.5, "%g %g %g", cs[0], cs[4], cs[7]);
     ck_assert_msg(cs[3] < -0.5 && cs[8] < -0.5, "%g %g", cs[3], cs[8]);
     ck_assert_msg(fabs(fabs(cs[1]) - 1) < 1e-6, "one element: cos %g", cs[1]);
     ck_assert(cs[2] == 0 && cs[9] == 0 && cs[5] == 0);
     /* a zero adversarial delta leaves theta_old exactly */
-    for (size_t j = 0; j < c.t[2].numel; j++)
-        ck_assert(p[c.t[2].offset + j] == c.h[OLD_P][c.t[2].offset + j]);
+    for (size_t j = 0; j < c->t[2].numel; j++)
+        ck_assert(t.p[c->t[2].offset + j] == c->h[OLD_P][c->t[2].offset + j]);
     /* negative cosine: the natural delta is dropped, theta_new = theta_old + beta * g_a */
     const int neg[2] = {3, 8};
     for (int k = 0; k < 2; k++) {
-        const rc_gp_tensor *g = &c.t[neg[k]];
-        const float *got = (g->arena ? s : p) + g->offset, *o = c.h[3 * g->arena] + g->offset,
-                    *a = c.h[3 * g->arena + 1] + g->offset;
+        const rc_gp_tensor *g = &c->t[neg[k]];
+        const float *got = (g->arena ? t.s : t.p) + g->offset, *o = c->h[3 * g->arena] + g->offset,
+                    *a = c->h[3 * g->arena + 1] + g->offset;
         for (size_t j = 0; j < g->numel; j++) {
             double want = o[j] + 0.5 * ((double)a[j] - o[j]);
             ck_assert_msg(fabs(got[j] - want) <= 2e-7 * (fabs(o[j]) + fabs(a[j])),
                           "tensor %d float %zu: %.9g, want %.9g", neg[k], j, got[j], want);
         }
     }
-    free(p);
-    free(s);
-    dev_free(&d);
-    case_free(&c);
-    rc_ctx_close(&ctx);
+    gpt_close(&t);
 }
 END_TEST
 
 START_TEST(beta_edges) {
-    rc_ctx ctx;
-    test_open_ctx(&ctx);
-    gp_case c;
-    case_build(&c, mixed, N_MIXED, 42);
-    gp_dev d;
-    dev_upload(&ctx, &c, &d);
-    float *p = malloc(c.np * 4), *s = malloc(c.ns * 4);
-    double cs[16];
+    gp_test t;
+    gpt_open(&t, mixed, N_MIXED, 42);
+    gpt_upload(&t);
+    const gp_case *c = &t.c;
+    const float *p = t.p, *s = t.s;
     /* beta = 1: the adversarial model, whatever the cosine */
-    dev_merge(&ctx, &c, &d, 1.0f, p, s, cs);
-    compare(&c, 1.0, p, s, cs);
-    for (size_t i = 0; i < c.np; i++)
-        ck_assert_msg(fabs(p[i] - c.h[ADV_P][i]) <=
-                          2e-7 * (fabs(c.h[OLD_P][i]) + fabs(c.h[ADV_P][i])),
-                      "float %zu: %.9g, adv %.9g", i, p[i], c.h[ADV_P][i]);
-    for (size_t i = 0; i < c.ns; i++)
-        ck_assert(fabs(s[i] - c.h[ADV_S][i]) <= 2e-7 * (fabs(c.h[OLD_S][i]) + fabs(c.h[ADV_S][i])));
+    gpt_merge(&t, 1.0);
+    for (size_t i = 0; i < c->np; i++)
+        ck_assert_msg(fabs(p[i] - c->h[ADV_P][i]) <=
+                          2e-7 * (fabs(c->h[OLD_P][i]) + fabs(c->h[ADV_P][i])),
+                      "float %zu: %.9g, adv %.9g", i, p[i], c->h[ADV_P][i]);
+    for (size_t i = 0; i < c->ns; i++)
+        ck_assert(fabs(s[i] - c->h[ADV_S][i]) <=
+                  2e-7 * (fabs(c->h[OLD_S][i]) + fabs(c->h[ADV_S][i])));
     /* beta = 0: theta_old plus the cos-scaled natural delta where cos > 0, else theta_old */
-    dev_merge(&ctx, &c, &d, 0.0f, p, s, cs);
-    compare(&c, 0.0, p, s, cs);
-    const rc_gp_tensor *g = &c.t[3]; /* negative cosine */
+    gpt_merge(&t, 0.0);
+    const rc_gp_tensor *g = &c->t[3]; /* negative cosine */
     for (size_t j = 0; j < g->numel; j++)
-        ck_assert(p[g->offset + j] == c.h[OLD_P][g->offset + j]);
-    free(p);
-    free(s);
-    dev_free(&d);
-    case_free(&c);
-    rc_ctx_close(&ctx);
+        ck_assert(p[g->offset + j] == c->h[OLD_P][g->offset + j]);
+    gpt_close(&t);
 }
 END_TEST
 
 /* Deltas with a common sign over 2.4M floats, where a plain float running sum loses digits. */
 START_TEST(accurate_on_large_tensor) {
-    rc_ctx ctx;
-    test_open_ctx(&ctx);
     const gp_layout l[] = {{0, 0, 2400000, K_POS}, {0, 1, 2400001, K_NEG}};
-    gp_case c;
-    case_build(&c, l, 2, 7);
+    gp_test t;
+    gpt_open(&t, l, 2, 7);
     /* shift the first tensor's deltas to one sign: large sums of same-signed terms */
-    for (size_t j = 0; j < c.t[0].numel; j++) {
-        c.h[ADV_P][j] = (float)(c.h[ADV_P][j] + 0.03);
-        c.h[NAT_P][j] = (float)(c.h[NAT_P][j] + 0.02);
+    for (size_t j = 0; j < t.c.t[0].numel; j++) {
+        t.c.h[ADV_P][j] = (float)(t.c.h[ADV_P][j] + 0.03);
+        t.c.h[NAT_P][j] = (float)(t.c.h[NAT_P][j] + 0.02);
     }
-    gp_dev d;
-    dev_upload(&ctx, &c, &d);
-    float *p = malloc(c.np * 4), s[1];
-    double cs[2];
-    dev_merge(&ctx, &c, &d, 0.3f, p, s, cs);
-    compare(&c, 0.3, p, s, cs);
-    free(p);
-    dev_free(&d);
-    case_free(&c);
-    rc_ctx_close(&ctx);
+    gpt_upload(&t);
+    gpt_merge(&t, 0.3);
+    gpt_close(&t);
 }
 END_TEST
 
 /* Tiny deltas: PyTorch (>= 1.12) clamps each norm at eps = 1e-8 separately. With max(|a| |b|, eps)
  * instead, A would give 1.5e-9 and B 0.01. */
 START_TEST(eps_clamps_each_norm) {
-    rc_ctx ctx;
-    test_open_ctx(&ctx);
     const gp_layout l[] = {{0, 0, 1, K_RANDOM}, {0, 0, 2, K_RANDOM}, {0, 0, 2, K_ZERO_ADV}};
-    gp_case c;
-    case_build(&c, l, 3, 11);
-    for (size_t i = 0; i < c.np; i++) c.h[OLD_P][i] = 0, c.h[ADV_P][i] = 0, c.h[NAT_P][i] = 0;
-    c.h[ADV_P][0] = 5e-9f, c.h[NAT_P][0] = 3e-9f;   /* A: both norms below eps */
-    c.h[ADV_P][1] = 1e-5f, c.h[NAT_P][1] = 1e-5f;   /* B: |a| |b| = 1.4e-10 < eps, each > eps */
-    c.h[NAT_P][2] = 1e-5f;
-    c.h[NAT_P][3] = 1e-5f, c.h[NAT_P][4] = -2e-5f; /* C: zero adversarial delta */
-    gp_dev d;
-    dev_upload(&ctx, &c, &d);
-    float *p = malloc(c.np * 4), s[1];
-    double cs[3];
-    dev_merge(&ctx, &c, &d, 0.5f, p, s, cs);
-    compare(&c, 0.5, p, s, cs);
-    ck_assert_msg(fabs(cs[0] - (double)5e-9f * 3e-9f / 1e-16) < 1e-6, "A: cos %.9g", cs[0]);
-    ck_assert_msg(fabs(cs[1] - sqrt(0.5)) < 1e-6, "B: cos %.9g", cs[1]);
-    ck_assert(cs[2] == 0);
-    free(p);
-    dev_free(&d);
-    case_free(&c);
-    rc_ctx_close(&ctx);
+    gp_test t;
+    gpt_open(&t, l, 3, 11);
+    float **h = t.c.h;
+    for (size_t i = 0; i < t.c.np; i++) h[OLD_P][i] = 0, h[ADV_P][i] = 0, h[NAT_P][i] = 0;
+    h[ADV_P][0] = 5e-9f, h[NAT_P][0] = 3e-9f;   /* A: both norms below eps */
+    h[ADV_P][1] = 1e-5f, h[NAT_P][1] = 1e-5f;   /* B: |a| |b| = 1.4e-10 < eps, each > eps */
+    h[NAT_P][2] = 1e-5f;
+    h[NAT_P][3] = 1e-5f, h[NAT_P][4] = -2e-5f; /* C: zero adversarial delta */
+    gpt_upload(&t);
+    gpt_merge(&t, 0.5);
+    ck_assert_msg(fabs(t.cs[0] - (double)5e-9f * 3e-9f / 1e-16) < 1e-6, "A: cos %.9g", t.cs[0]);
+    ck_assert_msg(fabs(t.cs[1] - sqrt(0.5)) < 1e-6, "B: cos %.9g", t.cs[1]);
+    ck_assert(t.cs[2] == 0);
+    gpt_close(&t);
 }
 END_TEST
 
 START_TEST(repeated_merges_are_bit_identical) {
-    rc_ctx ctx;
-    test_open_ctx(&ctx);
-    gp_case c;
-    case_build(&c, mixed, N_MIXED, 2024);
-    gp_dev d;
-    dev_upload(&ctx, &c, &d);
-    float *p1 = malloc(c.np * 4), *s1 = malloc(c.ns * 4), *p2 = malloc(c.np * 4),
-          *s2 = malloc(c.ns * 4);
-    double cs1[16], cs2[16];
-    dev_merge(&ctx, &c, &d, 0.5f, p1, s1, cs1);
-    dev_merge(&ctx, &c, &d, 0.5f, p2, s2, cs2);
-    ck_assert(memcmp(p1, p2, c.np * 4) == 0);
-    ck_assert(memcmp(s1, s2, c.ns * 4) == 0);
-    ck_assert(memcmp(cs1, cs2, (size_t)c.nt * sizeof(double)) == 0);
-    free(p1), free(s1), free(p2), free(s2);
-    dev_free(&d);
-    case_free(&c);
-    rc_ctx_close(&ctx);
+    gp_test t;
+    gpt_open(&t, mixed, N_MIXED, 2024);
+    gpt_upload(&t);
+    const gp_case *c = &t.c;
+    float *p2 = malloc(c->np * 4), *s2 = malloc(c->ns * 4);
+    double cs2[16];
+    dev_merge(&t.ctx, c, &t.d, 0.5f, t.p, t.s, t.cs);
+    dev_merge(&t.ctx, c, &t.d, 0.5f, p2, s2, cs2);
+    ck_assert(memcmp(t.p, p2, c->np * 4) == 0);
+    ck_assert(memcmp(t.s, s2, c->ns * 4) == 0);
+    ck_assert(memcmp(t.cs, cs2, (size_t)c->nt * sizeof(double)) == 0);
+    free(p2), free(s2);
+    gpt_close(&t);
 }
 END_TEST
 
@@ -348,36 +344,32 @@ START_TEST(snapshot_round_trip_is_bit_exact) {
     const size_t np = 10007, ns = 130;
     uint32_t *hp = malloc(np * 4), *hs = malloc(ns * 4), *back = malloc(np * 4);
     rng_state = 99;
-    for (size_t i = 0; i < np; i++) hp[i] = (uint32_t)(urand() * 4294967296.0);
-    for (size_t i = 0; i < ns; i++) hs[i] = (uint32_t)(urand() * 4294967296.0);
+    for (size_t i = 0; i < np; i++) hp[i] = (uint32_t)(xrand() * 4294967296.0);
+    for (size_t i = 0; i < ns; i++) hs[i] = (uint32_t)(xrand() * 4294967296.0);
     hp[0] = 0x7fc00001u, hp[1] = 0xff800000u, hp[2] = 0x80000000u; /* NaN payload, -inf, -0 */
-    cl_mem bp, bs;
-    ck_assert(rc_buffer_create(&ctx, np * 4, "p", &bp, &e) == 0);
-    ck_assert(rc_buffer_create(&ctx, ns * 4, "s", &bs, &e) == 0);
-    ck_assert(rc_buffer_write(&ctx, bp, 0, np * 4, hp, "p", &e) == 0);
-    ck_assert(rc_buffer_write(&ctx, bs, 0, ns * 4, hs, "s", &e) == 0);
+    cl_mem bp = dev_from_bytes(&ctx, hp, np * 4), bs = dev_from_bytes(&ctx, hs, ns * 4);
     rc_gp_snapshot snap;
     ck_assert_msg(rc_gp_snapshot_alloc(&ctx, &snap, np, ns, &e) == 0, "%s", e.msg);
     ck_assert_msg(rc_gp_snapshot_take(&ctx, &snap, bp, bs, &e) == 0, "%s", e.msg);
     ck_assert(rc_fill(&ctx, bp, 0, np, 3.0f, &e) == 0);
     ck_assert(rc_fill(&ctx, bs, 0, ns, 3.0f, &e) == 0);
-    ck_assert(rc_buffer_read(&ctx, snap.params, 0, np * 4, back, "snap", &e) == 0);
+    download_bytes(&ctx, snap.params, back, np * 4);
     ck_assert(memcmp(back, hp, np * 4) == 0);
     ck_assert_msg(rc_gp_snapshot_restore(&ctx, &snap, bp, bs, &e) == 0, "%s", e.msg);
-    ck_assert(rc_buffer_read(&ctx, bp, 0, np * 4, back, "p", &e) == 0);
+    download_bytes(&ctx, bp, back, np * 4);
     ck_assert(memcmp(back, hp, np * 4) == 0);
-    ck_assert(rc_buffer_read(&ctx, bs, 0, ns * 4, back, "s", &e) == 0);
+    download_bytes(&ctx, bs, back, ns * 4);
     ck_assert(memcmp(back, hs, ns * 4) == 0);
     rc_gp_snapshot_free(&snap);
     rc_gp_snapshot_free(&snap); /* twice is harmless */
     /* no BN state */
     ck_assert_msg(rc_gp_snapshot_alloc(&ctx, &snap, np, 0, &e) == 0, "%s", e.msg);
     ck_assert(snap.state == NULL);
-    ck_assert(rc_buffer_write(&ctx, bp, 0, np * 4, hp, "p", &e) == 0);
+    upload_bytes(&ctx, bp, hp, np * 4);
     ck_assert_msg(rc_gp_snapshot_take(&ctx, &snap, bp, NULL, &e) == 0, "%s", e.msg);
     ck_assert(rc_fill(&ctx, bp, 0, np, 3.0f, &e) == 0);
     ck_assert_msg(rc_gp_snapshot_restore(&ctx, &snap, bp, NULL, &e) == 0, "%s", e.msg);
-    ck_assert(rc_buffer_read(&ctx, bp, 0, np * 4, back, "p", &e) == 0);
+    download_bytes(&ctx, bp, back, np * 4);
     ck_assert(memcmp(back, hp, np * 4) == 0);
     rc_gp_snapshot_free(&snap);
     clReleaseMemObject(bp);

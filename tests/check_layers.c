@@ -38,28 +38,6 @@ typedef struct layer_case {
     rc_act act;
 } layer_case;
 
-static unsigned lcg(unsigned *s) { return *s = *s * 1664525u + 1013904223u; }
-static float urand(unsigned *s, float lo, float hi) {
-    return lo + (hi - lo) * (float)(lcg(s) >> 8) / 16777216.0f;
-}
-
-static cl_mem dev_buf(rc_ctx *ctx, size_t n) {
-    cl_mem b;
-    rc_err e;
-    ck_assert_msg(rc_buffer_create(ctx, n * sizeof(float), "test", &b, &e) == 0, "%s", e.msg);
-    return b;
-}
-
-static void upload(rc_ctx *ctx, cl_mem b, const float *h, size_t n) {
-    rc_err e;
-    ck_assert_msg(rc_buffer_write(ctx, b, 0, n * sizeof(float), h, "test", &e) == 0, "%s", e.msg);
-}
-
-static void download(rc_ctx *ctx, cl_mem b, float *h, size_t n) {
-    rc_err e;
-    ck_assert_msg(rc_buffer_read(ctx, b, 0, n * sizeof(float), h, "test", &e) == 0, "%s", e.msg);
-}
-
 static probe *add_probe(layer_case *lc, const char *name, size_t n, float lo, float hi,
                         unsigned seed, int with_grad) {
     probe *p = &lc->t[lc->nt++];
@@ -95,9 +73,11 @@ static double objective(layer_case *lc) {
     return s;
 }
 
-/* Compare every analytic partial with its central difference. */
-static void check_gradients(layer_case *lc, float h, double tol) {
+/* With ny outputs, compare every analytic partial with its central difference (step h). */
+static void check_gradients(layer_case *lc, size_t ny, double tol) {
+    const float h = 1e-2f;
     rc_err e;
+    set_output(lc, ny);
     objective(lc); /* forward at the base point, state for backward */
     ck_assert_msg(lc->backward(lc, &e) == 0, "backward: %s", e.msg);
     for (int ti = 0; ti < lc->nt; ti++) {
@@ -125,7 +105,8 @@ static void check_gradients(layer_case *lc, float h, double tol) {
     }
 }
 
-static void free_case(layer_case *lc) {
+/* Frees the case and closes its context. */
+static void close_case(layer_case *lc) {
     for (int i = 0; i < lc->nt; i++) {
         free(lc->t[i].host);
         clReleaseMemObject(lc->t[i].dev);
@@ -135,6 +116,7 @@ static void free_case(layer_case *lc) {
     clReleaseMemObject(lc->dy);
     free(lc->r);
     rc_workspace_free(&lc->ws);
+    rc_ctx_close(lc->ctx);
 }
 
 /* ---- convolution ------------------------------------------------------------------------ */
@@ -160,10 +142,8 @@ static void conv_case(int n, int c, int hw, int oc, int k, int stride, int pad, 
     add_probe(&lc, "x", (size_t)n * c * hw * hw, -1, 1, 1, 1);
     add_probe(&lc, "weight", (size_t)oc * c * k * k, -0.5f, 0.5f, 2, 1);
     if (bias) add_probe(&lc, "bias", (size_t)oc, -0.5f, 0.5f, 3, 1);
-    set_output(&lc, (size_t)n * oc * lc.conv.oh * lc.conv.ow);
-    check_gradients(&lc, 1e-2f, 1e-2);
-    free_case(&lc);
-    rc_ctx_close(&ctx);
+    check_gradients(&lc, (size_t)n * oc * lc.conv.oh * lc.conv.ow, 1e-2);
+    close_case(&lc);
 }
 
 START_TEST(conv3x3_stride1_bias) { conv_case(2, 3, 5, 4, 3, 1, 1, 1); }
@@ -205,16 +185,14 @@ static void bn_case(int train) {
     lc.bn.invstd = dev_buf(&ctx, (size_t)lc.c);
     lc.bn.part_a = dev_buf(&ctx, nc);
     lc.bn.part_b = dev_buf(&ctx, nc);
-    set_output(&lc, nc * lc.hw);
-    check_gradients(&lc, 1e-2f, 2e-2);
+    check_gradients(&lc, nc * lc.hw, 2e-2);
     clReleaseMemObject(lc.bn.running_mean);
     clReleaseMemObject(lc.bn.running_var);
     clReleaseMemObject(lc.bn.mean);
     clReleaseMemObject(lc.bn.invstd);
     clReleaseMemObject(lc.bn.part_a);
     clReleaseMemObject(lc.bn.part_b);
-    free_case(&lc);
-    rc_ctx_close(&ctx);
+    close_case(&lc);
 }
 
 START_TEST(batchnorm_train) { bn_case(1); }
@@ -287,10 +265,8 @@ static void act_case(rc_act a, float lo, float hi) {
     /* keep ReLU inputs away from its kink, where the difference quotient is meaningless */
     for (size_t i = 0; i < x->n; i++)
         if (fabsf(x->host[i]) < 0.05f) x->host[i] = 0.1f;
-    set_output(&lc, 64);
-    check_gradients(&lc, 1e-2f, 1e-2);
-    free_case(&lc);
-    rc_ctx_close(&ctx);
+    check_gradients(&lc, 64, 1e-2);
+    close_case(&lc);
 }
 
 START_TEST(relu) { act_case(RC_ACT_RELU, -2, 2); }
@@ -312,10 +288,8 @@ START_TEST(global_avg_pool) {
     test_open_ctx(&ctx);
     layer_case lc = {.ctx = &ctx, .forward = gap_fwd, .backward = gap_bwd, .n = 2, .c = 3, .hw = 9};
     add_probe(&lc, "x", 54, -1, 1, 31, 1);
-    set_output(&lc, 6);
-    check_gradients(&lc, 1e-2f, 1e-2);
-    free_case(&lc);
-    rc_ctx_close(&ctx);
+    check_gradients(&lc, 6, 1e-2);
+    close_case(&lc);
 }
 END_TEST
 
@@ -334,10 +308,8 @@ START_TEST(residual_add) {
     layer_case lc = {.ctx = &ctx, .forward = add_fwd, .backward = add_bwd};
     add_probe(&lc, "a", 30, -1, 1, 41, 1);
     add_probe(&lc, "b", 30, -1, 1, 42, 1);
-    set_output(&lc, 30);
-    check_gradients(&lc, 1e-2f, 1e-2);
-    free_case(&lc);
-    rc_ctx_close(&ctx);
+    check_gradients(&lc, 30, 1e-2);
+    close_case(&lc);
 }
 END_TEST
 
@@ -388,10 +360,8 @@ START_TEST(linear) {
     add_probe(&lc, "x", 21, -1, 1, 51, 1);
     add_probe(&lc, "weight", 35, -0.5f, 0.5f, 52, 1);
     add_probe(&lc, "bias", 5, -0.5f, 0.5f, 53, 1);
-    set_output(&lc, 15);
-    check_gradients(&lc, 1e-2f, 1e-2);
-    free_case(&lc);
-    rc_ctx_close(&ctx);
+    check_gradients(&lc, 15, 1e-2);
+    close_case(&lc);
 }
 END_TEST
 
@@ -409,8 +379,7 @@ START_TEST(cross_entropy) {
     z[2 * 6 + 2] = 10; /* sample 2 is classified correctly */
     cl_mem dz = dev_buf(&ctx, 24), dgrad = dev_buf(&ctx, 24);
     rc_err e;
-    ck_assert(rc_buffer_create(&ctx, sizeof labels, "labels", &ce_labels, &e) == 0);
-    ck_assert(rc_buffer_write(&ctx, ce_labels, 0, sizeof labels, labels, "labels", &e) == 0);
+    ce_labels = dev_from_bytes(&ctx, labels, sizeof labels);
     ce_loss = dev_buf(&ctx, 4);
     ce_correct = dev_buf(&ctx, 4);
     double base = 0;
@@ -473,8 +442,7 @@ static float *rand_host(size_t n, float lo, float hi, unsigned seed) {
 
 static cl_mem rand_dev(rc_ctx *ctx, size_t n, float lo, float hi, unsigned seed) {
     float *h = rand_host(n, lo, hi, seed);
-    cl_mem b = dev_buf(ctx, n);
-    upload(ctx, b, h, n);
+    cl_mem b = dev_from(ctx, h, n);
     free(h);
     return b;
 }

@@ -15,27 +15,6 @@
 #include <math.h>
 #include <unistd.h>
 
-/* ---- helpers ----------------------------------------------------------------------------------
- */
-
-static double urand(unsigned *s) {
-    *s = *s * 1664525u + 1013904223u;
-    return (double)(*s >> 8) / 16777216.0;
-}
-
-static cl_mem upload(rc_ctx *ctx, const void *src, size_t bytes) {
-    cl_mem b;
-    rc_err e;
-    ck_assert_msg(rc_buffer_create(ctx, bytes, "test", &b, &e) == 0, "%s", e.msg);
-    if (src) ck_assert_msg(rc_buffer_write(ctx, b, 0, bytes, src, "test", &e) == 0, "%s", e.msg);
-    return b;
-}
-
-static void download(rc_ctx *ctx, cl_mem b, void *dst, size_t bytes) {
-    rc_err e;
-    ck_assert_msg(rc_buffer_read(ctx, b, 0, bytes, dst, "test", &e) == 0, "%s", e.msg);
-}
-
 /* A config with the three threat models (linf, l2, l1) for trainer set-ups. */
 static void three_threats(rc_config *cfg, rc_method method, double linf, double l2, double l1) {
     rc_config_defaults(cfg);
@@ -94,20 +73,17 @@ START_TEST(max_picks_highest_loss_ties_to_first) {
     enum { B = 5, D = 3 };
     float loss[3][B] = {{1, 5, 2, 7, 3}, {1, 4, 9, 7, 3}, {0, 6, 9, 8, 3}};
     int want[B] = {0, 2, 1, 2, 0}; /* ties (1,1) -> 0, (9,9) -> 1, (3,3,3) -> 0 */
-    cl_mem adv[3], l[3], out;
-    rc_err e;
+    cl_mem adv[3], l[3], out = dev_buf(&ctx, B * D);
     for (int i = 0; i < 3; i++) {
         float v[B * D];
         for (int k = 0; k < B * D; k++) v[k] = (float)(10 * i + k);
-        ck_assert(rc_buffer_create(&ctx, sizeof v, "adv", &adv[i], &e) == 0);
-        ck_assert(rc_buffer_write(&ctx, adv[i], 0, sizeof v, v, "adv", &e) == 0);
-        ck_assert(rc_buffer_create(&ctx, sizeof loss[i], "loss", &l[i], &e) == 0);
-        ck_assert(rc_buffer_write(&ctx, l[i], 0, sizeof loss[i], loss[i], "loss", &e) == 0);
+        adv[i] = dev_from(&ctx, v, B * D);
+        l[i] = dev_from(&ctx, loss[i], B);
     }
-    ck_assert(rc_buffer_create(&ctx, B * D * 4, "out", &out, &e) == 0);
+    rc_err e;
     ck_assert_msg(rc_select_max(&ctx, adv, l, 3, out, B, D, &e) == 0, "%s", e.msg);
     float got[B * D];
-    ck_assert(rc_buffer_read(&ctx, out, 0, sizeof got, got, "out", &e) == 0);
+    download(&ctx, out, got, B * D);
     for (int b = 0; b < B; b++)
         for (int j = 0; j < D; j++)
             ck_assert_msg(got[b * D + j] == (float)(10 * want[b] + b * D + j),
@@ -150,71 +126,107 @@ static double host_ramp_loss(const double *zq, const double *zr, const double *z
     return ce / RN + (m ? lambda * kl / m : 0);
 }
 
+/* A logit set: nt sets of RN x RK logits, U[-2, 2) (z[t] at z + t * RN * RK). */
+static void random_logits(float *z, int nt, unsigned s) {
+    for (int i = 0; i < nt * RN * RK; i++) z[i] = (float)(urand01(&s) * 4 - 2);
+}
+
+static int argmax(const float *row) {
+    int arg = 0;
+    for (int k = 1; k < RK; k++)
+        if (row[k] > row[arg]) arg = k;
+    return arg;
+}
+
+/* The device side of a logit set: nt logit sets z[t] and their gradients dz[t], the labels, and
+ * the kernel's per-point loss and correctness. */
+typedef struct logit_dev {
+    int nt;
+    cl_mem z[4], dz[4], labels, loss, correct;
+} logit_dev;
+
+static void logit_dev_open(rc_ctx *ctx, logit_dev *d, int nt, const float *z, const int *y) {
+    d->nt = nt;
+    for (int t = 0; t < nt; t++)
+        d->z[t] = dev_from(ctx, z + t * RN * RK, RN * RK), d->dz[t] = dev_buf(ctx, RN * RK);
+    d->labels = dev_from_bytes(ctx, y, RN * sizeof *y);
+    d->loss = dev_buf(ctx, RN), d->correct = dev_buf(ctx, RN);
+}
+
+/* The loss, correctness and (at grad + t * RN * RK) logit gradients the kernel wrote. */
+static void logit_dev_read(rc_ctx *ctx, const logit_dev *d, float *loss, float *correct,
+                           float *grad) {
+    download(ctx, d->loss, loss, RN);
+    download(ctx, d->correct, correct, RN);
+    for (int t = 0; t < d->nt; t++) download(ctx, d->dz[t], grad + t * RN * RK, RN * RK);
+}
+
+static void logit_dev_close(logit_dev *d) {
+    for (int t = 0; t < d->nt; t++) clReleaseMemObject(d->z[t]), clReleaseMemObject(d->dz[t]);
+    clReleaseMemObject(d->labels), clReleaseMemObject(d->loss), clReleaseMemObject(d->correct);
+}
+
+/* A float64 host loss of the logit sets zd[0..3]. */
+typedef double (*host_loss)(double (*zd)[RN * RK], const int *y, double lambda, double beta);
+
+/* The mean of the kernel's per-point losses against the host loss f, and its gradients grad[t]
+ * for the nt logit sets z[t] against central differences of f. */
+static void check_against_host(int nt, const float *z, const float *loss, const float *grad,
+                               const int *y, host_loss f, double lambda, double beta) {
+    static const char *const names[4] = {"q", "r", "best", "clean"};
+    double zd[4][RN * RK];
+    for (int t = 0; t < nt; t++)
+        for (int i = 0; i < RN * RK; i++) zd[t][i] = z[t * RN * RK + i];
+    double want = f(zd, y, lambda, beta), mean = 0;
+    for (int i = 0; i < RN; i++) mean += loss[i] / RN;
+    ck_assert_msg(fabs(mean - want) < 1e-5 * fmax(1, fabs(want)), "loss %g, host %g", mean, want);
+    for (int t = 0; t < nt; t++)
+        for (int i = 0; i < RN * RK; i++) {
+            const double h = 1e-5, v = zd[t][i];
+            zd[t][i] = v + h;
+            double fp = f(zd, y, lambda, beta);
+            zd[t][i] = v - h;
+            double fm = f(zd, y, lambda, beta);
+            zd[t][i] = v;
+            double fd = (fp - fm) / (2 * h), g = grad[t * RN * RK + i];
+            ck_assert_msg(fabs(fd - g) < 1e-5 + 1e-3 * fabs(fd),
+                          "logits %s [%d]: kernel %g, finite difference %g", names[t], i, g, fd);
+        }
+}
+
+static double ramp_of(double (*zd)[RN * RK], const int *y, double lambda, double beta) {
+    (void)beta;
+    return host_ramp_loss(zd[0], zd[1], zd[2], y, lambda);
+}
+
 static void ramp_loss_case(int empty_mask) {
     rc_ctx ctx;
     test_open_ctx(&ctx);
     float z[3][RN * RK];
     int y[RN];
-    unsigned s = 17;
-    for (int t = 0; t < 3; t++)
-        for (int i = 0; i < RN * RK; i++)
-            z[t][i] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f * 4 - 2;
+    random_logits(z[0], 3, 17);
+    /* half the points classified correctly by z_q, or none */
     for (int i = 0; i < RN; i++) {
-        int arg = 0;
-        for (int k = 1; k < RK; k++)
-            if (z[0][i * RK + k] > z[0][i * RK + arg]) arg = k;
-        /* half the points classified correctly by z_q, or none */
+        int arg = argmax(z[0] + i * RK);
         y[i] = empty_mask || i % 2 ? (arg + 1) % RK : arg;
     }
     const float lambda = 1.5f;
-    cl_mem dz[3], zz[3], labels, loss, correct;
-    rc_err e;
-    for (int t = 0; t < 3; t++) {
-        ck_assert(rc_buffer_create(&ctx, sizeof z[t], "z", &zz[t], &e) == 0);
-        ck_assert(rc_buffer_write(&ctx, zz[t], 0, sizeof z[t], z[t], "z", &e) == 0);
-        ck_assert(rc_buffer_create(&ctx, sizeof z[t], "dz", &dz[t], &e) == 0);
-    }
-    ck_assert(rc_buffer_create(&ctx, sizeof y, "labels", &labels, &e) == 0);
-    ck_assert(rc_buffer_write(&ctx, labels, 0, sizeof y, y, "labels", &e) == 0);
-    ck_assert(rc_buffer_create(&ctx, RN * 4, "loss", &loss, &e) == 0);
-    ck_assert(rc_buffer_create(&ctx, RN * 4, "correct", &correct, &e) == 0);
+    logit_dev d;
+    logit_dev_open(&ctx, &d, 3, z[0], y);
     size_t g = RN;
     int n = RN, k = RK;
-    ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_loss", 1, &g, &e, RC_ARG(zz[0]),
-                            RC_ARG(zz[1]), RC_ARG(zz[2]), RC_ARG(labels), RC_ARG(lambda),
-                            RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]), RC_ARG(dz[1]), RC_ARG(dz[2]),
-                            RC_ARG(loss), RC_ARG(correct)) == 0, "%s", e.msg);
-    float got_loss[RN], grad[3][RN * RK];
-    ck_assert(rc_buffer_read(&ctx, loss, 0, sizeof got_loss, got_loss, "loss", &e) == 0);
-    for (int t = 0; t < 3; t++)
-        ck_assert(rc_buffer_read(&ctx, dz[t], 0, sizeof grad[t], grad[t], "dz", &e) == 0);
-    double zd[3][RN * RK];
-    for (int t = 0; t < 3; t++)
-        for (int i = 0; i < RN * RK; i++) zd[t][i] = z[t][i];
-    double want = host_ramp_loss(zd[0], zd[1], zd[2], y, lambda), mean = 0;
-    for (int i = 0; i < RN; i++) mean += got_loss[i] / RN;
-    ck_assert_msg(fabs(mean - want) < 1e-5 * fmax(1, fabs(want)), "loss %g, host %g", mean, want);
+    rc_err e;
+    ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_loss", 1, &g, &e, RC_ARG(d.z[0]),
+                            RC_ARG(d.z[1]), RC_ARG(d.z[2]), RC_ARG(d.labels), RC_ARG(lambda),
+                            RC_ARG(n), RC_ARG(k), RC_ARG(d.dz[0]), RC_ARG(d.dz[1]),
+                            RC_ARG(d.dz[2]), RC_ARG(d.loss), RC_ARG(d.correct)) == 0,
+                  "%s", e.msg);
+    float got_loss[RN], corr[RN], grad[3][RN * RK];
+    logit_dev_read(&ctx, &d, got_loss, corr, grad[0]);
     if (empty_mask) /* no KL term: z_q and z_r get no gradient */
         for (int i = 0; i < RN * RK; i++) ck_assert(grad[0][i] == 0.0f && grad[1][i] == 0.0f);
-    for (int t = 0; t < 3; t++)
-        for (int i = 0; i < RN * RK; i++) {
-            const double h = 1e-5;
-            double v = zd[t][i];
-            zd[t][i] = v + h;
-            double fp = host_ramp_loss(zd[0], zd[1], zd[2], y, lambda);
-            zd[t][i] = v - h;
-            double fm = host_ramp_loss(zd[0], zd[1], zd[2], y, lambda);
-            zd[t][i] = v;
-            double fd = (fp - fm) / (2 * h);
-            ck_assert_msg(fabs(fd - grad[t][i]) < 1e-5 + 1e-3 * fabs(fd),
-                          "%s logits [%d]: kernel %g, finite difference %g",
-                          t == 0   ? "q"
-                          : t == 1 ? "r"
-                                   : "best",
-                          i, grad[t][i], fd);
-        }
-    for (int t = 0; t < 3; t++) clReleaseMemObject(zz[t]), clReleaseMemObject(dz[t]);
-    clReleaseMemObject(labels), clReleaseMemObject(loss), clReleaseMemObject(correct);
+    check_against_host(3, z[0], got_loss, grad[0], y, ramp_of, lambda, 0);
+    logit_dev_close(&d);
     rc_ctx_close(&ctx);
 }
 
@@ -248,64 +260,39 @@ static double host_trades_loss(const double *zq, const double *zr, const double 
     return l;
 }
 
+static double trades_of(double (*zd)[RN * RK], const int *y, double lambda, double beta) {
+    return host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta);
+}
+
 START_TEST(ramp_trades_loss_matches_host) {
     rc_ctx ctx;
     test_open_ctx(&ctx);
     float z[4][RN * RK]; /* q, r, best, clean */
     int y[RN];
-    unsigned s = 29;
-    for (int t = 0; t < 4; t++)
-        for (int i = 0; i < RN * RK; i++) z[t][i] = (float)(urand(&s) * 4 - 2);
-    for (int i = 0; i < RN; i++) {
-        int arg = 0;
-        for (int k = 1; k < RK; k++)
-            if (z[0][i * RK + k] > z[0][i * RK + arg]) arg = k;
-        y[i] = i % 3 ? arg : (arg + 1) % RK; /* two thirds in the pairing mask */
+    random_logits(z[0], 4, 29);
+    for (int i = 0; i < RN; i++) { /* two thirds in the pairing mask */
+        int arg = argmax(z[0] + i * RK);
+        y[i] = i % 3 ? arg : (arg + 1) % RK;
     }
     const float lambda = 2.0f, beta = 6.0f;
-    cl_mem zz[4], dz[4], labels = upload(&ctx, y, sizeof y);
-    cl_mem loss = upload(&ctx, NULL, RN * 4), correct = upload(&ctx, NULL, RN * 4);
-    for (int t = 0; t < 4; t++)
-        zz[t] = upload(&ctx, z[t], sizeof z[t]), dz[t] = upload(&ctx, NULL, sizeof z[t]);
+    logit_dev d;
+    logit_dev_open(&ctx, &d, 4, z[0], y);
     size_t g = RN;
     int n = RN, k = RK;
     rc_err e;
-    ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_trades_loss", 1, &g, &e, RC_ARG(zz[0]),
-                            RC_ARG(zz[1]), RC_ARG(zz[2]), RC_ARG(zz[3]), RC_ARG(labels),
-                            RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]),
-                            RC_ARG(dz[1]), RC_ARG(dz[2]), RC_ARG(dz[3]), RC_ARG(loss),
-                            RC_ARG(correct)) == 0,
+    ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_trades_loss", 1, &g, &e, RC_ARG(d.z[0]),
+                            RC_ARG(d.z[1]), RC_ARG(d.z[2]), RC_ARG(d.z[3]), RC_ARG(d.labels),
+                            RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(k), RC_ARG(d.dz[0]),
+                            RC_ARG(d.dz[1]), RC_ARG(d.dz[2]), RC_ARG(d.dz[3]), RC_ARG(d.loss),
+                            RC_ARG(d.correct)) == 0,
                   "%s", e.msg);
     float got[RN], grad[4][RN * RK], corr[RN];
-    download(&ctx, loss, got, sizeof got);
-    download(&ctx, correct, corr, sizeof corr);
-    for (int t = 0; t < 4; t++) download(&ctx, dz[t], grad[t], sizeof grad[t]);
-    double zd[4][RN * RK];
-    for (int t = 0; t < 4; t++)
-        for (int i = 0; i < RN * RK; i++) zd[t][i] = z[t][i];
-    double want = host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta), mean = 0;
-    for (int i = 0; i < RN; i++) mean += got[i] / RN;
-    ck_assert_msg(fabs(mean - want) < 1e-5 * fmax(1, fabs(want)), "loss %g, host %g", mean, want);
-    for (int i = 0; i < RN; i++) { /* correctness is that of the MAX-selected example */
-        int arg = 0;
-        for (int c = 1; c < RK; c++)
-            if (z[2][i * RK + c] > z[2][i * RK + arg]) arg = c;
-        ck_assert(corr[i] == (arg == y[i] ? 1.0f : 0.0f));
-    }
-    for (int t = 0; t < 4; t++)
-        for (int i = 0; i < RN * RK; i++) {
-            const double h = 1e-5, v = zd[t][i];
-            zd[t][i] = v + h;
-            double fp = host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta);
-            zd[t][i] = v - h;
-            double fm = host_trades_loss(zd[0], zd[1], zd[2], zd[3], y, lambda, beta);
-            zd[t][i] = v;
-            double fd = (fp - fm) / (2 * h);
-            ck_assert_msg(fabs(fd - grad[t][i]) < 1e-5 + 1e-3 * fabs(fd),
-                          "logits %d [%d]: kernel %g, finite difference %g", t, i, grad[t][i], fd);
-        }
-    for (int t = 0; t < 4; t++) clReleaseMemObject(zz[t]), clReleaseMemObject(dz[t]);
-    clReleaseMemObject(labels), clReleaseMemObject(loss), clReleaseMemObject(correct);
+    logit_dev_read(&ctx, &d, got, corr, grad[0]);
+    /* correctness is that of the MAX-selected example */
+    for (int i = 0; i < RN; i++)
+        ck_assert(corr[i] == (argmax(z[2] + i * RK) == y[i] ? 1.0f : 0.0f));
+    check_against_host(4, z[0], got, grad[0], y, trades_of, lambda, beta);
+    logit_dev_close(&d);
     rc_ctx_close(&ctx);
 }
 END_TEST
@@ -351,23 +338,22 @@ START_TEST(avg_loss_and_gradient_match_host) {
     unsigned s = 5;
     float w[AK * AD], b[AK], adv[AT * AN * AD];
     int y[AN];
-    for (int i = 0; i < AK * AD; i++) w[i] = (float)(urand(&s) * 2 - 1);
-    for (int i = 0; i < AK; i++) b[i] = (float)(urand(&s) - 0.5);
-    for (int i = 0; i < AT * AN * AD; i++) adv[i] = (float)urand(&s);
-    for (int n = 0; n < AN; n++) y[n] = (int)(urand(&s) * AK);
+    for (int i = 0; i < AK * AD; i++) w[i] = (float)(urand01(&s) * 2 - 1);
+    for (int i = 0; i < AK; i++) b[i] = (float)(urand01(&s) - 0.5);
+    for (int i = 0; i < AT * AN * AD; i++) adv[i] = (float)urand01(&s);
+    for (int n = 0; n < AN; n++) y[n] = (int)(urand01(&s) * AK);
     rc_param *pw = rc_model_param(&m, "linear.weight"), *pb = rc_model_param(&m, "linear.bias");
     ck_assert(rc_param_write(&ctx, pw, w, &e) == 0 && rc_param_write(&ctx, pb, b, &e) == 0);
     for (int p = 0; p < AT; p++)
-        ck_assert(rc_buffer_write(&ctx, t.adv[p], 0, AN * AD * 4, adv + p * AN * AD, "adv", &e) ==
-                  0);
-    cl_mem labels = upload(&ctx, y, sizeof y);
-    cl_mem loss = upload(&ctx, NULL, AN * 4), correct = upload(&ctx, NULL, AN * 4);
+        upload(&ctx, t.adv[p], adv + p * AN * AD, AN * AD);
+    cl_mem labels = dev_from_bytes(&ctx, y, sizeof y);
+    cl_mem loss = dev_buf(&ctx, AN), correct = dev_buf(&ctx, AN);
     ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
     float got[AN], corr[AN], gw[AK * AD], gb[AK];
-    download(&ctx, loss, got, sizeof got);
-    download(&ctx, correct, corr, sizeof corr);
-    download(&ctx, pw->grad, gw, sizeof gw);
-    download(&ctx, pb->grad, gb, sizeof gb);
+    download_bytes(&ctx, loss, got, sizeof got);
+    download_bytes(&ctx, correct, corr, sizeof corr);
+    download_bytes(&ctx, pw->grad, gw, sizeof gw);
+    download_bytes(&ctx, pb->grad, gb, sizeof gb);
     double wd[AK * AD], bd[AK], acc;
     for (int i = 0; i < AK * AD; i++) wd[i] = w[i];
     for (int i = 0; i < AK; i++) bd[i] = b[i];
@@ -398,22 +384,21 @@ START_TEST(avg_loss_and_gradient_match_host) {
     ck_assert_msg(rc_adv_trainer_init(&ctx, &t, &cfg, &m, AN, SD, &e) == 0, "%s", e.msg);
     float sadv[AT][AN * SD];
     for (int p = 0; p < AT; p++) {
-        for (int i = 0; i < AN * SD; i++) sadv[p][i] = (float)urand(&s);
-        ck_assert(rc_buffer_write(&ctx, t.adv[p], 0, sizeof sadv[p], sadv[p], "adv", &e) == 0);
+        for (int i = 0; i < AN * SD; i++) sadv[p][i] = (float)urand01(&s);
+        upload(&ctx, t.adv[p], sadv[p], AN * SD);
     }
     size_t nt = m.n_train;
     float *avg = malloc(nt * 4), *one = malloc(nt * 4);
     double *sum = calloc(nt, sizeof *sum);
     ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
-    download(&ctx, m.grads, avg, nt * 4);
+    download(&ctx, m.grads, avg, nt);
     for (int p = 0; p < AT; p++) {
-        ck_assert(rc_buffer_write(&ctx, rc_model_input(&m), 0, sizeof sadv[p], sadv[p], "x", &e) ==
-                  0);
+        upload(&ctx, rc_model_input(&m), sadv[p], AN * SD);
         ck_assert(rc_model_forward(&ctx, &m, 1, AN, &e) == 0);
         ck_assert(rc_ce_forward_backward(&ctx, AN, AK, rc_model_logits(&m), labels, loss, correct,
                                          rc_model_logits_grad(&m), &e) == 0);
         ck_assert(rc_model_backward(&ctx, &m, 1, AN, RC_GRAD_WRITE, 0, &e) == 0);
-        download(&ctx, m.grads, one, nt * 4);
+        download(&ctx, m.grads, one, nt);
         for (size_t i = 0; i < nt; i++) sum[i] += one[i] / (double)AT;
     }
     double mx = 0;
@@ -520,13 +505,13 @@ static void host_msd_candidates(const float *x, const float *xa, const float *g,
 static void msd_case(float *x, float *xa, float *g, float gap) {
     unsigned s = 77;
     for (int i = 0; i < MB * MD; i++) {
-        x[i] = (float)(0.1 + 0.8 * urand(&s));
-        g[i] = (float)(urand(&s) * 2 - 1);
+        x[i] = (float)(0.1 + 0.8 * urand01(&s));
+        g[i] = (float)(urand01(&s) * 2 - 1);
         xa[i] = x[i];
     }
     for (int j = 0; j < MD; j++) {
-        xa[1 * MD + j] = (float)fmin(fmax(x[MD + j] + 0.6 * urand(&s) - 0.3, 0), 1);
-        if (j % 3 == 0) xa[2 * MD + j] = x[2 * MD + j] + (float)(0.02 * urand(&s) - 0.01);
+        xa[1 * MD + j] = (float)fmin(fmax(x[MD + j] + 0.6 * urand01(&s) - 0.3, 0), 1);
+        if (j % 3 == 0) xa[2 * MD + j] = x[2 * MD + j] + (float)(0.02 * urand01(&s) - 0.01);
     }
     float *x3 = x + 3 * MD, *a3 = xa + 3 * MD, *g3 = g + 3 * MD;
     const float pos[8] = {0.0f, 1.0f, 0.5f * gap, 1.0f - 0.5f * gap, 0.0f, 1.0f, 0.5f * gap, 0.9f};
@@ -553,15 +538,15 @@ START_TEST(msd_candidates_match_host) {
         int k = ks[r];
         float x[MB * MD], xa[MB * MD], g[MB * MD];
         msd_case(x, xa, g, o.alpha_l1 / (float)k * 20.0f);
-        cl_mem xb = upload(&ctx, x, sizeof x), gb = upload(&ctx, g, sizeof g);
-        ck_assert(rc_buffer_write(&ctx, a.x_adv, 0, sizeof xa, xa, "x_adv", &e) == 0);
+        cl_mem xb = dev_from_bytes(&ctx, x, sizeof x), gb = dev_from_bytes(&ctx, g, sizeof g);
+        upload_bytes(&ctx, a.x_adv, xa, sizeof xa);
         ck_assert_msg(rc_msd_candidates(&ctx, &a, xb, gb, &o, k, MB, &e) == 0, "%s", e.msg);
         static double want[3][MB * MD];
         host_msd_candidates(x, xa, g, &o, k, want);
         const char *names[3] = {"l1", "l2", "linf"};
         for (int c = 0; c < 3; c++) {
             float got[MB * MD];
-            download(&ctx, a.cand[c], got, sizeof got);
+            download_bytes(&ctx, a.cand[c], got, sizeof got);
             for (int b = 0; b < MB; b++) {
                 double l1 = 0, l2 = 0, li = 0;
                 for (int j = 0; j < MD; j++) {
@@ -582,7 +567,7 @@ START_TEST(msd_candidates_match_host) {
         if (r == 0) {
             /* the rules at work: the gap mask, and sample 0 grown to the radius by the quirk */
             float got[MB * MD];
-            download(&ctx, a.cand[RC_MSD_L1], got, sizeof got);
+            download_bytes(&ctx, a.cand[RC_MSD_L1], got, sizeof got);
             for (int j = 0; j < 6; j++) ck_assert(got[3 * MD + j] == x[3 * MD + j]);
             ck_assert(got[3 * MD + 6] != x[3 * MD + 6]);
             double l1 = 0;
@@ -607,7 +592,7 @@ START_TEST(msd_selection_order_and_ties) {
     ck_assert_msg(rc_msd_alloc(&ctx, &a, B, D, &e) == 0, "%s", e.msg);
     float x[B * D];
     for (int i = 0; i < B * D; i++) x[i] = -1;
-    cl_mem xb = upload(&ctx, x, sizeof x);
+    cl_mem xb = dev_from_bytes(&ctx, x, sizeof x);
     ck_assert(rc_msd_start(&ctx, &a, xb, B, &e) == 0);
     /* iteration 1 losses per candidate (l1, l2, linf) and the winner */
     const float l_it1[B][3] = {{1, 2, 3}, {3, 2, 1}, {2, 2, 1}, {1, 2, 2}, {0, 0, 0}};
@@ -622,14 +607,14 @@ START_TEST(msd_selection_order_and_ties) {
                 cand[b * D] = cand[b * D + 1] = (float)(100 * it + 10 * c + b);
                 loss[b] = it ? l_it2[b][c] : l_it1[b][c];
             }
-            ck_assert(rc_buffer_write(&ctx, a.cand[c], 0, sizeof cand, cand, "c", &e) == 0);
-            ck_assert(rc_buffer_write(&ctx, a.loss, 0, sizeof loss, loss, "l", &e) == 0);
+            upload_bytes(&ctx, a.cand[c], cand, sizeof cand);
+            upload_bytes(&ctx, a.loss, loss, sizeof loss);
             ck_assert_msg(rc_msd_select(&ctx, &a, c, B, &e) == 0, "%s", e.msg);
         }
         float it_pt[B * D], best[B * D], best_loss[B];
-        download(&ctx, a.x_adv, it_pt, sizeof it_pt);
-        download(&ctx, a.x_best, best, sizeof best);
-        download(&ctx, a.best_loss, best_loss, sizeof best_loss);
+        download_bytes(&ctx, a.x_adv, it_pt, sizeof it_pt);
+        download_bytes(&ctx, a.x_best, best, sizeof best);
+        download_bytes(&ctx, a.best_loss, best_loss, sizeof best_loss);
         for (int b = 0; b < B; b++) {
             int w = it ? win2[b] : win1[b];
             ck_assert_msg(it_pt[b * D] == (float)(100 * it + 10 * w + b),
@@ -672,12 +657,12 @@ START_TEST(msd_raises_the_loss) {
         y[b] = b % K;
         for (int i = 0; i < D; i++) {
             int row = i / S;
-            double v = 0.2 * urand(&s) + (row / 2 == y[b] + 2 ? 0.7 : 0.1);
+            double v = 0.2 * urand01(&s) + (row / 2 == y[b] + 2 ? 0.7 : 0.1);
             x[b * D + i] = (float)v;
         }
     }
-    cl_mem xb = upload(&ctx, x, sizeof x), labels = upload(&ctx, y, sizeof y);
-    cl_mem loss = upload(&ctx, NULL, B * 4), correct = upload(&ctx, NULL, B * 4);
+    cl_mem xb = dev_from_bytes(&ctx, x, sizeof x), labels = dev_from_bytes(&ctx, y, sizeof y);
+    cl_mem loss = dev_buf(&ctx, B), correct = dev_buf(&ctx, B);
     rc_sgd opt;
     rc_sgd_init(&opt, 0.9f, 0.0f, 0, 0, 1);
     for (int step = 0; step < 30; step++)
@@ -703,13 +688,13 @@ START_TEST(msd_raises_the_loss) {
                   rc_model_forward(&ctx, &m, 1, B, &e) == 0 &&
                   rc_ce_forward_backward(&ctx, B, K, rc_model_logits(&m), labels, loss, correct,
                                          NULL, &e) == 0);
-        download(&ctx, loss, l, sizeof l);
+        download_bytes(&ctx, loss, l, sizeof l);
         mean[t] = 0;
         for (int b = 0; b < B; b++) mean[t] += l[b] / B;
     }
     ck_assert_msg(mean[1] > 2 * mean[0] + 0.1, "clean CE %g, after MSD %g", mean[0], mean[1]);
     static float best[B * D];
-    download(&ctx, a.x_best, best, sizeof best);
+    download_bytes(&ctx, a.x_best, best, sizeof best);
     for (int b = 0; b < B; b++) {
         double l1 = 0, l2 = 0, li = 0;
         for (int i = 0; i < D; i++) {
@@ -730,29 +715,31 @@ START_TEST(msd_raises_the_loss) {
 }
 END_TEST
 
-/* Raw IDX files of n random 28x28 images in dir (as the MNIST loader reads them). */
+/* Raw IDX files of n random 28x28 images in dir (as the MNIST loader reads them), the same files
+ * as the train and the test split. */
 static void write_idx(const char *dir, int n) {
-    char path[1200];
     unsigned s = 12345;
-    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
-    FILE *f = fopen(path, "wb");
-    unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, (unsigned char)(n >> 8), (unsigned char)n,
-                             0, 0, 0, 28, 0, 0, 0, 28};
-    fwrite(hdr, 1, 16, f);
-    for (int i = 0; i < n * 784; i++) fputc((int)((s = s * 1103515245u + 12345u) >> 24), f);
-    fclose(f);
-    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
-    f = fopen(path, "wb");
-    unsigned char lh[8] = {0, 0, 8, 1, 0, 0, (unsigned char)(n >> 8), (unsigned char)n};
-    fwrite(lh, 1, 8, f);
-    for (int i = 0; i < n; i++) fputc(i % 10, f);
-    fclose(f);
-    /* the same files serve as the test split */
-    char cmd[4400];
-    snprintf(cmd, sizeof cmd, "cp %s/train-images-idx3-ubyte %s/t10k-images-idx3-ubyte && "
-                              "cp %s/train-labels-idx1-ubyte %s/t10k-labels-idx1-ubyte",
-             dir, dir, dir, dir);
-    ck_assert_int_eq(system(cmd), 0);
+    size_t len = 16 + (size_t)n * 784;
+    unsigned char *img = malloc(len), *lab = malloc(8 + (size_t)n);
+    ck_assert(img && lab);
+    const unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, (unsigned char)(n >> 8), (unsigned char)n,
+                                   0, 0, 0, 28, 0, 0, 0, 28};
+    const unsigned char lh[8] = {0, 0, 8, 1, 0, 0, (unsigned char)(n >> 8), (unsigned char)n};
+    memcpy(img, hdr, 16);
+    for (size_t i = 16; i < len; i++)
+        img[i] = (unsigned char)((s = s * 1103515245u + 12345u) >> 24);
+    memcpy(lab, lh, 8);
+    for (int i = 0; i < n; i++) lab[8 + i] = (unsigned char)(i % 10);
+    static const char *const split[2] = {"train", "t10k"};
+    for (int k = 0; k < 2; k++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, split[k]);
+        write_bytes(path, img, len);
+        snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, split[k]);
+        write_bytes(path, lab, 8 + (size_t)n);
+    }
+    free(img);
+    free(lab);
 }
 
 static void train_two_batches(rc_method method, rc_ramp_outer outer) {

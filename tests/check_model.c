@@ -12,12 +12,6 @@
 
 #define PARITY_TOL 1e-4
 
-static const char *fixture_path(const char *name, char *buf, size_t n) {
-    const char *src = getenv("RAMP_CL_SRCDIR");
-    snprintf(buf, n, "%s/tests/fixtures/%s", src && *src ? src : ".", name);
-    return buf;
-}
-
 static int meta_int(const rc_st_file *f, const char *key) {
     const char *v = rc_st_meta(f, key);
     ck_assert_msg(v != NULL, "fixture lacks metadata %s", key);
@@ -53,8 +47,7 @@ static void compare_device(rc_ctx *ctx, const char *what, cl_mem buf, const rc_s
     size_t n;
     float *want = fixture_f32(f, key, &n);
     float *got = malloc(n * 4);
-    rc_err e;
-    ck_assert_msg(rc_buffer_read(ctx, buf, 0, n * 4, got, what, &e) == 0, "%s", e.msg);
+    download(ctx, buf, got, n);
     compare(what, got, want, n);
     free(got);
     free(want);
@@ -117,12 +110,9 @@ static void run_fixture(const char *name, const char *save_to) {
     int64_t yshape[1] = {n};
     ck_assert_msg(rc_st_get_i64(&f, "input.y", 1, yshape, y64, &e) == 0, "%s", e.msg);
     for (int i = 0; i < n; i++) y[i] = (int32_t)y64[i];
-    cl_mem labels, loss, correct;
-    ck_assert(rc_buffer_create(&ctx, sizeof(int32_t) * n, "labels", &labels, &e) == 0);
-    ck_assert(rc_buffer_create(&ctx, sizeof(float) * n, "loss", &loss, &e) == 0);
-    ck_assert(rc_buffer_create(&ctx, sizeof(float) * n, "correct", &correct, &e) == 0);
-    ck_assert(rc_buffer_write(&ctx, labels, 0, sizeof(int32_t) * n, y, "labels", &e) == 0);
-    ck_assert(rc_buffer_write(&ctx, rc_model_input(&m), 0, nx * 4, x, "x", &e) == 0);
+    cl_mem labels = dev_from_bytes(&ctx, y, sizeof(int32_t) * n);
+    cl_mem loss = dev_buf(&ctx, (size_t)n), correct = dev_buf(&ctx, (size_t)n);
+    upload(&ctx, rc_model_input(&m), x, nx);
 
     /* train mode: forward, loss, backward */
     ck_assert_msg(rc_model_forward(&ctx, &m, 1, n, &e) == 0, "%s", e.msg);
@@ -131,7 +121,7 @@ static void run_fixture(const char *name, const char *save_to) {
                                          rc_model_logits_grad(&m), &e) == 0,
                   "%s", e.msg);
     float losses[64], mean = 0;
-    ck_assert(rc_buffer_read(&ctx, loss, 0, sizeof(float) * n, losses, "loss", &e) == 0);
+    download(&ctx, loss, losses, (size_t)n);
     for (int i = 0; i < n; i++) mean += losses[i] / n;
     size_t one;
     float *want_loss = fixture_f32(&f, "train.loss", &one);
@@ -165,13 +155,13 @@ static void run_fixture(const char *name, const char *save_to) {
     }
 
     if (save_to) {
-        rc_train_progress progress = {1, 1};
+        rc_train_progress progress = {.epoch = 1, .step = 1};
         ck_assert_msg(rc_checkpoint_save(&ctx, &m, &opt, &progress, save_to, &e) == 0, "%s",
                       e.msg);
     }
 
     /* eval mode on the stepped model: what attacks see */
-    ck_assert(rc_buffer_write(&ctx, rc_model_input(&m), 0, nx * 4, x, "x", &e) == 0);
+    upload(&ctx, rc_model_input(&m), x, nx);
     ck_assert_msg(rc_model_forward(&ctx, &m, 0, n, &e) == 0, "%s", e.msg);
     compare_device(&ctx, "eval logits", rc_model_logits(&m), &f, "eval.logits");
     ck_assert(rc_ce_forward_backward(&ctx, n, k, rc_model_logits(&m), labels, loss, correct,
@@ -227,7 +217,7 @@ START_TEST(checkpoint_round_trip) {
     ck_assert(rc_st_open(&f, fixture_path("small-cnn.safetensors", fx, sizeof fx), &e) == 0);
     size_t nx;
     float *x = fixture_f32(&f, "input.x", &nx);
-    ck_assert(rc_buffer_write(&ctx, rc_model_input(&m), 0, nx * 4, x, "x", &e) == 0);
+    upload(&ctx, rc_model_input(&m), x, nx);
     ck_assert_msg(rc_model_forward(&ctx, &m, 0, 4, &e) == 0, "%s", e.msg);
     compare_device(&ctx, "reloaded eval logits", rc_model_logits(&m), &f, "eval.logits");
     free(x);
@@ -235,17 +225,10 @@ START_TEST(checkpoint_round_trip) {
 
     /* a truncated copy is refused with the file's name */
     size_t n;
-    FILE *in = fopen(path, "rb");
-    fseek(in, 0, SEEK_END);
-    n = (size_t)ftell(in);
-    fseek(in, 0, SEEK_SET);
-    char *buf = malloc(n);
-    ck_assert_uint_eq(fread(buf, 1, n, in), n);
-    fclose(in);
+    char *buf = read_file(path, &n);
+    ck_assert_uint_gt(n, 100);
     snprintf(cut, sizeof cut, "%s/cut.safetensors", dir);
-    FILE *out = fopen(cut, "wb");
-    fwrite(buf, 1, n - 100, out);
-    fclose(out);
+    write_bytes(cut, buf, n - 100);
     free(buf);
     ck_assert_int_eq(rc_checkpoint_load(&ctx, &m, NULL, NULL, cut, &e), -1);
     ck_assert_msg(strstr(e.msg, cut) != NULL, "%s", e.msg);

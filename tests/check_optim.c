@@ -53,7 +53,7 @@ static void sgd_case(int split, int lr_all) {
         for (int k = 0; k < 2; k++) {
             for (size_t i = 0; i < ps[k]->numel; i++)
                 g[k][i] = 0.01f * (float)((int)i % 7 - 3 + step);
-            ck_assert(rc_buffer_write(&ctx, ps[k]->grad, 0, ps[k]->numel * 4, g[k], "g", &e) == 0);
+            upload(&ctx, ps[k]->grad, g[k], ps[k]->numel);
         }
         ck_assert_msg(rc_sgd_step(&ctx, &opt, &m, lr[step], &e) == 0, "%s", e.msg);
         for (int k = 0; k < 2; k++) {

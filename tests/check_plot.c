@@ -12,39 +12,12 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <math.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- files ----------------------------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static void write_file(const char *dir, const char *name,
-                                                             const char *fmt, ...) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
-    va_end(ap);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot read %s", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    ck_assert_int_ge(n, 0);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(s);
-    ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
+#define write_file(dir, name, ...) write_text(NULL, 0, dir, name, __VA_ARGS__)
 
 static int file_exists(const char *path) {
     struct stat st;
@@ -337,7 +310,7 @@ static void doc_free(doc *d) {
 
 /* Read and check the SVG at path. */
 static void load_svg(const char *path, doc *d) {
-    char *s = read_file(path);
+    char *s = read_file(path, NULL);
     size_t at = 0;
     const char *err = check_xml(s, d, &at);
     ck_assert_msg(err == NULL, "%s is not well-formed at byte %zu: %s: %.60s", path, at, err,
@@ -464,7 +437,7 @@ START_TEST(one_run_defaults_to_plot_svg_in_its_directory) {
     {
         char path[700];
         snprintf(path, sizeof path, "%s/metrics.jsonl", a);
-        text = read_file(path);
+        text = read_file(path, NULL);
     }
     write_file(a, "metrics.jsonl", "%s%s", text, text);
     free(text);
@@ -572,7 +545,7 @@ START_TEST(png_through_the_converter_and_its_failure) {
     ck_assert_msg(plot_with_path(dirs, 1, out, bin, &notes, &e) == 0, "%s", e.msg);
     ck_assert_msg(strstr(notes, png) != NULL, "notes: %s", notes);
     free(notes);
-    char *got = read_file(png);
+    char *got = read_file(png, NULL);
     ck_assert_str_eq(got, "PNG:<?xml");
     free(got);
     /* a failing converter: an error naming it and the files; the SVG stays, no PNG */
@@ -617,7 +590,7 @@ START_TEST(rsvg_convert_renders_the_svg) {
     rc_err e;
     ck_assert_msg(plot_with_path(dirs, 2, out, path, &notes, &e) == 0, "%s", e.msg);
     free(notes);
-    char *got = read_file(png);
+    char *got = read_file(png, NULL);
     ck_assert_int_eq(memcmp(got, "\x89PNG\r\n\x1a\n", 8), 0);
     free(got);
 }

@@ -35,16 +35,28 @@ static char *selftest_cache_file(rc_ctx *ctx, char *path, size_t n) {
     return path;
 }
 
+/* A new context that has got the selftest program, with these numbers of builds from source,
+ * cache hits and cache rejects (-1: not checked). */
+static void open_and_get(rc_ctx *ctx, int builds, int hits, int rejects) {
+    test_open_ctx(ctx);
+    get_selftest_program(ctx);
+    if (builds >= 0) ck_assert_int_eq(ctx->stats.source_builds, builds);
+    if (hits >= 0) ck_assert_int_eq(ctx->stats.cache_hits, hits);
+    if (rejects >= 0) ck_assert_int_eq(ctx->stats.cache_rejects, rejects);
+}
+
+/* Closes the context, which writes that many programs to the cache. */
+static void close_writing(rc_ctx *ctx, int writes) {
+    rc_ctx_close(ctx);
+    ck_assert_int_eq(ctx->stats.cache_writes, writes);
+}
+
 /* First context builds from source and writes the binary on close; the second loads it. */
 static void build_and_save(void) {
     rc_ctx ctx;
-    test_open_ctx(&ctx);
-    get_selftest_program(&ctx);
-    ck_assert_int_eq(ctx.stats.source_builds, 1);
-    ck_assert_int_eq(ctx.stats.cache_hits, 0);
+    open_and_get(&ctx, 1, 0, -1);
     assert_selftest_passes(&ctx); /* launches the kernel before the binary is saved */
-    rc_ctx_close(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_writes, 1);
+    close_writing(&ctx, 1);
 }
 
 START_TEST(embedded_sources_are_present) {
@@ -61,14 +73,9 @@ START_TEST(second_build_is_a_cache_hit) {
     fresh_cache(dir, sizeof dir);
     build_and_save();
     rc_ctx ctx;
-    test_open_ctx(&ctx);
-    get_selftest_program(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_hits, 1);
-    ck_assert_int_eq(ctx.stats.source_builds, 0);
-    ck_assert_int_eq(ctx.stats.cache_rejects, 0);
+    open_and_get(&ctx, 0, 1, 0);
     assert_selftest_passes(&ctx); /* the cached binary computes the right thing */
-    rc_ctx_close(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_writes, 0); /* nothing rebuilt, nothing rewritten */
+    close_writing(&ctx, 0);       /* nothing rebuilt, nothing rewritten */
 }
 END_TEST
 
@@ -76,54 +83,25 @@ START_TEST(same_program_is_built_once_per_context) {
     char dir[1024];
     fresh_cache(dir, sizeof dir);
     rc_ctx ctx;
-    test_open_ctx(&ctx);
-    get_selftest_program(&ctx);
+    open_and_get(&ctx, 1, -1, -1);
     get_selftest_program(&ctx);
     ck_assert_int_eq(ctx.stats.source_builds, 1);
     cl_program p;
     rc_err e;
     ck_assert_msg(rc_program_get(&ctx, "selftest.cl", "-DUNUSED=1", &p, &e) == 0, "%s", e.msg);
     ck_assert_int_eq(ctx.stats.source_builds, 2); /* other options, other program */
-    rc_ctx_close(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_writes, 2);
+    close_writing(&ctx, 2);
 }
 END_TEST
-
-static void rewrite_file(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
-
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(*n);
-    ck_assert_uint_eq(fread(buf, 1, *n, f), *n);
-    fclose(f);
-    return buf;
-}
 
 /* Open a context, expect the damaged entry to be rejected and rebuilt, and the rebuilt entry to be
  * a clean hit afterwards. */
 static void expect_rejected_then_repaired(void) {
     rc_ctx ctx;
-    test_open_ctx(&ctx);
-    get_selftest_program(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_rejects, 1);
-    ck_assert_int_eq(ctx.stats.cache_hits, 0);
-    ck_assert_int_eq(ctx.stats.source_builds, 1);
+    open_and_get(&ctx, 1, 0, 1);
     assert_selftest_passes(&ctx);
-    rc_ctx_close(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_writes, 1);
-    test_open_ctx(&ctx);
-    get_selftest_program(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_hits, 1);
-    ck_assert_int_eq(ctx.stats.cache_rejects, 0);
+    close_writing(&ctx, 1);
+    open_and_get(&ctx, -1, 1, 0);
     rc_ctx_close(&ctx);
 }
 
@@ -136,23 +114,23 @@ START_TEST(corrupt_cache_entries_are_rebuilt) {
     selftest_cache_file(&probe, path, sizeof path);
     rc_ctx_close(&probe);
     size_t n;
-    unsigned char *good = slurp(path, &n);
+    unsigned char *good = read_file(path, &n);
     ck_assert_uint_gt(n, 64);
 
     /* 1. a flipped byte in the binary: CRC mismatch */
     unsigned char *bad = malloc(n);
     memcpy(bad, good, n);
     bad[n - 10] ^= 0x5a;
-    rewrite_file(path, bad, n);
+    write_bytes(path, bad, n);
     expect_rejected_then_repaired();
 
     /* 2. a truncated file */
-    rewrite_file(path, good, n / 2);
+    write_bytes(path, good, n / 2);
     expect_rejected_then_repaired();
 
     /* 3. garbage of the right length */
     memset(bad, 'x', n);
-    rewrite_file(path, bad, n);
+    write_bytes(path, bad, n);
     expect_rejected_then_repaired();
 
     /* 4. a well-formed entry whose binary the driver refuses: identity and CRC check out, so only
@@ -164,7 +142,7 @@ START_TEST(corrupt_cache_entries_are_rebuilt) {
     for (size_t i = header; i < n; i++) bad[i] = (unsigned char)(i * 131u + 7u);
     uint32_t crc = (uint32_t)crc32(0L, bad + header, (uInt)(n - header));
     memcpy(bad + header - 4, &crc, 4);
-    rewrite_file(path, bad, n);
+    write_bytes(path, bad, n);
     expect_rejected_then_repaired();
 
     free(bad);
@@ -188,8 +166,7 @@ START_TEST(syntax_error_reports_build_log) {
     ck_assert_msg(strstr(e.msg, "build log:") != NULL, "%s", e.msg);
     ck_assert_msg(strstr(e.msg, "undeclared_name") != NULL, "log lacks the culprit: %s", e.msg);
     ck_assert_int_eq(ctx.stats.source_builds, 0);
-    rc_ctx_close(&ctx);
-    ck_assert_int_eq(ctx.stats.cache_writes, 0);
+    close_writing(&ctx, 0);
 }
 END_TEST
 
@@ -199,7 +176,7 @@ START_TEST(kernel_dir_overrides_embedded_sources) {
     test_tmpdir(kdir, sizeof kdir, "kernels");
     snprintf(path, sizeof path, "%s/only_on_disk.cl", kdir);
     const char *src = "__kernel void only_on_disk(__global float *x) { x[0] = 1.0f; }\n";
-    rewrite_file(path, src, strlen(src));
+    write_bytes(path, src, strlen(src));
     rc_ctx ctx;
     test_open_ctx(&ctx);
     cl_kernel k;
@@ -227,8 +204,7 @@ START_TEST(cache_can_be_disabled) {
         ck_assert_str_eq(ctx.cache_dir, "");
         get_selftest_program(&ctx);
         ck_assert_int_eq(ctx.stats.source_builds, 1);
-        rc_ctx_close(&ctx);
-        ck_assert_int_eq(ctx.stats.cache_writes, 0);
+        close_writing(&ctx, 0);
     }
     unsetenv("RAMP_CL_NO_CACHE");
 }

@@ -16,28 +16,6 @@ static void join(char *out, size_t n, const char *dir, const char *name) {
     snprintf(out, n, "%s/%s", dir, name);
 }
 
-static void write_bytes(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot create %s", path);
-    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    size_t cap = 1 << 16;
-    unsigned char *buf = malloc(cap);
-    *n = 0;
-    size_t got;
-    while ((got = fread(buf + *n, 1, cap - *n, f)) > 0) {
-        *n += got;
-        if (*n == cap) buf = realloc(buf, cap *= 2);
-    }
-    fclose(f);
-    return buf;
-}
-
 /* A file with header length hlen, then the header text (header_len bytes), then data_len bytes of
  * data: hlen may lie about the header's size. */
 static void write_raw(const char *path, uint64_t hlen, const char *header, size_t header_len,
@@ -214,7 +192,7 @@ START_TEST(writes_the_expected_bytes) {
         "\x00\x00\x80\x3f\x00\x00\x00\xc0"
         "\x07\0\0\0\0\0\0\0";
     size_t len;
-    unsigned char *got = read_bytes(path, &len);
+    unsigned char *got = read_file(path, &len);
     ck_assert_uint_eq(len, sizeof want - 1);
     ck_assert_uint_eq(len, 8 + 136 + 16);
     ck_assert_mem_eq(got, want, len);
@@ -222,7 +200,7 @@ START_TEST(writes_the_expected_bytes) {
 
     /* No tensors and no metadata: "{}" padded to 8 bytes. */
     ck_assert_msg(rc_st_write(path, NULL, 0, NULL, NULL, 0, &e) == 0, "%s", e.msg);
-    got = read_bytes(path, &len);
+    got = read_file(path, &len);
     ck_assert_uint_eq(len, 16);
     ck_assert_mem_eq(got, "\x08\0\0\0\0\0\0\0{}      ", 16);
     free(got);
@@ -318,7 +296,7 @@ START_TEST(truncated_at_every_length) {
     join(path, sizeof path, dir, "cut.safetensors");
     write_sample(good);
     size_t size;
-    unsigned char *buf = read_bytes(good, &size);
+    unsigned char *buf = read_file(good, &size);
     size_t hlen = buf[0] | (size_t)buf[1] << 8;
     for (size_t len = 0; len < size; len++) {
         write_bytes(path, buf, len);
@@ -554,13 +532,30 @@ END_TEST
 
 /* ---- writer errors and atomicity ------------------------------------------------------------- */
 
+/* Writing the n tensors t to path fails with a message that names the file and contains want. */
+static void expect_write_fails(const char *path, const rc_st_tensor *t, int n, const char *want) {
+    rc_err e;
+    ck_assert_int_eq(rc_st_write(path, t, n, NULL, NULL, 0, &e), -1);
+    ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, want), "wanted %s in: %s", want, e.msg);
+}
+
+/* path still holds the len bytes at before; frees before. */
+static void expect_unchanged(const char *path, unsigned char *before, size_t len) {
+    size_t len1;
+    unsigned char *after = read_file(path, &len1);
+    ck_assert_uint_eq(len1, len);
+    ck_assert_mem_eq(after, before, len);
+    free(before);
+    free(after);
+}
+
 START_TEST(writer_refuses_bad_tensors_and_leaves_the_old_file) {
     char dir[1024], path[1200];
     test_tmpdir(dir, sizeof dir, "st");
     join(path, sizeof path, dir, "ckpt.safetensors");
     write_sample(path);
     size_t len0;
-    unsigned char *before = read_bytes(path, &len0);
+    unsigned char *before = read_file(path, &len0);
     float x[4] = {0};
     const char *k2[] = {"k", "k"}, *v2[] = {"1", "2"}, *vnull[] = {NULL};
     const struct {
@@ -580,12 +575,9 @@ START_TEST(writer_refuses_bad_tensors_and_leaves_the_old_file) {
         {{"bad\xff", RC_ST_F32, 1, {2}, x}, "name is not valid UTF-8"},
         {{NULL, RC_ST_F32, 1, {2}, x}, "tensor #0 has no name"},
     };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        expect_write_fails(path, &cases[i].t, 1, cases[i].want);
     rc_err e;
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        ck_assert_int_eq(rc_st_write(path, &cases[i].t, 1, NULL, NULL, 0, &e), -1);
-        ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, cases[i].want), "wanted %s in: %s",
-                      cases[i].want, e.msg);
-    }
     rc_st_tensor twice[] = {tensor("a", RC_ST_F32, 1, (int64_t[]){2}, x),
                             tensor("a", RC_ST_F32, 1, (int64_t[]){2}, x)};
     ck_assert_int_eq(rc_st_write(path, twice, 2, NULL, NULL, 0, &e), -1);
@@ -596,37 +588,25 @@ START_TEST(writer_refuses_bad_tensors_and_leaves_the_old_file) {
     ck_assert_msg(strstr(e.msg, "metadata entry #0 has no key or no value"), "%s", e.msg);
 
     ck_assert_int_eq(count_dir_entries(dir), 1);
-    size_t len1;
-    unsigned char *after = read_bytes(path, &len1);
-    ck_assert_uint_eq(len1, len0);
-    ck_assert_mem_eq(after, before, len0);
-    free(before);
-    free(after);
+    expect_unchanged(path, before, len0);
 }
 END_TEST
 
 START_TEST(failed_writes_leave_no_temporary_file) {
     char dir[1024], path[1200];
     test_tmpdir(dir, sizeof dir, "st");
-    rc_err e;
     float x[2] = {1, 2};
     rc_st_tensor t = tensor("x", RC_ST_F32, 1, (int64_t[]){2}, x);
 
     /* The directory does not exist. */
     join(path, sizeof path, dir, "missing/ckpt.safetensors");
-    ck_assert_int_eq(rc_st_write(path, &t, 1, NULL, NULL, 0, &e), -1);
-    ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, "cannot create a temporary file: No such "
-                                                       "file or directory"),
-                  "%s", e.msg);
+    expect_write_fails(path, &t, 1, "cannot create a temporary file: No such file or directory");
     ck_assert_int_eq(count_dir_entries(dir), 0);
 
     /* The target is a directory: everything is written, then the rename fails. */
     join(path, sizeof path, dir, "ckpt.safetensors");
     ck_assert_int_eq(mkdir(path, 0755), 0);
-    ck_assert_int_eq(rc_st_write(path, &t, 1, NULL, NULL, 0, &e), -1);
-    ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, "renaming the temporary file over it "
-                                                       "failed: Is a directory"),
-                  "%s", e.msg);
+    expect_write_fails(path, &t, 1, "renaming the temporary file over it failed: Is a directory");
     ck_assert_int_eq(count_dir_entries(dir), 1);
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
@@ -642,8 +622,8 @@ START_TEST(write_failing_midway_keeps_the_old_file) {
     test_tmpdir(dir, sizeof dir, "st");
     join(path, sizeof path, dir, "ckpt.safetensors");
     write_sample(path);
-    size_t len0, len1;
-    unsigned char *before = read_bytes(path, &len0);
+    size_t len0;
+    unsigned char *before = read_file(path, &len0);
     ck_assert_uint_lt(len0, 4096);
     float *big = calloc(65536, sizeof *big);
     rc_st_tensor t = tensor("big", RC_ST_F32, 1, (int64_t[]){65536}, big);
@@ -667,12 +647,8 @@ START_TEST(write_failing_midway_keeps_the_old_file) {
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
     free(big);
-    unsigned char *after = read_bytes(path, &len1);
-    ck_assert_uint_eq(len1, len0);
-    ck_assert_mem_eq(after, before, len0);
+    expect_unchanged(path, before, len0);
     ck_assert_int_eq(count_dir_entries(dir), 1);
-    free(before);
-    free(after);
 }
 END_TEST
 
@@ -757,7 +733,7 @@ START_TEST(fuzzed_headers_fail_cleanly_or_stay_in_bounds) {
     join(path, sizeof path, dir, "fuzz.safetensors");
     write_sample(good);
     size_t size;
-    unsigned char *orig = read_bytes(good, &size);
+    unsigned char *orig = read_file(good, &size);
     size_t cap = size + 64;
     unsigned char *buf = malloc(cap);
     uint64_t rng = 12345;
@@ -873,7 +849,7 @@ START_TEST(open_buffer_reads_memory_and_owns_it) {
     join(path, sizeof path, dir, "good.safetensors");
     write_sample(path);
     size_t size;
-    unsigned char *bytes = read_bytes(path, &size), *copy = malloc(size);
+    unsigned char *bytes = read_file(path, &size), *copy = malloc(size);
     memcpy(copy, bytes, size);
     rc_st_file f;
     rc_err e;
