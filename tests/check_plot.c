@@ -667,7 +667,7 @@ START_TEST(eval_report_keeps_an_odd_checkpoint_path) {
     rc_err e;
     ck_assert_msg(rc_eval_write_json(&r, tricky, path, &e) == 0, "%s", e.msg);
     ck_assert(!temp_file_beside(path));
-    char *text = read_file(path);
+    char *text = read_file(path, NULL);
     char *got = string_field(text, "checkpoint");
     ck_assert_str_eq(got, tricky);
     free(got);
