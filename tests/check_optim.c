@@ -1,5 +1,6 @@
-/* Learning-rate schedules (spec 7.2, evaluated per batch at t = epoch + (i+1)/n_batches) and SGD
- * with PyTorch's semantics and the reference's parameter groups (spec 7.1). */
+/* Learning-rate schedules (RAMP's utils.py get_lr_schedule, evaluated per batch at t = epoch +
+ * (i+1)/n_batches) and SGD with PyTorch's semantics and the reference's parameter groups
+ * (utils.py get_params_no_decay). */
 #include "testutil.h"
 #include "ramp/optim.h"
 

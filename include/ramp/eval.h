@@ -1,5 +1,5 @@
 /* Robust evaluation: clean accuracy, robust accuracy per norm and union accuracy (a point counts
- * only if it is correct clean and survives every norm), spec section 9.
+ * only if it is correct clean and survives every norm), as RAMP's and E-AT's eval.py.
  *   fast: one APGD-CE of 100 iterations per norm, no random start (l_1 sparsity 0.2).
  *   full: the E-AT protocol: APGD-CE then APGD-T (targets: the 2nd.. largest clean logits), each
  *         only on points still robust; l_inf and l_2 one run with a random start and 9 targets;

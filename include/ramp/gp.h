@@ -1,4 +1,4 @@
-/* Gradient projection (RAMP's GP; spec algorithms.md sections 5 and 12.1), once per epoch on the
+/* Gradient projection (paper Sec. 4.3.2, Eq. 4-7; RAMP's utils.py gp()), once per epoch on the
  * whole-epoch deltas of every state-dict tensor, each tensor its own group. Following the paper,
  * beta weights the adversarial delta:
  *   g_a = theta_adv - theta_old, g_n = theta_nat - theta_old,

@@ -1,5 +1,6 @@
-/* Adversarial training methods (spec sections 4 and 6). Except MSD, each batch's training input
- * is built from APGD attacks in training mode (spec section 3: no random start, BN in eval mode,
+/* Adversarial training methods (RAMP's RAMP.py, MAX.py, eat_train.py, pretrain.py; E-AT's
+ * train.py; robust_union's msd_v0). Except MSD, each batch's training input is built from APGD
+ * attacks in training mode (apgd_train in their autopgd_train.py: no random start, BN in eval mode,
  * x_best).
  *   at   one threat model (attack_norm)
  *   sat  one threat model per batch, drawn uniformly

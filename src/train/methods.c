@@ -133,7 +133,7 @@ int rc_select_max(rc_ctx *ctx, const cl_mem *adv, const cl_mem *loss, int n_thre
                      RC_ARG(out), RC_ARG(n), RC_ARG(d));
 }
 
-/* RAMP (spec 4): attacks in q and r, per-sample MAX selection (the r example wins ties), then the
+/* RAMP (paper Sec. 4.2; RAMP's RAMP.py --kl --max): attacks in q and r, per-sample MAX selection (the r example wins ties), then the
  * train-mode forwards in the reference's order and the loss:
  *   outer max:    x_r, x_q, x_best;              L = CE(z_best) + lambda KL-pairing
  *   outer trades: x_r, x_q, x, x_best, x again;  L = CE(z_x) + beta KL(p_x || p_best) + lambda

@@ -74,7 +74,8 @@ static int check_data_matches(const rc_config *cfg, const rc_dataset *d, rc_err 
     return 0;
 }
 
-/* Gradient projection (spec 5, following the paper's beta, 12.1): once per epoch a natural epoch
+/* Gradient projection (paper Sec. 4.3.2 and Algorithm 2; RAMP's RAMP.py --gp with utils.py gp(),
+ * beta weighting the adversarial delta as the paper's Eq. 7): once per epoch a natural epoch
  * from the same start on a separate model with its own persistent optimiser and shuffle, then
  * every state-dict tensor of the adversarially trained model is merged per tensor with the
  * natural delta by their cosine. */
