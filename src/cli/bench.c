@@ -1,5 +1,6 @@
 #include "ramp/bench.h"
 #include "ramp/apgd.h"
+#include "ramp/clock.h"
 #include "ramp/methods.h"
 #include "ramp/launch.h"
 #include "ramp/model.h"

@@ -1,4 +1,5 @@
 #include "ramp/gemm.h"
+#include "ramp/clock.h"
 #include "ramp/launch.h"
 #include "ramp/program.h"
 

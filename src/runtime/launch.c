@@ -1,22 +1,16 @@
 #include "ramp/launch.h"
+#include "ramp/clock.h"
 #include "ramp/program.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct rc_profile_entry {
     char name[64];
     long calls;
     double seconds;
 };
-
-double rc_now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void rc_profile_add(rc_ctx *ctx, const char *name, double seconds) {
     size_t i = 0;

@@ -4,6 +4,7 @@
 #include "ramp/eval.h"
 #include "ramp/files.h"
 #include "ramp/apgd.h"
+#include "ramp/clock.h"
 #include "ramp/launch.h"
 
 #include <math.h>

@@ -2,6 +2,7 @@
  * around it (run directory, metrics, checkpoints, resume, evaluation). */
 #include "ramp/train.h"
 #include "ramp/checkpoint.h"
+#include "ramp/clock.h"
 #include "ramp/eval.h"
 #include "ramp/files.h"
 #include "ramp/gp.h"
