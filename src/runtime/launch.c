@@ -91,8 +91,8 @@ int rc_enqueue(rc_ctx *ctx, cl_kernel kernel, const char *name, int dims, const 
         if (s != CL_SUCCESS)
             return rc_err_cl(e, "clSetKernelArg", s, "kernel %s, argument %d", name, i);
     }
-    cl_int s = ctx->fail_launch_at > 0 && ++ctx->launches == ctx->fail_launch_at
-                   ? CL_OUT_OF_RESOURCES /* injected (RAMP_CL_FAIL_LAUNCH) */
+    cl_int s = rc_fault_launch_should_fail(&ctx->testing)
+                   ? CL_OUT_OF_RESOURCES /* injected by the tests (ramp/faults.h) */
                    : clEnqueueNDRangeKernel(ctx->queue, kernel, (cl_uint)dims, NULL, global,
                                             local, 0, NULL, NULL);
     if (s != CL_SUCCESS)
