@@ -5,6 +5,7 @@
 #include "ramp/files.h"
 #include "ramp/apgd.h"
 #include "ramp/clock.h"
+#include "ramp/elementwise.h"
 #include "ramp/launch.h"
 
 #include <math.h>
