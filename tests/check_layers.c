@@ -358,8 +358,8 @@ START_TEST(accumulate_adds) {
     rc_err e;
     for (int a = 0; a < 2; a++) {
         upload(&ctx, ddx, base, 16);
-        ck_assert(rc_act_backward(&ctx, a ? RC_ACTIVATION_SOFTPLUS : RC_ACTIVATION_RELU, 16, dx_, ddy, ddx, 1,
-                                  &e) == 0);
+        ck_assert(rc_act_backward(&ctx, a ? RC_ACTIVATION_SOFTPLUS : RC_ACTIVATION_RELU, 16, dx_,
+                                  ddy, ddx, 1, &e) == 0);
         download(&ctx, ddx, got, 16);
         for (int i = 0; i < 16; i++) {
             double g = a ? dy[i] / (1 + exp(-x[i])) : (x[i] > 0 ? dy[i] : 0);

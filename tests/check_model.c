@@ -93,7 +93,8 @@ static void run_fixture(const char *name, const char *save_to) {
     rc_model_opts_default(&o, arch, meta_int(&f, "in_channels"), meta_int(&f, "input_size"));
     o.width = meta_int(&f, "width");
     o.num_classes = meta_int(&f, "num_classes");
-    o.activation = strcmp(rc_st_meta(&f, "activation"), "relu") ? RC_ACTIVATION_SOFTPLUS : RC_ACTIVATION_RELU;
+    o.activation =
+        strcmp(rc_st_meta(&f, "activation"), "relu") ? RC_ACTIVATION_SOFTPLUS : RC_ACTIVATION_RELU;
     int n = meta_int(&f, "batch"), k = o.num_classes;
 
     rc_ctx ctx;

@@ -48,9 +48,9 @@ typedef struct rc_grad_layout {
 rc_grad_layout rc_layout_nchw(int c, int h, int w);
 rc_grad_layout rc_layout_cnp(int n, int h, int w); /* [C][N*H*W], what the GEMMs read */
 
-/* Eval-mode fused path (src/nn/model.c): the layout in which the backward of convolution s reads its
- * output gradient: padded (rc_conv_implicit_dz_layout) where its data gradient is an implicit
- * GEMM, else [OC][N*OH*OW]. */
+/* Eval-mode fused path (src/nn/model.c): the layout in which the backward of convolution s reads
+ * its output gradient: padded (rc_conv_implicit_dz_layout) where its data gradient is an
+ * implicit GEMM, else [OC][N*OH*OW]. */
 int rc_conv_dz_layout(rc_ctx *ctx, const rc_conv_shape *s, rc_grad_layout *l, rc_err *e);
 /* The input gradient of a convolution from dz laid out as rc_conv_dz_layout says, written to
  * (acc: added to) dx in layout dxl. With mask_bn, x being relu(bn(t)) of an earlier tensor t (bn

@@ -8,7 +8,9 @@
 
 #define N_META 8
 
-static const char *act_name(rc_activation a) { return a == RC_ACTIVATION_RELU ? "relu" : "softplus"; }
+static const char *act_name(rc_activation a) {
+    return a == RC_ACTIVATION_RELU ? "relu" : "softplus";
+}
 
 int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
                        const rc_train_progress *progress, const char *path, rc_err *e) {

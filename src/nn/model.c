@@ -88,7 +88,8 @@ static int node_conv(rc_model *m, int in, int pw, int stride, int pad) {
     return nd.out < 0 ? -1 : add_node(m, nd);
 }
 
-static int node_same_shape(rc_model *m, rc_op op, int in, int in2, const int *p, rc_activation act) {
+static int node_same_shape(rc_model *m, rc_op op, int in, int in2, const int *p,
+                           rc_activation act) {
     const rc_tensor *t = &m->tensors[in];
     rc_node nd = {.op = op, .in = in, .in2 = in2, .act = act, .p = {-1, -1, -1, -1}};
     if (p) memcpy(nd.p, p, sizeof nd.p);

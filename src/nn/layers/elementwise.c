@@ -4,12 +4,13 @@
 
 int rc_act_forward(rc_ctx *ctx, rc_activation a, size_t total, cl_mem x, cl_mem y, rc_err *e) {
     int t = (int)total;
-    return RC_LAUNCH(ctx, "activation.cl", a == RC_ACTIVATION_RELU ? "relu_forward" : "softplus_forward",
-                     1, &total, e, RC_ARG(x), RC_ARG(y), RC_ARG(t));
+    return RC_LAUNCH(ctx, "activation.cl",
+                     a == RC_ACTIVATION_RELU ? "relu_forward" : "softplus_forward", 1, &total, e,
+                     RC_ARG(x), RC_ARG(y), RC_ARG(t));
 }
 
-int rc_act_backward(rc_ctx *ctx, rc_activation a, size_t total, cl_mem x, cl_mem dy, cl_mem dx, int acc,
-                    rc_err *e) {
+int rc_act_backward(rc_ctx *ctx, rc_activation a, size_t total, cl_mem x, cl_mem dy, cl_mem dx,
+                    int acc, rc_err *e) {
     int t = (int)total;
     return RC_LAUNCH(ctx, "activation.cl",
                      a == RC_ACTIVATION_RELU ? "relu_backward" : "softplus_backward", 1, &total, e,
