@@ -17,7 +17,8 @@
  *                  identical from run to run) and writes alpha * sum + beta * C.
  *   conv_gemm_fwd, conv_gemm_bwd_data, conv_pack_wt
  *                  convolution forward and data gradient without an im2col matrix (the eval-mode
- *                  fused layers of src/nn/model.c), described where they are defined.
+ *                  fused layers of src/nn/model.c), launched by src/nn/layers/conv_implicit.c
+ *                  and described where they are defined.
  *
  * MR, NR (16 or 32), DM and DN are build options passed by src/runtime/gemm.c. Every multiply-add is an
  * explicit fma(), so results do not depend on the compiler's contraction choices. */
@@ -238,8 +239,8 @@ __kernel void gemm_micro_local(__global const float *ap, __global const float *b
  * work-groups, fewer of them: PoCL spends 1-2 us per work-group). Each column's gather offsets
  * (one per kernel tap: x[n][0][h][w], -1 in the padding) and store offset are computed once into
  * the local table `tab`, so the gather is one table read, one load and one store per element,
- * with no division. Offsets are ints: src/runtime/gemm.c checks that tensors have fewer than 2^31
- * elements. */
+ * with no division. Offsets are ints: src/nn/layers/conv_implicit.c checks that tensors have
+ * fewer than 2^31 elements. */
 
 /* Forward: out(oc, q) = sum over k = (c, i, j) of W[oc][k] * x[n][c][oh * s - pad + i][ow * s -
  * pad + j] for output position q = (n, oh, ow), ap = W packed by gemm_pack_a_y. Stored at

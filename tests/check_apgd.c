@@ -113,7 +113,7 @@ typedef struct linear_case {
 } linear_case;
 
 static void make_linear(rc_ctx *ctx, rc_model *m, linear_case *c, unsigned seed) {
-    rc_model_opts o = {.arch = RC_ARCH_LINEAR, .activation = RC_ACT_RELU, .width = 1,
+    rc_model_opts o = {.arch = RC_ARCH_LINEAR, .activation = RC_ACTIVATION_RELU, .width = 1,
                        .in_channels = 1, .num_classes = 2, .input_size = 4};
     rc_err e;
     ck_assert_msg(rc_model_create(ctx, m, &o, LN, &e) == 0, "%s", e.msg);

@@ -6,8 +6,12 @@
  * double. Every coordinate of every tensor is checked (the tensors are small), so a wrong index
  * anywhere shows up as an O(1) error. */
 #include "testutil.h"
+#include "ramp/batchnorm.h"
+#include "ramp/conv.h"
+#include "ramp/elementwise.h"
 #include "ramp/gemm.h"
-#include "ramp/layers.h"
+#include "ramp/linear.h"
+#include "ramp/loss.h"
 
 #include <math.h>
 
@@ -35,7 +39,7 @@ typedef struct layer_case {
     rc_workspace ws;
     rc_bn_buffers bn;
     int n, c, hw, in, out, train;
-    rc_act act;
+    rc_activation act;
 } layer_case;
 
 static probe *add_probe(layer_case *lc, const char *name, size_t n, float lo, float hi,
@@ -257,7 +261,7 @@ static int act_bwd(layer_case *lc, rc_err *e) {
     return rc_act_backward(lc->ctx, lc->act, lc->ny, lc->t[0].dev, lc->dy, lc->t[0].grad, 0, e);
 }
 
-static void act_case(rc_act a, float lo, float hi) {
+static void act_case(rc_activation a, float lo, float hi) {
     rc_ctx ctx;
     test_open_ctx(&ctx);
     layer_case lc = {.ctx = &ctx, .forward = act_fwd, .backward = act_bwd, .act = a};
@@ -269,11 +273,11 @@ static void act_case(rc_act a, float lo, float hi) {
     close_case(&lc);
 }
 
-START_TEST(relu) { act_case(RC_ACT_RELU, -2, 2); }
+START_TEST(relu) { act_case(RC_ACTIVATION_RELU, -2, 2); }
 END_TEST
-START_TEST(softplus) { act_case(RC_ACT_SOFTPLUS, -5, 5); }
+START_TEST(softplus) { act_case(RC_ACTIVATION_SOFTPLUS, -5, 5); }
 END_TEST
-START_TEST(softplus_above_threshold) { act_case(RC_ACT_SOFTPLUS, 19, 23); }
+START_TEST(softplus_above_threshold) { act_case(RC_ACTIVATION_SOFTPLUS, 19, 23); }
 END_TEST
 
 static int gap_fwd(layer_case *lc, rc_err *e) {
@@ -326,8 +330,8 @@ START_TEST(accumulate_adds) {
     rc_err e;
     for (int a = 0; a < 2; a++) {
         upload(&ctx, ddx, base, 16);
-        ck_assert(rc_act_backward(&ctx, a ? RC_ACT_SOFTPLUS : RC_ACT_RELU, 16, dx_, ddy, ddx, 1,
-                                  &e) == 0);
+        ck_assert(rc_act_backward(&ctx, a ? RC_ACTIVATION_SOFTPLUS : RC_ACTIVATION_RELU, 16, dx_,
+                                  ddy, ddx, 1, &e) == 0);
         download(&ctx, ddx, got, 16);
         for (int i = 0; i < 16; i++) {
             double g = a ? dy[i] / (1 + exp(-x[i])) : (x[i] > 0 ? dy[i] : 0);
@@ -528,15 +532,15 @@ static void fused_case(int n, int c, int hw, int oc, int stride) {
     upload(&ctx, dxf, pre, nx);
     /* the layers */
     ck_assert_msg(rc_bn_forward(&ctx, 0, n, c, hw * hw, t, u0, &bn0, &e) == 0 &&
-                      rc_act_forward(&ctx, RC_ACT_RELU, nx, u0, x, &e) == 0 &&
+                      rc_act_forward(&ctx, RC_ACTIVATION_RELU, nx, u0, x, &e) == 0 &&
                       rc_conv_forward(&ctx, &s, x, w, NULL, zz, &ws, &e) == 0 &&
                       rc_bn_forward(&ctx, 0, n, oc, s.oh * s.ow, zz, u1, &bn1, &e) == 0 &&
-                      rc_act_forward(&ctx, RC_ACT_RELU, ny, u1, y, &e) == 0 &&
-                      rc_act_backward(&ctx, RC_ACT_RELU, ny, u1, g, du, 0, &e) == 0 &&
+                      rc_act_forward(&ctx, RC_ACTIVATION_RELU, ny, u1, y, &e) == 0 &&
+                      rc_act_backward(&ctx, RC_ACTIVATION_RELU, ny, u1, g, du, 0, &e) == 0 &&
                       rc_bn_backward(&ctx, 0, n, oc, s.oh * s.ow, zz, du, dz, 0, NULL, NULL,
                                      &bn1, &e) == 0 &&
                       rc_conv_backward(&ctx, &s, x, w, dz, dx, 0, NULL, NULL, 0, &ws, &e) == 0 &&
-                      rc_act_backward(&ctx, RC_ACT_RELU, nx, u0, dx, du0, 0, &e) == 0 &&
+                      rc_act_backward(&ctx, RC_ACTIVATION_RELU, nx, u0, dx, du0, 0, &e) == 0 &&
                       rc_bn_backward(&ctx, 0, n, c, hw * hw, t, du0, dt, 0, NULL, NULL, &bn0,
                                      &e) == 0,
                   "%s", e.msg);

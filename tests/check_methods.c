@@ -5,6 +5,7 @@
  * end for two batches on a tiny model and generated data. */
 #include "testutil.h"
 #include "ramp/launch.h"
+#include "ramp/loss.h"
 #include "ramp/methods.h"
 #include "ramp/msd.h"
 #include "ramp/optim.h"
@@ -328,7 +329,7 @@ START_TEST(avg_loss_and_gradient_match_host) {
     test_open_ctx(&ctx);
     rc_err e;
     rc_model m;
-    rc_model_opts o = {.arch = RC_ARCH_LINEAR, .activation = RC_ACT_RELU, .width = 1,
+    rc_model_opts o = {.arch = RC_ARCH_LINEAR, .activation = RC_ACTIVATION_RELU, .width = 1,
                        .in_channels = 1, .num_classes = AK, .input_size = 4};
     ck_assert_msg(rc_model_create(&ctx, &m, &o, AN, &e) == 0, "%s", e.msg);
     rc_config cfg;
@@ -377,7 +378,7 @@ START_TEST(avg_loss_and_gradient_match_host) {
 
     /* BatchNorm: AVG's gradient = the mean of T separate single-pass gradients */
     enum { SD = 64 };
-    rc_model_opts so = {.arch = RC_ARCH_SMALL_CNN, .activation = RC_ACT_RELU, .width = 2,
+    rc_model_opts so = {.arch = RC_ARCH_SMALL_CNN, .activation = RC_ACTIVATION_RELU, .width = 2,
                         .in_channels = 1, .num_classes = AK, .input_size = 8};
     ck_assert_msg(rc_model_create(&ctx, &m, &so, AN, &e) == 0, "%s", e.msg);
     ck_assert(rc_model_init(&ctx, &m, 11, &e) == 0);
@@ -646,7 +647,7 @@ START_TEST(msd_raises_the_loss) {
     rc_err e;
     enum { B = 20, S = 28, D = S * S, K = 10 };
     rc_model m;
-    rc_model_opts o = {.arch = RC_ARCH_SMALL_CNN, .activation = RC_ACT_RELU, .width = 4,
+    rc_model_opts o = {.arch = RC_ARCH_SMALL_CNN, .activation = RC_ACTIVATION_RELU, .width = 4,
                        .in_channels = 1, .num_classes = K, .input_size = S};
     ck_assert_msg(rc_model_create(&ctx, &m, &o, B, &e) == 0, "%s", e.msg);
     ck_assert(rc_model_init(&ctx, &m, 2, &e) == 0);

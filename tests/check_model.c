@@ -4,6 +4,7 @@
  * (float64 PyTorch rounded to float32); the tolerance is 1e-4 of each tensor's largest value. */
 #include "testutil.h"
 #include "ramp/checkpoint.h"
+#include "ramp/loss.h"
 #include "ramp/model.h"
 #include "ramp/optim.h"
 #include "ramp/safetensors.h"
@@ -85,7 +86,8 @@ static void run_fixture(const char *name, const char *save_to) {
     rc_model_opts_default(&o, arch, meta_int(&f, "in_channels"), meta_int(&f, "input_size"));
     o.width = meta_int(&f, "width");
     o.num_classes = meta_int(&f, "num_classes");
-    o.activation = strcmp(rc_st_meta(&f, "activation"), "relu") ? RC_ACT_SOFTPLUS : RC_ACT_RELU;
+    o.activation =
+        strcmp(rc_st_meta(&f, "activation"), "relu") ? RC_ACTIVATION_SOFTPLUS : RC_ACTIVATION_RELU;
     int n = meta_int(&f, "batch"), k = o.num_classes;
 
     rc_ctx ctx;

@@ -3,7 +3,7 @@
 #ifndef RAMP_TESTUTIL_H
 #define RAMP_TESTUTIL_H
 
-#include "ramp/device.h"
+#include "ramp/context.h"
 
 #include <check.h>
 #include <dirent.h>

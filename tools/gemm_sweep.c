@@ -13,7 +13,7 @@
  * the implementations exposes them to the same load. The outputs (alpha 1, beta 0) are
  * compared with the first implementation's. */
 #define _POSIX_C_SOURCE 200809L
-#include "ramp/device.h"
+#include "ramp/context.h"
 #include "ramp/gemm.h"
 
 #include <math.h>

@@ -11,8 +11,8 @@
 #define RAMP_APGD_H
 
 #include "ramp/attack_ops.h"
-#include "ramp/config.h"
 #include "ramp/model.h"
+#include "ramp/names.h"
 
 typedef enum rc_attack_loss { RC_LOSS_CE, RC_LOSS_DLR, RC_LOSS_DLR_TARGETED } rc_attack_loss;
 

@@ -15,7 +15,7 @@
 #ifndef RAMP_ATTACK_OPS_H
 #define RAMP_ATTACK_OPS_H
 
-#include "ramp/config.h" /* rc_norm */
+#include "ramp/names.h" /* rc_norm */
 #include "ramp/device.h"
 
 /* Device scratch for one batch shape, allocated once and reused for every call with B' <= B and

@@ -7,6 +7,7 @@
 #define RAMP_CONFIG_H
 
 #include "ramp/error.h"
+#include "ramp/names.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,20 +19,6 @@
 
 /* Negative members mark a value not given yet; rc_config_finalize replaces every one of them
  * except where noted. */
-typedef enum rc_arch {
-    RC_ARCH_UNSET = -1,
-    RC_ARCH_SMALL_CNN,
-    RC_ARCH_PREACT_RESNET18,
-    RC_ARCH_WRN_28_10,
-    RC_ARCH_LINEAR /* one fully connected layer on the flattened input: tests, sanity checks */
-} rc_arch;
-
-typedef enum rc_activation {
-    RC_ACTIVATION_AUTO = -1,
-    RC_ACTIVATION_SOFTPLUS,
-    RC_ACTIVATION_RELU
-} rc_activation;
-
 typedef enum rc_dataset_kind {
     RC_DATASET_UNSET = -1,
     RC_DATASET_FASHION_MNIST,
@@ -51,10 +38,6 @@ typedef enum rc_method {
     RC_METHOD_EAT,
     RC_METHOD_RAMP
 } rc_method;
-
-/* In the reference's evaluation order (Linf, L2, L1). RC_NORM_NONE: attack_norm not given, or
- * both ramp.pair entries for "auto" (left for the trainer to choose, spec section 12.6). */
-typedef enum rc_norm { RC_NORM_NONE = -1, RC_NORM_LINF, RC_NORM_L2, RC_NORM_L1 } rc_norm;
 
 /* RAMP's outer loss (spec 4): the MAX term, or the TRADES variant of the WRN-28-10 run. */
 typedef enum rc_ramp_outer { RC_OUTER_MAX, RC_OUTER_TRADES } rc_ramp_outer;
@@ -176,12 +159,9 @@ void rc_config_print(FILE *f, const rc_config *cfg);
 int rc_config_find_threat(const rc_config *cfg, rc_norm norm);
 
 /* The names used in the YAML file; "auto", "unset" or "none" for the negative members. */
-const char *rc_arch_name(rc_arch a);
-const char *rc_activation_name(rc_activation a);
 const char *rc_dataset_kind_name(rc_dataset_kind d);
 const char *rc_augment_name(rc_augment a);
 const char *rc_method_name(rc_method m);
-const char *rc_norm_name(rc_norm n);
 const char *rc_param_groups_name(rc_param_groups p);
 const char *rc_schedule_kind_name(rc_schedule_kind s);
 const char *rc_final_protocol_name(rc_final_protocol p);

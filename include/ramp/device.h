@@ -4,6 +4,7 @@
 
 #include "ramp/cl.h"
 #include "ramp/error.h"
+#include "ramp/faults.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -46,7 +47,8 @@ typedef struct rc_program_stats {
     int cache_writes;   /* binaries written to the cache */
 } rc_program_stats;
 
-/* The process-wide OpenCL context: the device, its queue and the programs built for it. */
+/* The process-wide OpenCL context: the device, its queue and the programs built for it. Opened
+ * and closed by ramp/context.h; the modules named in the fields own their parts. */
 typedef struct rc_ctx {
     rc_device_desc dev;
     cl_context context;
@@ -64,17 +66,15 @@ typedef struct rc_ctx {
     size_t n_prof, cap_prof;
     struct rc_gemm_state *gemm; /* GEMM implementation choice and scratch (see ramp/gemm.h) */
     size_t bytes_created;       /* device memory requested by rc_buffer_create so far */
-    /* RAMP_CL_FAIL_LAUNCH=N (tests): the Nth kernel launch fails with CL_OUT_OF_RESOURCES, as a
-     * device that runs out of resources or is lost would. */
-    long fail_launch_at, launches;
+    rc_faults testing; /* faults the tests inject (ramp/faults.h); inert in production */
 } rc_ctx;
 
-/* Open device `index` (as listed by rc_devices_enumerate). An index out of range is an error
- * that lists the devices that exist. */
-int rc_ctx_open(rc_ctx *ctx, int index, rc_err *e);
-/* Saves freshly built program binaries to the cache, then releases everything. Safe on a
- * zeroed or partly opened ctx. */
-void rc_ctx_close(rc_ctx *ctx);
+/* Zero the ctx and create the OpenCL context and queue of device `index` (as listed by
+ * rc_devices_enumerate); an index out of range is an error that lists the devices that exist.
+ * Use rc_ctx_open (ramp/context.h), which also sets up the modules above. */
+int rc_device_open(rc_ctx *ctx, int index, rc_err *e);
+/* Release the queue and the context; safe on a zeroed or partly opened ctx. */
+void rc_device_close(rc_ctx *ctx);
 
 /* Wait for the queue to drain; reports a failed kernel as an error. */
 int rc_ctx_finish(rc_ctx *ctx, rc_err *e);

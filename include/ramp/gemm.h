@@ -24,12 +24,11 @@
  *
  * The packed panels and split parts live in scratch buffers kept in the ctx (ctx->gemm); they grow
  * to the largest shape seen (at most about 64 MiB each by default) and are released by
- * rc_ctx_close. */
+ * rc_ctx_close (ramp/context.h). */
 #ifndef RAMP_GEMM_H
 #define RAMP_GEMM_H
 
 #include "ramp/device.h"
-#include "ramp/layers.h"
 
 typedef struct rc_matrix {
     cl_mem buf;
@@ -49,31 +48,25 @@ int rc_sgemm_clblast(rc_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, 
  * NULL (and *e set) when RAMP_CL_GEMM or RAMP_CL_GEMM_PARAMS is malformed. */
 const char *rc_gemm_impl(rc_ctx *ctx, rc_err *e);
 
-/* Convolution on the own implementation (CPU devices) without an im2col column matrix:
- *   rc_conv_implicit_ok        1 when the forward (data 0) or the data gradient (data 1) of this
- *                              shape can run so on this ctx, 0 when not (other implementation,
- *                              panel or planes too large for local memory; the data gradient
- *                              needs a 3x3 kernel and stride 1 or 2),
- *                              -1 on error
- *   rc_conv_implicit_forward   y = conv(x, w), NCHW; with bn (eval mode: gamma, beta, running
- *                              statistics) y = relu(bn(conv(x, w))). The GEMM's packed-panel
- *                              kernel with its right-hand panel gathered from x in local memory
- *                              and the tile stored straight into y.
- *   rc_conv_implicit_dz_layout the padded layout the data gradient reads dz in (rows of
- *                              OW + 2 / stride, planes rounded up to whole vectors, zeros there)
- *   rc_conv_implicit_backward_data
- *                              dx (layout dxl; acc: added) from dz, one image per work-group and
- *                              one input channel per work-item summing into its plane in local
- *                              memory (no col2im). With bn, x being relu(bn(t)) of an earlier
- *                              tensor t: dx = the gradient at t (the ReLU mask is read from x). */
-int rc_conv_implicit_ok(rc_ctx *ctx, const rc_conv_shape *s, int data, rc_err *e);
-int rc_conv_implicit_forward(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w,
-                             const rc_bn_buffers *bn, cl_mem y, rc_err *e);
-rc_grad_layout rc_conv_implicit_dz_layout(rc_ctx *ctx, const rc_conv_shape *s);
-int rc_conv_implicit_backward_data(rc_ctx *ctx, const rc_conv_shape *s, cl_mem w, cl_mem dz,
-                                   const rc_grad_layout *dzl, cl_mem dx,
-                                   const rc_grad_layout *dxl, int acc, const rc_bn_buffers *bn,
-                                   cl_mem x, rc_err *e);
+/* What the implicit-GEMM convolutions (ramp/conv.h) borrow from the own implementation: kernels
+ * of cl/gemm.cl built with its tile options, the tile and the limits they are sized by. The ctx
+ * owns the kernels. */
+typedef struct rc_gemm_conv_kit {
+    cl_kernel pack_a_y;     /* gemm_pack_a_y: op(A) into MR-row panels */
+    cl_kernel conv_fwd;     /* conv_gemm_fwd */
+    cl_kernel conv_bwd;     /* conv_gemm_bwd_data */
+    cl_kernel conv_wt;      /* conv_pack_wt */
+    size_t mr, nr;          /* the tile of those kernels */
+    size_t conv_items;      /* largest work-group of conv_gemm_fwd and conv_gemm_bwd_data */
+    size_t local_bytes;     /* the device's local memory */
+    size_t panel_bytes;     /* largest local panel (K x NR floats) that stays in L2 */
+} rc_gemm_conv_kit;
+
+/* 1 with *kit filled when this ctx uses the own implementation (kernels built on first use), 0
+ * when it does not, -1 on error. */
+int rc_gemm_conv_kit_get(rc_ctx *ctx, rc_gemm_conv_kit *kit, rc_err *e);
+/* The packed-A scratch buffer grown to at least `floats`; the next GEMM may overwrite it. */
+int rc_gemm_scratch_a(rc_ctx *ctx, size_t floats, cl_mem *out, rc_err *e);
 
 /* Frees ctx->gemm (kernels and scratch buffers); rc_ctx_close calls it. */
 void rc_gemm_release(rc_ctx *ctx);

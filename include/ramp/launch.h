@@ -45,7 +45,6 @@ void rc_profile_add(rc_ctx *ctx, const char *name, double seconds);
 void rc_profile_print(rc_ctx *ctx, FILE *f);
 /* Forget what was measured so far (e.g. the warm-up that compiled the kernels). */
 void rc_profile_reset(rc_ctx *ctx);
-double rc_now_s(void);
 
 void rc_kernels_release(rc_ctx *ctx);
 

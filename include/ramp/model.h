@@ -5,23 +5,21 @@
 #ifndef RAMP_MODEL_H
 #define RAMP_MODEL_H
 
-#include "ramp/config.h"
-#include "ramp/layers.h"
+#include "ramp/conv.h"
+#include "ramp/names.h"
 #include "ramp/rng.h"
 
 #include <stdint.h>
 
 typedef struct rc_model_opts {
     rc_arch arch;
-    rc_act activation; /* preact-resnet18 blocks (its head is always ReLU) */
+    rc_activation activation; /* preact-resnet18 blocks (its head is always ReLU) */
     int width;         /* base width: small-cnn 32, preact-resnet18 64 */
     int in_channels;
     int num_classes;
     int input_size; /* square inputs */
 } rc_model_opts;
 
-/* The architecture called `s` (as rc_arch_name writes it); -1 for an unknown name. */
-int rc_arch_from_name(const char *s, rc_arch *out);
 /* The defaults for an architecture (PyTorch reference widths). */
 void rc_model_opts_default(rc_model_opts *o, rc_arch arch, int in_channels, int input_size);
 
@@ -55,7 +53,7 @@ typedef struct rc_node {
     int acc_in, acc_in2;       /* backward adds into the input gradient (set by rc_model_build) */
     int p[4];                  /* params: conv w,b | bn gamma,beta,rmean,rvar | linear w,b */
     rc_conv_shape conv;        /* batch set per call */
-    rc_act act;
+    rc_activation act;
     cl_mem bn_mean, bn_invstd; /* batch statistics kept for backward */
     cl_mem bn_dgamma, bn_dbeta; /* this pass's BN parameter gradients (dx needs them unsummed) */
     /* Eval-mode fusion on the implicit-GEMM convolution (see plan_fusion in src/nn/model.c):

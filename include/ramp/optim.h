@@ -3,6 +3,7 @@
 #ifndef RAMP_OPTIM_H
 #define RAMP_OPTIM_H
 
+#include "ramp/config.h" /* rc_schedule_kind */
 #include "ramp/model.h"
 
 typedef struct rc_sgd {

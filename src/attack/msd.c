@@ -1,5 +1,6 @@
 #include "ramp/msd.h"
 #include "ramp/launch.h"
+#include "ramp/loss.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 #include "ramp/progress.h"
-#include "ramp/launch.h"
+#include "ramp/clock.h"
 
 #include <string.h>
 #include <unistd.h>

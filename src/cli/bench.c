@@ -1,7 +1,9 @@
 #include "ramp/bench.h"
 #include "ramp/apgd.h"
+#include "ramp/clock.h"
 #include "ramp/methods.h"
 #include "ramp/launch.h"
+#include "ramp/loss.h"
 #include "ramp/model.h"
 #include "ramp/optim.h"
 
@@ -118,7 +120,7 @@ static int bench_model(rc_ctx *ctx, rc_arch arch, const rc_bench_opts *o, rc_err
         goto out;
     double f = rc_model_forward_flops(&m);
     printf("%s: %s, width %d, input %dx%dx%d, batch %d, %.1f MFLOP/image forward\n",
-           rc_arch_name(arch), mo.activation == RC_ACT_RELU ? "relu" : "softplus", mo.width,
+           rc_arch_name(arch), mo.activation == RC_ACTIVATION_RELU ? "relu" : "softplus", mo.width,
            mo.in_channels, mo.input_size, mo.input_size, n, f / 1e6);
     printf("  %-9s %10s %12s %10s\n", "workload", "ms/step", "images/s", "GFLOP/s");
     for (workload w = W_TRAIN; w <= W_ATTACK; w++) {

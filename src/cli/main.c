@@ -2,6 +2,7 @@
 #include "config.h"
 #include "ramp/bench.h"
 #include "ramp/config.h"
+#include "ramp/context.h"
 #include "ramp/device.h"
 #include "ramp/eval.h"
 #include "ramp/interrupt.h"

@@ -39,13 +39,10 @@ _Static_assert(sizeof(rc_arch) == sizeof(int) && sizeof(rc_activation) == sizeof
 
 /* ---- names ---------------------------------------------------------------------------------- */
 
-static const char *const ARCH_NAMES[] = {"small-cnn", "preact-resnet18", "wrn-28-10", "linear"};
-static const char *const ACTIVATION_NAMES[] = {"softplus", "relu"};
 static const char *const DATASET_NAMES[] = {"fashion-mnist", "mnist", "cifar10"};
 static const char *const AUGMENT_NAMES[] = {"none", "crop-flip"};
 static const char *const METHOD_NAMES[] = {"natural", "at",  "sat", "avg",
                                            "max",     "msd", "eat", "ramp"};
-static const char *const NORM_NAMES[] = {"linf", "l2", "l1"};
 static const char *const PARAM_GROUPS_NAMES[] = {"single", "split"};
 static const char *const SCHEDULE_NAMES[] = {"constant", "piecewise-ft", "static",
                                              "superconverge", "piecewise"};
@@ -63,10 +60,6 @@ static const char *name_in(const char *const *names, size_t n, int v, const char
     return (size_t)v < n ? names[v] : "invalid";
 }
 
-const char *rc_arch_name(rc_arch a) { return name_in(ARCH_NAMES, COUNT(ARCH_NAMES), a, "unset"); }
-const char *rc_activation_name(rc_activation a) {
-    return name_in(ACTIVATION_NAMES, COUNT(ACTIVATION_NAMES), a, "auto");
-}
 const char *rc_dataset_kind_name(rc_dataset_kind d) {
     return name_in(DATASET_NAMES, COUNT(DATASET_NAMES), d, "unset");
 }
@@ -76,7 +69,6 @@ const char *rc_augment_name(rc_augment a) {
 const char *rc_method_name(rc_method m) {
     return name_in(METHOD_NAMES, COUNT(METHOD_NAMES), m, "invalid");
 }
-const char *rc_norm_name(rc_norm n) { return name_in(NORM_NAMES, COUNT(NORM_NAMES), n, "none"); }
 const char *rc_param_groups_name(rc_param_groups p) {
     return name_in(PARAM_GROUPS_NAMES, COUNT(PARAM_GROUPS_NAMES), p, "auto");
 }
@@ -128,8 +120,8 @@ typedef struct field {
 /* Order matters: it is the order rc_config_print writes, and a section's keys follow it. */
 static const field FIELDS[] = {
     SECTION("model"),
-    CFG("model.arch", F_ENUM, model.arch, NAMES(ARCH_NAMES), .required = true),
-    CFG("model.activation", F_ENUM, model.activation, NAMES(ACTIVATION_NAMES)),
+    CFG("model.arch", F_ENUM, model.arch, NAMES(rc_arch_names), .required = true),
+    CFG("model.activation", F_ENUM, model.activation, NAMES(rc_activation_names)),
     CFG("model.width", F_INT, model.width, GE(1)),
     CFG("model.in_channels", F_INT, model.in_channels),
     CFG("model.num_classes", F_INT, model.num_classes),
@@ -143,7 +135,7 @@ static const field FIELDS[] = {
     CFG("data.eval_batch_size", F_INT, data.eval_batch_size, GE(1)),
     CFG("method", F_ENUM, method, NAMES(METHOD_NAMES)),
     {.path = "threat_models", .type = F_THREATS},
-    CFG("attack_norm", F_ENUM, attack_norm, NAMES(NORM_NAMES)),
+    CFG("attack_norm", F_ENUM, attack_norm, NAMES(rc_norm_names)),
     SECTION("ramp"),
     {.path = "ramp.pair", .type = F_PAIR},
     SECTION("ramp.at_checkpoints"),
@@ -190,14 +182,14 @@ static const field FIELDS[] = {
 
 /* The keys of one threat_models entry. */
 static const field THREAT_FIELDS[] = {
-    THR("norm", F_ENUM, norm, NAMES(NORM_NAMES), .required = true),
+    THR("norm", F_ENUM, norm, NAMES(rc_norm_names), .required = true),
     THR("eps", F_DOUBLE, eps, GT(0), .required = true),
     THR("steps", F_INT, steps, GE(1)),
     THR("eval_eps", F_DOUBLE, eval_eps, GT(0), .zero_default = true),
 };
 
 /* One element of ramp.pair, written at offset 0 of the element. */
-static const field PAIR_NORM = {.path = "", .type = F_ENUM, NAMES(NORM_NAMES)};
+static const field PAIR_NORM = {.path = "", .type = F_ENUM, NAMES(rc_norm_names)};
 
 #define N_FIELDS COUNT(FIELDS)
 #define N_THREAT_FIELDS COUNT(THREAT_FIELDS)
@@ -939,18 +931,16 @@ static void check_method(ctx *c, rc_config *cfg) {
 }
 
 static void finalize(ctx *c, rc_config *cfg) {
-    /* Each architecture's reference width: small-cnn 32-64-128, PreAct ResNet-18 64, WRN-28-10's
-     * widen factor 10. */
+    /* Each architecture's own width; without an arch (already an error) 64, which passes the
+     * width check so that only the missing arch is reported. */
     if (cfg->model.width == -1)
-        cfg->model.width = cfg->model.arch == RC_ARCH_SMALL_CNN ? 32
-                           : cfg->model.arch == RC_ARCH_WRN_28_10 ? 10 : 64;
+        cfg->model.width = cfg->model.arch >= 0 ? rc_arch_default(cfg->model.arch).width : 64;
     check_fields(c, FIELDS, N_FIELDS, c->f, cfg, "", (loc){0});
     resolve_data(c, cfg);
     if (cfg->data.path[0] && at(c, "data.path").line)
         check_path(c, at(c, "data.path"), "data.path", cfg->data.path, true, "");
     if (cfg->model.activation == RC_ACTIVATION_AUTO && cfg->model.arch >= 0)
-        cfg->model.activation = cfg->model.arch == RC_ARCH_PREACT_RESNET18 ? RC_ACTIVATION_SOFTPLUS
-                                                                           : RC_ACTIVATION_RELU;
+        cfg->model.activation = rc_arch_default(cfg->model.arch).activation;
     /* From scratch the reference exempts BN and biases from weight decay; fine-tuning does not. */
     if (cfg->optimizer.param_groups == RC_PARAM_GROUPS_AUTO)
         cfg->optimizer.param_groups =

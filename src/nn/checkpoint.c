@@ -8,7 +8,9 @@
 
 #define N_META 8
 
-static const char *act_name(rc_act a) { return a == RC_ACT_RELU ? "relu" : "softplus"; }
+static const char *act_name(rc_activation a) {
+    return a == RC_ACTIVATION_RELU ? "relu" : "softplus";
+}
 
 int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
                        const rc_train_progress *progress, const char *path, rc_err *e) {
@@ -121,7 +123,7 @@ static int opts_from_meta(const rc_st_file *f, rc_model_opts *o, rc_err *e) {
         return rc_err_set(e, "%s: unknown arch %s", f->path, arch ? arch : "(missing)");
     if (!act || (strcmp(act, "relu") && strcmp(act, "softplus")))
         return rc_err_set(e, "%s: unknown activation %s", f->path, act ? act : "(missing)");
-    o->activation = strcmp(act, "relu") ? RC_ACT_SOFTPLUS : RC_ACT_RELU;
+    o->activation = strcmp(act, "relu") ? RC_ACTIVATION_SOFTPLUS : RC_ACTIVATION_RELU;
     return meta_int(f, "width", &o->width, e) || meta_int(f, "in_channels", &o->in_channels, e) ||
            meta_int(f, "num_classes", &o->num_classes, e) ||
            meta_int(f, "input_size", &o->input_size, e);

@@ -1,25 +1,21 @@
 /* Model construction (small-cnn, PreAct ResNet-18), buffers, initialisation, forward, backward. */
 #include "ramp/model.h"
-#include "ramp/gemm.h"
+#include "ramp/batchnorm.h"
+#include "ramp/conv.h"
+#include "ramp/elementwise.h"
 #include "ramp/launch.h"
+#include "ramp/linear.h"
+#include "ramp/loss.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-int rc_arch_from_name(const char *s, rc_arch *out) {
-    for (rc_arch a = RC_ARCH_SMALL_CNN; a <= RC_ARCH_LINEAR; a++)
-        if (s && !strcmp(s, rc_arch_name(a))) {
-            *out = a;
-            return 0;
-        }
-    return -1;
-}
-
 void rc_model_opts_default(rc_model_opts *o, rc_arch arch, int in_channels, int input_size) {
     o->arch = arch;
-    o->activation = arch == RC_ARCH_SMALL_CNN ? RC_ACT_RELU : RC_ACT_SOFTPLUS;
-    o->width = arch == RC_ARCH_SMALL_CNN ? 32 : 64;
+    const rc_arch_defaults d = rc_arch_default(arch);
+    o->activation = d.activation;
+    o->width = d.width;
     o->in_channels = in_channels;
     o->num_classes = 10;
     o->input_size = input_size;
@@ -92,7 +88,8 @@ static int node_conv(rc_model *m, int in, int pw, int stride, int pad) {
     return nd.out < 0 ? -1 : add_node(m, nd);
 }
 
-static int node_same_shape(rc_model *m, rc_op op, int in, int in2, const int *p, rc_act act) {
+static int node_same_shape(rc_model *m, rc_op op, int in, int in2, const int *p,
+                           rc_activation act) {
     const rc_tensor *t = &m->tensors[in];
     rc_node nd = {.op = op, .in = in, .in2 = in2, .act = act, .p = {-1, -1, -1, -1}};
     if (p) memcpy(nd.p, p, sizeof nd.p);
@@ -102,15 +99,15 @@ static int node_same_shape(rc_model *m, rc_op op, int in, int in2, const int *p,
 
 static int node_bn(rc_model *m, int in, int pbn) {
     int p[4] = {pbn, pbn + 1, pbn + 2, pbn + 3};
-    return node_same_shape(m, RC_OP_BN, in, -1, p, RC_ACT_RELU);
+    return node_same_shape(m, RC_OP_BN, in, -1, p, RC_ACTIVATION_RELU);
 }
 
-static int node_act(rc_model *m, int in, rc_act a) {
+static int node_act(rc_model *m, int in, rc_activation a) {
     return node_same_shape(m, RC_OP_ACT, in, -1, NULL, a);
 }
 
 static int node_add(rc_model *m, int a, int b) {
-    return node_same_shape(m, RC_OP_ADD, a, b, NULL, RC_ACT_RELU);
+    return node_same_shape(m, RC_OP_ADD, a, b, NULL, RC_ACTIVATION_RELU);
 }
 
 static int node_gap(rc_model *m, int in) {
@@ -153,9 +150,9 @@ static int build_small_cnn(rc_model *m) {
     int c3 = add_conv_param(m, "conv3.weight", 4 * w, 2 * w, 3);
     int b3 = add_bn_params(m, "bn3.", 4 * w);
     if (x < 0 || c1 < 0 || b1 < 0 || c2 < 0 || b2 < 0 || c3 < 0 || b3 < 0) return -1;
-    int t = node_act(m, node_bn(m, node_conv(m, x, c1, 1, 1), b1), RC_ACT_RELU);
-    t = node_act(m, node_bn(m, node_conv(m, t, c2, 2, 1), b2), RC_ACT_RELU);
-    t = node_act(m, node_bn(m, node_conv(m, t, c3, 2, 1), b3), RC_ACT_RELU);
+    int t = node_act(m, node_bn(m, node_conv(m, x, c1, 1, 1), b1), RC_ACTIVATION_RELU);
+    t = node_act(m, node_bn(m, node_conv(m, t, c2, 2, 1), b2), RC_ACTIVATION_RELU);
+    t = node_act(m, node_bn(m, node_conv(m, t, c3, 2, 1), b3), RC_ACTIVATION_RELU);
     return node_linear(m, t, "linear.", o->num_classes);
 }
 
@@ -178,7 +175,7 @@ static int preact_block(rc_model *m, int x, const char *prefix, int out_c, int s
         if ((sc = add_conv_param(m, name, out_c, in_c, 1)) < 0) return -1;
     }
     if (b1 < 0 || c1 < 0 || b2 < 0 || c2 < 0) return -1;
-    rc_act a = m->opts.activation;
+    rc_activation a = m->opts.activation;
     int h = node_act(m, node_bn(m, x, b1), a);
     int shortcut = sc >= 0 ? node_conv(m, h, sc, stride, 0) : x;
     int t = node_conv(m, h, c1, stride, 1);
@@ -203,7 +200,7 @@ static int build_preact_resnet18(rc_model *m) {
         }
     int bn = add_bn_params(m, "bn.", m->tensors[t].c);
     if (bn < 0) return -1;
-    t = node_gap(m, node_act(m, node_bn(m, t, bn), RC_ACT_RELU));
+    t = node_gap(m, node_act(m, node_bn(m, t, bn), RC_ACTIVATION_RELU));
     return node_linear(m, t, "linear.", o->num_classes);
 }
 
@@ -375,7 +372,7 @@ static int plan_fusion(rc_ctx *ctx, rc_model *m, rc_err *e) {
     for (int i = 0; i + 2 < m->n_nodes && r >= 0; i++) {
         rc_node *c = &m->nodes[i], *b = c + 1, *a = c + 2;
         if (c->op != RC_OP_CONV || b->op != RC_OP_BN || b->in != c->out || a->op != RC_OP_ACT ||
-            a->act != RC_ACT_RELU || a->in != b->out || readers[c->out] != 1 ||
+            a->act != RC_ACTIVATION_RELU || a->in != b->out || readers[c->out] != 1 ||
             readers[b->out] != 1)
             continue;
         rc_conv_shape s = c->conv;

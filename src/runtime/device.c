@@ -1,7 +1,4 @@
 #include "ramp/device.h"
-#include "ramp/gemm.h"
-#include "ramp/launch.h"
-#include "ramp/program.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -139,7 +136,7 @@ static int c_version_ok(const char *v) {
     return major > 1 || (major == 1 && minor >= 2);
 }
 
-int rc_ctx_open(rc_ctx *ctx, int index, rc_err *e) {
+int rc_device_open(rc_ctx *ctx, int index, rc_err *e) {
     memset(ctx, 0, sizeof *ctx);
     rc_device_desc *list;
     int n;
@@ -170,23 +167,13 @@ int rc_ctx_open(rc_ctx *ctx, int index, rc_err *e) {
     ctx->queue = clCreateCommandQueue(ctx->context, ctx->dev.device, 0, &s);
     if (s != CL_SUCCESS) {
         rc_err_cl(e, "clCreateCommandQueue", s, "device [%d] %s", index, ctx->dev.name);
-        rc_ctx_close(ctx);
+        rc_device_close(ctx);
         return -1;
     }
-    rc_program_cache_init(ctx);
-    const char *prof = getenv("RAMP_CL_PROFILE");
-    ctx->profile = prof && *prof && strcmp(prof, "0") != 0;
-    const char *fail = getenv("RAMP_CL_FAIL_LAUNCH");
-    ctx->fail_launch_at = fail ? strtol(fail, NULL, 10) : 0;
     return 0;
 }
 
-void rc_ctx_close(rc_ctx *ctx) {
-    if (ctx->queue) clFinish(ctx->queue);
-    rc_profile_print(ctx, stderr);
-    rc_gemm_release(ctx);
-    rc_kernels_release(ctx);
-    rc_programs_release(ctx);
+void rc_device_close(rc_ctx *ctx) {
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->context) clReleaseContext(ctx->context);
     ctx->queue = NULL;

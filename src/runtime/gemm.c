@@ -1,4 +1,5 @@
 #include "ramp/gemm.h"
+#include "ramp/clock.h"
 #include "ramp/launch.h"
 #include "ramp/program.h"
 
@@ -237,9 +238,6 @@ static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 /* Largest local panel of gemm_micro_local (K x NR floats): it should stay in L2. */
 static const size_t LOCAL_PANEL_BYTES = (size_t)256 << 10;
 
-/* Largest local memory of one conv_gemm_bwd_data work-group (its planes): L2-resident. */
-static const size_t LOCAL_DATA_BYTES = (size_t)1 << 20;
-
 /* Split parts larger than this get longer parts instead (fewer of them). */
 static const size_t PART_BYTES = (size_t)64 << 20;
 
@@ -411,139 +409,34 @@ fail:
     return rc_err_prefix(e, "rc_sgemm (own kernels), " WHERE ": ", WHERE_ARGS);
 }
 
-/* ---- convolution as an implicit GEMM (own implementation) ----------------------------------- */
+/* ---- what the implicit-GEMM convolutions borrow --------------------------------------------- */
 
-/* Tile variant of the implicit-GEMM kernels: gemm_micro_local's (MR x 32); the data gradient's
- * tile is 9 taps x NR (18 float16 accumulators, 8-10% faster than NR 16 on PoCL/AVX-512). */
+/* Their tile variant: gemm_micro_local's (MR x 32); the data gradient's tile is 9 taps x NR (18
+ * float16 accumulators, 8-10% faster than NR 16 on PoCL/AVX-512). */
 enum { CONV_V = 0 };
 
-/* RAMP_CL_PROFILE: wait for the launches since t0 and add their time under `name`. */
-static int profiled(rc_ctx *ctx, const char *name, double t0, rc_err *e) {
-    if (!ctx->profile) return 0;
-    if (rc_ctx_finish(ctx, e)) return -1;
-    rc_profile_add(ctx, name, rc_now_s() - t0);
-    return 0;
-}
-
-/* conv_gemm_bwd_data's local floats per work-item: s * s phase sub-planes of (OH + 2 / s) x
- * (OW + 2 / s), the overhang of the last block of nr positions and of the epilogue's vector
- * reads, rounded up to whole vectors of 16. */
-static size_t plane_floats(const rc_conv_shape *s, size_t nr) {
-    const size_t wv = (size_t)s->ow + 2 / s->stride, rows = (size_t)s->oh + 2 / s->stride;
-    return ((size_t)s->stride * s->stride * rows * wv + nr + wv + 16 + 15) / 16 * 16;
-}
-
-int rc_conv_implicit_ok(rc_ctx *ctx, const rc_conv_shape *s, int data, rc_err *e) {
+int rc_gemm_conv_kit_get(rc_ctx *ctx, rc_gemm_conv_kit *kit, rc_err *e) {
     struct rc_gemm_state *st = state(ctx, e);
     if (!st) return -1;
     if (st->impl != IMPL_OWN) return 0;
     if (kernels(ctx, st, CONV_V, e)) return -1;
-    const size_t nr = (size_t)st->p.nr[CONV_V], mr = (size_t)st->p.mr[CONV_V];
-    const double in = (double)s->n * s->c * s->h * s->w, out = (double)s->n * s->oc * s->oh * s->ow;
-    if (in >= INT_MAX || out >= INT_MAX || s->stride < 1) return 0;
-    if (!data) {
-        const size_t panel = (size_t)s->c * s->kh * s->kw * nr * sizeof(float);
-        return panel <= LOCAL_PANEL_BYTES && panel <= st->local_bytes &&
-               ceil_div((size_t)s->oc, mr) <= st->ks[CONV_V].conv_items;
-    }
-    /* one work-item per input channel and image (even one channel, as for an image's gradient,
-     * beats GEMM + col2im: small-cnn's first layer 0.9 vs 2.6 ms CPU) */
-    const size_t local = (size_t)s->c * plane_floats(s, nr) * sizeof(float);
-    return s->kh == 3 && s->kw == 3 && s->stride <= 2 &&
-           (size_t)s->c <= st->ks[CONV_V].conv_items && local <= st->local_bytes &&
-           local <= LOCAL_DATA_BYTES;
+    *kit = (rc_gemm_conv_kit){.pack_a_y = st->ks[CONV_V].pack[1],
+                              .conv_fwd = st->ks[CONV_V].conv_fwd,
+                              .conv_bwd = st->ks[CONV_V].conv_bwd,
+                              .conv_wt = st->ks[CONV_V].conv_wt,
+                              .mr = (size_t)st->p.mr[CONV_V],
+                              .nr = (size_t)st->p.nr[CONV_V],
+                              .conv_items = st->ks[CONV_V].conv_items,
+                              .local_bytes = st->local_bytes,
+                              .panel_bytes = LOCAL_PANEL_BYTES};
+    return 1;
 }
 
-static int implicit_check(rc_ctx *ctx, const rc_conv_shape *s, int data, rc_err *e) {
-    int ok = rc_conv_implicit_ok(ctx, s, data, e);
-    if (ok < 0) return -1;
-    if (!ok)
-        return rc_err_set(e, "implicit-GEMM convolution %dx%dx%dx%d -> %d (k %d, stride %d) is "
-                             "not supported on this device",
-                          s->n, s->c, s->h, s->w, s->oc, s->kh, s->stride);
+int rc_gemm_scratch_a(rc_ctx *ctx, size_t floats, cl_mem *out, rc_err *e) {
+    struct rc_gemm_state *st = state(ctx, e);
+    if (!st || scratch(ctx, st, BUF_A, floats, e)) return -1;
+    *out = st->buf[BUF_A];
     return 0;
-}
-
-/* Column blocks per work-group: as many as keep the panel within LOCAL_PANEL_BYTES (up to 8),
- * fewer while that leaves under 64 work-groups (both cores busy to the end). */
-static int blocks_per_group(size_t k, size_t nr, size_t np) {
-    size_t cb = LOCAL_PANEL_BYTES / ((k ? k : 1) * nr * sizeof(float));
-    if (cb > 8) cb = 8;
-    while (cb > 1 && ceil_div(np, cb * nr) < 64) cb--;
-    return cb < 1 ? 1 : (int)cb;
-}
-
-int rc_conv_implicit_forward(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w,
-                             const rc_bn_buffers *bn, cl_mem y, rc_err *e) {
-    if (implicit_check(ctx, s, 0, e)) return -1;
-    const double t0 = ctx->profile ? rc_now_s() : 0;
-    struct rc_gemm_state *st = ctx->gemm;
-    const size_t mr = (size_t)st->p.mr[CONV_V], nr = (size_t)st->p.nr[CONV_V];
-    const int K = s->c * s->kh * s->kw, M = s->oc, np = s->n * s->oh * s->ow;
-    const int P = s->oh * s->ow, ys_n = s->oc * P, bn_relu = bn != NULL;
-    const int cb = blocks_per_group((size_t)K, nr, (size_t)np);
-    const size_t tm = ceil_div((size_t)M, mr), cols = (size_t)cb * nr;
-    const size_t kb = ceil_div((size_t)K, 16), gp[2] = {kb, tm};
-    const size_t g[2] = {tm, ceil_div((size_t)np, cols)}, l[2] = {tm, 1};
-    const cl_ulong zero = 0;
-    const float eps = RC_BN_EPS;
-    cl_mem gamma = bn ? bn->gamma : w, beta = bn ? bn->beta : w; /* unused without bn */
-    cl_mem mean = bn ? bn->running_mean : w, var = bn ? bn->running_var : w;
-    if (scratch(ctx, st, BUF_A, tm * mr * (size_t)K, e) ||
-        RC_ENQUEUE(ctx, st->ks[CONV_V].pack[1], "gemm_pack_a_y", 2, gp, NULL, e, RC_ARG(w),
-                   RC_ARG(zero), RC_ARG(K), RC_ARG(M), RC_ARG(K), RC_ARG(st->buf[BUF_A])))
-        return -1;
-    const rc_arg args[] = {RC_ARG(st->buf[BUF_A]), RC_ARG(M), RC_ARG(x), RC_ARG(s->c), RC_ARG(s->h),
-                           RC_ARG(s->w), RC_ARG(s->kh), RC_ARG(s->kw), RC_ARG(s->stride),
-                           RC_ARG(s->pad), RC_ARG(s->oh), RC_ARG(s->ow), RC_ARG(np), RC_ARG(cb),
-                           RC_ARG(y), RC_ARG(ys_n), RC_ARG(P), RC_ARG(bn_relu), RC_ARG(gamma),
-                           RC_ARG(beta), RC_ARG(mean), RC_ARG(var), RC_ARG(eps),
-                           {(size_t)K * cols * sizeof(float), NULL},
-                           {((size_t)s->kh * s->kw + 1) * cols * sizeof(int), NULL}};
-    return rc_enqueue(ctx, st->ks[CONV_V].conv_fwd, "conv_gemm_fwd", 2, g, l,
-                      (int)(sizeof args / sizeof *args), args, e) ||
-           profiled(ctx, "conv_gemm_fwd", t0, e);
-}
-
-rc_grad_layout rc_conv_implicit_dz_layout(rc_ctx *ctx, const rc_conv_shape *s) {
-    const int nr = ctx->gemm->p.nr[CONV_V], row = s->ow + 2 / s->stride;
-    const int plane = (s->oh * row + nr - 1) / nr * nr;
-    return (rc_grad_layout){s->oc * plane, plane, row, 1};
-}
-
-int rc_conv_implicit_backward_data(rc_ctx *ctx, const rc_conv_shape *s, cl_mem w, cl_mem dz,
-                                   const rc_grad_layout *dzl, cl_mem dx,
-                                   const rc_grad_layout *dxl, int acc, const rc_bn_buffers *bn,
-                                   cl_mem x, rc_err *e) {
-    if (implicit_check(ctx, s, 1, e)) return -1;
-    const rc_grad_layout want = rc_conv_implicit_dz_layout(ctx, s);
-    if (memcmp(dzl, &want, sizeof want))
-        return rc_err_set(e, "implicit-GEMM data gradient of %dx%dx%dx%d -> %d: dz is not in "
-                             "the padded layout it reads",
-                          s->n, s->c, s->h, s->w, s->oc);
-    const double t0 = ctx->profile ? rc_now_s() : 0;
-    struct rc_gemm_state *st = ctx->gemm;
-    const size_t nr = (size_t)st->p.nr[CONV_V], planes = plane_floats(s, nr);
-    const int plane_stride = (int)planes, masked = bn != NULL;
-    const float eps = RC_BN_EPS;
-    cl_mem mask = bn ? x : w, gamma = bn ? bn->gamma : w, var = bn ? bn->running_var : w;
-    const size_t gp[2] = {(size_t)s->c, (size_t)s->oc};
-    const size_t g[2] = {(size_t)s->c, (size_t)s->n}, l[2] = {(size_t)s->c, 1};
-    if (scratch(ctx, st, BUF_A, (size_t)s->c * s->oc * 9, e) ||
-        RC_ENQUEUE(ctx, st->ks[CONV_V].conv_wt, "conv_pack_wt", 2, gp, NULL, e, RC_ARG(w),
-                   RC_ARG(s->oc), RC_ARG(s->c), RC_ARG(st->buf[BUF_A])))
-        return -1;
-    const rc_arg args[] = {RC_ARG(st->buf[BUF_A]), RC_ARG(dz), RC_ARG(s->oc), RC_ARG(s->oh),
-                           RC_ARG(s->ow), RC_ARG(dzl->n_stride), RC_ARG(dzl->c_stride),
-                           RC_ARG(s->c), RC_ARG(s->h), RC_ARG(s->w), RC_ARG(s->stride),
-                           RC_ARG(s->pad), RC_ARG(dx), RC_ARG(dxl->n_stride),
-                           RC_ARG(dxl->c_stride), RC_ARG(dxl->row_stride), RC_ARG(dxl->padded),
-                           RC_ARG(acc), RC_ARG(masked), RC_ARG(mask), RC_ARG(gamma), RC_ARG(var),
-                           RC_ARG(eps), RC_ARG(plane_stride),
-                           {(size_t)s->c * planes * sizeof(float), NULL}};
-    return rc_enqueue(ctx, st->ks[CONV_V].conv_bwd, "conv_gemm_bwd_data", 2, g, l,
-                      (int)(sizeof args / sizeof *args), args, e) ||
-           profiled(ctx, "conv_gemm_bwd_data", t0, e);
 }
 
 int rc_sgemm_clblast(rc_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,

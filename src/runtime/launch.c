@@ -1,22 +1,16 @@
 #include "ramp/launch.h"
+#include "ramp/clock.h"
 #include "ramp/program.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct rc_profile_entry {
     char name[64];
     long calls;
     double seconds;
 };
-
-double rc_now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void rc_profile_add(rc_ctx *ctx, const char *name, double seconds) {
     size_t i = 0;
@@ -97,8 +91,8 @@ int rc_enqueue(rc_ctx *ctx, cl_kernel kernel, const char *name, int dims, const 
         if (s != CL_SUCCESS)
             return rc_err_cl(e, "clSetKernelArg", s, "kernel %s, argument %d", name, i);
     }
-    cl_int s = ctx->fail_launch_at > 0 && ++ctx->launches == ctx->fail_launch_at
-                   ? CL_OUT_OF_RESOURCES /* injected (RAMP_CL_FAIL_LAUNCH) */
+    cl_int s = rc_fault_launch_should_fail(&ctx->testing)
+                   ? CL_OUT_OF_RESOURCES /* injected by the tests (ramp/faults.h) */
                    : clEnqueueNDRangeKernel(ctx->queue, kernel, (cl_uint)dims, NULL, global,
                                             local, 0, NULL, NULL);
     if (s != CL_SUCCESS)

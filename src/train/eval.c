@@ -6,7 +6,10 @@
 #include "ramp/json.h"
 #include "ramp/apgd.h"
 #include "ramp/checkpoint.h"
+#include "ramp/clock.h"
+#include "ramp/elementwise.h"
 #include "ramp/launch.h"
+#include "ramp/loss.h"
 
 #include <errno.h>
 #include <math.h>

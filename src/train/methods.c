@@ -1,5 +1,6 @@
 #include "ramp/methods.h"
 #include "ramp/launch.h"
+#include "ramp/loss.h"
 
 #include <stdlib.h>
 #include <string.h>

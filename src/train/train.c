@@ -2,12 +2,14 @@
  * around it (run directory, metrics, checkpoints, resume; evaluation is ramp/eval.h's). */
 #include "ramp/train.h"
 #include "ramp/checkpoint.h"
+#include "ramp/clock.h"
 #include "ramp/eval.h"
 #include "ramp/files.h"
 #include "ramp/gp.h"
 #include "ramp/interrupt.h"
 #include "ramp/json.h"
 #include "ramp/launch.h"
+#include "ramp/loss.h"
 #include "ramp/methods.h"
 #include "ramp/optim.h"
 #include "ramp/pair.h"
@@ -55,7 +57,7 @@ static int append_metrics(const char *dir, const char *line, rc_err *e) {
 
 static void model_opts_from_config(const rc_config *cfg, rc_model_opts *o) {
     o->arch = cfg->model.arch;
-    o->activation = cfg->model.activation == RC_ACTIVATION_RELU ? RC_ACT_RELU : RC_ACT_SOFTPLUS;
+    o->activation = cfg->model.activation;
     o->width = cfg->model.width;
     o->in_channels = cfg->model.in_channels;
     o->num_classes = cfg->model.num_classes;

@@ -38,7 +38,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 failed=""
 for h in $harnesses; do
     case $h in
-        config) srcs="src/io/config.c src/base/error.c" ;;
+        config) srcs="src/io/config.c src/base/error.c src/base/names.c" ;;
         safetensors) srcs="src/io/safetensors.c src/io/json.c src/base/files.c src/base/interrupt.c
                            src/base/error.c" ;;
         idx | cifar) srcs="src/io/dataset.c src/base/rng.c src/base/error.c" ;;

@@ -1,5 +1,5 @@
+#include "ramp/batchnorm.h"
 #include "ramp/launch.h"
-#include "ramp/layers.h"
 
 int rc_bn_forward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_mem y,
                   const rc_bn_buffers *b, rc_err *e) {

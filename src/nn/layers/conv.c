@@ -1,8 +1,9 @@
 /* conv2d as im2col + one GEMM for the whole batch; backward as GEMMs + col2im (a gather). The
- * eval-mode fused path (src/nn/model.c) uses the implicit-GEMM kernels of src/runtime/gemm.c instead. */
+ * eval-mode fused path (src/nn/model.c) uses the implicit-GEMM convolutions of conv_implicit.c
+ * instead. */
+#include "ramp/conv.h"
 #include "ramp/gemm.h"
 #include "ramp/launch.h"
-#include "ramp/layers.h"
 
 #include <string.h>
 

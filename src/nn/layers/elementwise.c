@@ -1,18 +1,19 @@
 /* Activations, residual add, gradient pass-through and global average pooling. */
+#include "ramp/elementwise.h"
 #include "ramp/launch.h"
-#include "ramp/layers.h"
 
-int rc_act_forward(rc_ctx *ctx, rc_act a, size_t total, cl_mem x, cl_mem y, rc_err *e) {
-    int t = (int)total;
-    return RC_LAUNCH(ctx, "activation.cl", a == RC_ACT_RELU ? "relu_forward" : "softplus_forward",
-                     1, &total, e, RC_ARG(x), RC_ARG(y), RC_ARG(t));
-}
-
-int rc_act_backward(rc_ctx *ctx, rc_act a, size_t total, cl_mem x, cl_mem dy, cl_mem dx, int acc,
-                    rc_err *e) {
+int rc_act_forward(rc_ctx *ctx, rc_activation a, size_t total, cl_mem x, cl_mem y, rc_err *e) {
     int t = (int)total;
     return RC_LAUNCH(ctx, "activation.cl",
-                     a == RC_ACT_RELU ? "relu_backward" : "softplus_backward", 1, &total, e,
+                     a == RC_ACTIVATION_RELU ? "relu_forward" : "softplus_forward", 1, &total, e,
+                     RC_ARG(x), RC_ARG(y), RC_ARG(t));
+}
+
+int rc_act_backward(rc_ctx *ctx, rc_activation a, size_t total, cl_mem x, cl_mem dy, cl_mem dx,
+                    int acc, rc_err *e) {
+    int t = (int)total;
+    return RC_LAUNCH(ctx, "activation.cl",
+                     a == RC_ACTIVATION_RELU ? "relu_backward" : "softplus_backward", 1, &total, e,
                      RC_ARG(dy), RC_ARG(x), RC_ARG(dx), RC_ARG(t), RC_ARG(acc));
 }
 

@@ -1,6 +1,6 @@
+#include "ramp/linear.h"
 #include "ramp/gemm.h"
 #include "ramp/launch.h"
-#include "ramp/layers.h"
 
 int rc_linear_forward(rc_ctx *ctx, int n, int in, int out, cl_mem x, cl_mem w, cl_mem b, cl_mem y,
                       rc_err *e) {

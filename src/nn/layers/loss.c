@@ -1,5 +1,5 @@
+#include "ramp/loss.h"
 #include "ramp/launch.h"
-#include "ramp/layers.h"
 
 int rc_ce_forward_backward(rc_ctx *ctx, int n, int k, cl_mem logits, cl_mem labels, cl_mem loss,
                            cl_mem correct, cl_mem dz, rc_err *e) {
