@@ -39,7 +39,8 @@ typedef enum rc_method {
     RC_METHOD_RAMP
 } rc_method;
 
-/* RAMP's outer loss (spec 4): the MAX term, or the TRADES variant of the WRN-28-10 run. */
+/* RAMP's outer loss: the MAX term (RAMP.py --max), or the TRADES variant of the WRN-28-10 run
+ * (RAMP_wide_resnet.py). */
 typedef enum rc_ramp_outer { RC_OUTER_MAX, RC_OUTER_TRADES } rc_ramp_outer;
 
 typedef enum rc_param_groups {
@@ -100,7 +101,7 @@ typedef struct rc_config {
         rc_ramp_outer outer;
         double trades_beta; /* outer trades: weight of KL(p_clean || p_best) */
     } ramp;
-    struct { /* method msd (spec 6): step sizes per norm and iterations; radii from threat_models */
+    struct { /* method msd (robust_union's msd_v0): step sizes per norm and iterations; radii from threat_models */
         double alpha_linf, alpha_l2, alpha_l1;
         int steps;
     } msd;

@@ -1,5 +1,5 @@
 /* SGD with PyTorch's semantics and the reference code's parameter groups, and the learning-rate
- * schedules of the RAMP/E-AT code (spec §7). */
+ * schedules of the RAMP/E-AT code (RAMP's utils.py get_lr_schedule, E-AT's utils.py). */
 #ifndef RAMP_OPTIM_H
 #define RAMP_OPTIM_H
 
@@ -23,7 +23,8 @@ void rc_sgd_init(rc_sgd *o, float momentum, float weight_decay, int nesterov, in
 /* One step on every trainable parameter from the gradient arena, with learning rate lr. */
 int rc_sgd_step(rc_ctx *ctx, rc_sgd *o, rc_model *m, float lr, rc_err *e);
 
-/* Learning rate at fractional epoch t = epoch + (batch + 1) / n_batches (spec §7.2). */
+/* Learning rate at fractional epoch t = epoch + (batch + 1) / n_batches, as the reference
+ * sets it per batch. */
 float rc_schedule_lr(rc_schedule_kind s, float lr_max, int epochs, float t, int static_drop_epoch);
 
 #endif

@@ -902,7 +902,7 @@ static void check_method(ctx *c, rc_config *cfg) {
                 add_error(c, c->pair[i], i ? "ramp.pair[1]" : "ramp.pair[0]",
                           "%s is not in threat_models (%s)", rc_norm_name(pair[i]), norms);
     }
-    /* pair: auto runs the paper's heuristic on l_p-AT models before training (spec 12.6) */
+    /* pair: auto runs the paper's heuristic on l_p-AT models before training (paper Sec. 4.1) */
     int n_at = 0;
     for (rc_norm p = RC_NORM_LINF; p <= RC_NORM_L1; p++) {
         char key[64];
@@ -974,7 +974,7 @@ void rc_config_defaults(rc_config *cfg) {
     cfg->ramp.gp = true;
     cfg->ramp.outer = RC_OUTER_MAX;
     cfg->ramp.trades_beta = 6;
-    /* robust_union's msd_v0 defaults (spec 6) */
+    /* the defaults of robust_union's msd_v0 (Maini et al. 2020) */
     cfg->msd.alpha_linf = 0.003;
     cfg->msd.alpha_l2 = 0.05;
     cfg->msd.alpha_l1 = 0.05;

@@ -1,5 +1,4 @@
 #include "ramp/checkpoint.h"
-#include "ramp/interrupt.h"
 #include "ramp/safetensors.h"
 
 #include <stdio.h>
@@ -7,10 +6,6 @@
 #include <string.h>
 
 #define N_META 8
-
-static const char *act_name(rc_activation a) {
-    return a == RC_ACTIVATION_RELU ? "relu" : "softplus";
-}
 
 int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
                        const rc_train_progress *progress, const char *path, rc_err *e) {
@@ -86,12 +81,9 @@ int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
     const char *mk[N_META] = {"format", "format_version", "arch", "activation", "width",
                               "in_channels", "num_classes", "input_size"};
     const char *mv[N_META] = {RC_CHECKPOINT_FORMAT, RC_CHECKPOINT_VERSION,
-                              rc_arch_name(m->opts.arch), act_name(m->opts.activation), width,
+                              rc_arch_name(m->opts.arch), rc_activation_name(m->opts.activation), width,
                               inc, ncls, isz};
-    sigset_t held; /* a second Ctrl-C waits for the rename: no partial file */
-    rc_signals_hold(&held);
-    r = rc_st_write(path, t, n, mk, mv, N_META, e);
-    rc_signals_release(&held);
+    r = rc_st_write(path, t, n, mk, mv, N_META, e); /* atomic, with signals held */
 out:
     for (size_t i = 0; bufs && i < cap; i++) free(bufs[i]);
     free(bufs);
@@ -153,8 +145,8 @@ int rc_checkpoint_load(rc_ctx *ctx, rc_model *m, rc_sgd *opt, rc_train_progress 
         o.in_channels != m->opts.in_channels || o.num_classes != m->opts.num_classes) {
         rc_err_set(e, "%s: checkpoint is %s (activation %s, width %d, %d input channels, %d "
                       "classes) but the model is %s (activation %s, width %d, %d, %d)",
-                   path, rc_arch_name(o.arch), act_name(o.activation), o.width, o.in_channels,
-                   o.num_classes, rc_arch_name(m->opts.arch), act_name(m->opts.activation),
+                   path, rc_arch_name(o.arch), rc_activation_name(o.activation), o.width, o.in_channels,
+                   o.num_classes, rc_arch_name(m->opts.arch), rc_activation_name(m->opts.activation),
                    m->opts.width, m->opts.in_channels, m->opts.num_classes);
         goto out;
     }
