@@ -3,8 +3,6 @@
 
 #include <string.h>
 
-#define CHUNK 256 /* ATK_CHUNK in cl/attack.cl */
-
 int rc_msd_alloc(rc_ctx *ctx, rc_msd *a, int B, int d, rc_err *e) {
     memset(a, 0, sizeof *a);
     a->B = B, a->d = d;
@@ -55,7 +53,7 @@ int rc_msd_candidates(rc_ctx *ctx, rc_msd *a, cl_mem x, cl_mem g, const rc_msd_o
                       int n, rc_err *e) {
     if (n < 1 || n > a->B || k < 1)
         return rc_err_set(e, "MSD: %d samples with l1 sparsity %d, buffers hold %d", n, k, a->B);
-    const int d = a->d, C = (d + CHUNK - 1) / CHUNK;
+    const int d = a->d, C = a->scratch.chunks; /* chunks of a row, as the primitives */
     size_t gn = (size_t)n, gc = (size_t)n * C;
     rc_attack_scratch *s = &a->scratch;
     /* the k-th largest |gm|: APGD's top-k threshold at sparsity (k - 1/2) / d selects index
@@ -68,13 +66,13 @@ int rc_msd_candidates(rc_ctx *ctx, rc_msd *a, cl_mem x, cl_mem g, const rc_msd_o
                           e) ||
         rc_attack_linf_step(ctx, n, d, x, a->x_adv, g, a->eta_linf, o->eps_linf,
                             a->cand[RC_MSD_LINF], e) ||
-        RC_LAUNCH(ctx, "attack.cl", "msd_l1_mask", 1, &gc, e, RC_ARG(a->x_adv), RC_ARG(g),
+        RC_LAUNCH(ctx, "msd.cl", "msd_l1_mask", 1, &gc, e, RC_ARG(a->x_adv), RC_ARG(g),
                   RC_ARG(alpha1), RC_ARG(a->gm), RC_ARG(n), RC_ARG(d), RC_ARG(C)) ||
         rc_attack_topk_threshold(ctx, n, d, a->gm, a->topk, a->tau, s, e) ||
-        RC_LAUNCH(ctx, "attack.cl", "msd_l1_step", 1, &gc, e, RC_ARG(x), RC_ARG(a->x_adv),
+        RC_LAUNCH(ctx, "msd.cl", "msd_l1_step", 1, &gc, e, RC_ARG(x), RC_ARG(a->x_adv),
                   RC_ARG(a->gm), RC_ARG(a->tau), RC_ARG(alpha1), RC_ARG(s->tmp), RC_ARG(s->part),
                   RC_ARG(n), RC_ARG(d), RC_ARG(C)) ||
-        RC_LAUNCH(ctx, "attack.cl", "msd_l1_project", 1, &gn, e, RC_ARG(x), RC_ARG(s->tmp),
+        RC_LAUNCH(ctx, "msd.cl", "msd_l1_project", 1, &gn, e, RC_ARG(x), RC_ARG(s->tmp),
                   RC_ARG(s->part), RC_ARG(o->eps_l1), RC_ARG(s->keys), RC_ARG(s->keys2),
                   RC_ARG(a->cand[RC_MSD_L1]), RC_ARG(n), RC_ARG(d), RC_ARG(C)))
         return rc_err_prefix(e, "MSD candidates: ");
@@ -83,7 +81,7 @@ int rc_msd_candidates(rc_ctx *ctx, rc_msd *a, cl_mem x, cl_mem g, const rc_msd_o
 
 int rc_msd_select(rc_ctx *ctx, rc_msd *a, int c, int n, rc_err *e) {
     size_t gn = (size_t)n;
-    return RC_LAUNCH(ctx, "attack.cl", "msd_select", 1, &gn, e, RC_ARG(a->cand[c]), RC_ARG(a->loss),
+    return RC_LAUNCH(ctx, "msd.cl", "msd_select", 1, &gn, e, RC_ARG(a->cand[c]), RC_ARG(a->loss),
                      RC_ARG(a->max_loss), RC_ARG(a->x_adv), RC_ARG(a->x_best),
                      RC_ARG(a->best_loss), RC_ARG(c), RC_ARG(n), RC_ARG(a->d));
 }
