@@ -1,4 +1,5 @@
 #include "ramp/attack_ops.h"
+#include "ramp/buffers.h"
 #include "ramp/launch.h"
 
 #include <string.h>
@@ -9,21 +10,30 @@
 
 static int chunks_of(int d) { return (d + CHUNK - 1) / CHUNK; }
 
+#define SCRATCH_BUFFERS 7
+
+/* s's device buffers for capacity B x d: one table to create and release. */
+static void scratch_buffers(rc_attack_scratch *s, int B, int d, rc_buffer_spec t[SCRATCH_BUFFERS]) {
+    const size_t bd = (size_t)B * (size_t)d, bc = (size_t)B * (size_t)chunks_of(d);
+    const rc_buffer_spec all[] = {
+        {&s->tmp, bd * sizeof(float), "attack scratch (perturbation)"},
+        {&s->part, bc * sizeof(float), "attack scratch (partial sums)"},
+        {&s->cnt, bc * sizeof(cl_uint), "attack scratch (partial counts)"},
+        {&s->nrm, (size_t)B * sizeof(float), "attack scratch (norms)"},
+        {&s->nrm2, (size_t)B * sizeof(float), "attack scratch (norms)"},
+        {&s->keys, 2 * bd * sizeof(cl_uint), "attack scratch (l1 keys)"},
+        {&s->keys2, 2 * bd * sizeof(cl_uint), "attack scratch (l1 keys)"},
+    };
+    _Static_assert(sizeof all / sizeof *all == SCRATCH_BUFFERS, "SCRATCH_BUFFERS is its size");
+    memcpy(t, all, sizeof all);
+}
+
 int rc_attack_scratch_alloc(rc_ctx *ctx, rc_attack_scratch *s, int B, int d, rc_err *e) {
     memset(s, 0, sizeof *s);
     if (B < 1 || d < 1) return rc_err_set(e, "attack scratch: bad shape B=%d d=%d", B, d);
-    const size_t bd = (size_t)B * (size_t)d, bc = (size_t)B * (size_t)chunks_of(d);
-    if (rc_buffer_create(ctx, bd * sizeof(float), "attack scratch (perturbation)", &s->tmp, e) ||
-        rc_buffer_create(ctx, bc * sizeof(float), "attack scratch (partial sums)", &s->part, e) ||
-        rc_buffer_create(ctx, bc * sizeof(cl_uint), "attack scratch (partial counts)", &s->cnt,
-                         e) ||
-        rc_buffer_create(ctx, (size_t)B * sizeof(float), "attack scratch (norms)", &s->nrm, e) ||
-        rc_buffer_create(ctx, (size_t)B * sizeof(float), "attack scratch (norms)", &s->nrm2, e) ||
-        rc_buffer_create(ctx, 2 * bd * sizeof(cl_uint), "attack scratch (l1 keys)", &s->keys, e) ||
-        rc_buffer_create(ctx, 2 * bd * sizeof(cl_uint), "attack scratch (l1 keys)", &s->keys2, e)) {
-        rc_attack_scratch_free(s);
-        return -1;
-    }
+    rc_buffer_spec t[SCRATCH_BUFFERS];
+    scratch_buffers(s, B, d, t);
+    if (rc_buffers_create(ctx, t, SCRATCH_BUFFERS, e)) return -1; /* s is left zeroed */
     s->B = B;
     s->d = d;
     s->chunks = chunks_of(d);
@@ -31,9 +41,9 @@ int rc_attack_scratch_alloc(rc_ctx *ctx, rc_attack_scratch *s, int B, int d, rc_
 }
 
 void rc_attack_scratch_free(rc_attack_scratch *s) {
-    cl_mem *m[] = {&s->tmp, &s->part, &s->cnt, &s->nrm, &s->nrm2, &s->keys, &s->keys2};
-    for (size_t i = 0; i < sizeof m / sizeof *m; i++)
-        if (*m[i]) clReleaseMemObject(*m[i]);
+    rc_buffer_spec t[SCRATCH_BUFFERS];
+    scratch_buffers(s, s->B, s->d, t);
+    rc_buffers_release(t, SCRATCH_BUFFERS);
     memset(s, 0, sizeof *s);
 }
 

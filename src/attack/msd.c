@@ -1,17 +1,15 @@
 #include "ramp/msd.h"
+#include "ramp/buffers.h"
 #include "ramp/launch.h"
 
 #include <string.h>
 
-int rc_msd_alloc(rc_ctx *ctx, rc_msd *a, int B, int d, rc_err *e) {
-    memset(a, 0, sizeof *a);
-    a->B = B, a->d = d;
-    size_t big = (size_t)B * d * sizeof(float), small = (size_t)B * sizeof(float);
-    struct {
-        cl_mem *buf;
-        size_t bytes;
-        const char *name;
-    } bufs[] = {
+#define MSD_BUFFERS 14
+
+/* a's device buffers, sized from a->B and a->d: one table to create and release. */
+static void msd_buffers(rc_msd *a, rc_buffer_spec t[MSD_BUFFERS]) {
+    const size_t big = (size_t)a->B * a->d * sizeof(float), small = (size_t)a->B * sizeof(float);
+    const rc_buffer_spec all[] = {
         {&a->x_adv, big, "MSD iterate"},
         {&a->cand[RC_MSD_L1], big, "MSD l1 candidate"},
         {&a->cand[RC_MSD_L2], big, "MSD l2 candidate"},
@@ -27,12 +25,17 @@ int rc_msd_alloc(rc_ctx *ctx, rc_msd *a, int B, int d, rc_err *e) {
         {&a->topk, small, "MSD l1 sparsity"},
         {&a->tau, small, "MSD l1 threshold"},
     };
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
-        if (rc_buffer_create(ctx, bufs[i].bytes, bufs[i].name, bufs[i].buf, e)) {
-            rc_msd_free(a);
-            return -1;
-        }
-    if (rc_attack_scratch_alloc(ctx, &a->scratch, B, d, e)) {
+    _Static_assert(sizeof all / sizeof *all == MSD_BUFFERS, "MSD_BUFFERS is the table's size");
+    memcpy(t, all, sizeof all);
+}
+
+int rc_msd_alloc(rc_ctx *ctx, rc_msd *a, int B, int d, rc_err *e) {
+    memset(a, 0, sizeof *a);
+    a->B = B, a->d = d;
+    rc_buffer_spec t[MSD_BUFFERS];
+    msd_buffers(a, t);
+    if (rc_buffers_create(ctx, t, MSD_BUFFERS, e) ||
+        rc_attack_scratch_alloc(ctx, &a->scratch, B, d, e)) {
         rc_msd_free(a);
         return -1;
     }
@@ -40,11 +43,9 @@ int rc_msd_alloc(rc_ctx *ctx, rc_msd *a, int B, int d, rc_err *e) {
 }
 
 void rc_msd_free(rc_msd *a) {
-    cl_mem *all[] = {&a->x_adv,    &a->cand[0],  &a->cand[1],    &a->cand[2],   &a->x_best,
-                     &a->gm,       &a->loss,     &a->correct,    &a->max_loss,  &a->best_loss,
-                     &a->eta_linf, &a->eta_l2,   &a->topk,       &a->tau};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        if (*all[i]) clReleaseMemObject(*all[i]);
+    rc_buffer_spec t[MSD_BUFFERS];
+    msd_buffers(a, t);
+    rc_buffers_release(t, MSD_BUFFERS);
     rc_attack_scratch_free(&a->scratch);
     memset(a, 0, sizeof *a);
 }
