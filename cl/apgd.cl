@@ -1,11 +1,8 @@
-/* APGD bookkeeping per sample (spec 1.5-1.7, 2.3): best points, the checkpoint test with step
- * halving and restarts, and the l1 sparsity adaptation. One work-item per sample, looping over
- * its d coordinates for the row copies. Rows of loss_steps are stored shifted by one so that row
- * -1 (index 0) stays zero, which reproduces the reference's wrap-around at the first checkpoint. */
-
-static void copy_row(__global float *dst, __global const float *src, const int d) {
-    for (int j = 0; j < d; j++) dst[j] = src[j];
-}
+/* APGD bookkeeping per sample (the reference: auto-attack, autopgd_base.py,
+ * APGDAttack.attack_single_run): best points, the checkpoint test with step halving and restarts,
+ * and the l1 sparsity adaptation. One work-item per sample, looping over its d coordinates for
+ * the row copies. Rows of loss_steps are stored shifted by one so that row -1 (index 0) stays
+ * zero, which reproduces the reference's wrap-around at the first checkpoint. */
 
 /* After the forward (and backward) at x_adv of iteration `row` (-1: the starting point). */
 __kernel void apgd_track(__global const float *x_adv, __global const float *g,
@@ -89,7 +86,8 @@ __kernel void apgd_l1_adapt(__global const float *x, __global const float *x_bes
 }
 
 /* l1 with a given start point (AA's largereps stages): the initial sparsity follows the start's
- * l0 = ||x_start - x||_0: topk = l0 / d / 1.5, sp_old = l0 (spec 2.1). */
+ * l0 = ||x_start - x||_0: topk = l0 / d / 1.5, sp_old = l0 (as autopgd_base.py's
+ * attack_single_run does when given x_init). */
 __kernel void apgd_l1_start_sparsity(__global const float *l0, __global float *topk,
                                      __global float *sp_old, const int B, const int d) {
     const int b = get_global_id(0);

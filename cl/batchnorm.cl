@@ -1,6 +1,13 @@
 /* Batch normalisation over (N, H, W) per channel, as PyTorch's BatchNorm2d. Reductions go through
  * per-(channel, image) partial sums and then a fixed-order sum over images: deterministic. */
 
+/* Channel c's total of its N per-image partials part[c*N + n], added in image order. */
+static inline float bn_channel_total(__global const float *part, const int c, const int N) {
+    float s = 0.0f;
+    for (int n = 0; n < N; n++) s += part[c * N + n];
+    return s;
+}
+
 /* part[c*N + n] = sum over the plane x[n][c] */
 __kernel void bn_partial_sum(__global const float *x, __global float *part, const int N,
                              const int C, const int HW) {
@@ -17,9 +24,7 @@ __kernel void bn_partial_sq(__global const float *x, __global const float *part_
                             __global float *part_sq, const int N, const int C, const int HW) {
     const int n = get_global_id(0), c = get_global_id(1);
     if (n >= N || c >= C) return;
-    float tot = 0.0f;
-    for (int m = 0; m < N; m++) tot += part_sum[c * N + m];
-    const float mean = tot / (float)(N * HW);
+    const float mean = bn_channel_total(part_sum, c, N) / (float)(N * HW);
     __global const float *p = x + ((size_t)n * C + c) * HW;
     float s = 0.0f;
     for (int i = 0; i < HW; i++) {
@@ -37,11 +42,7 @@ __kernel void bn_finalize_stats(__global const float *part_sum, __global const f
                                 const float eps) {
     const int c = get_global_id(0);
     if (c >= C) return;
-    float s = 0.0f, q = 0.0f;
-    for (int n = 0; n < N; n++) {
-        s += part_sum[c * N + n];
-        q += part_sq[c * N + n];
-    }
+    const float s = bn_channel_total(part_sum, c, N), q = bn_channel_total(part_sq, c, N);
     const float M = (float)(N * HW);
     const float mu = s / M, var = q / M;
     mean[c] = mu;
@@ -102,13 +103,8 @@ __kernel void bn_backward_params(__global const float *part_a, __global const fl
                                  const int C) {
     const int c = get_global_id(0);
     if (c >= C) return;
-    float a = 0.0f, b = 0.0f;
-    for (int n = 0; n < N; n++) {
-        a += part_a[c * N + n];
-        b += part_b[c * N + n];
-    }
-    dbeta[c] = a;
-    dgamma[c] = b;
+    dbeta[c] = bn_channel_total(part_a, c, N);
+    dgamma[c] = bn_channel_total(part_b, c, N);
 }
 
 /* dx = gamma * invstd * (dy - dbeta/M - xhat * dgamma/M), M = N*HW. */

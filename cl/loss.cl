@@ -11,21 +11,11 @@ __kernel void ce_forward_backward(__global const float *z, __global const int *l
     if (n >= N) return;
     __global const float *row = z + (size_t)n * K;
     const int y = labels[n];
-    float mx = row[0];
-    int arg = 0;
-    for (int k = 1; k < K; k++)
-        if (row[k] > mx) {
-            mx = row[k];
-            arg = k;
-        }
-    float s = 0.0f;
-    for (int k = 0; k < K; k++) s += exp(row[k] - mx);
-    const float lse = mx + log(s);
+    const int arg = row_argmax(row, K);
+    const float lse = row_lse_at(row, K, row[arg]);
     loss[n] = lse - row[y];
     correct[n] = arg == y ? 1.0f : 0.0f;
-    if (want_grad)
-        for (int k = 0; k < K; k++)
-            dz[(size_t)n * K + k] = (exp(row[k] - lse) - (k == y ? 1.0f : 0.0f)) * scale;
+    if (want_grad) ce_grad_row(row, y, K, lse, scale, dz + (size_t)n * K);
 }
 
 /* acc[0] += sum of loss, acc[1] += sum of correct, acc[2] += N; one work-item, fixed order, so
@@ -44,7 +34,8 @@ __kernel void ce_accumulate(__global const float *loss, __global const float *co
 }
 
 /* Attack losses, per sample, with the gradient of their SUM (attacks ascend sum_i loss_i):
- * kind 0 = cross-entropy, 1 = DLR, 2 = targeted DLR (target class in targets[n]) (spec 1.9).
+ * kind 0 = cross-entropy, 1 = DLR, 2 = targeted DLR (target class in targets[n]), the losses of
+ * the reference's APGD (auto-attack, autopgd_base.py: dlr_loss and dlr_loss_targeted).
  * correct[n] = (argmax z == y), first maximum wins. */
 __kernel void attack_loss(__global const float *z, __global const int *labels,
                           __global const int *targets, __global float *loss,
@@ -69,12 +60,9 @@ __kernel void attack_loss(__global const float *z, __global const int *labels,
     correct[n] = top[0] == y ? 1.0f : 0.0f;
     for (int k = 0; k < K; k++) drow[k] = 0.0f;
     if (kind == 0) {
-        const float mx = row[top[0]];
-        float s = 0.0f;
-        for (int k = 0; k < K; k++) s += exp(row[k] - mx);
-        const float lse = mx + log(s);
+        const float lse = row_lse_at(row, K, row[top[0]]);
         loss[n] = lse - row[y];
-        for (int k = 0; k < K; k++) drow[k] = exp(row[k] - lse) - (k == y ? 1.0f : 0.0f);
+        ce_grad_row(row, y, K, lse, 1.0f, drow); /* x * 1.0f == x: unscaled */
     } else if (kind == 1) {
         /* DLR = -(z_y - max_{j != y} z_j) / (z_pi1 - z_pi3 + 1e-12) */
         const int m = top[0] == y ? top[1] : top[0];

@@ -15,29 +15,14 @@ __kernel void method_select_max(__global const float *adv0, __global const float
     if (n_threats > 2 && loss2[b] > l) best = 2;
     __global const float *src = best == 0 ? adv0 : best == 1 ? adv1 : adv2;
     const size_t off = (size_t)b * d;
-    for (int j = 0; j < d; j++) out[off + j] = src[off + j];
-}
-
-/* log-sum-exp of a row of K logits */
-static float row_lse(__global const float *z, const int K) {
-    float mx = z[0], s = 0.0f;
-    for (int k = 1; k < K; k++) mx = fmax(mx, z[k]);
-    for (int k = 0; k < K; k++) s += exp(z[k] - mx);
-    return mx + log(s);
-}
-
-static int row_argmax(__global const float *z, const int K) {
-    int arg = 0;
-    for (int k = 1; k < K; k++)
-        if (z[k] > z[arg]) arg = k;
-    return arg;
+    copy_row(out + off, src + off, d);
 }
 
 /* Cross-entropy of sample n's logits z (row off) with label y; dz = (softmax - onehot) * scale. */
 static float ce_row(__global const float *z, const int y, const int K, const float scale,
                     __global float *dz) {
     const float lse = row_lse(z, K);
-    for (int k = 0; k < K; k++) dz[k] = (exp(z[k] - lse) - (k == y ? 1.0f : 0.0f)) * scale;
+    ce_grad_row(z, y, K, lse, scale, dz);
     return lse - z[y];
 }
 
@@ -60,24 +45,15 @@ static float ramp_pairing(__global const float *zq, __global const float *zr,
         return 0.0f;
     }
     const float lq = row_lse(zq + off, K), lr = row_lse(zr + off, K);
-    float kl = 0.0f;
-    for (int k = 0; k < K; k++) {
-        const float lpq = zq[off + k] - lq, lpr = zr[off + k] - lr;
-        kl += exp(lpq) * (lpq - lpr);
-    }
+    const float kl = kl_rows(zq + off, lq, zr + off, lr, K);
     const float scale = lambda / (float)m_count;
-    for (int k = 0; k < K; k++) {
-        const float lpq = zq[off + k] - lq, lpr = zr[off + k] - lr;
-        const float pq = exp(lpq), pr = exp(lpr);
-        dzr[off + k] = scale * (pr - pq);
-        dzq[off + k] = scale * pq * (lpq - lpr - kl);
-    }
+    kl_rows_grad(zq + off, lq, zr + off, lr, K, kl, scale, dzq + off, dzr + off, 0);
     return scale * kl * (float)N;
 }
 
-/* RAMP's loss (spec 4) for one batch, with its gradients with respect to the three sets of
- * logits: L = mean_b CE(z_b) + the logit pairing (ramp_pairing). loss[n] is sample n's share of
- * L times N (so the batch mean is L); correct[n] is for z_b. */
+/* RAMP's loss (Jiang & Singh, RAMP) for one batch, with its gradients with respect to the three
+ * sets of logits: L = mean_b CE(z_b) + the logit pairing (ramp_pairing). loss[n] is sample n's
+ * share of L times N (so the batch mean is L); correct[n] is for z_b. */
 __kernel void ramp_loss(__global const float *zq, __global const float *zr,
                         __global const float *zb, __global const int *labels, const float lambda,
                         const int N, const int K, __global float *dzq, __global float *dzr,
@@ -91,7 +67,7 @@ __kernel void ramp_loss(__global const float *zq, __global const float *zr,
     loss[n] = l + ramp_pairing(zq, zr, labels, lambda, N, K, n, dzq, dzr);
 }
 
-/* RAMP with the TRADES outer loss (spec 4, RAMP_wide_resnet.py):
+/* RAMP with the TRADES outer loss (Jiang & Singh, RAMP; the reference's RAMP_wide_resnet.py):
  *   L = mean_b CE(z_c) + beta * mean_b KL(p_c || p_b) + the logit pairing,
  * z_c the clean logits, z_b those of the MAX-selected examples. Gradients of the TRADES term:
  *   dKL/dz_b = p_b - p_c,  dKL/dz_c = p_c * (log p_c - log p_b - KL).
@@ -109,18 +85,8 @@ __kernel void ramp_trades_loss(__global const float *zq, __global const float *z
     correct[n] = row_argmax(zb + off, K) == y ? 1.0f : 0.0f;
     float l = ce_row(zc + off, y, K, 1.0f / (float)N, dzc + off);
     const float lc = row_lse(zc + off, K), lb = row_lse(zb + off, K);
-    float kl = 0.0f;
-    for (int k = 0; k < K; k++) {
-        const float lpc = zc[off + k] - lc, lpb = zb[off + k] - lb;
-        kl += exp(lpc) * (lpc - lpb);
-    }
-    const float scale = beta / (float)N;
-    for (int k = 0; k < K; k++) {
-        const float lpc = zc[off + k] - lc, lpb = zb[off + k] - lb;
-        const float pc = exp(lpc), pb = exp(lpb);
-        dzb[off + k] = scale * (pb - pc);
-        dzc[off + k] += scale * pc * (lpc - lpb - kl);
-    }
+    const float kl = kl_rows(zc + off, lc, zb + off, lb, K);
+    kl_rows_grad(zc + off, lc, zb + off, lb, K, kl, beta / (float)N, dzc + off, dzb + off, 1);
     l += beta * kl;
     loss[n] = l + ramp_pairing(zq, zr, labels, lambda, N, K, n, dzq, dzr);
 }

@@ -64,6 +64,12 @@ START_TEST(embedded_sources_are_present) {
     const char *s = rc_cl_source_find("selftest.cl");
     ck_assert_ptr_nonnull(s);
     ck_assert_ptr_nonnull(strstr(s, "__kernel void selftest_axpby"));
+    /* every embedded program carries the prelude, before the file's own #line */
+    const char *prelude = strstr(s, "static inline int row_argmax(");
+    const char *line = strstr(s, "#line 1 \"selftest.cl\"\n");
+    ck_assert_ptr_nonnull(prelude);
+    ck_assert_ptr_nonnull(line);
+    ck_assert_msg(prelude < line, "the prelude is not before selftest.cl's #line");
     ck_assert_ptr_null(rc_cl_source_find("missing.cl"));
 }
 END_TEST
@@ -175,8 +181,11 @@ START_TEST(kernel_dir_overrides_embedded_sources) {
     fresh_cache(dir, sizeof dir);
     test_tmpdir(kdir, sizeof kdir, "kernels");
     snprintf(path, sizeof path, "%s/only_on_disk.cl", kdir);
-    const char *src = "__kernel void only_on_disk(__global float *x) { x[0] = 1.0f; }\n";
+    const char *src = "__kernel void only_on_disk(__global float *x) { x[0] = one(); }\n";
     write_bytes(path, src, strlen(src));
+    snprintf(path, sizeof path, "%s/%s", kdir, RC_CL_PRELUDE);
+    const char *prelude = "static inline float one(void) { return 1.0f; }\n";
+    write_bytes(path, prelude, strlen(prelude));
     rc_ctx ctx;
     test_open_ctx(&ctx);
     cl_kernel k;
@@ -187,9 +196,36 @@ START_TEST(kernel_dir_overrides_embedded_sources) {
     ck_assert_msg(rc_kernel_create(&ctx, "only_on_disk.cl", "only_on_disk", "", &k, &e) == 0,
                   "%s", e.msg);
     clReleaseKernel(k);
+    ck_assert_int_eq(ctx.stats.source_builds, 1);
+    /* the prelude is part of the program's identity: changing it rebuilds the program */
+    const char *prelude2 = "static inline float one(void) { return 2.0f - 1.0f; }\n";
+    write_bytes(path, prelude2, strlen(prelude2));
+    ck_assert_msg(rc_kernel_create(&ctx, "only_on_disk.cl", "only_on_disk", "", &k, &e) == 0,
+                  "%s", e.msg);
+    clReleaseKernel(k);
+    ck_assert_int_eq(ctx.stats.source_builds, 2);
+    ck_assert_int_eq(ctx.stats.cache_hits, 0);
     ck_assert_int_eq(rc_kernel_create(&ctx, "selftest.cl", "selftest_axpby", "", &k, &e), -1);
     ck_assert_msg(strstr(e.msg, "cannot open kernel file") != NULL, "%s", e.msg);
     unsetenv("RAMP_CL_KERNEL_DIR");
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* cl/ read through RAMP_CL_KERNEL_DIR is assembled exactly as the embedded copy: same identity. */
+START_TEST(kernel_dir_assembles_like_embed) {
+    const char *srcdir = getenv("RAMP_CL_SRCDIR");
+    ck_assert_ptr_nonnull(srcdir);
+    char dir[1024], kdir[1200];
+    fresh_cache(dir, sizeof dir);
+    snprintf(kdir, sizeof kdir, "%s/cl", srcdir);
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    get_selftest_program(&ctx);
+    setenv("RAMP_CL_KERNEL_DIR", kdir, 1);
+    get_selftest_program(&ctx);
+    unsetenv("RAMP_CL_KERNEL_DIR");
+    ck_assert_int_eq(ctx.stats.source_builds, 1);
     rc_ctx_close(&ctx);
 }
 END_TEST
@@ -235,6 +271,7 @@ int main(void) {
     tcase_add_test(tc, corrupt_cache_entries_are_rebuilt);
     tcase_add_test(tc, syntax_error_reports_build_log);
     tcase_add_test(tc, kernel_dir_overrides_embedded_sources);
+    tcase_add_test(tc, kernel_dir_assembles_like_embed);
     tcase_add_test(tc, cache_can_be_disabled);
     tcase_add_test(tc, unknown_kernel_name_is_reported);
     suite_add_tcase(s, tc);

@@ -1,5 +1,6 @@
-/* Device primitives of the APGD attacks (spec 1.5, 2.2, 2.4): the l_inf and l_2 steps with
- * their momentum, the l_1 top-k threshold, sparse step and exact projection, and the l_0 count.
+/* Device primitives of the APGD attacks (the reference: auto-attack's autopgd_base.py and its
+ * L1_projection): the l_inf and l_2 steps with their momentum, the l_1 top-k threshold, sparse
+ * step and exact projection, and the l_0 count.
  *
  * Conventions shared by every function here:
  *   - a tensor is a batch of B samples, each a contiguous float32 row of d coordinates (NCHW
@@ -11,7 +12,8 @@
  *   - per-sample reductions use fixed-order partial sums: results are bit-identical run to run
  *     on one device. Kernels are compiled without fma contraction, so element-wise results round
  *     as the reference's float32 PyTorch operations.
- * Kernels: cl/attack.cl. */
+ * Kernels: cl/attack_step.cl (steps, momentum, l_0) and cl/l1.cl (the l_1 parts), with the
+ * chunk helper and radix sort of the prelude cl/common.cl. */
 #ifndef RAMP_ATTACK_OPS_H
 #define RAMP_ATTACK_OPS_H
 

@@ -1,8 +1,11 @@
 /* Kernel programs: the cl/NAME.cl sources embedded at build time, compiled for the device at run
- * time, with compiled binaries cached on disk per (source, options, device, driver).
+ * time, with compiled binaries cached on disk per (source, options, device, driver). Every
+ * program's source is the prelude cl/common.cl (shared device functions), a #line directive and
+ * cl/NAME.cl; the cache key hashes all of it, so a changed prelude rebuilds every program.
  *
  * Environment:
- *   RAMP_CL_KERNEL_DIR  read cl/NAME.cl from this directory instead of the embedded copies
+ *   RAMP_CL_KERNEL_DIR  read cl/NAME.cl, and the prelude, from this directory instead of the
+ *                       embedded copies
  *   RAMP_CL_CACHE_DIR   binary cache directory (default $XDG_CACHE_HOME/ramp-cl, ~/.cache/ramp-cl)
  *   RAMP_CL_NO_CACHE    set to 1 to disable the binary cache */
 #ifndef RAMP_PROGRAM_H
@@ -10,7 +13,11 @@
 
 #include "ramp/device.h"
 
-/* The embedded kernel sources, generated from cl/NAME.cl by tools/embed-cl.sh. */
+/* The prelude's file name. */
+#define RC_CL_PRELUDE "common.cl"
+
+/* The embedded kernel sources, generated from cl/NAME.cl by tools/embed-cl.sh: each text is the
+ * whole program source, prelude included. */
 typedef struct rc_cl_source {
     const char *name; /* file name, e.g. "selftest.cl" */
     const char *text;

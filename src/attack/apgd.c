@@ -1,17 +1,15 @@
 #include "ramp/apgd.h"
+#include "ramp/buffers.h"
 #include "ramp/launch.h"
 
 #include <string.h>
 
-int rc_apgd_alloc(rc_ctx *ctx, rc_apgd *a, int B, int d, int max_iter, rc_err *e) {
-    memset(a, 0, sizeof *a);
-    a->B = B, a->d = d, a->max_iter = max_iter;
-    size_t big = (size_t)B * d * sizeof(float), small = (size_t)B * sizeof(float);
-    struct {
-        cl_mem *buf;
-        size_t bytes;
-        const char *name;
-    } bufs[] = {
+#define APGD_BUFFERS 23
+
+/* a's device buffers, sized from a->B, a->d and a->max_iter: one table to create and release. */
+static void apgd_buffers(rc_apgd *a, rc_buffer_spec t[APGD_BUFFERS]) {
+    const size_t big = (size_t)a->B * a->d * sizeof(float), small = (size_t)a->B * sizeof(float);
+    const rc_buffer_spec all[] = {
         {&a->x, big, "attack clean batch"},      {&a->x_start, big, "attack start point"},
         {&a->labels, small, "attack labels"},    {&a->targets, small, "attack targets"},
         {&a->x_adv, big, "attack iterate"},      {&a->x_adv_old, big, "attack previous iterate"},
@@ -21,18 +19,23 @@ int rc_apgd_alloc(rc_ctx *ctx, rc_apgd *a, int B, int d, int max_iter, rc_err *e
         {&a->x_best_adv, big, "attack adversarial point"},
         {&a->loss, small, "attack loss"},        {&a->correct, small, "attack correctness"},
         {&a->loss_best, small, "attack best loss"}, {&a->acc, small, "attack robust flags"},
-        {&a->loss_steps, small * (size_t)(max_iter + 1), "attack loss history"},
+        {&a->loss_steps, small * (size_t)(a->max_iter + 1), "attack loss history"},
         {&a->eta, small, "attack step size"},    {&a->reduced, small, "attack halving flags"},
         {&a->loss_best_last, small, "attack checkpoint loss"},
         {&a->topk, small, "attack l1 sparsity"}, {&a->sp_old, small, "attack l1 previous sparsity"},
         {&a->tau, small, "attack l1 threshold"},
     };
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
-        if (rc_buffer_create(ctx, bufs[i].bytes, bufs[i].name, bufs[i].buf, e)) {
-            rc_apgd_free(a);
-            return -1;
-        }
-    if (rc_attack_scratch_alloc(ctx, &a->scratch, B, d, e)) {
+    _Static_assert(sizeof all / sizeof *all == APGD_BUFFERS, "APGD_BUFFERS is the table's size");
+    memcpy(t, all, sizeof all);
+}
+
+int rc_apgd_alloc(rc_ctx *ctx, rc_apgd *a, int B, int d, int max_iter, rc_err *e) {
+    memset(a, 0, sizeof *a);
+    a->B = B, a->d = d, a->max_iter = max_iter;
+    rc_buffer_spec t[APGD_BUFFERS];
+    apgd_buffers(a, t);
+    if (rc_buffers_create(ctx, t, APGD_BUFFERS, e) ||
+        rc_attack_scratch_alloc(ctx, &a->scratch, B, d, e)) {
         rc_apgd_free(a);
         return -1;
     }
@@ -40,15 +43,9 @@ int rc_apgd_alloc(rc_ctx *ctx, rc_apgd *a, int B, int d, int max_iter, rc_err *e
 }
 
 void rc_apgd_free(rc_apgd *a) {
-    cl_mem *all[] = {&a->x, &a->x_start, &a->labels, &a->targets, &a->x_adv, &a->x_adv_old,
-                     &a->z, &a->v, &a->g, &a->x_best, &a->grad_best, &a->x_best_adv, &a->loss,
-                     &a->correct, &a->loss_best, &a->acc, &a->loss_steps, &a->eta, &a->reduced,
-                     &a->loss_best_last, &a->topk, &a->sp_old, &a->tau};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        if (*all[i]) {
-            clReleaseMemObject(*all[i]);
-            *all[i] = NULL;
-        }
+    rc_buffer_spec t[APGD_BUFFERS];
+    apgd_buffers(a, t);
+    rc_buffers_release(t, APGD_BUFFERS);
     rc_attack_scratch_free(&a->scratch);
 }
 

@@ -1,28 +1,39 @@
 #include "ramp/attack_ops.h"
+#include "ramp/buffers.h"
 #include "ramp/launch.h"
 
 #include <string.h>
 
-#define FILE_CL "attack.cl"
-#define CHUNK 256 /* ATK_CHUNK in cl/attack.cl */
+#define FILE_STEP "attack_step.cl" /* l_inf / l_2 steps, momentum, l_0 */
+#define FILE_L1   "l1.cl"          /* top-k threshold, sparse l_1 step and projection */
+#define CHUNK     256              /* ATK_CHUNK in cl/common.cl */
 
 static int chunks_of(int d) { return (d + CHUNK - 1) / CHUNK; }
+
+#define SCRATCH_BUFFERS 7
+
+/* s's device buffers for capacity B x d: one table to create and release. */
+static void scratch_buffers(rc_attack_scratch *s, int B, int d, rc_buffer_spec t[SCRATCH_BUFFERS]) {
+    const size_t bd = (size_t)B * (size_t)d, bc = (size_t)B * (size_t)chunks_of(d);
+    const rc_buffer_spec all[] = {
+        {&s->tmp, bd * sizeof(float), "attack scratch (perturbation)"},
+        {&s->part, bc * sizeof(float), "attack scratch (partial sums)"},
+        {&s->cnt, bc * sizeof(cl_uint), "attack scratch (partial counts)"},
+        {&s->nrm, (size_t)B * sizeof(float), "attack scratch (norms)"},
+        {&s->nrm2, (size_t)B * sizeof(float), "attack scratch (norms)"},
+        {&s->keys, 2 * bd * sizeof(cl_uint), "attack scratch (l1 keys)"},
+        {&s->keys2, 2 * bd * sizeof(cl_uint), "attack scratch (l1 keys)"},
+    };
+    _Static_assert(sizeof all / sizeof *all == SCRATCH_BUFFERS, "SCRATCH_BUFFERS is its size");
+    memcpy(t, all, sizeof all);
+}
 
 int rc_attack_scratch_alloc(rc_ctx *ctx, rc_attack_scratch *s, int B, int d, rc_err *e) {
     memset(s, 0, sizeof *s);
     if (B < 1 || d < 1) return rc_err_set(e, "attack scratch: bad shape B=%d d=%d", B, d);
-    const size_t bd = (size_t)B * (size_t)d, bc = (size_t)B * (size_t)chunks_of(d);
-    if (rc_buffer_create(ctx, bd * sizeof(float), "attack scratch (perturbation)", &s->tmp, e) ||
-        rc_buffer_create(ctx, bc * sizeof(float), "attack scratch (partial sums)", &s->part, e) ||
-        rc_buffer_create(ctx, bc * sizeof(cl_uint), "attack scratch (partial counts)", &s->cnt,
-                         e) ||
-        rc_buffer_create(ctx, (size_t)B * sizeof(float), "attack scratch (norms)", &s->nrm, e) ||
-        rc_buffer_create(ctx, (size_t)B * sizeof(float), "attack scratch (norms)", &s->nrm2, e) ||
-        rc_buffer_create(ctx, 2 * bd * sizeof(cl_uint), "attack scratch (l1 keys)", &s->keys, e) ||
-        rc_buffer_create(ctx, 2 * bd * sizeof(cl_uint), "attack scratch (l1 keys)", &s->keys2, e)) {
-        rc_attack_scratch_free(s);
-        return -1;
-    }
+    rc_buffer_spec t[SCRATCH_BUFFERS];
+    scratch_buffers(s, B, d, t);
+    if (rc_buffers_create(ctx, t, SCRATCH_BUFFERS, e)) return -1; /* s is left zeroed */
     s->B = B;
     s->d = d;
     s->chunks = chunks_of(d);
@@ -30,9 +41,9 @@ int rc_attack_scratch_alloc(rc_ctx *ctx, rc_attack_scratch *s, int B, int d, rc_
 }
 
 void rc_attack_scratch_free(rc_attack_scratch *s) {
-    cl_mem *m[] = {&s->tmp, &s->part, &s->cnt, &s->nrm, &s->nrm2, &s->keys, &s->keys2};
-    for (size_t i = 0; i < sizeof m / sizeof *m; i++)
-        if (*m[i]) clReleaseMemObject(*m[i]);
+    rc_buffer_spec t[SCRATCH_BUFFERS];
+    scratch_buffers(s, s->B, s->d, t);
+    rc_buffers_release(t, SCRATCH_BUFFERS);
     memset(s, 0, sizeof *s);
 }
 
@@ -54,7 +65,7 @@ int rc_attack_linf_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_me
     if (check_shape(B, d, "l_inf step", e)) return -1;
     int C = chunks_of(d);
     size_t n = (size_t)B * C;
-    return RC_LAUNCH(ctx, FILE_CL, "atk_linf_step", 1, &n, e, RC_ARG(x), RC_ARG(x_adv), RC_ARG(g),
+    return RC_LAUNCH(ctx, FILE_STEP, "atk_linf_step", 1, &n, e, RC_ARG(x), RC_ARG(x_adv), RC_ARG(g),
                      RC_ARG(eta), RC_ARG(eps), RC_ARG(z), RC_ARG(B), RC_ARG(d), RC_ARG(C));
 }
 
@@ -63,9 +74,9 @@ static int l2_finish(rc_ctx *ctx, int B, int d, cl_mem x, float eps, rc_attack_s
                      rc_err *e) {
     int C = chunks_of(d);
     size_t n = (size_t)B * C, nb = (size_t)B;
-    return RC_LAUNCH(ctx, FILE_CL, "atk_norm_final", 1, &nb, e, RC_ARG(s->part), RC_ARG(s->nrm2),
+    return RC_LAUNCH(ctx, FILE_STEP, "atk_norm_final", 1, &nb, e, RC_ARG(s->part), RC_ARG(s->nrm2),
                      RC_ARG(B), RC_ARG(C)) ||
-           RC_LAUNCH(ctx, FILE_CL, "atk_l2_project", 1, &n, e, RC_ARG(x), RC_ARG(s->tmp),
+           RC_LAUNCH(ctx, FILE_STEP, "atk_l2_project", 1, &n, e, RC_ARG(x), RC_ARG(s->tmp),
                      RC_ARG(s->nrm2), RC_ARG(eps), RC_ARG(z), RC_ARG(B), RC_ARG(d), RC_ARG(C));
 }
 
@@ -74,11 +85,11 @@ int rc_attack_l2_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem 
     if (check_shape(B, d, "l_2 step", e) || check_scratch(s, B, d, "l_2 step", e)) return -1;
     int C = chunks_of(d);
     size_t n = (size_t)B * C, nb = (size_t)B;
-    if (RC_LAUNCH(ctx, FILE_CL, "atk_sqnorm_part", 1, &n, e, RC_ARG(g), RC_ARG(s->part), RC_ARG(B),
-                  RC_ARG(d), RC_ARG(C)) ||
-        RC_LAUNCH(ctx, FILE_CL, "atk_norm_final", 1, &nb, e, RC_ARG(s->part), RC_ARG(s->nrm),
+    if (RC_LAUNCH(ctx, FILE_STEP, "atk_sqnorm_part", 1, &n, e, RC_ARG(g), RC_ARG(s->part),
+                  RC_ARG(B), RC_ARG(d), RC_ARG(C)) ||
+        RC_LAUNCH(ctx, FILE_STEP, "atk_norm_final", 1, &nb, e, RC_ARG(s->part), RC_ARG(s->nrm),
                   RC_ARG(B), RC_ARG(C)) ||
-        RC_LAUNCH(ctx, FILE_CL, "atk_l2_grad_step", 1, &n, e, RC_ARG(x), RC_ARG(x_adv), RC_ARG(g),
+        RC_LAUNCH(ctx, FILE_STEP, "atk_l2_grad_step", 1, &n, e, RC_ARG(x), RC_ARG(x_adv), RC_ARG(g),
                   RC_ARG(eta), RC_ARG(s->nrm), RC_ARG(s->tmp), RC_ARG(s->part), RC_ARG(B),
                   RC_ARG(d), RC_ARG(C)))
         return -1;
@@ -92,14 +103,14 @@ int rc_attack_momentum(rc_ctx *ctx, rc_norm norm, int B, int d, cl_mem x, cl_mem
     int C = chunks_of(d);
     size_t n = (size_t)B * C;
     if (norm == RC_NORM_LINF)
-        return RC_LAUNCH(ctx, FILE_CL, "atk_momentum_linf", 1, &n, e, RC_ARG(x), RC_ARG(x_adv),
+        return RC_LAUNCH(ctx, FILE_STEP, "atk_momentum_linf", 1, &n, e, RC_ARG(x), RC_ARG(x_adv),
                          RC_ARG(x_adv_old), RC_ARG(z), RC_ARG(a), RC_ARG(eps), RC_ARG(out),
                          RC_ARG(B), RC_ARG(d), RC_ARG(C));
     if (norm != RC_NORM_L2)
         return rc_err_set(e, "momentum: only the l_inf and l_2 attacks use momentum (norm %d)",
                           (int)norm);
     if (check_scratch(s, B, d, "l_2 momentum", e) ||
-        RC_LAUNCH(ctx, FILE_CL, "atk_momentum_l2", 1, &n, e, RC_ARG(x), RC_ARG(x_adv),
+        RC_LAUNCH(ctx, FILE_STEP, "atk_momentum_l2", 1, &n, e, RC_ARG(x), RC_ARG(x_adv),
                   RC_ARG(x_adv_old), RC_ARG(z), RC_ARG(a), RC_ARG(s->tmp), RC_ARG(s->part),
                   RC_ARG(B), RC_ARG(d), RC_ARG(C)))
         return -1;
@@ -111,14 +122,14 @@ int rc_attack_topk_threshold(rc_ctx *ctx, int B, int d, cl_mem g, cl_mem topk, c
     if (check_shape(B, d, "top-k threshold", e) || check_scratch(s, B, d, "top-k threshold", e))
         return -1;
     size_t nb = (size_t)B;
-    return RC_LAUNCH(ctx, FILE_CL, "atk_topk_threshold", 1, &nb, e, RC_ARG(g), RC_ARG(topk),
+    return RC_LAUNCH(ctx, FILE_L1, "atk_topk_threshold", 1, &nb, e, RC_ARG(g), RC_ARG(topk),
                      RC_ARG(tau), RC_ARG(s->keys), RC_ARG(B), RC_ARG(d));
 }
 
 static int l1_project(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, float eps,
                       rc_attack_scratch *s, cl_mem out, int mode, rc_err *e) {
     size_t nb = (size_t)B;
-    return RC_LAUNCH(ctx, FILE_CL, "atk_l1_project", 1, &nb, e, RC_ARG(x), RC_ARG(delta),
+    return RC_LAUNCH(ctx, FILE_L1, "atk_l1_project", 1, &nb, e, RC_ARG(x), RC_ARG(delta),
                      RC_ARG(eps), RC_ARG(s->keys), RC_ARG(s->keys2), RC_ARG(out), RC_ARG(mode),
                      RC_ARG(B), RC_ARG(d));
 }
@@ -128,9 +139,9 @@ int rc_attack_l1_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem 
     if (check_shape(B, d, "l_1 step", e) || check_scratch(s, B, d, "l_1 step", e)) return -1;
     int C = chunks_of(d);
     size_t n = (size_t)B * C;
-    if (RC_LAUNCH(ctx, FILE_CL, "atk_l1_count", 1, &n, e, RC_ARG(g), RC_ARG(tau), RC_ARG(s->cnt),
+    if (RC_LAUNCH(ctx, FILE_L1, "atk_l1_count", 1, &n, e, RC_ARG(g), RC_ARG(tau), RC_ARG(s->cnt),
                   RC_ARG(B), RC_ARG(d), RC_ARG(C)) ||
-        RC_LAUNCH(ctx, FILE_CL, "atk_l1_grad_step", 1, &n, e, RC_ARG(x), RC_ARG(x_adv), RC_ARG(g),
+        RC_LAUNCH(ctx, FILE_L1, "atk_l1_grad_step", 1, &n, e, RC_ARG(x), RC_ARG(x_adv), RC_ARG(g),
                   RC_ARG(eta), RC_ARG(tau), RC_ARG(s->cnt), RC_ARG(s->tmp), RC_ARG(B), RC_ARG(d),
                   RC_ARG(C)))
         return -1;
@@ -147,6 +158,6 @@ int rc_attack_l1_project(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, floa
 int rc_attack_l0(rc_ctx *ctx, int B, int d, cl_mem a, cl_mem b, cl_mem out, rc_err *e) {
     if (check_shape(B, d, "l_0 count", e)) return -1;
     size_t nb = (size_t)B;
-    return RC_LAUNCH(ctx, FILE_CL, "atk_l0", 1, &nb, e, RC_ARG(a), RC_ARG(b), RC_ARG(out),
+    return RC_LAUNCH(ctx, FILE_STEP, "atk_l0", 1, &nb, e, RC_ARG(a), RC_ARG(b), RC_ARG(out),
                      RC_ARG(B), RC_ARG(d));
 }

@@ -1,20 +1,16 @@
 #include "ramp/msd.h"
+#include "ramp/buffers.h"
 #include "ramp/launch.h"
 #include "ramp/loss.h"
 
 #include <string.h>
 
-#define CHUNK 256 /* ATK_CHUNK in cl/attack.cl */
+#define MSD_BUFFERS 14
 
-int rc_msd_alloc(rc_ctx *ctx, rc_msd *a, int B, int d, rc_err *e) {
-    memset(a, 0, sizeof *a);
-    a->B = B, a->d = d;
-    size_t big = (size_t)B * d * sizeof(float), small = (size_t)B * sizeof(float);
-    struct {
-        cl_mem *buf;
-        size_t bytes;
-        const char *name;
-    } bufs[] = {
+/* a's device buffers, sized from a->B and a->d: one table to create and release. */
+static void msd_buffers(rc_msd *a, rc_buffer_spec t[MSD_BUFFERS]) {
+    const size_t big = (size_t)a->B * a->d * sizeof(float), small = (size_t)a->B * sizeof(float);
+    const rc_buffer_spec all[] = {
         {&a->x_adv, big, "MSD iterate"},
         {&a->cand[RC_MSD_L1], big, "MSD l1 candidate"},
         {&a->cand[RC_MSD_L2], big, "MSD l2 candidate"},
@@ -30,12 +26,17 @@ int rc_msd_alloc(rc_ctx *ctx, rc_msd *a, int B, int d, rc_err *e) {
         {&a->topk, small, "MSD l1 sparsity"},
         {&a->tau, small, "MSD l1 threshold"},
     };
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
-        if (rc_buffer_create(ctx, bufs[i].bytes, bufs[i].name, bufs[i].buf, e)) {
-            rc_msd_free(a);
-            return -1;
-        }
-    if (rc_attack_scratch_alloc(ctx, &a->scratch, B, d, e)) {
+    _Static_assert(sizeof all / sizeof *all == MSD_BUFFERS, "MSD_BUFFERS is the table's size");
+    memcpy(t, all, sizeof all);
+}
+
+int rc_msd_alloc(rc_ctx *ctx, rc_msd *a, int B, int d, rc_err *e) {
+    memset(a, 0, sizeof *a);
+    a->B = B, a->d = d;
+    rc_buffer_spec t[MSD_BUFFERS];
+    msd_buffers(a, t);
+    if (rc_buffers_create(ctx, t, MSD_BUFFERS, e) ||
+        rc_attack_scratch_alloc(ctx, &a->scratch, B, d, e)) {
         rc_msd_free(a);
         return -1;
     }
@@ -43,11 +44,9 @@ int rc_msd_alloc(rc_ctx *ctx, rc_msd *a, int B, int d, rc_err *e) {
 }
 
 void rc_msd_free(rc_msd *a) {
-    cl_mem *all[] = {&a->x_adv,    &a->cand[0],  &a->cand[1],    &a->cand[2],   &a->x_best,
-                     &a->gm,       &a->loss,     &a->correct,    &a->max_loss,  &a->best_loss,
-                     &a->eta_linf, &a->eta_l2,   &a->topk,       &a->tau};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        if (*all[i]) clReleaseMemObject(*all[i]);
+    rc_buffer_spec t[MSD_BUFFERS];
+    msd_buffers(a, t);
+    rc_buffers_release(t, MSD_BUFFERS);
     rc_attack_scratch_free(&a->scratch);
     memset(a, 0, sizeof *a);
 }
@@ -56,7 +55,7 @@ int rc_msd_candidates(rc_ctx *ctx, rc_msd *a, cl_mem x, cl_mem g, const rc_msd_o
                       int n, rc_err *e) {
     if (n < 1 || n > a->B || k < 1)
         return rc_err_set(e, "MSD: %d samples with l1 sparsity %d, buffers hold %d", n, k, a->B);
-    const int d = a->d, C = (d + CHUNK - 1) / CHUNK;
+    const int d = a->d, C = a->scratch.chunks; /* chunks of a row, as the primitives */
     size_t gn = (size_t)n, gc = (size_t)n * C;
     rc_attack_scratch *s = &a->scratch;
     /* the k-th largest |gm|: APGD's top-k threshold at sparsity (k - 1/2) / d selects index
@@ -69,13 +68,13 @@ int rc_msd_candidates(rc_ctx *ctx, rc_msd *a, cl_mem x, cl_mem g, const rc_msd_o
                           e) ||
         rc_attack_linf_step(ctx, n, d, x, a->x_adv, g, a->eta_linf, o->eps_linf,
                             a->cand[RC_MSD_LINF], e) ||
-        RC_LAUNCH(ctx, "attack.cl", "msd_l1_mask", 1, &gc, e, RC_ARG(a->x_adv), RC_ARG(g),
+        RC_LAUNCH(ctx, "msd.cl", "msd_l1_mask", 1, &gc, e, RC_ARG(a->x_adv), RC_ARG(g),
                   RC_ARG(alpha1), RC_ARG(a->gm), RC_ARG(n), RC_ARG(d), RC_ARG(C)) ||
         rc_attack_topk_threshold(ctx, n, d, a->gm, a->topk, a->tau, s, e) ||
-        RC_LAUNCH(ctx, "attack.cl", "msd_l1_step", 1, &gc, e, RC_ARG(x), RC_ARG(a->x_adv),
+        RC_LAUNCH(ctx, "msd.cl", "msd_l1_step", 1, &gc, e, RC_ARG(x), RC_ARG(a->x_adv),
                   RC_ARG(a->gm), RC_ARG(a->tau), RC_ARG(alpha1), RC_ARG(s->tmp), RC_ARG(s->part),
                   RC_ARG(n), RC_ARG(d), RC_ARG(C)) ||
-        RC_LAUNCH(ctx, "attack.cl", "msd_l1_project", 1, &gn, e, RC_ARG(x), RC_ARG(s->tmp),
+        RC_LAUNCH(ctx, "msd.cl", "msd_l1_project", 1, &gn, e, RC_ARG(x), RC_ARG(s->tmp),
                   RC_ARG(s->part), RC_ARG(o->eps_l1), RC_ARG(s->keys), RC_ARG(s->keys2),
                   RC_ARG(a->cand[RC_MSD_L1]), RC_ARG(n), RC_ARG(d), RC_ARG(C)))
         return rc_err_prefix(e, "MSD candidates: ");
@@ -84,7 +83,7 @@ int rc_msd_candidates(rc_ctx *ctx, rc_msd *a, cl_mem x, cl_mem g, const rc_msd_o
 
 int rc_msd_select(rc_ctx *ctx, rc_msd *a, int c, int n, rc_err *e) {
     size_t gn = (size_t)n;
-    return RC_LAUNCH(ctx, "attack.cl", "msd_select", 1, &gn, e, RC_ARG(a->cand[c]), RC_ARG(a->loss),
+    return RC_LAUNCH(ctx, "msd.cl", "msd_select", 1, &gn, e, RC_ARG(a->cand[c]), RC_ARG(a->loss),
                      RC_ARG(a->max_loss), RC_ARG(a->x_adv), RC_ARG(a->x_best),
                      RC_ARG(a->best_loss), RC_ARG(c), RC_ARG(n), RC_ARG(a->d));
 }

@@ -307,13 +307,35 @@ static char *read_text_file(const char *path, rc_err *e) {
     return buf;
 }
 
+/* dir's prelude, a #line directive and dir/file, assembled as tools/embed-cl.sh assembles the
+ * embedded sources (so the prelude is part of the cache key here too). NULL with *e set. */
+static char *read_kernel_dir_source(const char *dir, const char *file, char *path, size_t n,
+                                    rc_err *e) {
+    snprintf(path, n, "%s/%s", dir, RC_CL_PRELUDE);
+    char *prelude = read_text_file(path, e);
+    if (!prelude) return NULL;
+    snprintf(path, n, "%s/%s", dir, file);
+    char *text = read_text_file(path, e), *src = NULL;
+    if (text) {
+        size_t np = strlen(prelude);
+        const char *nl = np && prelude[np - 1] != '\n' ? "\n" : "";
+        int len = snprintf(NULL, 0, "%s%s#line 1 \"%s\"\n%s", prelude, nl, file, text);
+        if ((src = malloc((size_t)len + 1)) != NULL)
+            snprintf(src, (size_t)len + 1, "%s%s#line 1 \"%s\"\n%s", prelude, nl, file, text);
+        else
+            rc_err_set(e, "out of host memory reading %s", path);
+    }
+    free(prelude);
+    free(text);
+    return src;
+}
+
 int rc_program_get(rc_ctx *ctx, const char *file, const char *options, cl_program *out,
                    rc_err *e) {
     const char *dir = getenv("RAMP_CL_KERNEL_DIR");
     if (dir && *dir) {
         char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, file);
-        char *text = read_text_file(path, e);
+        char *text = read_kernel_dir_source(dir, file, path, sizeof path, e);
         if (!text) return -1;
         int r = rc_program_from_source(ctx, path, text, options, out, e);
         free(text);

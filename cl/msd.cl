@@ -1,0 +1,122 @@
+/* Multi steepest descent (Maini et al. 2020, the reference robust_union's msd_v0): the parts of
+ * its l_1 candidate that the APGD primitives (cl/attack_step.cl, cl/l1.cl) do not cover, and the
+ * per-sample choice between the three candidates (the l_inf and l_2 candidates and the l_1 top-k
+ * threshold are those primitives). Iterates are points x_adv = x + delta in [0,1]. Contraction of
+ * a*b+c into fma is switched off so every device rounds like the reference. */
+#pragma OPENCL FP_CONTRACT OFF
+
+/* l1_dir_topk's mask: gm = g, with 0 where a step along sign(g) would push a pixel that is within
+ * `gap` of the boundary further out, or where the pixel is already at 0 or 1. */
+__kernel void msd_l1_mask(__global const float *x_adv, __global const float *g, const float gap,
+                          __global float *gm, const int B, const int d, const int C) {
+    int b, j0, j1;
+    if (!atk_chunk(get_global_id(0), C, B, d, &b, &j0, &j1)) return;
+    const size_t off = (size_t)b * d;
+    for (int j = j0; j < j1; j++) {
+        const float v = g[off + j], xc = x_adv[off + j];
+        const int out = (v < 0.0f && xc <= gap) || (v > 0.0f && xc >= 1.0f - gap) ||
+                        xc <= 0.0f || xc >= 1.0f;
+        gm[off + j] = out ? 0.0f : v;
+    }
+}
+
+/* delta = (x_adv - x) + alpha * sign(gm) * [|gm| >= tau[b]] (tau: the k-th largest |gm|), and
+ * part[b*C + c] = the chunk's sum of |delta|. */
+__kernel void msd_l1_step(__global const float *x, __global const float *x_adv,
+                          __global const float *gm, __global const float *tau, const float alpha,
+                          __global float *delta, __global float *part, const int B, const int d,
+                          const int C) {
+    int b, j0, j1;
+    const int i = get_global_id(0);
+    if (!atk_chunk(i, C, B, d, &b, &j0, &j1)) return;
+    const size_t off = (size_t)b * d;
+    const float th = tau[b];
+    float s = 0.0f;
+    for (int j = j0; j < j1; j++) {
+        const float v = gm[off + j];
+        const float dir = fabs(v) >= th ? sign(v) : 0.0f;
+        const float t = (x_adv[off + j] - x[off + j]) + alpha * dir;
+        delta[off + j] = t;
+        s += fabs(t);
+    }
+    part[i] = s;
+}
+
+/* proj_l1ball then the box: z = clip_[0,1](x + sign(delta) * max(|delta| - theta, 0)).
+ *   - If no sample of the batch has ||delta||_1 > eps, theta = 0 (the reference returns the
+ *     batch unchanged).
+ *   - Otherwise every sample goes through the sort-based simplex projection (Duchi et al. 2008):
+ *     with u the magnitudes sorted descending and S_j their prefix sums, rho = the last j with
+ *     u_j * j > S_j - eps, theta = (S_rho - eps) / rho. For a sample inside the ball that rule
+ *     takes every coordinate, zeros included (rho = d), so theta = (||delta||_1 - eps) / d < 0:
+ *     its nonzero coordinates grow by (eps - ||delta||_1) / d, the reference's quirk (zeros stay
+ *     zero through sign(delta)).
+ * The magnitudes of a sample outside the ball are sorted by an LSD radix sort on their float
+ * bits (positive floats order as their bits) in keys[b*2d ...] / keys2. One work-item per sample;
+ * part holds the per-chunk sums of |delta| from msd_l1_step. */
+__kernel void msd_l1_project(__global const float *x, __global const float *delta,
+                             __global const float *part, const float eps, __global uint *keys,
+                             __global uint *keys2, __global float *z, const int B, const int d,
+                             const int C) {
+    const int b = get_global_id(0);
+    if (b >= B) return;
+    int any = 0;
+    for (int i = 0; i < B && !any; i++) any = atk_row_total(part, i, C) > eps;
+    const size_t off = (size_t)b * d;
+    __global const float *ys = delta + off;
+    float theta = 0.0f;
+    if (any) {
+        const float norm = atk_row_total(part, b, C);
+        if (norm <= eps) {
+            theta = (norm - eps) / (float)d;
+        } else {
+            __global uint *src = keys + 2 * off, *dst = keys2 + 2 * off;
+            uint n = 0;
+            for (int j = 0; j < d; j++) {
+                const float a = fabs(ys[j]);
+                if (a > 0.0f) src[n++] = as_uint(a);
+            }
+            src = atk_radix_sort(src, dst, n);
+            /* descending walk; the condition holds on a prefix, always for j = 1 */
+            float S = as_float(src[n - 1]), S_rho = S;
+            uint rho = 1;
+            for (uint j = 2; j <= n; j++) {
+                const float u = as_float(src[n - j]);
+                S += u;
+                if (!(u * (float)j > S - eps)) break;
+                rho = j;
+                S_rho = S;
+            }
+            theta = (S_rho - eps) / (float)rho;
+        }
+    }
+    for (int j = 0; j < d; j++) {
+        const float y = ys[j];
+        const float w = fmax(fabs(y) - theta, 0.0f) * sign(y);
+        z[off + j] = clamp(x[off + j] + w, 0.0f, 1.0f);
+    }
+}
+
+/* Candidate c (0 = l_1, 1 = l_2, 2 = l_inf: the reference's evaluation order) with per-sample
+ * loss `loss`: replaces the iterate where loss >= the best loss of this iteration so far (ties go
+ * to the later candidate; the running maximum starts at 0 with the first). After the last
+ * candidate the iterate becomes the best over iterations where its loss is strictly above the
+ * best so far (which starts at 0). One work-item per sample. */
+__kernel void msd_select(__global const float *cand, __global const float *loss,
+                         __global float *max_loss, __global float *x_adv, __global float *x_best,
+                         __global float *best_loss, const int c, const int B, const int d) {
+    const int b = get_global_id(0);
+    if (b >= B) return;
+    const size_t off = (size_t)b * d;
+    const float l = loss[b];
+    float m = c == 0 ? 0.0f : max_loss[b];
+    if (l >= m) {
+        copy_row(x_adv + off, cand + off, d);
+        m = l;
+    }
+    max_loss[b] = m;
+    if (c == 2 && m > best_loss[b]) {
+        best_loss[b] = m;
+        copy_row(x_best + off, x_adv + off, d);
+    }
+}
