@@ -1,4 +1,4 @@
-/* Gradient projection (RAMP, paper Eq. 4-7; spec algorithms.md sections 5 and 12.1): per state-dict
+/* Gradient projection (RAMP, paper Eq. 4-7; RAMP's utils.py gp()): per state-dict
  * tensor, with g_a = adv - old and g_n = nat - old,
  *   cos = <g_a, g_n> / (max(|g_a|, 1e-8) * max(|g_n|, 1e-8))
  *   adv <- old + beta * g_a + [cos > 0] * (1 - beta) * cos * g_n.

@@ -70,7 +70,7 @@ NORMS = ("Linf", "L2", "L1")
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_pytorch import cpu_model  # noqa: E402  (one CPU description for every benchmark)
+from bench_pytorch import print_machine, torch_setup  # noqa: E402  (one header for all)
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,18 +380,9 @@ def main():
     if args.iters < 1 or args.batch < 1 or args.threads < 1 or args.runs < 1 or args.warmup < 0:
         ap.error("--iters, --batch, --threads and --runs must be >= 1, --warmup >= 0")
 
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda":
-        sync = torch.cuda.synchronize
-        dev_desc = torch.cuda.get_device_name(device)
-    else:
-        sync = lambda: None
-        dev_desc = "cpu"
-    print("PyTorch baseline for ramp-cl's attack benchmark (APGD, training mode)")
-    print("CPU: %s (%d logical CPUs)" % (cpu_model(), os.cpu_count() or 0))
-    print("torch %s, threads %d (torch.get_num_threads() = %d), device %s" %
-          (torch.__version__, args.threads, torch.get_num_threads(), dev_desc))
+    device, sync, dev_desc = torch_setup(args.threads, args.device)
+    print_machine("PyTorch baseline for ramp-cl's attack benchmark (APGD, training mode)",
+                  args.threads, dev_desc)
     print("s/attack = median wall time of one apgd_train call; img*it/s = batch * iterations / "
           "s/attack")
     names = list(MODELS) if args.model == "all" else [args.model]

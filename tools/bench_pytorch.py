@@ -59,6 +59,23 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def torch_setup(threads, device_name):
+    """Threads and device for a benchmark: (device, sync, description); sync waits for a GPU."""
+    torch.set_num_threads(threads)
+    device = torch.device(device_name)
+    if device.type == "cuda":
+        return device, torch.cuda.synchronize, torch.cuda.get_device_name(device)
+    return device, lambda: None, "cpu"
+
+
+def print_machine(title, threads, dev_desc):
+    """The header every benchmark prints: what ran, on which CPU, with which torch."""
+    print(title)
+    print("CPU: %s (%d logical CPUs)" % (cpu_model(), os.cpu_count() or 0))
+    print("torch %s, threads %d (torch.get_num_threads() = %d), device %s" %
+          (torch.__version__, threads, torch.get_num_threads(), dev_desc))
+
+
 def forward_flops(model, x):
     """Analytic F = sum of 2*M*N*K over conv/linear layers, from the shapes of one forward."""
     total = [0]
@@ -164,18 +181,8 @@ def main():
     if args.iters < 1 or args.batch < 1 or args.threads < 1 or args.warmup < 0:
         ap.error("--iters, --batch and --threads must be >= 1, --warmup >= 0")
 
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda":
-        sync = torch.cuda.synchronize
-        dev_desc = torch.cuda.get_device_name(device)
-    else:
-        sync = lambda: None
-        dev_desc = "cpu"
-    print("PyTorch baseline for ramp-cl's benchmark")
-    print("CPU: %s (%d logical CPUs)" % (cpu_model(), os.cpu_count() or 0))
-    print("torch %s, threads %d (torch.get_num_threads() = %d), device %s" %
-          (torch.__version__, args.threads, torch.get_num_threads(), dev_desc))
+    device, sync, dev_desc = torch_setup(args.threads, args.device)
+    print_machine("PyTorch baseline for ramp-cl's benchmark", args.threads, dev_desc)
     print("batch %d, warmup %d, iters %d; ms/step = median; GFLOP/s = effective, from the "
           "analytic conv+linear count (forward F, attack 2F, train 3F)" %
           (args.batch, args.warmup, args.iters))

@@ -143,14 +143,7 @@ def main():
             or args.steps_linf < 1 or args.steps_l1 < 1):
         ap.error("--batch, --threads, --batches, --steps-* must be >= 1, --warmup >= 0")
 
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda":
-        sync = torch.cuda.synchronize
-        dev_desc = torch.cuda.get_device_name(device)
-    else:
-        sync = lambda: None
-        dev_desc = "cpu"
+    device, sync, dev_desc = ba.torch_setup(args.threads, args.device)
 
     arch, act, width, in_ch, classes, size = MODELS[args.model]
     eps_q, eps_r = EPS[args.model]["Linf"], EPS[args.model]["L1"]
@@ -162,11 +155,8 @@ def main():
         opt_nat = make_sgd(model_nat, args.lr)
     nparam = sum(p.numel() for p in model.parameters())
 
-    print("PyTorch baseline for ramp-cl's RAMP training step (KL + MAX%s)"
-          % (" + GP natural step" if args.gp else ", no GP"))
-    print("CPU: %s (%d logical CPUs)" % (ba.cpu_model(), os.cpu_count() or 0))
-    print("torch %s, threads %d (torch.get_num_threads() = %d), device %s" %
-          (torch.__version__, args.threads, torch.get_num_threads(), dev_desc))
+    ba.print_machine("PyTorch baseline for ramp-cl's RAMP training step (KL + MAX%s)"
+                     % (" + GP natural step" if args.gp else ", no GP"), args.threads, dev_desc)
     print("%s: %s, width %d, input %dx%dx%d, batch %d, %d parameters" %
           (args.model, act, width, in_ch, size, size, args.batch, nparam))
     print("(q, r) = (Linf, L1): eps %.6g / %.6g, APGD-CE training mode %d / %d iterations; "

@@ -1,12 +1,13 @@
 /* APGD (Croce & Hein 2020) for l_inf and l_2, and l_1-APGD (Croce & Hein 2021), on the device,
- * following spec sections 1 and 2: step-size schedule and checkpoints, momentum, the two halving
- * conditions with restarts from the best point, and for l_1 the sparse top-k step with adaptive
- * sparsity and the exact l_1-ball-and-box projection. The host only issues work: nothing is read
- * back during a run.
+ * as auto-attack's autopgd_base.py (APGDAttack) and RAMP's autopgd_train.py (apgd_train):
+ * step-size schedule and checkpoints, momentum, the two halving conditions with restarts from
+ * the best point, and for l_1 the sparse top-k step with adaptive sparsity and the exact
+ * l_1-ball-and-box projection. The host only issues work: nothing is read back during a run.
  *
- * Training mode (spec 3): no random start, BN in eval mode, no backward at the last iteration,
- * l_1 initial sparsity 0.05; the caller uses x_best and loss_best. Evaluation mode: l_1 sparsity
- * 0.2, optional random start, and the caller uses x_best_adv and acc. */
+ * Training mode (apgd_train as RAMP's training scripts call it): no random start, BN in eval
+ * mode, no backward at the last iteration, l_1 initial sparsity 0.05; the caller uses x_best and
+ * loss_best. Evaluation mode: l_1 sparsity 0.2, optional random start, and the caller uses
+ * x_best_adv and acc. */
 #ifndef RAMP_APGD_H
 #define RAMP_APGD_H
 

@@ -37,12 +37,12 @@ int rc_attack_scratch_alloc(rc_ctx *ctx, rc_attack_scratch *s, int B, int d, rc_
 /* Safe on a zeroed or partly allocated struct; leaves it zeroed. */
 void rc_attack_scratch_free(rc_attack_scratch *s);
 
-/* l_inf step (spec 1.5 step 2):
+/* l_inf step (APGD's update, first half):
  *   z = clip_[0,1](clip_[x-eps, x+eps](x_adv + eta[b] * sign(g))). */
 int rc_attack_linf_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem g, cl_mem eta,
                         float eps, cl_mem z, rc_err *e);
 
-/* l_2 step (spec 1.5 step 2):
+/* l_2 step (APGD's update, first half):
  *   u = x_adv + eta[b] * (g / (||g||_2 + 1e-12)),
  *   z = clip_[0,1](x + ((u - x) / (||u - x||_2 + 1e-12)) * min(eps, ||u - x||_2)),
  * the reference's radial rescale then box clamp (not the exact projection onto ball ∩ box; the
@@ -51,7 +51,7 @@ int rc_attack_linf_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_me
 int rc_attack_l2_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem g, cl_mem eta,
                       float eps, rc_attack_scratch *s, cl_mem z, rc_err *e);
 
-/* Momentum (spec 1.5 step 3), norm RC_NORM_LINF or RC_NORM_L2:
+/* Momentum (APGD's update, second half), norm RC_NORM_LINF or RC_NORM_L2:
  *   v = x_adv + (z - x_adv) * a + (x_adv - x_adv_old) * (1 - a),
  * then projected as the step: l_inf clips to the eps box then to [0,1]; l_2 rescales radially to
  * the eps ball then clamps to [0,1]. `a` is 0.75, or 1 at the first iteration; the caller keeps
@@ -60,7 +60,7 @@ int rc_attack_momentum(rc_ctx *ctx, rc_norm norm, int B, int d, cl_mem x, cl_mem
                        cl_mem x_adv_old, cl_mem z, float a, float eps, rc_attack_scratch *s,
                        cl_mem out, rc_err *e);
 
-/* l_1 top-k threshold (spec 2.2 step 1): per sample,
+/* l_1 top-k threshold (l_1-APGD's sparse step, as autopgd_base.py): per sample,
  *   idx = (long)clamp((1 - topk[b]) * d, 0, d - 1)  (float32 product, truncation),
  *   tau[b] = the (idx+1)-th smallest |g_j| (ties counted with multiplicity, as a sort would).
  * topk = 0 gives the largest |g|, topk = 1 the smallest. Radix select on the device (one
@@ -68,7 +68,7 @@ int rc_attack_momentum(rc_ctx *ctx, rc_norm norm, int B, int d, cl_mem x, cl_mem
 int rc_attack_topk_threshold(rc_ctx *ctx, int B, int d, cl_mem g, cl_mem topk, cl_mem tau,
                              rc_attack_scratch *s, rc_err *e);
 
-/* l_1 sparse step and projection (spec 2.2 steps 2-4): with S = {j : |g_j| >= tau[b]} and
+/* l_1 sparse step and projection (l_1-APGD's update): with S = {j : |g_j| >= tau[b]} and
  * n_S = #{j in S : g_j != 0} (the reference's divisor ||sign(g * 1_S)||_1),
  *   u = x_adv + (eta[b] * sign(g) * 1_S) / (n_S + 1e-10),   delta = u - x,
  *   z = clip_[0,1](x + delta + L1_projection(x, delta, eps)),
@@ -79,7 +79,8 @@ int rc_attack_l1_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem 
                       cl_mem tau, float eps, rc_attack_scratch *s, cl_mem z, rc_err *e);
 
 /* In place, delta <- the exact Euclidean projection of delta onto
- * {delta : ||delta||_1 <= eps, 0 <= x + delta <= 1} (spec 2.4, `y + L1_projection(x, y, eps)`).
+ * {delta : ||delta||_1 <= eps, 0 <= x + delta <= 1} (`y + L1_projection(x, y, eps)`
+ * of autopgd_base.py).
  * Signs are kept and magnitudes shrink by min(max(lambda, v_j), |delta_j|), v_j the box
  * violation; lambda comes from a per-sample radix sort of the 2d breakpoints and a walk of the
  * piecewise-linear constraint function (compensated float32 sums, from the top so that nothing
@@ -92,7 +93,8 @@ int rc_attack_l1_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem 
 int rc_attack_l1_project(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, float eps,
                          rc_attack_scratch *s, rc_err *e);
 
-/* out[b] = #{j : a_j != b_j} as a float (exact below 2^24), e.g. ||x_best - x||_0 (spec 2.3).
+/* out[b] = #{j : a_j != b_j} as a float (exact below 2^24), e.g. ||x_best - x||_0 (l_1-APGD's
+ * sparsity adaptation).
  * NaN counts as different. Needs no scratch. */
 int rc_attack_l0(rc_ctx *ctx, int B, int d, cl_mem a, cl_mem b, cl_mem out, rc_err *e);
 

@@ -1,5 +1,5 @@
-/* Multi steepest descent, the MSD training attack (Maini et al. 2020; robust_union's msd_v0,
- * spec section 6), on the device: the host only enqueues work and draws the l_1 sparsity k.
+/* Multi steepest descent, the MSD training attack (Maini et al. 2020; robust_union's msd_v0),
+ * on the device: the host only enqueues work and draws the l_1 sparsity k.
  *
  * From delta = 0, each iteration takes one gradient g of the batch-mean cross-entropy at x +
  * delta and builds three candidates from the same delta and g:

@@ -109,7 +109,7 @@ int rc_apgd_run(rc_ctx *ctx, rc_apgd *a, rc_model *m, const rc_apgd_opts *o, int
     if (rc_apgd_loss_grad(ctx, a, m, o->loss, a->x_adv, n, 1, a->g, e) || track(ctx, a, -1, n, e) ||
         copy(ctx, a->x_adv, a->x_adv_old, nd, "attack previous iterate", e))
         return -1;
-    /* checkpoint schedule (spec 1.4, 1.7) and the l1 adaptation interval (2.1) */
+    /* checkpoint schedule and the l1 adaptation interval, as autopgd_base.py's attack_single_run */
     int n_iter_2 = (int)(0.22 * N), n_iter_min = (int)(0.06 * N), size_decr = (int)(0.03 * N);
     if (n_iter_2 < 1) n_iter_2 = 1;
     if (n_iter_min < 1) n_iter_min = 1;

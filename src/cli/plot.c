@@ -176,6 +176,16 @@ typedef struct frame {
     axis x, y;
 } frame;
 
+/* A grey panel with a message in place of a plot that has nothing to show. */
+static void empty_panel(FILE *f, const frame *fr, const char *msg) {
+    fprintf(f,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f7f7f7\" "
+            "stroke=\"#bbb\"/>\n",
+            fr->left, fr->top, fr->right - fr->left, fr->bottom - fr->top);
+    text(f, (fr->left + fr->right) / 2, (fr->top + fr->bottom) / 2,
+         "font-size=\"11\" fill=\"#666\" text-anchor=\"middle\"", msg);
+}
+
 /* Points keep 6 px off the frame's sides so that markers at the first and last epoch show. */
 static double px(const frame *fr, double x) {
     return fr->left + 6 + (x - fr->x.lo) / (fr->x.hi - fr->x.lo) * (fr->right - fr->left - 12);
@@ -366,13 +376,7 @@ static void draw_panel(FILE *f, double x0, double y0, const page *pg, const pane
     double lo = 0, hi = 0;
     int nonfinite;
     if (!panel_range(pg, pd, &lo, &hi, &nonfinite)) {
-        fprintf(f,
-                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f7f7f7\" "
-                "stroke=\"#bbb\"/>\n",
-                fr.left, fr.top, fr.right - fr.left, fr.bottom - fr.top);
-        text(f, (fr.left + fr.right) / 2, (fr.top + fr.bottom) / 2,
-             "font-size=\"11\" fill=\"#666\" text-anchor=\"middle\"",
-             nonfinite ? "only non-finite values (NaN, inf)" : pd->empty);
+        empty_panel(f, &fr, nonfinite ? "only non-finite values (NaN, inf)" : pd->empty);
         return;
     }
     if (pd->n_series > 1) draw_key(f, x0, y0 + 32, pd);
@@ -472,13 +476,8 @@ static void draw_bars(FILE *f, double x0, double y0, double w, const page *pg) {
     frame fr = {x0 + PAD_LEFT, x0 + w - PAD_RIGHT, y0 + PAD_TOP, y0 + BARS_H - PAD_BOTTOM,
                 {0, 1, 1}, {0, 100, 20}};
     if (!m) {
-        fprintf(f,
-                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f7f7f7\" "
-                "stroke=\"#bbb\"/>\n",
-                fr.left, fr.top, fr.right - fr.left, fr.bottom - fr.top);
-        text(f, (fr.left + fr.right) / 2, (fr.top + fr.bottom) / 2,
-             "font-size=\"11\" fill=\"#666\" text-anchor=\"middle\"",
-             "no run has eval-full.json or eval-fast.json (ramp-cl eval writes them)");
+        empty_panel(f, &fr,
+                    "no run has eval-full.json or eval-fast.json (ramp-cl eval writes them)");
         return;
     }
     bar_group groups[2 + RC_MAX_THREATS * 4];
