@@ -39,7 +39,6 @@ loss_best >= the clean loss (computed separately, eval mode, no autograd), per s
 """
 
 import argparse
-import importlib.util
 import math
 import os
 import statistics
@@ -49,17 +48,6 @@ import time
 import torch
 import torch.nn.functional as F
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location(
-    "make_fixtures", os.path.join(HERE, "..", "tests", "fixtures", "make_fixtures.py"))
-mf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mf)
-
-MODELS = {
-    # name: (arch, activation, width, in_channels, num_classes, input_size)
-    "small-cnn": ("small-cnn", "relu", 32, 1, 10, 28),
-    "preact-resnet18": ("preact-resnet18", "softplus", 64, 3, 10, 32),
-}
 
 EPS = {  # model -> norm -> radius (the same as `ramp-cl bench`)
     "small-cnn": {"Linf": 0.1, "L2": 1.5, "L1": 10.0},
@@ -70,7 +58,8 @@ NORMS = ("Linf", "L2", "L1")
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_pytorch import print_machine, torch_setup  # noqa: E402  (one header for all)
+# The reference models (make_fixtures, as mf), the model table and the benchmark header: one copy.
+from bench_pytorch import MODELS, mf, print_machine, torch_setup  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
