@@ -450,6 +450,31 @@ START_TEST(out_of_range_values_are_errors) {
 }
 END_TEST
 
+/* Loads `path`, prints it, loads the print and checks that both structs and both prints agree. */
+static void check_round_trip(const env *t, const char *path) {
+    rc_config a, b;
+    load_ok(&a, path);
+    char *text = NULL, *again = NULL;
+    size_t len = 0, len2 = 0;
+    FILE *f = open_memstream(&text, &len);
+    rc_config_print(f, &a);
+    fclose(f);
+    char printed[1024];
+    write_cfg(printed, sizeof printed, t, "printed.yaml", "%s", text);
+    load_ok(&b, printed);
+    f = open_memstream(&again, &len2);
+    rc_config_print(f, &b);
+    fclose(f);
+    ck_assert_str_eq(text, again);
+    ck_assert_msg(memcmp(&a, &b, sizeof a) == 0, "structs differ after a round trip of:\n%s",
+                  text);
+    free(text);
+    free(again);
+}
+
+/* Two threat models, l1 and linf, as a config line. */
+#define TWO "threat_models: [{norm: l1, eps: 12}, {norm: linf, eps: 0.1}]\n"
+
 START_TEST(method_needs_matching_threat_models) {
     env t;
     env_open(&t);
@@ -488,6 +513,27 @@ START_TEST(method_needs_matching_threat_models) {
          "method: 'msd' steps in linf, l2 and l1 at once and needs all three in threat_models; "
          "linf and l1 missing",
          0},
+        /* E-AT draws between linf and l1 unless train_norms says otherwise; train_norms is
+         * for sat and eat only, names threat models, at least two, no repeats. */
+        {"method: eat\nthreat_models: [{norm: l2, eps: 1}, {norm: l1, eps: 12}]\n",
+         "cfg.yaml:6:9: method: 'eat' draws between linf and l1 as the published E-AT, but "
+         "threat_models lists l2, l1: add the missing one, or name the norms to draw from in "
+         "train_norms",
+         1},
+        {"method: ramp\n" TWO "train_norms: [linf, l1]\n",
+         "cfg.yaml:8:14: train_norms: used only by methods sat and eat, not ramp", 1},
+        {"method: eat\n" TWO "train_norms: [l2, l1]\n",
+         "cfg.yaml:8:15: train_norms[0]: l2 is not in threat_models (l1, linf)", 1},
+        {"method: sat\n" TWO "train_norms: [l1, l1]\n",
+         "cfg.yaml:8:19: train_norms[1]: l1 is listed twice", 1},
+        {"method: eat\n" TWO "train_norms: [l1]\n",
+         "cfg.yaml:8:14: train_norms: eat draws among at least two norms; to train against one, "
+         "use method at",
+         1},
+        {"method: eat\n" TWO "train_norms: l1\n",
+         "cfg.yaml:8:14: train_norms: expected a list of one to 3 norms like [linf, l1], got", 1},
+        {"method: eat\n" TWO "train_norms: [l1, l3]\n",
+         "cfg.yaml:8:19: train_norms[1]: unknown value 'l3'", 1},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         fails_with(&t, "cfg.yaml", bad[i].body, bad[i].want, bad[i].lines);
@@ -498,6 +544,30 @@ START_TEST(method_needs_matching_threat_models) {
     load_ok(&c, path);
     ck_assert_int_eq(c.method, RC_METHOD_MSD);
     ck_assert_int_eq(c.msd.steps, 7);
+    ck_assert_int_eq(c.n_train_norms, 0); /* not a drawing method */
+    /* E-AT's default: linf and l1 of the three, in threat_models' order; SAT: all three */
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: eat\nthreat_models: [{norm: l2, eps: 1}, {norm: l1, eps: 12},\n"
+                   "  {norm: linf, eps: 8/255}]\n",
+              t.data);
+    load_ok(&c, path);
+    ck_assert_int_eq(c.n_train_norms, 2);
+    ck_assert(c.train_norms[0] == RC_NORM_L1 && c.train_norms[1] == RC_NORM_LINF);
+    check_round_trip(&t, path);
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: sat\nthreat_models: [{norm: l2, eps: 1}, {norm: l1, eps: 12},\n"
+                   "  {norm: linf, eps: 8/255}]\n",
+              t.data);
+    load_ok(&c, path);
+    ck_assert_int_eq(c.n_train_norms, 3);
+    write_cfg(path, sizeof path, &t, "cfg.yaml",
+              HEAD "method: eat\nthreat_models: [{norm: l2, eps: 1}, {norm: l1, eps: 12},\n"
+                   "  {norm: linf, eps: 8/255}]\ntrain_norms: [l2, linf, l1]\n",
+              t.data);
+    load_ok(&c, path);
+    ck_assert_int_eq(c.n_train_norms, 3);
+    ck_assert(c.train_norms[0] == RC_NORM_L2 && c.train_norms[2] == RC_NORM_L1);
+    check_round_trip(&t, path);
 
     /* pair auto: the heuristic needs l_p-AT checkpoints of two norms in threat_models, and
      * chooses init itself; at_checkpoints mean nothing with a given pair. */
@@ -682,28 +752,6 @@ START_TEST(all_errors_are_reported_together_in_file_order) {
     env_close(&t);
 }
 END_TEST
-
-/* Loads `path`, prints it, loads the print and checks that both structs and both prints agree. */
-static void check_round_trip(const env *t, const char *path) {
-    rc_config a, b;
-    load_ok(&a, path);
-    char *text = NULL, *again = NULL;
-    size_t len = 0, len2 = 0;
-    FILE *f = open_memstream(&text, &len);
-    rc_config_print(f, &a);
-    fclose(f);
-    char printed[1024];
-    write_cfg(printed, sizeof printed, t, "printed.yaml", "%s", text);
-    load_ok(&b, printed);
-    f = open_memstream(&again, &len2);
-    rc_config_print(f, &b);
-    fclose(f);
-    ck_assert_str_eq(text, again);
-    ck_assert_msg(memcmp(&a, &b, sizeof a) == 0, "structs differ after a round trip of:\n%s",
-                  text);
-    free(text);
-    free(again);
-}
 
 START_TEST(print_reads_back_identically) {
     env t;

@@ -30,7 +30,9 @@ static void three_threats(rc_config *cfg, rc_method method, double linf, double 
 START_TEST(eat_weights_follow_error_counters) {
     rc_adv_trainer t;
     memset(&t, 0, sizeof t);
-    t.n_threats = 3;
+    t.n_threats = 3; /* drawing from all three, as train_norms: [linf, l1, l2] makes it */
+    t.n_draw = 3;
+    for (int i = 0; i < 3; i++) t.draw[i] = i;
     double w[3];
     rc_eat_weights(&t, w); /* nothing attacked yet: uniform */
     for (int i = 0; i < 3; i++) ck_assert_double_eq_tol(w[i], 1.0 / 3, 1e-12);
@@ -45,6 +47,63 @@ START_TEST(eat_weights_follow_error_counters) {
     t.robust[0] = 100, t.robust[1] = 200, t.robust[2] = 50; /* all fully robust: uniform */
     rc_eat_weights(&t, w);
     ck_assert_double_eq_tol(w[1], 1.0 / 3, 1e-12);
+}
+END_TEST
+
+/* The trainer's draw after rc_config_finalize (threat models in attack order: linf, l1, l2). */
+static void trainer_draw(rc_method method, const rc_norm *train_norms, int n_train_norms,
+                         rc_adv_trainer *t, rc_ctx *ctx, rc_model *m) {
+    rc_config cfg;
+    three_threats(&cfg, method, 0.1, 1, 4);
+    cfg.model.arch = RC_ARCH_LINEAR;
+    cfg.data.dataset = RC_DATASET_MNIST;
+    snprintf(cfg.data.path, sizeof cfg.data.path, "unread"); /* no data is loaded */
+    for (int i = 0; i < n_train_norms; i++) cfg.train_norms[i] = train_norms[i];
+    cfg.n_train_norms = n_train_norms;
+    rc_err e;
+    ck_assert_msg(rc_config_finalize(&cfg, &e) == 0, "%s", e.msg);
+    rc_model_opts o = {.arch = RC_ARCH_LINEAR, .activation = RC_ACTIVATION_RELU, .width = 1,
+                       .in_channels = 1, .num_classes = 3, .input_size = 4};
+    ck_assert_msg(rc_model_create(ctx, m, &o, 2, &e) == 0, "%s", e.msg);
+    ck_assert_msg(rc_adv_trainer_init(ctx, t, &cfg, m, 2, 16, &e) == 0, "%s", e.msg);
+}
+
+/* E-AT as published draws between l_inf and l_1 only: l_2 gets weight 0 whatever the counters;
+ * a configured train_norms is followed; SAT draws from every threat model by default. */
+START_TEST(eat_draws_linf_and_l1_unless_configured) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    rc_model m;
+    rc_adv_trainer t;
+    double w[3];
+    trainer_draw(RC_METHOD_EAT, NULL, 0, &t, &ctx, &m);
+    ck_assert_int_eq(t.n_draw, 2);
+    ck_assert(t.threats[t.draw[0]].norm == RC_NORM_LINF && t.threats[t.draw[1]].norm == RC_NORM_L1);
+    rc_eat_weights(&t, w); /* unused yet: uniform over the two */
+    ck_assert(w[0] == 0.5 && w[1] == 0.5 && w[2] == 0);
+    t.attacked[0] = t.attacked[1] = t.attacked[2] = 100;
+    t.robust[0] = 70, t.robust[1] = 20, t.robust[2] = 0; /* l_2 the weakest: still never drawn */
+    rc_eat_weights(&t, w);
+    ck_assert_double_eq_tol(w[0], 0.3 / 1.1, 1e-12);
+    ck_assert_double_eq_tol(w[1], 0.8 / 1.1, 1e-12);
+    ck_assert(w[2] == 0);
+    rc_adv_trainer_free(&t);
+    rc_model_free(&m);
+
+    const rc_norm l2_l1[2] = {RC_NORM_L2, RC_NORM_L1};
+    trainer_draw(RC_METHOD_EAT, l2_l1, 2, &t, &ctx, &m);
+    ck_assert_int_eq(t.n_draw, 2);
+    ck_assert(t.threats[t.draw[0]].norm == RC_NORM_L1 && t.threats[t.draw[1]].norm == RC_NORM_L2);
+    rc_eat_weights(&t, w);
+    ck_assert(w[0] == 0 && w[1] == 0.5 && w[2] == 0.5);
+    rc_adv_trainer_free(&t);
+    rc_model_free(&m);
+
+    trainer_draw(RC_METHOD_SAT, NULL, 0, &t, &ctx, &m);
+    ck_assert_int_eq(t.n_draw, 3);
+    rc_adv_trainer_free(&t);
+    rc_model_free(&m);
+    rc_ctx_close(&ctx);
 }
 END_TEST
 
@@ -808,6 +867,7 @@ int main(void) {
     TCase *tc = tcase_create("methods");
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_test(tc, eat_weights_follow_error_counters);
+    tcase_add_test(tc, eat_draws_linf_and_l1_unless_configured);
     tcase_add_test(tc, max_picks_highest_loss_ties_to_first);
     tcase_add_test(tc, pair_picks_the_two_least_robust_norms);
     tcase_add_test(tc, ramp_loss_matches_host);

@@ -5,7 +5,8 @@
 # the output directory and the final protocol changed, then a table of the full-protocol results.
 #
 #   sh tools/fmnist_comparison.sh [--table] [SEEDS...]   (default seeds: 0 1 2; device: $RAMP_DEVICE
-#                                                        or 0; --table: only print the table)
+#                                                        or 0; methods: $RAMP_METHODS or
+#                                                        "eat max ramp"; --table: only the table)
 #
 # Runs land in runs/comparison/<method>-s<seed>/; a finished run (eval-full.json present) is
 # skipped, so the script can be restarted after an interruption.
@@ -22,9 +23,13 @@ mkdir -p "$out/configs"
 
 for seed in $seeds; do
     [ -n "$table_only" ] && break
-    for pair in eat:configs/fmnist-eat.yaml max:configs/fmnist-max.yaml ramp:configs/quickstart.yaml; do
-        method=${pair%%:*}
-        src=${pair#*:}
+    for method in ${RAMP_METHODS:-eat max ramp}; do
+        case $method in
+        eat) src=configs/fmnist-eat.yaml ;;
+        max) src=configs/fmnist-max.yaml ;;
+        ramp) src=configs/quickstart.yaml ;;
+        *) echo "RAMP_METHODS: unknown method $method (eat, max, ramp)" >&2; exit 2 ;;
+        esac
         run=$out/$method-s$seed
         [ -f "$run/eval-full.json" ] && continue
         cfg=$out/configs/$method-s$seed.yaml

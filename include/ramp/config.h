@@ -91,6 +91,10 @@ typedef struct rc_config {
     rc_threat threats[RC_MAX_THREATS];
     int n_threats;
     rc_norm attack_norm; /* method at: the attacked norm; RC_NORM_NONE otherwise */
+    /* methods sat and eat: the norms a batch's attack is drawn from (resolved: sat all threat
+     * models, eat linf and l1 as the published E-AT); n_train_norms 0 for other methods */
+    rc_norm train_norms[RC_MAX_THREATS];
+    int n_train_norms;
     struct {
         rc_norm pair[2]; /* [q, r] (source, target); both RC_NORM_NONE for auto */
         /* pair auto: the l_p-AT checkpoint of each norm ("" = none), indexed by rc_norm */
@@ -101,7 +105,9 @@ typedef struct rc_config {
         rc_ramp_outer outer;
         double trades_beta; /* outer trades: weight of KL(p_clean || p_best) */
     } ramp;
-    struct { /* method msd (robust_union's msd_v0): step sizes per norm and iterations; radii from threat_models */
+    /* method msd (robust_union's msd_v0): step sizes per norm and iterations; radii from
+     * threat_models */
+    struct {
         double alpha_linf, alpha_l2, alpha_l1;
         int steps;
     } msd;

@@ -3,9 +3,10 @@
  * attacks in training mode (apgd_train in their autopgd_train.py: no random start, BN in eval mode,
  * x_best).
  *   at   one threat model (attack_norm)
- *   sat  one threat model per batch, drawn uniformly
- *   eat  E-AT: one threat model per batch, drawn with weight 1 - its robust accuracy so far
- *        (cumulative counters; uniform until every threat model has been used)
+ *   sat  one threat model per batch, drawn uniformly from train_norms (default: all)
+ *   eat  E-AT: one threat model per batch from train_norms (default linf and l1, as the
+ *        published E-AT), drawn with weight 1 - its robust accuracy so far (cumulative
+ *        counters; uniform until each of them has been used)
  *   avg  every threat model; one train-mode forward and backward per threat model's batch (each
  *        its own BN batch statistics), L = (1/T) sum_p CE(x_p), gradients accumulated
  *   max  every threat model; per sample the example with the highest attack loss (threat models
@@ -27,6 +28,7 @@ typedef struct rc_adv_trainer {
     int n_threats;
     rc_threat threats[RC_MAX_THREATS]; /* in attack order */
     int at_index;                      /* method at: which threat model */
+    int n_draw, draw[RC_MAX_THREATS];  /* sat, eat: the threat models a batch is drawn from */
     int q, r;                          /* method ramp: threat indices of the pair */
     float lambda;
     int trades;                        /* ramp: the TRADES outer loss */
@@ -45,7 +47,8 @@ int rc_adv_trainer_init(rc_ctx *ctx, rc_adv_trainer *t, const rc_config *cfg, rc
                         int d, rc_err *e);
 void rc_adv_trainer_free(rc_adv_trainer *t);
 
-/* E-AT's current sampling weights, normalised to sum 1 (exposed for tests). */
+/* E-AT's current sampling weights, one per threat model (0 for those outside t->draw),
+ * normalised to sum 1 (exposed for tests). */
 void rc_eat_weights(const rc_adv_trainer *t, double *w);
 
 /* MAX's per-sample choice: out[b] = adv[i][b] for the i with the largest loss[i][b], the first on

@@ -1,6 +1,6 @@
-/* The key tradeoff pair (paper Sec. 4.1, App. B.2.1): given l_inf-, l_2- and l_1-AT models, each measured against
- * its own norm, the two norms with the lowest own-norm robust accuracy form the pair; the lowest
- * is q (the model to fine-tune from), the other r. */
+/* The key tradeoff pair (paper Sec. 4.1, App. B.2.1): given l_inf-, l_2- and l_1-AT models,
+ * each measured against its own norm, the two norms with the lowest own-norm robust accuracy form
+ * the pair; the lowest is q (the model to fine-tune from), the other r. */
 #ifndef RAMP_PAIR_H
 #define RAMP_PAIR_H
 

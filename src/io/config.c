@@ -90,7 +90,8 @@ typedef enum ftype {
     F_STR,
     F_ENUM,
     F_THREATS,
-    F_PAIR
+    F_PAIR,
+    F_NORMS /* train_norms: a list of distinct norms */
 } ftype;
 
 typedef struct field {
@@ -136,6 +137,7 @@ static const field FIELDS[] = {
     CFG("method", F_ENUM, method, NAMES(METHOD_NAMES)),
     {.path = "threat_models", .type = F_THREATS},
     CFG("attack_norm", F_ENUM, attack_norm, NAMES(rc_norm_names)),
+    {.path = "train_norms", .type = F_NORMS},
     SECTION("ramp"),
     {.path = "ramp.pair", .type = F_PAIR},
     SECTION("ramp.at_checkpoints"),
@@ -188,8 +190,8 @@ static const field THREAT_FIELDS[] = {
     THR("eval_eps", F_DOUBLE, eval_eps, GT(0), .zero_default = true),
 };
 
-/* One element of ramp.pair, written at offset 0 of the element. */
-static const field PAIR_NORM = {.path = "", .type = F_ENUM, NAMES(rc_norm_names)};
+/* One element of ramp.pair or train_norms, written at offset 0 of the element. */
+static const field LIST_NORM = {.path = "", .type = F_ENUM, NAMES(rc_norm_names)};
 
 #define N_FIELDS COUNT(FIELDS)
 #define N_THREAT_FIELDS COUNT(THREAT_FIELDS)
@@ -220,6 +222,7 @@ typedef struct ctx {
     loc t_entry[RC_MAX_THREATS];
     int t_pos[RC_MAX_THREATS]; /* position in the YAML list, for messages */
     loc pair[2];
+    loc train_norms[RC_MAX_THREATS];
     char stem[256]; /* output.dir default: runs/<stem> */
 } ctx;
 
@@ -607,8 +610,31 @@ static void parse_pair(ctx *c, const yaml_node_t *v, rc_config *cfg, loc *mark) 
         return;
     }
     for (int i = 0; i < 2; i++)
-        parse_value(c, &PAIR_NORM, node(c, v->data.sequence.items.start[i]), &cfg->ramp.pair[i],
+        parse_value(c, &LIST_NORM, node(c, v->data.sequence.items.start[i]), &cfg->ramp.pair[i],
                     i ? "ramp.pair[1]" : "ramp.pair[0]", &c->pair[i]);
+}
+
+static void parse_train_norms(ctx *c, const yaml_node_t *v, rc_config *cfg, loc *mark) {
+    char got[80];
+    *mark = loc_of(v);
+    cfg->n_train_norms = 0;
+    long n = v->type == YAML_SEQUENCE_NODE
+                 ? v->data.sequence.items.top - v->data.sequence.items.start
+                 : 0;
+    if (v->type != YAML_SEQUENCE_NODE || n < 1 || n > RC_MAX_THREATS) {
+        add_error(c, *mark, "train_norms", "expected a list of one to %d norms like [linf, l1], "
+                  "got %s", RC_MAX_THREATS, describe(v, got, sizeof got));
+        mark->bad = true;
+        return;
+    }
+    for (int i = 0; i < (int)n; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "train_norms[%d]", i);
+        parse_value(c, &LIST_NORM, node(c, v->data.sequence.items.start[i]),
+                    &cfg->train_norms[i], path, &c->train_norms[i]);
+        mark->bad |= c->train_norms[i].bad;
+    }
+    cfg->n_train_norms = (int)n;
 }
 
 /* sect: the section whose keys this mapping holds ("" for the top level or a threat entry);
@@ -672,6 +698,9 @@ static void walk_map(ctx *c, const yaml_node_t *map, const field *tab, size_t nt
             break;
         case F_PAIR:
             parse_pair(c, v, base, mark);
+            break;
+        case F_NORMS:
+            parse_train_norms(c, v, base, mark);
             break;
         default:
             parse_value(c, f, v, base, path, mark);
@@ -846,6 +875,50 @@ static void check_threats(ctx *c, rc_config *cfg) {
     }
 }
 
+/* train_norms: given, each in threat_models, at least two and no repeats, for sat and eat only;
+ * not given, sat draws from every threat model and eat from linf and l1, as the published E-AT
+ * (fra31/robust-finetuning train.py, RAMP's eat_train.py: l_2 is evaluated, never trained on). */
+static void check_train_norms(ctx *c, rc_config *cfg, loc tm, const char *norms) {
+    loc tn = at(c, "train_norms");
+    bool draws = cfg->method == RC_METHOD_SAT || cfg->method == RC_METHOD_EAT;
+    if (tn.bad || tm.bad || at(c, "method").bad) return;
+    if (cfg->n_train_norms && !draws) {
+        add_error(c, tn, "train_norms", "used only by methods sat and eat, not %s",
+                  rc_method_name(cfg->method));
+        return;
+    }
+    if (!draws || cfg->n_threats < 2) return; /* check_method reported it */
+    if (!cfg->n_train_norms) {
+        for (int i = 0; i < cfg->n_threats; i++) {
+            rc_norm p = cfg->threats[i].norm;
+            if (cfg->method == RC_METHOD_SAT || p == RC_NORM_LINF || p == RC_NORM_L1)
+                cfg->train_norms[cfg->n_train_norms++] = p;
+        }
+        if (cfg->n_train_norms < 2)
+            add_error(c, at(c, "method"), "method",
+                      "'eat' draws between linf and l1 as the published E-AT, but threat_models "
+                      "lists %s: add the missing one, or name the norms to draw from in "
+                      "train_norms",
+                      norms);
+        return;
+    }
+    for (int i = 0; i < cfg->n_train_norms; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "train_norms[%d]", i);
+        if (rc_config_find_threat(cfg, cfg->train_norms[i]) < 0)
+            add_error(c, c->train_norms[i], path, "%s is not in threat_models (%s)",
+                      rc_norm_name(cfg->train_norms[i]), norms);
+        for (int j = 0; j < i; j++)
+            if (cfg->train_norms[j] == cfg->train_norms[i])
+                add_error(c, c->train_norms[i], path, "%s is listed twice",
+                          rc_norm_name(cfg->train_norms[i]));
+    }
+    if (cfg->n_train_norms < 2)
+        add_error(c, tn, "train_norms",
+                  "%s draws among at least two norms; to train against one, use method at",
+                  rc_method_name(cfg->method));
+}
+
 static void check_method(ctx *c, rc_config *cfg) {
     char norms[64];
     norms_listed(cfg, norms, sizeof norms);
@@ -888,6 +961,7 @@ static void check_method(ctx *c, rc_config *cfg) {
             add_error(c, an, "attack_norm", "%s is not in threat_models (%s)",
                       rc_norm_name(cfg->attack_norm), norms);
     }
+    check_train_norms(c, cfg, tm, norms);
     const rc_norm *pair = cfg->ramp.pair;
     loc pm = at(c, "ramp.pair");
     if (pm.bad || c->pair[0].bad || c->pair[1].bad) return;
@@ -1178,6 +1252,13 @@ void rc_config_print(FILE *f, const rc_config *cfg) {
                                 k + 1 < N_THREAT_FIELDS ? ", " : "");
                 fputs("}\n", f);
             }
+            break;
+        case F_NORMS:
+            if (!cfg->n_train_norms) break;
+            fputs("train_norms: [", f);
+            for (int t = 0; t < cfg->n_train_norms; t++)
+                fprintf(f, "%s%s", t ? ", " : "", rc_norm_name(cfg->train_norms[t]));
+            fputs("]\n", f);
             break;
         case F_PAIR:
             if (cfg->ramp.pair[0] < 0 || cfg->ramp.pair[1] < 0)

@@ -81,8 +81,8 @@ int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
     const char *mk[N_META] = {"format", "format_version", "arch", "activation", "width",
                               "in_channels", "num_classes", "input_size"};
     const char *mv[N_META] = {RC_CHECKPOINT_FORMAT, RC_CHECKPOINT_VERSION,
-                              rc_arch_name(m->opts.arch), rc_activation_name(m->opts.activation), width,
-                              inc, ncls, isz};
+                              rc_arch_name(m->opts.arch),
+                              rc_activation_name(m->opts.activation), width, inc, ncls, isz};
     r = rc_st_write(path, t, n, mk, mv, N_META, e); /* atomic, with signals held */
 out:
     for (size_t i = 0; bufs && i < cap; i++) free(bufs[i]);
@@ -145,9 +145,10 @@ int rc_checkpoint_load(rc_ctx *ctx, rc_model *m, rc_sgd *opt, rc_train_progress 
         o.in_channels != m->opts.in_channels || o.num_classes != m->opts.num_classes) {
         rc_err_set(e, "%s: checkpoint is %s (activation %s, width %d, %d input channels, %d "
                       "classes) but the model is %s (activation %s, width %d, %d, %d)",
-                   path, rc_arch_name(o.arch), rc_activation_name(o.activation), o.width, o.in_channels,
-                   o.num_classes, rc_arch_name(m->opts.arch), rc_activation_name(m->opts.activation),
-                   m->opts.width, m->opts.in_channels, m->opts.num_classes);
+                   path, rc_arch_name(o.arch), rc_activation_name(o.activation), o.width,
+                   o.in_channels, o.num_classes, rc_arch_name(m->opts.arch),
+                   rc_activation_name(m->opts.activation), m->opts.width, m->opts.in_channels,
+                   m->opts.num_classes);
         goto out;
     }
     /* Every tensor must be known: a stray one means the file is for some other model. */

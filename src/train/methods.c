@@ -21,6 +21,14 @@ int rc_adv_trainer_init(rc_ctx *ctx, rc_adv_trainer *t, const rc_config *cfg, rc
     }
     if (t->n_threats == 0)
         return rc_err_set(e, "method %s needs threat_models", rc_method_name(cfg->method));
+    if (cfg->method == RC_METHOD_SAT || cfg->method == RC_METHOD_EAT) {
+        for (int i = 0; i < t->n_threats; i++)
+            for (int k = 0; k < cfg->n_train_norms; k++)
+                if (t->threats[i].norm == cfg->train_norms[k]) t->draw[t->n_draw++] = i;
+        if (t->n_draw == 0) /* rc_config_finalize resolves train_norms */
+            return rc_err_set(e, "method %s: train_norms names no threat model",
+                              rc_method_name(cfg->method));
+    }
     if (cfg->method == RC_METHOD_RAMP) {
         rc_norm q = cfg->ramp.pair[0], r = cfg->ramp.pair[1];
         if (q == RC_NORM_NONE || r == RC_NORM_NONE) /* rc_pair_resolve runs first */
@@ -100,28 +108,31 @@ static int attack(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int i, int n, rc_
     return 0;
 }
 
-/* E-AT: weights 1 - robust accuracy so far; uniform until every threat model has been used
- * (and when every weight is 0). */
+/* E-AT: over the drawn threat models, weights 1 - robust accuracy so far; uniform until each
+ * has been used (and when every weight is 0). */
 void rc_eat_weights(const rc_adv_trainer *t, double *w) {
     double sum = 0;
     int all_used = 1;
-    for (int i = 0; i < t->n_threats; i++) all_used &= t->attacked[i] > 0;
-    for (int i = 0; i < t->n_threats; i++) {
+    for (int i = 0; i < t->n_threats; i++) w[i] = 0;
+    for (int k = 0; k < t->n_draw; k++) all_used &= t->attacked[t->draw[k]] > 0;
+    for (int k = 0; k < t->n_draw; k++) {
+        int i = t->draw[k];
         w[i] = all_used ? 1.0 - t->robust[i] / t->attacked[i] : 1.0;
         sum += w[i];
     }
-    for (int i = 0; i < t->n_threats; i++) w[i] = sum > 0 ? w[i] / sum : 1.0 / t->n_threats;
+    for (int k = 0; k < t->n_draw; k++)
+        w[t->draw[k]] = sum > 0 ? w[t->draw[k]] / sum : 1.0 / t->n_draw;
 }
 
 static int eat_choice(rc_adv_trainer *t) {
     double w[RC_MAX_THREATS];
     rc_eat_weights(t, w);
     double u = rc_rng_uniform(&t->rng);
-    for (int i = 0; i < t->n_threats - 1; i++) {
-        if (u < w[i]) return i;
-        u -= w[i];
+    for (int k = 0; k < t->n_draw - 1; k++) {
+        if (u < w[t->draw[k]]) return t->draw[k];
+        u -= w[t->draw[k]];
     }
-    return t->n_threats - 1;
+    return t->draw[t->n_draw - 1];
 }
 
 int rc_select_max(rc_ctx *ctx, const cl_mem *adv, const cl_mem *loss, int n_threats, cl_mem out,
@@ -134,8 +145,8 @@ int rc_select_max(rc_ctx *ctx, const cl_mem *adv, const cl_mem *loss, int n_thre
                      RC_ARG(out), RC_ARG(n), RC_ARG(d));
 }
 
-/* RAMP (paper Sec. 4.2; RAMP's RAMP.py --kl --max): attacks in q and r, per-sample MAX selection (the r example wins ties), then the
- * train-mode forwards in the reference's order and the loss:
+/* RAMP (paper Sec. 4.2; RAMP's RAMP.py --kl --max): attacks in q and r, per-sample MAX selection
+ * (the r example wins ties), then the train-mode forwards in the reference's order and the loss:
  *   outer max:    x_r, x_q, x_best;              L = CE(z_best) + lambda KL-pairing
  *   outer trades: x_r, x_q, x, x_best, x again;  L = CE(z_x) + beta KL(p_x || p_best) + lambda
  *                 KL-pairing (RAMP_wide_resnet.py evaluates f(x) twice; both forwards see the same
@@ -213,7 +224,7 @@ static int training_input(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, rc
                           e) ||
                rc_buffer_copy(ctx, t->msd.x_best, rc_model_input(m), bytes, "MSD batch", e);
     int i = t->method == RC_METHOD_AT    ? t->at_index
-            : t->method == RC_METHOD_SAT ? (int)rc_rng_below(&t->rng, (uint32_t)t->n_threats)
+            : t->method == RC_METHOD_SAT ? t->draw[rc_rng_below(&t->rng, (uint32_t)t->n_draw)]
                                          : eat_choice(t);
     return attack(ctx, t, m, i, n, e) ||
            rc_buffer_copy(ctx, t->adv[i], rc_model_input(m), bytes, "adversarial batch", e);
