@@ -122,6 +122,12 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     expect launch-fault-resume 0 'model saved' -- "$RAMP_CL" --resume "$tmp/run-fault"
     expect launch-fault-bit-exact 0 '^same$' -- \
         sh -c "cmp '$tmp/run-fault/model.safetensors' '$tmp/uninterrupted.safetensors' && echo same"
+    # E-AT draws between l_inf and l_1 by default (as the published E-AT): its per-epoch report
+    # names those two, with an accuracy each, and not l_2.
+    sed -e 's/method: ramp/method: eat/' -e 's/epochs: 2/epochs: 1/' \
+        -e "s|tests/tmp/run-resume|$tmp/run-eat|" "$srcdir/tests/tiny-resume.yaml" >"$tmp/eat.yaml"
+    expect eat-draws-linf-l1 0 'E-AT robust accuracy during training: linf [0-9.]*% l1 [0-9.]*%$' -- \
+        "$RAMP_CL" "$tmp/eat.yaml"
     # A batch that cannot fit in device memory is refused before training, with the largest one
     # that fits.
     sed -e 's/batch_size: 64/batch_size: 20000000/' -e "s|tests/tmp/run-resume|$tmp/run-big|" \

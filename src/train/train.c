@@ -519,11 +519,16 @@ static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) 
             printf(", union %.2f%%\n", 100 * rob.union_acc);
         }
         if (cfg->method == RC_METHOD_EAT) {
+            /* the norms E-AT draws from (train_norms); one not drawn yet has no accuracy */
             printf("  E-AT robust accuracy during training:");
-            for (int i = 0; i < r->adv.n_threats; i++)
-                printf(" %s %.2f%%", rc_norm_name(r->adv.threats[i].norm),
-                       r->adv.attacked[i] > 0 ? 100 * r->adv.robust[i] / r->adv.attacked[i]
-                                              : 0.0);
+            for (int k = 0; k < r->adv.n_draw; k++) {
+                int i = r->adv.draw[k];
+                if (r->adv.attacked[i] > 0)
+                    printf(" %s %.2f%%", rc_norm_name(r->adv.threats[i].norm),
+                           100 * r->adv.robust[i] / r->adv.attacked[i]);
+                else
+                    printf(" %s not drawn yet", rc_norm_name(r->adv.threats[i].norm));
+            }
             printf("\n");
         }
         fflush(stdout);
