@@ -12,11 +12,11 @@
 __kernel void atk_linf_step(__global const float *x, __global const float *x_adv,
                             __global const float *g, __global const float *eta, const float eps,
                             __global float *z, const int B, const int d, const int C) {
-    int b, j0, j1;
-    if (!atk_chunk(get_global_id(0), C, B, d, &b, &j0, &j1)) return;
+    int b, j0, j1, step;
+    if (!atk_chunk(get_global_id(0), C, B, d, &b, &j0, &j1, &step)) return;
     const size_t off = (size_t)b * d;
     const float s = eta[b];
-    for (int j = j0; j < j1; j++) {
+    for (int j = j0; j < j1; j += step) {
         const float xj = x[off + j];
         const float v = x_adv[off + j] + s * sign(g[off + j]);
         z[off + j] = clamp(fmin(fmax(v, xj - eps), xj + eps), 0.0f, 1.0f);
@@ -29,11 +29,11 @@ __kernel void atk_momentum_linf(__global const float *x, __global const float *x
                                 __global const float *x_adv_old, __global const float *z,
                                 const float a, const float eps, __global float *out, const int B,
                                 const int d, const int C) {
-    int b, j0, j1;
-    if (!atk_chunk(get_global_id(0), C, B, d, &b, &j0, &j1)) return;
+    int b, j0, j1, step;
+    if (!atk_chunk(get_global_id(0), C, B, d, &b, &j0, &j1, &step)) return;
     const size_t off = (size_t)b * d;
     const float a1 = 1.0f - a;
-    for (int j = j0; j < j1; j++) {
+    for (int j = j0; j < j1; j += step) {
         const float xa = x_adv[off + j], xj = x[off + j];
         const float v = xa + (z[off + j] - xa) * a + (xa - x_adv_old[off + j]) * a1;
         out[off + j] = clamp(fmin(fmax(v, xj - eps), xj + eps), 0.0f, 1.0f);
@@ -45,12 +45,12 @@ __kernel void atk_momentum_linf(__global const float *x, __global const float *x
 /* part[b*C + c] = sum of v^2 over chunk c of row b */
 __kernel void atk_sqnorm_part(__global const float *v, __global float *part, const int B,
                               const int d, const int C) {
-    int b, j0, j1;
+    int b, j0, j1, step;
     const int i = get_global_id(0);
-    if (!atk_chunk(i, C, B, d, &b, &j0, &j1)) return;
+    if (!atk_chunk(i, C, B, d, &b, &j0, &j1, &step)) return;
     const size_t off = (size_t)b * d;
     float s = 0.0f;
-    for (int j = j0; j < j1; j++) {
+    for (int j = j0; j < j1; j += step) {
         const float t = v[off + j];
         s += t * t;
     }
@@ -70,13 +70,13 @@ __kernel void atk_l2_grad_step(__global const float *x, __global const float *x_
                                __global const float *g, __global const float *eta,
                                __global const float *gnorm, __global float *t,
                                __global float *part, const int B, const int d, const int C) {
-    int b, j0, j1;
+    int b, j0, j1, step;
     const int i = get_global_id(0);
-    if (!atk_chunk(i, C, B, d, &b, &j0, &j1)) return;
+    if (!atk_chunk(i, C, B, d, &b, &j0, &j1, &step)) return;
     const size_t off = (size_t)b * d;
     const float s = eta[b], den = gnorm[b] + 1e-12f;
     float q = 0.0f;
-    for (int j = j0; j < j1; j++) {
+    for (int j = j0; j < j1; j += step) {
         const float u = x_adv[off + j] + s * (g[off + j] / den);
         const float r = u - x[off + j];
         t[off + j] = r;
@@ -90,13 +90,13 @@ __kernel void atk_momentum_l2(__global const float *x, __global const float *x_a
                               __global const float *x_adv_old, __global const float *z,
                               const float a, __global float *t, __global float *part, const int B,
                               const int d, const int C) {
-    int b, j0, j1;
+    int b, j0, j1, step;
     const int i = get_global_id(0);
-    if (!atk_chunk(i, C, B, d, &b, &j0, &j1)) return;
+    if (!atk_chunk(i, C, B, d, &b, &j0, &j1, &step)) return;
     const size_t off = (size_t)b * d;
     const float a1 = 1.0f - a;
     float q = 0.0f;
-    for (int j = j0; j < j1; j++) {
+    for (int j = j0; j < j1; j += step) {
         const float xa = x_adv[off + j];
         const float v = xa + (z[off + j] - xa) * a + (xa - x_adv_old[off + j]) * a1;
         const float r = v - x[off + j];
@@ -111,11 +111,11 @@ __kernel void atk_momentum_l2(__global const float *x, __global const float *x_a
 __kernel void atk_l2_project(__global const float *x, __global const float *t,
                              __global const float *tnorm, const float eps, __global float *z,
                              const int B, const int d, const int C) {
-    int b, j0, j1;
-    if (!atk_chunk(get_global_id(0), C, B, d, &b, &j0, &j1)) return;
+    int b, j0, j1, step;
+    if (!atk_chunk(get_global_id(0), C, B, d, &b, &j0, &j1, &step)) return;
     const size_t off = (size_t)b * d;
     const float n = tnorm[b], den = n + 1e-12f, m = fmin(eps, n);
-    for (int j = j0; j < j1; j++)
+    for (int j = j0; j < j1; j += step)
         z[off + j] = clamp(x[off + j] + (t[off + j] / den) * m, 0.0f, 1.0f);
 }
 

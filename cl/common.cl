@@ -3,6 +3,47 @@
  * Functions only, no kernels. No FP_CONTRACT pragma here: each file keeps its own contraction
  * setting, and the float helpers below contract exactly as the copies they replace did. */
 
+/* ---- device classes ------------------------------------------------------------------------ */
+
+/* RC_GPU is 1 in programs built for a GPU-class device and 0 for a CPU-class one (the host sets
+ * it, src/runtime/program.c). The CPU class gives a work-item a whole plane or a chunk of a row;
+ * the GPU class gives work-items neighbouring elements and reduces in work-groups. */
+#ifndef RC_GPU
+#define RC_GPU 0
+#endif
+
+/* GPU-class reductions sum RC_LANES "lanes" in a fixed binary tree: lane v first adds elements
+ * v, v + RC_LANES, v + 2 RC_LANES, ... in order, then the lanes are paired (v, v + s) for s =
+ * RC_LANES/2, ..., 1. A work-group of any size L runs the lanes v = lid, lid + L, ...: the result
+ * depends on RC_LANES only, never on the work-group size. */
+#define RC_LANES 256
+
+/* Sum of lanes[0..RC_LANES) in the fixed tree. Every work-item of the group must call it (it has
+ * barriers) after writing its lanes; all get the total, and lanes may be reused after it. */
+static inline float wg_tree_sum(__local float *lanes) {
+    const int lid = get_local_id(0), L = get_local_size(0);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = RC_LANES / 2; s > 0; s >>= 1) {
+        for (int v = lid; v < s; v += L) lanes[v] += lanes[v + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float total = lanes[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return total;
+}
+
+/* Sum of the n floats p[0..n) by the work-group, in the fixed lane order. lanes: RC_LANES floats
+ * of local memory. */
+static inline float wg_sum(__global const float *p, const int n, __local float *lanes) {
+    const int lid = get_local_id(0), L = get_local_size(0);
+    for (int v = lid; v < RC_LANES; v += L) {
+        float s = 0.0f;
+        for (int j = v; j < n; j += RC_LANES) s += p[j];
+        lanes[v] = s;
+    }
+    return wg_tree_sum(lanes);
+}
+
 /* ---- rows of logits ------------------------------------------------------------------------ */
 
 /* Index of the largest of K logits; the first maximum wins. */
@@ -69,20 +110,31 @@ static inline void copy_row(__global float *dst, __global const float *src, cons
     for (int j = 0; j < d; j++) dst[j] = src[j];
 }
 
-/* Element-wise attack kernels run one work-item per chunk of ATK_CHUNK consecutive coordinates
- * of a row (global size B * C, C = ceil(d / ATK_CHUNK)): no per-element integer division, and
- * per-sample sums go through per-chunk partials added in a fixed order (deterministic). The host
- * side (src/attack) uses the same 256. */
+/* Element-wise attack kernels run C work-items per row of d coordinates (global size B * C),
+ * each over the coordinates j0, j0 + step, ... below j1: no per-element integer division, and
+ * per-sample sums go through C per-work-item partials added in a fixed order (deterministic).
+ *   CPU class: C = ceil(d / ATK_CHUNK), a chunk of ATK_CHUNK consecutive coordinates each.
+ *   GPU class: C = min(d, ATK_CHUNK), coordinates interleaved (j0 = c, step = C), so that
+ *              neighbouring work-items read neighbouring addresses.
+ * The host side (src/attack/attack_ops.c, rc_attack_chunks) computes the same C. */
 #define ATK_CHUNK 256
 
-/* The chunk handled by work-item `i`: sample *b, coordinates [*j0, *j1). 0 when out of range. */
+/* The coordinates of work-item `i`: sample *b, j from *j0 below *j1 in steps of *step. 0 when
+ * out of range. */
 static inline int atk_chunk(const int i, const int C, const int B, const int d, int *b, int *j0,
-                            int *j1) {
+                            int *j1, int *step) {
     if (i >= B * C) return 0;
     *b = i / C;
     const int c = i - *b * C;
+#if RC_GPU
+    *j0 = c;
+    *j1 = d;
+    *step = C;
+#else
     *j0 = c * ATK_CHUNK;
     *j1 = min(d, *j0 + ATK_CHUNK);
+    *step = 1;
+#endif
     return 1;
 }
 

@@ -55,13 +55,13 @@ __kernel void atk_topk_threshold(__global const float *g, __global const float *
  * sign(g * 1_S), the reference's divisor). */
 __kernel void atk_l1_count(__global const float *g, __global const float *tau,
                            __global uint *cnt, const int B, const int d, const int C) {
-    int b, j0, j1;
+    int b, j0, j1, step;
     const int i = get_global_id(0);
-    if (!atk_chunk(i, C, B, d, &b, &j0, &j1)) return;
+    if (!atk_chunk(i, C, B, d, &b, &j0, &j1, &step)) return;
     const size_t off = (size_t)b * d;
     const float th = tau[b];
     uint n = 0;
-    for (int j = j0; j < j1; j++) {
+    for (int j = j0; j < j1; j += step) {
         const float v = g[off + j];
         n += (fabs(v) >= th && v != 0.0f) ? 1u : 0u;
     }
@@ -73,13 +73,13 @@ __kernel void atk_l1_grad_step(__global const float *x, __global const float *x_
                                __global const float *g, __global const float *eta,
                                __global const float *tau, __global const uint *cnt,
                                __global float *delta, const int B, const int d, const int C) {
-    int b, j0, j1;
-    if (!atk_chunk(get_global_id(0), C, B, d, &b, &j0, &j1)) return;
+    int b, j0, j1, step;
+    if (!atk_chunk(get_global_id(0), C, B, d, &b, &j0, &j1, &step)) return;
     uint n = 0;
     for (int c = 0; c < C; c++) n += cnt[b * C + c];
     const size_t off = (size_t)b * d;
     const float s = eta[b], th = tau[b], den = (float)n + 1e-10f;
-    for (int j = j0; j < j1; j++) {
+    for (int j = j0; j < j1; j += step) {
         const float v = g[off + j];
         const float sg = fabs(v) >= th ? sign(v) : 0.0f;
         delta[off + j] = (x_adv[off + j] + (s * sg) / den) - x[off + j];

@@ -9,10 +9,10 @@
  * `gap` of the boundary further out, or where the pixel is already at 0 or 1. */
 __kernel void msd_l1_mask(__global const float *x_adv, __global const float *g, const float gap,
                           __global float *gm, const int B, const int d, const int C) {
-    int b, j0, j1;
-    if (!atk_chunk(get_global_id(0), C, B, d, &b, &j0, &j1)) return;
+    int b, j0, j1, step;
+    if (!atk_chunk(get_global_id(0), C, B, d, &b, &j0, &j1, &step)) return;
     const size_t off = (size_t)b * d;
-    for (int j = j0; j < j1; j++) {
+    for (int j = j0; j < j1; j += step) {
         const float v = g[off + j], xc = x_adv[off + j];
         const int out = (v < 0.0f && xc <= gap) || (v > 0.0f && xc >= 1.0f - gap) ||
                         xc <= 0.0f || xc >= 1.0f;
@@ -26,13 +26,13 @@ __kernel void msd_l1_step(__global const float *x, __global const float *x_adv,
                           __global const float *gm, __global const float *tau, const float alpha,
                           __global float *delta, __global float *part, const int B, const int d,
                           const int C) {
-    int b, j0, j1;
+    int b, j0, j1, step;
     const int i = get_global_id(0);
-    if (!atk_chunk(i, C, B, d, &b, &j0, &j1)) return;
+    if (!atk_chunk(i, C, B, d, &b, &j0, &j1, &step)) return;
     const size_t off = (size_t)b * d;
     const float th = tau[b];
     float s = 0.0f;
-    for (int j = j0; j < j1; j++) {
+    for (int j = j0; j < j1; j += step) {
         const float v = gm[off + j];
         const float dir = fabs(v) >= th ? sign(v) : 0.0f;
         const float t = (x_adv[off + j] - x[off + j]) + alpha * dir;

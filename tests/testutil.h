@@ -22,10 +22,18 @@ static inline void test_tmpdir(char *out, size_t n, const char *tag) {
     ck_assert_msg(mkdtemp(out) != NULL, "mkdtemp %s failed", out);
 }
 
+/* The device under test: RAMP_CL_TEST_DEVICE=N (an index of --list-devices), default 0. The
+ * class it runs is the device's own unless RAMP_CL_PATH=cpu|gpu forces one. */
+static inline int test_device_index(void) {
+    const char *s = getenv("RAMP_CL_TEST_DEVICE");
+    return s && *s ? atoi(s) : 0;
+}
+
 static inline void test_open_ctx(rc_ctx *ctx) {
     rc_err e;
     rc_err_clear(&e);
-    ck_assert_msg(rc_ctx_open(ctx, 0, &e) == 0, "opening device 0: %s", e.msg);
+    ck_assert_msg(rc_ctx_open(ctx, test_device_index(), &e) == 0, "opening device %d: %s",
+                  test_device_index(), e.msg);
 }
 
 /* Seconds a single test may take: cold PoCL compiles of CLBlast kernels take several. */

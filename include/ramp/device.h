@@ -29,7 +29,27 @@ typedef struct rc_device_desc {
     cl_uint base_addr_align; /* bytes; sub-buffer offsets must be multiples of it */
     int fp16;
     int fp64;
+    cl_ulong local_mem;          /* bytes of local memory per work-group */
+    int local_mem_dedicated;     /* CL_LOCAL: on-chip memory, not a slice of global memory */
+    cl_uint vector_width_float;  /* preferred float vector width */
 } rc_device_desc;
+
+/* The execution path a device gets. The CPU class runs ramp-cl's own GEMM, the implicit-GEMM
+ * convolutions and kernels that give one work-item a whole plane or row (what PoCL vectorises
+ * and caches well); the GPU class runs CLBlast GEMMs on im2col, one element per work-item with
+ * neighbouring work-items on neighbouring addresses, and work-group tree reductions in local
+ * memory. Programs are built with -DRC_GPU=0 or 1 (cl/common.cl). */
+typedef enum rc_device_class { RC_CLASS_CPU = 0, RC_CLASS_GPU = 1 } rc_device_class;
+
+/* "cpu" or "gpu". */
+const char *rc_device_class_name(rc_device_class c);
+/* The class a device's properties call for: a device that reports itself a GPU, or any non-CPU
+ * device with dedicated local memory and work-groups of at least 256, is GPU class; everything
+ * else CPU class. Never the vendor. */
+rc_device_class rc_device_class_natural(const rc_device_desc *d);
+/* The class the device gets: RAMP_CL_PATH=cpu|gpu when set, else the natural one. A malformed
+ * RAMP_CL_PATH is an error. *forced says whether the environment chose. */
+int rc_device_class_choose(const rc_device_desc *d, rc_device_class *out, int *forced, rc_err *e);
 
 /* All devices of all platforms. *out is malloc'ed (free it). Fails when there is no platform. */
 int rc_devices_enumerate(rc_device_desc **out, int *count, rc_err *e);
@@ -51,6 +71,7 @@ typedef struct rc_program_stats {
  * and closed by ramp/context.h; the modules named in the fields own their parts. */
 typedef struct rc_ctx {
     rc_device_desc dev;
+    rc_device_class cls; /* the execution path (rc_device_class_choose) */
     cl_context context;
     cl_command_queue queue;
     char cache_dir[1024]; /* empty: on-disk program cache disabled */

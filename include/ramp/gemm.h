@@ -9,7 +9,7 @@
  *            with float16 accumulators. A long K is split across work-items and the parts are
  *            summed in a fixed order: results are identical from run to run.
  *   clblast  CLBlastSgemm, which has tuned parameters for GPUs.
- * CPU devices (CL_DEVICE_TYPE_CPU) use `own`, every other device `clblast`.
+ * CPU-class devices (ramp/device.h) use `own`, GPU-class devices `clblast`.
  *
  * Environment (read when a ctx runs its first GEMM, so per ctx):
  *   RAMP_CL_GEMM=own|clblast   force the implementation

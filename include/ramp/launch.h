@@ -27,6 +27,18 @@ int rc_launch(rc_ctx *ctx, const char *file, const char *name, int dims, const s
     rc_launch(ctx, file, name, dims, global,                                                       \
               (int)(sizeof((rc_arg[]){__VA_ARGS__}) / sizeof(rc_arg)), (rc_arg[]){__VA_ARGS__}, e)
 
+/* GPU-class reductions (wg_tree_sum in cl/common.cl): enqueue `groups` work-groups of the kernel
+ * `name` in one dimension (get_group_id(0) says which). The work-group size is the largest power
+ * of two not above 256 (RC_LANES) that the kernel and the device allow; the kernel's result must
+ * not depend on it. A kernel that needs more local memory than the device has is refused. */
+int rc_launch_groups(rc_ctx *ctx, const char *file, const char *name, size_t groups, int nargs,
+                     const rc_arg *args, rc_err *e);
+
+#define RC_LAUNCH_GROUPS(ctx, file, name, groups, e, ...)                                         \
+    rc_launch_groups(ctx, file, name, groups,                                                      \
+                     (int)(sizeof((rc_arg[]){__VA_ARGS__}) / sizeof(rc_arg)),                      \
+                     (rc_arg[]){__VA_ARGS__}, e)
+
 /* Set the arguments of an already created kernel (e.g. one built with -D options) and enqueue
  * it; `local` NULL lets the driver choose. rc_launch is this plus the lookup by name and
  * profiling. An argument {bytes, NULL} reserves local memory. */

@@ -8,13 +8,17 @@
 #define FILE_L1   "l1.cl"          /* top-k threshold, sparse l_1 step and projection */
 #define CHUNK     256              /* ATK_CHUNK in cl/common.cl */
 
-static int chunks_of(int d) { return (d + CHUNK - 1) / CHUNK; }
+/* Work-items per row of d coordinates, as atk_chunk in cl/common.cl: chunks of CHUNK
+ * consecutive coordinates on the CPU class, CHUNK interleaved lanes on the GPU class. */
+static int chunks_of(const rc_ctx *ctx, int d) {
+    return ctx->cls == RC_CLASS_GPU ? (d < CHUNK ? d : CHUNK) : (d + CHUNK - 1) / CHUNK;
+}
 
 #define SCRATCH_BUFFERS 7
 
 /* s's device buffers for capacity B x d: one table to create and release. */
 static void scratch_buffers(rc_attack_scratch *s, int B, int d, rc_buffer_spec t[SCRATCH_BUFFERS]) {
-    const size_t bd = (size_t)B * (size_t)d, bc = (size_t)B * (size_t)chunks_of(d);
+    const size_t bd = (size_t)B * (size_t)d, bc = (size_t)B * (size_t)s->chunks;
     const rc_buffer_spec all[] = {
         {&s->tmp, bd * sizeof(float), "attack scratch (perturbation)"},
         {&s->part, bc * sizeof(float), "attack scratch (partial sums)"},
@@ -32,11 +36,14 @@ int rc_attack_scratch_alloc(rc_ctx *ctx, rc_attack_scratch *s, int B, int d, rc_
     memset(s, 0, sizeof *s);
     if (B < 1 || d < 1) return rc_err_set(e, "attack scratch: bad shape B=%d d=%d", B, d);
     rc_buffer_spec t[SCRATCH_BUFFERS];
+    s->chunks = chunks_of(ctx, d);
     scratch_buffers(s, B, d, t);
-    if (rc_buffers_create(ctx, t, SCRATCH_BUFFERS, e)) return -1; /* s is left zeroed */
+    if (rc_buffers_create(ctx, t, SCRATCH_BUFFERS, e)) {
+        s->chunks = 0; /* s is left zeroed */
+        return -1;
+    }
     s->B = B;
     s->d = d;
-    s->chunks = chunks_of(d);
     return 0;
 }
 
@@ -63,7 +70,7 @@ static int check_shape(int B, int d, const char *op, rc_err *e) {
 int rc_attack_linf_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem g, cl_mem eta,
                         float eps, cl_mem z, rc_err *e) {
     if (check_shape(B, d, "l_inf step", e)) return -1;
-    int C = chunks_of(d);
+    int C = chunks_of(ctx, d);
     size_t n = (size_t)B * C;
     return RC_LAUNCH(ctx, FILE_STEP, "atk_linf_step", 1, &n, e, RC_ARG(x), RC_ARG(x_adv), RC_ARG(g),
                      RC_ARG(eta), RC_ARG(eps), RC_ARG(z), RC_ARG(B), RC_ARG(d), RC_ARG(C));
@@ -72,7 +79,7 @@ int rc_attack_linf_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_me
 /* ||s->tmp row||_2 into s->nrm2 from the partials in s->part, then the radial rescale + clamp. */
 static int l2_finish(rc_ctx *ctx, int B, int d, cl_mem x, float eps, rc_attack_scratch *s, cl_mem z,
                      rc_err *e) {
-    int C = chunks_of(d);
+    int C = chunks_of(ctx, d);
     size_t n = (size_t)B * C, nb = (size_t)B;
     return RC_LAUNCH(ctx, FILE_STEP, "atk_norm_final", 1, &nb, e, RC_ARG(s->part), RC_ARG(s->nrm2),
                      RC_ARG(B), RC_ARG(C)) ||
@@ -83,7 +90,7 @@ static int l2_finish(rc_ctx *ctx, int B, int d, cl_mem x, float eps, rc_attack_s
 int rc_attack_l2_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem g, cl_mem eta,
                       float eps, rc_attack_scratch *s, cl_mem z, rc_err *e) {
     if (check_shape(B, d, "l_2 step", e) || check_scratch(s, B, d, "l_2 step", e)) return -1;
-    int C = chunks_of(d);
+    int C = chunks_of(ctx, d);
     size_t n = (size_t)B * C, nb = (size_t)B;
     if (RC_LAUNCH(ctx, FILE_STEP, "atk_sqnorm_part", 1, &n, e, RC_ARG(g), RC_ARG(s->part),
                   RC_ARG(B), RC_ARG(d), RC_ARG(C)) ||
@@ -100,7 +107,7 @@ int rc_attack_momentum(rc_ctx *ctx, rc_norm norm, int B, int d, cl_mem x, cl_mem
                        cl_mem x_adv_old, cl_mem z, float a, float eps, rc_attack_scratch *s,
                        cl_mem out, rc_err *e) {
     if (check_shape(B, d, "momentum", e)) return -1;
-    int C = chunks_of(d);
+    int C = chunks_of(ctx, d);
     size_t n = (size_t)B * C;
     if (norm == RC_NORM_LINF)
         return RC_LAUNCH(ctx, FILE_STEP, "atk_momentum_linf", 1, &n, e, RC_ARG(x), RC_ARG(x_adv),
@@ -137,7 +144,7 @@ static int l1_project(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, float e
 int rc_attack_l1_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem g, cl_mem eta,
                       cl_mem tau, float eps, rc_attack_scratch *s, cl_mem z, rc_err *e) {
     if (check_shape(B, d, "l_1 step", e) || check_scratch(s, B, d, "l_1 step", e)) return -1;
-    int C = chunks_of(d);
+    int C = chunks_of(ctx, d);
     size_t n = (size_t)B * C;
     if (RC_LAUNCH(ctx, FILE_L1, "atk_l1_count", 1, &n, e, RC_ARG(g), RC_ARG(tau), RC_ARG(s->cnt),
                   RC_ARG(B), RC_ARG(d), RC_ARG(C)) ||

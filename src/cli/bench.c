@@ -185,8 +185,9 @@ out:
 }
 
 int rc_bench_run(rc_ctx *ctx, const rc_bench_opts *o, rc_err *e) {
-    printf("ramp-cl bench on [%d] %s (%s, driver %s)\n", ctx->dev.index, ctx->dev.name,
-           ctx->dev.platform_name, ctx->dev.driver_version);
+    printf("ramp-cl bench on [%d] %s (%s, driver %s, %s class)\n", ctx->dev.index,
+           ctx->dev.name, ctx->dev.platform_name, ctx->dev.driver_version,
+           rc_device_class_name(ctx->cls));
     rc_arch archs[2] = {RC_ARCH_SMALL_CNN, RC_ARCH_PREACT_RESNET18};
     for (int i = 0; i < 2; i++) {
         if (o->model && strcmp(o->model, rc_arch_name(archs[i]))) continue;

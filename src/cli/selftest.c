@@ -113,7 +113,8 @@ int rc_selftest(rc_ctx *ctx, FILE *out, rc_selftest_result *r, rc_err *e) {
     int kern_ok = r->kernel_max_rel_err <= SELFTEST_TOL;
     r->passed = clblast_ok && gemm_ok && kern_ok;
     if (out) {
-        fprintf(out, "selftest on [%d] %s\n", ctx->dev.index, ctx->dev.name);
+        fprintf(out, "selftest on [%d] %s (%s class)\n", ctx->dev.index, ctx->dev.name,
+                rc_device_class_name(ctx->cls));
         fprintf(out, "  CLBlast SGEMM 67x45x33:        %s (max rel err %.3g, tolerance %.0e)\n",
                 clblast_ok ? "PASS" : "FAIL", r->clblast_max_rel_err, SELFTEST_TOL);
         fprintf(out, "  rc_sgemm 67x45x33 (%s): %*s%s (max rel err %.3g, tolerance %.0e)\n",

@@ -69,6 +69,34 @@ static int describe(cl_platform_id p, cl_device_id d, int index, rc_device_desc 
     }
     out->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
     free(ext);
+    INFO(d, CL_DEVICE_LOCAL_MEM_SIZE, out->local_mem, e);
+    cl_device_local_mem_type lmt = CL_GLOBAL;
+    INFO(d, CL_DEVICE_LOCAL_MEM_TYPE, lmt, e);
+    out->local_mem_dedicated = lmt == CL_LOCAL;
+    INFO(d, CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT, out->vector_width_float, e);
+    return 0;
+}
+
+const char *rc_device_class_name(rc_device_class c) { return c == RC_CLASS_GPU ? "gpu" : "cpu"; }
+
+rc_device_class rc_device_class_natural(const rc_device_desc *d) {
+    if (d->type & CL_DEVICE_TYPE_GPU) return RC_CLASS_GPU;
+    if (d->type & CL_DEVICE_TYPE_CPU) return RC_CLASS_CPU;
+    /* accelerators and custom devices: by what their memory and work-groups look like */
+    return d->local_mem_dedicated && d->max_work_group >= 256 ? RC_CLASS_GPU : RC_CLASS_CPU;
+}
+
+int rc_device_class_choose(const rc_device_desc *d, rc_device_class *out, int *forced, rc_err *e) {
+    const char *env = getenv("RAMP_CL_PATH");
+    *forced = env && *env;
+    *out = rc_device_class_natural(d);
+    if (!*forced) return 0;
+    if (strcmp(env, "cpu") == 0)
+        *out = RC_CLASS_CPU;
+    else if (strcmp(env, "gpu") == 0)
+        *out = RC_CLASS_GPU;
+    else
+        return rc_err_set(e, "RAMP_CL_PATH=%s: expected cpu or gpu", env);
     return 0;
 }
 
@@ -126,7 +154,19 @@ void rc_device_print(FILE *f, const rc_device_desc *d) {
     fprintf(f, "    max work-group:  %zu\n", d->max_work_group);
     fprintf(f, "    OpenCL C:        %s\n", d->c_version);
     fprintf(f, "    driver:          %s\n", d->driver_version);
+    fprintf(f, "    local memory:    %llu KiB (%s)\n", (unsigned long long)d->local_mem / 1024,
+            d->local_mem_dedicated ? "dedicated" : "in global memory");
     fprintf(f, "    fp16: %s, fp64: %s\n", d->fp16 ? "yes" : "no", d->fp64 ? "yes" : "no");
+    rc_device_class cls;
+    int forced;
+    rc_err e;
+    if (rc_device_class_choose(d, &cls, &forced, &e))
+        fprintf(f, "    class:           %s (%s)\n", rc_device_class_name(cls), e.msg);
+    else if (forced && cls != rc_device_class_natural(d))
+        fprintf(f, "    class:           %s (set by RAMP_CL_PATH; by its properties %s)\n",
+                rc_device_class_name(cls), rc_device_class_name(rc_device_class_natural(d)));
+    else
+        fprintf(f, "    class:           %s\n", rc_device_class_name(cls));
 }
 
 /* OpenCL C 1.2 is the floor: every kernel is written against it. */
@@ -155,6 +195,8 @@ int rc_device_open(rc_ctx *ctx, int index, rc_err *e) {
     }
     ctx->dev = list[index];
     free(list);
+    int forced;
+    if (rc_device_class_choose(&ctx->dev, &ctx->cls, &forced, e)) return -1;
     if (!c_version_ok(ctx->dev.c_version))
         return rc_err_set(e, "device [%d] %s supports only %s; ramp-cl needs OpenCL C 1.2", index,
                           ctx->dev.name, ctx->dev.c_version);

@@ -94,7 +94,7 @@ static struct rc_gemm_state *state(rc_ctx *ctx, rc_err *e) {
         rc_err_set(e, "out of host memory for the GEMM state");
         return NULL;
     }
-    st->impl = (ctx->dev.type & CL_DEVICE_TYPE_CPU) ? IMPL_OWN : IMPL_CLBLAST;
+    st->impl = ctx->cls == RC_CLASS_CPU ? IMPL_OWN : IMPL_CLBLAST;
     const char *env = getenv("RAMP_CL_GEMM");
     if (env && *env) {
         if (strcmp(env, "own") == 0) st->impl = IMPL_OWN;

@@ -59,6 +59,7 @@ void rc_profile_reset(rc_ctx *ctx) { ctx->n_prof = 0; }
 struct rc_kernel_entry {
     char name[64];
     cl_kernel kernel;
+    size_t group_size; /* rc_launch_groups' work-group size; 0 until first asked */
 };
 
 int rc_kernel(rc_ctx *ctx, const char *file, const char *name, cl_kernel *out, rc_err *e) {
@@ -76,6 +77,7 @@ int rc_kernel(rc_ctx *ctx, const char *file, const char *name, cl_kernel *out, r
     }
     struct rc_kernel_entry *k = &ctx->kernels[ctx->n_kernels];
     snprintf(k->name, sizeof k->name, "%s", name);
+    k->group_size = 0;
     if (rc_kernel_create(ctx, file, name, "", &k->kernel, e)) return -1;
     ctx->n_kernels++;
     *out = k->kernel;
@@ -109,6 +111,49 @@ int rc_launch(rc_ctx *ctx, const char *file, const char *name, int dims, const s
     if (rc_kernel(ctx, file, name, &k, e)) return -1;
     double t0 = ctx->profile ? rc_now_s() : 0;
     if (rc_enqueue(ctx, k, name, dims, global, NULL, nargs, args, e)) return -1;
+    if (ctx->profile) {
+        if (rc_ctx_finish(ctx, e)) return rc_err_prefix(e, "kernel %s: ", name);
+        rc_profile_add(ctx, name, rc_now_s() - t0);
+    }
+    return 0;
+}
+
+#define GROUP_LANES 256 /* RC_LANES in cl/common.cl */
+
+/* The work-group size of a reducing kernel: what the device and the compiled kernel allow, as a
+ * power of two not above GROUP_LANES; its local memory checked against the device's. */
+static int group_size(rc_ctx *ctx, struct rc_kernel_entry *k, rc_err *e) {
+    size_t wg = 0;
+    cl_ulong local = 0;
+    cl_int s = clGetKernelWorkGroupInfo(k->kernel, ctx->dev.device, CL_KERNEL_WORK_GROUP_SIZE,
+                                        sizeof wg, &wg, NULL);
+    if (s == CL_SUCCESS)
+        s = clGetKernelWorkGroupInfo(k->kernel, ctx->dev.device, CL_KERNEL_LOCAL_MEM_SIZE,
+                                     sizeof local, &local, NULL);
+    if (s != CL_SUCCESS)
+        return rc_err_cl(e, "clGetKernelWorkGroupInfo", s, "kernel %s", k->name);
+    if (local > ctx->dev.local_mem)
+        return rc_err_set(e, "kernel %s needs %llu bytes of local memory; device %s has %llu",
+                          k->name, (unsigned long long)local, ctx->dev.name,
+                          (unsigned long long)ctx->dev.local_mem);
+    if (wg > ctx->dev.max_work_group) wg = ctx->dev.max_work_group;
+    size_t g = 1;
+    while (g * 2 <= wg && g * 2 <= GROUP_LANES) g *= 2;
+    k->group_size = g;
+    return 0;
+}
+
+int rc_launch_groups(rc_ctx *ctx, const char *file, const char *name, size_t groups, int nargs,
+                     const rc_arg *args, rc_err *e) {
+    if (groups == 0) return 0;
+    cl_kernel kernel;
+    if (rc_kernel(ctx, file, name, &kernel, e)) return -1;
+    struct rc_kernel_entry *k = ctx->kernels;
+    while (k->kernel != kernel) k++; /* rc_kernel just found or added it */
+    if (!k->group_size && group_size(ctx, k, e)) return -1;
+    const size_t local = k->group_size, global = groups * local;
+    double t0 = ctx->profile ? rc_now_s() : 0;
+    if (rc_enqueue(ctx, kernel, name, 1, &global, &local, nargs, args, e)) return -1;
     if (ctx->profile) {
         if (rc_ctx_finish(ctx, e)) return rc_err_prefix(e, "kernel %s: ", name);
         rc_profile_add(ctx, name, rc_now_s() - t0);

@@ -21,7 +21,10 @@
 
 #define CACHE_MAGIC "RCLCACHE"
 #define CACHE_VERSION 1u
-#define BASE_OPTIONS "-cl-std=CL1.2"
+/* Every program: OpenCL C 1.2 and the device class (cl/common.cl reads RC_GPU). */
+static const char *base_options(const rc_ctx *ctx) {
+    return ctx->cls == RC_CLASS_GPU ? "-cl-std=CL1.2 -DRC_GPU=1" : "-cl-std=CL1.2 -DRC_GPU=0";
+}
 
 struct rc_program_entry {
     char *identity;
@@ -75,11 +78,11 @@ static char *make_identity(const rc_ctx *ctx, const char *source, const char *op
     const char *fmt = "ramp-cl program cache v%u\nsource %016llx %zu\noptions %s %s\n"
                       "device %s\nvendor %s\ndriver %s\nplatform %s\n";
     const rc_device_desc *d = &ctx->dev;
-    int len = snprintf(NULL, 0, fmt, CACHE_VERSION, (unsigned long long)h, n, BASE_OPTIONS,
+    int len = snprintf(NULL, 0, fmt, CACHE_VERSION, (unsigned long long)h, n, base_options(ctx),
                        options, d->name, d->vendor, d->driver_version, d->platform_version);
     char *s = malloc((size_t)len + 1);
     if (s)
-        snprintf(s, (size_t)len + 1, fmt, CACHE_VERSION, (unsigned long long)h, n, BASE_OPTIONS,
+        snprintf(s, (size_t)len + 1, fmt, CACHE_VERSION, (unsigned long long)h, n, base_options(ctx),
                  options, d->name, d->vendor, d->driver_version, d->platform_version);
     return s;
 }
@@ -186,7 +189,7 @@ static int build_error(rc_ctx *ctx, cl_program prog, cl_int s, const char *label
         n > 0 && (log = calloc(n + 1, 1)) != NULL)
         clGetProgramBuildInfo(prog, ctx->dev.device, CL_PROGRAM_BUILD_LOG, n, log, NULL);
     rc_err_cl(e, "clBuildProgram", s,
-              "kernel source %s, options \"%s %s\", device %s; build log:\n%s", label, BASE_OPTIONS,
+              "kernel source %s, options \"%s %s\", device %s; build log:\n%s", label, base_options(ctx),
               options, ctx->dev.name, log && log[0] ? log : "(empty)");
     free(log);
     return -1;
@@ -194,7 +197,7 @@ static int build_error(rc_ctx *ctx, cl_program prog, cl_int s, const char *label
 
 static int build(rc_ctx *ctx, cl_program prog, const char *options, cl_int *status) {
     char opts[4096];
-    snprintf(opts, sizeof opts, "%s %s", BASE_OPTIONS, options);
+    snprintf(opts, sizeof opts, "%s %s", base_options(ctx), options);
     *status = clBuildProgram(prog, 1, &ctx->dev.device, opts, NULL, NULL);
     return *status == CL_SUCCESS ? 0 : -1;
 }

@@ -590,9 +590,10 @@ int rc_train_run(rc_ctx *ctx, const rc_config *given, const rc_run_opts *opts, r
     uint32_t nb = rc_batcher_num_batches(&r.batcher);
     if (r.show != RC_PROGRESS_QUIET) {
         printf("ramp-cl: %s on %s (%u training images, %u batches of %d), model %s (%d "
-               "state-dict tensors), device %s\n",
+               "state-dict tensors), device %s (%s class)\n",
                rc_method_name(cfg->method), r.train.name, r.train.n, nb, cfg->data.batch_size,
-               rc_arch_name(r.m.opts.arch), r.m.n_params, ctx->dev.name);
+               rc_arch_name(r.m.opts.arch), r.m.n_params, ctx->dev.name,
+               rc_device_class_name(ctx->cls));
         if (resume)
             printf("ramp-cl: resuming %s at epoch %lld, %s pass, batch %lld (%lld steps done)\n",
                    cfg->output.dir, (long long)r.progress.epoch + 1,
