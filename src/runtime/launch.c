@@ -137,6 +137,7 @@ static int group_size(rc_ctx *ctx, struct rc_kernel_entry *k, rc_err *e) {
                           k->name, (unsigned long long)local, ctx->dev.name,
                           (unsigned long long)ctx->dev.local_mem);
     if (wg > ctx->dev.max_work_group) wg = ctx->dev.max_work_group;
+    if (ctx->testing.group_size && ctx->testing.group_size < wg) wg = ctx->testing.group_size;
     size_t g = 1;
     while (g * 2 <= wg && g * 2 <= GROUP_LANES) g *= 2;
     k->group_size = g;
