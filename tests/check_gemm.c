@@ -288,15 +288,15 @@ START_TEST(bad_selection_is_an_error) {
 }
 END_TEST
 
-/* Without RAMP_CL_GEMM: CPU devices use the own kernels, others CLBlast. */
-START_TEST(default_selection_follows_device_type) {
+/* Without RAMP_CL_GEMM: CPU-class devices use the own kernels, GPU-class ones CLBlast. */
+START_TEST(default_selection_follows_device_class) {
     unsetenv("RAMP_CL_GEMM");
     rc_ctx ctx;
     test_open_ctx(&ctx);
     rc_err e;
     const char *impl = rc_gemm_impl(&ctx, &e);
     ck_assert_msg(impl != NULL, "%s", e.msg);
-    ck_assert_str_eq(impl, (ctx.dev.type & CL_DEVICE_TYPE_CPU) ? "own" : "clblast");
+    ck_assert_str_eq(impl, ctx.cls == RC_CLASS_CPU ? "own" : "clblast");
     rc_ctx_close(&ctx);
 }
 END_TEST
@@ -328,7 +328,7 @@ int main(void) {
     tcase_add_test(tc, clblast_error_names_routine_and_sizes);
     tcase_add_test(tc, own_error_names_routine_and_sizes);
     tcase_add_test(tc, bad_selection_is_an_error);
-    tcase_add_test(tc, default_selection_follows_device_type);
+    tcase_add_test(tc, default_selection_follows_device_class);
     tcase_add_test(tc, selftest_passes);
     suite_add_tcase(s, tc);
     return test_run_suite(s);

@@ -1,18 +1,22 @@
 #!/bin/sh
 # Install the Debian packages ramp-cl needs to build, test and run (sudo when not root).
 # Idempotent: apt-get skips what is already installed.
-#   --fuzz   also clang with libFuzzer, for tests/fuzz/run.sh
+#   --fuzz             also clang with libFuzzer, for tests/fuzz/run.sh
+#   --implementations  also the other OpenCL implementations the suite runs on: Mesa rusticl
+#                      (mesa-opencl-icd; RUSTICL_ENABLE=llvmpipe) and the Oclgrind simulator
 set -e
 if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
 PACKAGES="build-essential autoconf automake libtool pkg-config
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
   libclblast-dev libyaml-dev zlib1g-dev check
   dataset-fashion-mnist"
-case ${1-} in
-    '') ;;
-    --fuzz) PACKAGES="$PACKAGES clang libclang-rt-dev" ;;
-    *) echo "install-deps.sh: unknown option $1 (only --fuzz)" >&2; exit 2 ;;
-esac
+for opt in "$@"; do
+    case $opt in
+        --fuzz) PACKAGES="$PACKAGES clang libclang-rt-dev" ;;
+        --implementations) PACKAGES="$PACKAGES mesa-opencl-icd oclgrind" ;;
+        *) echo "install-deps.sh: unknown option $opt (--fuzz, --implementations)" >&2; exit 2 ;;
+    esac
+done
 missing=
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -1,5 +1,6 @@
-/* `ramp-cl selftest`: a CLBlast SGEMM, the device's own GEMM choice (ramp-cl's kernels on CPUs)
- * and one custom kernel on the device, each compared with a host computation. */
+/* `ramp-cl selftest`: a CLBlast SGEMM, the device's own GEMM choice (ramp-cl's kernels on CPUs),
+ * one element-wise kernel and one work-group reduction on the device, each compared with a host
+ * computation. */
 #ifndef RAMP_SELFTEST_H
 #define RAMP_SELFTEST_H
 
@@ -11,6 +12,7 @@ typedef struct rc_selftest_result {
     double clblast_max_rel_err; /* CLBlast SGEMM */
     double gemm_max_rel_err;    /* the GEMM this device uses (the same one on GPUs) */
     double kernel_max_rel_err;
+    double group_sum_max_rel_err; /* the GPU class's work-group tree reduction */
     int passed;
 } rc_selftest_result;
 

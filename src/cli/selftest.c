@@ -101,17 +101,48 @@ out:
     return r;
 }
 
+/* The work-group tree reduction of the GPU-class kernels: 3 rows of 1000 floats, one work-group
+ * each, against double-precision sums on the host. */
+static int check_group_sum(rc_ctx *ctx, double *max_err, rc_err *e) {
+    enum { ROWS = 3, N = 1000 };
+    const int n = N;
+    float x[ROWS * N], got[ROWS];
+    fill(x, ROWS * N, 6);
+    cl_mem dx = NULL, ds = NULL;
+    int r = -1;
+    if (rc_buffer_create(ctx, sizeof x, "selftest x", &dx, e) ||
+        rc_buffer_create(ctx, sizeof got, "selftest sums", &ds, e) ||
+        rc_buffer_write(ctx, dx, 0, sizeof x, x, "selftest x", e) ||
+        RC_LAUNCH_GROUPS(ctx, "selftest.cl", "selftest_group_sum", ROWS, e, RC_ARG(dx), RC_ARG(n),
+                         RC_ARG(ds)) ||
+        rc_buffer_read(ctx, ds, 0, sizeof got, got, "selftest sums", e))
+        goto out;
+    *max_err = 0;
+    for (int row = 0; row < ROWS; row++) {
+        double want = 0;
+        for (int i = 0; i < N; i++) want += x[row * N + i];
+        *max_err = fmax(*max_err, rel_err(got[row], want));
+    }
+    r = 0;
+out:
+    if (dx) clReleaseMemObject(dx);
+    if (ds) clReleaseMemObject(ds);
+    return r;
+}
+
 int rc_selftest(rc_ctx *ctx, FILE *out, rc_selftest_result *r, rc_err *e) {
     if (check_gemm(ctx, 1, &r->clblast_max_rel_err, e) ||
         check_gemm(ctx, 0, &r->gemm_max_rel_err, e) ||
-        check_kernel(ctx, &r->kernel_max_rel_err, e))
+        check_kernel(ctx, &r->kernel_max_rel_err, e) ||
+        check_group_sum(ctx, &r->group_sum_max_rel_err, e))
         return rc_err_prefix(e, "selftest: ");
     const char *impl = rc_gemm_impl(ctx, e);
     if (!impl) return rc_err_prefix(e, "selftest: ");
     int clblast_ok = r->clblast_max_rel_err <= SELFTEST_TOL;
     int gemm_ok = r->gemm_max_rel_err <= SELFTEST_TOL;
     int kern_ok = r->kernel_max_rel_err <= SELFTEST_TOL;
-    r->passed = clblast_ok && gemm_ok && kern_ok;
+    int group_ok = r->group_sum_max_rel_err <= SELFTEST_TOL;
+    r->passed = clblast_ok && gemm_ok && kern_ok && group_ok;
     if (out) {
         fprintf(out, "selftest on [%d] %s (%s class)\n", ctx->dev.index, ctx->dev.name,
                 rc_device_class_name(ctx->cls));
@@ -122,6 +153,8 @@ int rc_selftest(rc_ctx *ctx, FILE *out, rc_selftest_result *r, rc_err *e) {
                 gemm_ok ? "PASS" : "FAIL", r->gemm_max_rel_err, SELFTEST_TOL);
         fprintf(out, "  kernel selftest_axpby:         %s (max rel err %.3g, tolerance %.0e)\n",
                 kern_ok ? "PASS" : "FAIL", r->kernel_max_rel_err, SELFTEST_TOL);
+        fprintf(out, "  work-group sum 3x1000:         %s (max rel err %.3g, tolerance %.0e)\n",
+                group_ok ? "PASS" : "FAIL", r->group_sum_max_rel_err, SELFTEST_TOL);
     }
     return 0;
 }

@@ -468,6 +468,9 @@ int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int f
                    o.in_channels, o.input_size, o.input_size, test.name, test.c, test.h, test.w);
         goto out;
     }
+    if (show != RC_PROGRESS_QUIET)
+        printf("ramp-cl: evaluating %s (%s) on %s, device %s (%s class)\n", checkpoint,
+               rc_arch_name(o.arch), test.name, ctx->dev.name, rc_device_class_name(ctx->cls));
     if (rc_model_create(ctx, &m, &o, cfg->data.eval_batch_size, e) ||
         rc_checkpoint_load(ctx, &m, NULL, NULL, checkpoint, e) ||
         rc_eval_and_report(ctx, &m, cfg, &test, checkpoint, full, n > 0 ? n : cfg->eval.final_n,
