@@ -46,19 +46,35 @@ static inline float wg_sum(__global const float *p, const int n, __local float *
 
 /* ---- rows of logits ------------------------------------------------------------------------ */
 
-/* Index of the largest of K logits; the first maximum wins. */
-static inline int row_argmax(__global const float *z, const int K) {
-    int arg = 0;
-    for (int k = 1; k < K; k++)
+/* The *_cols helpers take the columns k0, k0 + step, ... below K of a row: (0, 1) is the whole
+ * row (the CPU class's work-item per row, through the *_row wrappers); (lane, RC_LANES) is one
+ * lane of a work-group per row and (local id, local size) one work-item's share of an
+ * element-wise update (the GPU class, the wg_row_* helpers below). */
+
+/* Index of the largest logit among the columns; the first maximum wins. k0 < K. */
+static inline int cols_argmax(__global const float *z, const int k0, const int step, const int K) {
+    int arg = k0;
+    for (int k = k0 + step; k < K; k += step)
         if (z[k] > z[arg]) arg = k;
     return arg;
 }
 
+/* Index of the largest of K logits; the first maximum wins. */
+static inline int row_argmax(__global const float *z, const int K) {
+    return cols_argmax(z, 0, 1, K);
+}
+
+/* Sum over the columns of exp(z[k] - mx). */
+static inline float cols_exp_sum(__global const float *z, const int k0, const int step, const int K,
+                                 const float mx) {
+    float s = 0.0f;
+    for (int k = k0; k < K; k += step) s += exp(z[k] - mx);
+    return s;
+}
+
 /* log-sum-exp of K logits, shifted by mx (their maximum, however the caller found it). */
 static inline float row_lse_at(__global const float *z, const int K, const float mx) {
-    float s = 0.0f;
-    for (int k = 0; k < K; k++) s += exp(z[k] - mx);
-    return mx + log(s);
+    return mx + log(cols_exp_sum(z, 0, 1, K, mx));
 }
 
 /* log-sum-exp of K logits. */
@@ -68,32 +84,45 @@ static inline float row_lse(__global const float *z, const int K) {
     return row_lse_at(z, K, mx);
 }
 
-/* Gradient of the cross-entropy with label y: dz = (softmax(z) - onehot(y)) * scale. */
-static inline void ce_grad_row(__global const float *z, const int y, const int K, const float lse,
-                               const float scale, __global float *dz) {
-    for (int k = 0; k < K; k++) dz[k] = (exp(z[k] - lse) - (k == y ? 1.0f : 0.0f)) * scale;
+/* Gradient of the cross-entropy with label y over the columns: dz = (softmax(z) - onehot(y)) *
+ * scale. */
+static inline void ce_grad_cols(__global const float *z, const int y, const int k0, const int step,
+                                const int K, const float lse, const float scale,
+                                __global float *dz) {
+    for (int k = k0; k < K; k += step) dz[k] = (exp(z[k] - lse) - (k == y ? 1.0f : 0.0f)) * scale;
 }
 
-/* KL(p || q) for p, q the softmaxes of logit rows zp, zq with log-sum-exps lp, lq. */
-static inline float kl_rows(__global const float *zp, const float lp, __global const float *zq,
-                            const float lq, const int K) {
+static inline void ce_grad_row(__global const float *z, const int y, const int K, const float lse,
+                               const float scale, __global float *dz) {
+    ce_grad_cols(z, y, 0, 1, K, lse, scale, dz);
+}
+
+/* The columns' terms of KL(p || q) for p, q the softmaxes of logit rows zp, zq with log-sum-exps
+ * lp, lq. */
+static inline float kl_cols(__global const float *zp, const float lp, __global const float *zq,
+                            const float lq, const int k0, const int step, const int K) {
     float kl = 0.0f;
-    for (int k = 0; k < K; k++) {
+    for (int k = k0; k < K; k += step) {
         const float lpp = zp[k] - lp, lpq = zq[k] - lq;
         kl += exp(lpp) * (lpp - lpq);
     }
     return kl;
 }
 
-/* Gradients of scale * KL(p || q), kl = kl_rows(...):
+static inline float kl_rows(__global const float *zp, const float lp, __global const float *zq,
+                            const float lq, const int K) {
+    return kl_cols(zp, lp, zq, lq, 0, 1, K);
+}
+
+/* Gradients of scale * KL(p || q) over the columns, kl = kl_rows(...):
  *   dzq = scale * (q - p),  dzp = scale * p * (log p - log q - kl),
  * dzp added to (accumulate) or stored. Each update stays one expression: that is what the
  * compiler may contract, as in the copies this replaces. */
-static inline void kl_rows_grad(__global const float *zp, const float lp,
-                                __global const float *zq, const float lq, const int K,
+static inline void kl_cols_grad(__global const float *zp, const float lp, __global const float *zq,
+                                const float lq, const int k0, const int step, const int K,
                                 const float kl, const float scale, __global float *dzp,
                                 __global float *dzq, const int accumulate) {
-    for (int k = 0; k < K; k++) {
+    for (int k = k0; k < K; k += step) {
         const float lpp = zp[k] - lp, lpq = zq[k] - lq;
         const float pp = exp(lpp), pq = exp(lpq);
         dzq[k] = scale * (pq - pp);
@@ -102,6 +131,59 @@ static inline void kl_rows_grad(__global const float *zp, const float lp,
         else
             dzp[k] = scale * pp * (lpp - lpq - kl);
     }
+}
+
+static inline void kl_rows_grad(__global const float *zp, const float lp, __global const float *zq,
+                                const float lq, const int K, const float kl, const float scale,
+                                __global float *dzp, __global float *dzq, const int accumulate) {
+    kl_cols_grad(zp, lp, zq, lq, 0, 1, K, kl, scale, dzp, dzq, accumulate);
+}
+
+/* ---- rows of logits, one work-group per row (GPU class) ------------------------------------ */
+
+/* Every work-item of the group calls these (they have barriers). Lane v takes the columns v,
+ * v + RC_LANES, ...; the lanes are combined in wg_tree_sum's fixed tree, so the results do not
+ * depend on the work-group size. lanes: RC_LANES floats, ilanes: RC_LANES ints of local memory;
+ * both may be reused after a call. */
+
+/* row_argmax by the work-group: the first maximum wins, as there. */
+static inline int wg_row_argmax(__global const float *z, const int K, __local float *lanes,
+                                __local int *ilanes) {
+    const int lid = get_local_id(0), L = get_local_size(0);
+    for (int v = lid; v < RC_LANES; v += L) {
+        const int a = v < K ? cols_argmax(z, v, RC_LANES, K) : -1;
+        ilanes[v] = a;
+        lanes[v] = a < 0 ? 0.0f : z[a];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = RC_LANES / 2; s > 0; s >>= 1) {
+        /* lanes are empty (-1) only from K on: when lane v + s is not, lane v is not */
+        for (int v = lid; v < s; v += L) {
+            const int b = ilanes[v + s];
+            const float zb = lanes[v + s], za = lanes[v];
+            if (b >= 0 && (zb > za || (zb == za && b < ilanes[v]))) ilanes[v] = b, lanes[v] = zb;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const int arg = ilanes[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return arg;
+}
+
+/* row_lse_at by the work-group. */
+static inline float wg_row_lse_at(__global const float *z, const int K, const float mx,
+                                  __local float *lanes) {
+    for (int v = get_local_id(0); v < RC_LANES; v += get_local_size(0))
+        lanes[v] = cols_exp_sum(z, v, RC_LANES, K, mx);
+    return mx + log(wg_tree_sum(lanes));
+}
+
+/* kl_rows by the work-group. */
+static inline float wg_kl_rows(__global const float *zp, const float lp, __global const float *zq,
+                               const float lq, const int K, __local float *lanes) {
+    for (int v = get_local_id(0); v < RC_LANES; v += get_local_size(0))
+        lanes[v] = kl_cols(zp, lp, zq, lq, v, RC_LANES, K);
+    return wg_tree_sum(lanes);
 }
 
 /* ---- rows of samples ----------------------------------------------------------------------- */

@@ -2,11 +2,29 @@
 
 /* Per sample: loss[n] = logsumexp(z) - z[y], correct[n] = (argmax z == y, first max wins),
  * dz = (softmax(z) - onehot(y)) * scale (scale = 1/N for the mean). dz may be NULL-like when
- * want_grad is 0. */
+ * want_grad is 0.
+ * CPU class: one work-item per sample. GPU class: one work-group per sample (RC_LAUNCH_EACH):
+ * neighbouring work-items read neighbouring logits and the row's max and sum are tree reductions,
+ * which is what K = 1000 (ImageNet) needs; at K = 10 most of the group idles, but the kernel runs
+ * once per batch next to a whole network. */
 __kernel void ce_forward_backward(__global const float *z, __global const int *labels,
                                   __global float *loss, __global float *correct,
                                   __global float *dz, const int N, const int K, const float scale,
                                   const int want_grad) {
+#if RC_GPU
+    __local float lanes[RC_LANES];
+    __local int ilanes[RC_LANES];
+    const int n = get_group_id(0), lid = get_local_id(0);
+    __global const float *row = z + (size_t)n * K;
+    const int y = labels[n];
+    const int arg = wg_row_argmax(row, K, lanes, ilanes);
+    const float lse = wg_row_lse_at(row, K, row[arg], lanes);
+    if (lid == 0) {
+        loss[n] = lse - row[y];
+        correct[n] = arg == y ? 1.0f : 0.0f;
+    }
+    if (want_grad) ce_grad_cols(row, y, lid, get_local_size(0), K, lse, scale, dz + (size_t)n * K);
+#else
     const int n = get_global_id(0);
     if (n >= N) return;
     __global const float *row = z + (size_t)n * K;
@@ -16,18 +34,27 @@ __kernel void ce_forward_backward(__global const float *z, __global const int *l
     loss[n] = lse - row[y];
     correct[n] = arg == y ? 1.0f : 0.0f;
     if (want_grad) ce_grad_row(row, y, K, lse, scale, dz + (size_t)n * K);
+#endif
 }
 
-/* acc[0] += sum of loss, acc[1] += sum of correct, acc[2] += N; one work-item, fixed order, so
- * the host reads training statistics only when it reports them. */
+/* acc[0] += sum of loss, acc[1] += sum of correct, acc[2] += N, in a fixed order, so the host
+ * reads training statistics only when it reports them. CPU class: one work-item; GPU class: one
+ * work-group (RC_LAUNCH_EACH with one item), the sums tree reductions. */
 __kernel void ce_accumulate(__global const float *loss, __global const float *correct,
                             __global float *acc, const int N) {
+#if RC_GPU
+    __local float lanes[RC_LANES];
+    const float l = wg_sum(loss, N, lanes);
+    const float c = wg_sum(correct, N, lanes);
+    if (get_local_id(0) != 0) return;
+#else
     if (get_global_id(0) != 0) return;
     float l = 0.0f, c = 0.0f;
     for (int n = 0; n < N; n++) {
         l += loss[n];
         c += correct[n];
     }
+#endif
     acc[0] += l;
     acc[1] += c;
     acc[2] += (float)N;
@@ -36,7 +63,8 @@ __kernel void ce_accumulate(__global const float *loss, __global const float *co
 /* Attack losses, per sample, with the gradient of their SUM (attacks ascend sum_i loss_i):
  * kind 0 = cross-entropy, 1 = DLR, 2 = targeted DLR (target class in targets[n]), the losses of
  * the reference's APGD (auto-attack, autopgd_base.py: dlr_loss and dlr_loss_targeted).
- * correct[n] = (argmax z == y), first maximum wins. */
+ * correct[n] = (argmax z == y), first maximum wins. One work-item per sample on both classes: no
+ * sum over the batch, and the top-4 search is a few passes over a row. */
 __kernel void attack_loss(__global const float *z, __global const int *labels,
                           __global const int *targets, __global float *loss,
                           __global float *correct, __global float *dz, const int N, const int K,

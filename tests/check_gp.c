@@ -1,7 +1,8 @@
 /* Gradient projection: the merge against a float64 host reference over tensors of many sizes in
  * both arenas (a large multi-chunk one, a 1-element one, a zero adversarial delta, negative and
  * positive cosines, an empty one, gaps that must stay untouched), beta = 0 and 1, accuracy on a
- * 2.4M-float tensor, bit-exact snapshots, bit-identical repeated runs, and refused tables. */
+ * 2.4M-float tensor, bit-exact snapshots, bit-identical repeated runs and work-group sizes, and
+ * refused tables. */
 #include "testutil.h"
 #include "ramp/gp.h"
 #include "ramp/launch.h"
@@ -335,6 +336,39 @@ START_TEST(repeated_merges_are_bit_identical) {
 }
 END_TEST
 
+/* The merge's sums and update do not depend on the work-group size (GPU class; the CPU class
+ * runs a work-item per chunk): sizes 1, 16 and the default give bit-identical cosines and arenas,
+ * in contexts of their own. The first tensor has more chunks than a group has lanes. */
+START_TEST(merge_ignores_group_size) {
+    static const gp_layout l[] = {
+        {0, 0, 2200001, K_POS}, /* 269 chunks */
+        {0, 3, 8193, K_NEG},    {0, 1, 1, K_RANDOM}, {1, 0, 300, K_POS}, {1, 2, 33, K_ZERO_ADV},
+    };
+    const unsigned sizes[3] = {1, 16, 0};
+    float *p[3], *s[3];
+    double cs[3][16];
+    size_t np = 0, ns = 0;
+    for (int r = 0; r < 3; r++) {
+        gp_test t;
+        gpt_open(&t, l, 5, 314159);
+        t.ctx.testing.group_size = sizes[r];
+        gpt_upload(&t);
+        gpt_merge(&t, 0.4);
+        np = t.c.np, ns = t.c.ns;
+        p[r] = t.p, s[r] = t.s, t.p = t.s = NULL;
+        memcpy(cs[r], t.cs, sizeof cs[r]);
+        gpt_close(&t);
+    }
+    for (int r = 1; r < 3; r++) {
+        ck_assert_msg(memcmp(cs[0], cs[r], 5 * sizeof(double)) == 0, "cosines, group size %u",
+                      sizes[r]);
+        ck_assert_msg(memcmp(p[0], p[r], np * 4) == 0, "parameters, group size %u", sizes[r]);
+        ck_assert_msg(memcmp(s[0], s[r], ns * 4) == 0, "BN state, group size %u", sizes[r]);
+    }
+    for (int r = 0; r < 3; r++) free(p[r]), free(s[r]);
+}
+END_TEST
+
 /* Any bit pattern (NaNs included) survives take then restore; a later change to the arena does
  * not reach the snapshot. Also with no state arena. */
 START_TEST(snapshot_round_trip_is_bit_exact) {
@@ -422,6 +456,7 @@ int main(void) {
     tcase_add_test(tc, accurate_on_large_tensor);
     tcase_add_test(tc, eps_clamps_each_norm);
     tcase_add_test(tc, repeated_merges_are_bit_identical);
+    tcase_add_test(tc, merge_ignores_group_size);
     tcase_add_test(tc, snapshot_round_trip_is_bit_exact);
     tcase_add_test(tc, no_state_arena_and_bad_tables);
     suite_add_tcase(s, tc);

@@ -1,9 +1,10 @@
 /* Adversarial training methods: E-AT's sampling weights follow its error counters, MAX picks the
  * highest-loss example per sample with ties to the earlier threat model, the RAMP (max and
- * TRADES outer losses) and AVG losses and gradients match float64 host computations, MSD's
- * candidates, selection and result match the reference's rules, and every method trains end to
- * end for two batches on a tiny model and generated data. */
-#include "testutil.h"
+ * TRADES outer losses) and AVG losses and gradients match float64 host computations and, with CE
+ * and its accumulation, do not change with the work-group size, MSD's candidates, selection and
+ * result match the reference's rules, and every method trains end to end for two batches on a
+ * tiny model and generated data. */
+#include "ramp/eval.h"
 #include "ramp/launch.h"
 #include "ramp/loss.h"
 #include "ramp/methods.h"
@@ -11,6 +12,7 @@
 #include "ramp/optim.h"
 #include "ramp/pair.h"
 #include "ramp/train.h"
+#include "testutil.h"
 
 #include <limits.h>
 #include <math.h>
@@ -273,13 +275,12 @@ static void ramp_loss_case(int empty_mask) {
     const float lambda = 1.5f;
     logit_dev d;
     logit_dev_open(&ctx, &d, 3, z[0], y);
-    size_t g = RN;
     int n = RN, k = RK;
     rc_err e;
-    ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_loss", 1, &g, &e, RC_ARG(d.z[0]),
-                            RC_ARG(d.z[1]), RC_ARG(d.z[2]), RC_ARG(d.labels), RC_ARG(lambda),
-                            RC_ARG(n), RC_ARG(k), RC_ARG(d.dz[0]), RC_ARG(d.dz[1]),
-                            RC_ARG(d.dz[2]), RC_ARG(d.loss), RC_ARG(d.correct)) == 0,
+    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_loss", RN, &e, RC_ARG(d.z[0]),
+                                 RC_ARG(d.z[1]), RC_ARG(d.z[2]), RC_ARG(d.labels), RC_ARG(lambda),
+                                 RC_ARG(n), RC_ARG(k), RC_ARG(d.dz[0]), RC_ARG(d.dz[1]),
+                                 RC_ARG(d.dz[2]), RC_ARG(d.loss), RC_ARG(d.correct)) == 0,
                   "%s", e.msg);
     float got_loss[RN], corr[RN], grad[3][RN * RK];
     logit_dev_read(&ctx, &d, got_loss, corr, grad[0]);
@@ -337,14 +338,13 @@ START_TEST(ramp_trades_loss_matches_host) {
     const float lambda = 2.0f, beta = 6.0f;
     logit_dev d;
     logit_dev_open(&ctx, &d, 4, z[0], y);
-    size_t g = RN;
     int n = RN, k = RK;
     rc_err e;
-    ck_assert_msg(RC_LAUNCH(&ctx, "methods.cl", "ramp_trades_loss", 1, &g, &e, RC_ARG(d.z[0]),
-                            RC_ARG(d.z[1]), RC_ARG(d.z[2]), RC_ARG(d.z[3]), RC_ARG(d.labels),
-                            RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(k), RC_ARG(d.dz[0]),
-                            RC_ARG(d.dz[1]), RC_ARG(d.dz[2]), RC_ARG(d.dz[3]), RC_ARG(d.loss),
-                            RC_ARG(d.correct)) == 0,
+    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_trades_loss", RN, &e, RC_ARG(d.z[0]),
+                                 RC_ARG(d.z[1]), RC_ARG(d.z[2]), RC_ARG(d.z[3]), RC_ARG(d.labels),
+                                 RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(k),
+                                 RC_ARG(d.dz[0]), RC_ARG(d.dz[1]), RC_ARG(d.dz[2]), RC_ARG(d.dz[3]),
+                                 RC_ARG(d.loss), RC_ARG(d.correct)) == 0,
                   "%s", e.msg);
     float got[RN], grad[4][RN * RK], corr[RN];
     logit_dev_read(&ctx, &d, got, corr, grad[0]);
@@ -354,6 +354,130 @@ START_TEST(ramp_trades_loss_matches_host) {
     check_against_host(4, z[0], got, grad[0], y, trades_of, lambda, beta);
     logit_dev_close(&d);
     rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* The loss kernels at ImageNet-like sizes, past RC_LANES = 256 both in a row (GK classes) and in
+ * the batch (GN samples), with ties for the maximum: CE, its accumulation, RAMP, RAMP-TRADES and
+ * AVG give bit-identical results with work-groups of 1, 16 and the default size (GPU class; the
+ * CPU class runs a work-item per sample), each in a context of its own; CE, the first maximum
+ * and the accumulated statistics match float64. */
+enum { GN = 300, GK = 300 };
+#define GZ ((size_t)GN * GK)
+
+/* Appends loss, correct and the first nt logit gradients to out at *o. */
+static void take_losses(rc_ctx *ctx, cl_mem loss, cl_mem correct, const cl_mem *dz, int nt,
+                        float *out, size_t *o) {
+    download(ctx, loss, out + *o, GN);
+    download(ctx, correct, out + *o + GN, GN);
+    *o += 2 * GN;
+    for (int t = 0; t < nt; t++, *o += GZ) download(ctx, dz[t], out + *o, GZ);
+}
+
+/* Every kernel's outputs with work-groups of `group` (0: the default), appended to out; returns
+ * their count. */
+static size_t loss_outputs(unsigned group, const float *z, const int *y, float *out) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    ctx.testing.group_size = group;
+    rc_err e;
+    cl_mem zd[4], dz[4];
+    for (int t = 0; t < 4; t++) zd[t] = dev_from(&ctx, z + t * GZ, GZ), dz[t] = dev_buf(&ctx, GZ);
+    cl_mem labels = dev_from_bytes(&ctx, y, GN * sizeof *y);
+    rc_batch_io b = {.labels = labels,
+                     .loss = dev_buf(&ctx, GN),
+                     .correct = dev_buf(&ctx, GN),
+                     .stats = dev_buf(&ctx, 3)};
+    int n = GN, k = GK, first = 1;
+    const float lambda = 1.5f, beta = 6.0f, inv_t = 0.5f, scale = 0.5f / GN;
+    size_t o = 0;
+    /* CE, accumulated twice */
+    ck_assert_msg(
+        rc_ce_forward_backward(&ctx, GN, GK, zd[0], labels, b.loss, b.correct, dz[0], &e) == 0 &&
+            rc_fill(&ctx, b.stats, 0, 3, 0.0f, &e) == 0 &&
+            rc_batch_io_accumulate(&ctx, &b, GN, &e) == 0 &&
+            rc_batch_io_accumulate(&ctx, &b, GN, &e) == 0,
+        "%s", e.msg);
+    take_losses(&ctx, b.loss, b.correct, dz, 1, out, &o);
+    download(&ctx, b.stats, out + o, 3);
+    o += 3;
+    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_loss", GN, &e, RC_ARG(zd[0]),
+                                 RC_ARG(zd[1]), RC_ARG(zd[2]), RC_ARG(labels), RC_ARG(lambda),
+                                 RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]), RC_ARG(dz[1]), RC_ARG(dz[2]),
+                                 RC_ARG(b.loss), RC_ARG(b.correct)) == 0,
+                  "%s", e.msg);
+    take_losses(&ctx, b.loss, b.correct, dz, 3, out, &o);
+    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_trades_loss", GN, &e, RC_ARG(zd[0]),
+                                 RC_ARG(zd[1]), RC_ARG(zd[2]), RC_ARG(zd[3]), RC_ARG(labels),
+                                 RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]),
+                                 RC_ARG(dz[1]), RC_ARG(dz[2]), RC_ARG(dz[3]), RC_ARG(b.loss),
+                                 RC_ARG(b.correct)) == 0,
+                  "%s", e.msg);
+    take_losses(&ctx, b.loss, b.correct, dz, 4, out, &o);
+    for (int t = 0; t < 2; t++, first = 0) /* two AVG passes */
+        ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "avg_loss", GN, &e, RC_ARG(zd[t]),
+                                     RC_ARG(labels), RC_ARG(inv_t), RC_ARG(scale), RC_ARG(first),
+                                     RC_ARG(n), RC_ARG(k), RC_ARG(dz[t]), RC_ARG(b.loss),
+                                     RC_ARG(b.correct)) == 0,
+                      "%s", e.msg);
+    take_losses(&ctx, b.loss, b.correct, dz, 2, out, &o);
+    for (int t = 0; t < 4; t++) clReleaseMemObject(zd[t]), clReleaseMemObject(dz[t]);
+    rc_batch_io_free(&b);
+    rc_ctx_close(&ctx);
+    return o;
+}
+
+START_TEST(loss_kernels_ignore_group_size) {
+    float *z = malloc(4 * GZ * sizeof *z), *out[3];
+    int y[GN], first_max[GN];
+    unsigned s = 23;
+    for (size_t i = 0; i < 4 * GZ; i++) z[i] = urand(&s, -4, 4);
+    for (int n = 0; n < GN; n++) {
+        float *row = z + (size_t)n * GK;
+        if (n % 3 == 0) { /* tied maxima in every logit set, in lanes apart or in one lane */
+            int a = (7 * n) % GK, c = (a + 1 + (n % 2 ? 255 : 37 * n)) % GK;
+            for (int t = 0; t < 4; t++) row[t * GZ + a] = row[t * GZ + c] = 5.0f;
+            first_max[n] = a < c ? a : c;
+            y[n] = n % 2 ? a : c;
+        } else {
+            first_max[n] = 0;
+            for (int j = 1; j < GK; j++)
+                if (row[j] > row[first_max[n]]) first_max[n] = j;
+            y[n] = n % 3 == 1 ? first_max[n] : (int)(urand01(&s) * GK); /* some in RAMP's mask */
+        }
+    }
+    const unsigned sizes[3] = {1, 16, 0};
+    size_t len[3];
+    for (int r = 0; r < 3; r++) {
+        out[r] = malloc((12 * GZ + 12 * GN + 3) * sizeof(float));
+        len[r] = loss_outputs(sizes[r], z, y, out[r]);
+    }
+    for (int r = 1; r < 3; r++) {
+        ck_assert(len[r] == len[0]);
+        for (size_t i = 0; i < len[0]; i++)
+            ck_assert_msg(memcmp(&out[0][i], &out[r][i], sizeof(float)) == 0,
+                          "output %zu: %a with group size %u, %a with 1", i, out[r][i], sizes[r],
+                          out[0][i]);
+    }
+    /* CE, correctness and the accumulated statistics against float64 */
+    const float *ce = out[2], *corr = out[2] + GN, *stats = out[2] + 2 * GN + GZ;
+    double sum = 0, hits = 0;
+    for (int n = 0; n < GN; n++) {
+        const float *row = z + (size_t)n * GK;
+        double se = 0;
+        for (int j = 0; j < GK; j++) se += exp((double)row[j] - row[first_max[n]]);
+        double want = row[first_max[n]] + log(se) - row[y[n]];
+        ck_assert_msg(fabs(ce[n] - want) < 1e-5 * fmax(1, fabs(want)), "CE %d: %g, host %g", n,
+                      ce[n], want);
+        ck_assert_msg(corr[n] == (first_max[n] == y[n]), "sample %d: correct %g", n, corr[n]);
+        sum += want, hits += first_max[n] == y[n];
+    }
+    ck_assert(hits > 0 && hits < GN);
+    ck_assert_msg(fabs(stats[0] - 2 * sum) < 1e-5 * 2 * sum, "loss sum %g, host %g", stats[0],
+                  2 * sum);
+    ck_assert(stats[1] == 2 * hits && stats[2] == 2 * GN);
+    for (int r = 0; r < 3; r++) free(out[r]);
+    free(z);
 }
 END_TEST
 
@@ -874,6 +998,7 @@ int main(void) {
     tcase_add_test(tc, ramp_loss_with_empty_mask);
     tcase_add_test(tc, ramp_trades_loss_matches_host);
     tcase_add_test(tc, avg_loss_and_gradient_match_host);
+    tcase_add_test(tc, loss_kernels_ignore_group_size);
     tcase_add_test(tc, msd_candidates_match_host);
     tcase_add_test(tc, msd_selection_order_and_ties);
     tcase_add_test(tc, msd_raises_the_loss);

@@ -39,6 +39,20 @@ int rc_launch_groups(rc_ctx *ctx, const char *file, const char *name, size_t gro
                      (int)(sizeof((rc_arg[]){__VA_ARGS__}) / sizeof(rc_arg)),                      \
                      (rc_arg[]){__VA_ARGS__}, e)
 
+/* `count` independent items (rows of logits, chunks of a vector) of a kernel with a body per
+ * class (`#if RC_GPU`): one work-item each on the CPU class (rc_launch over `count`), one
+ * work-group each on the GPU class (rc_launch_groups). */
+static inline int rc_launch_each(rc_ctx *ctx, const char *file, const char *name, size_t count,
+                                 int nargs, const rc_arg *args, rc_err *e) {
+    if (ctx->cls == RC_CLASS_GPU) return rc_launch_groups(ctx, file, name, count, nargs, args, e);
+    return rc_launch(ctx, file, name, 1, &count, nargs, args, e);
+}
+
+#define RC_LAUNCH_EACH(ctx, file, name, count, e, ...)                                             \
+    rc_launch_each(ctx, file, name, count,                                                         \
+                   (int)(sizeof((rc_arg[]){__VA_ARGS__}) / sizeof(rc_arg)),                        \
+                   (rc_arg[]){__VA_ARGS__}, e)
+
 /* Set the arguments of an already created kernel (e.g. one built with -D options) and enqueue
  * it; `local` NULL lets the driver choose. rc_launch is this plus the lookup by name and
  * profiling. An argument {bytes, NULL} reserves local memory. */

@@ -373,9 +373,8 @@ int rc_batch_io_upload(rc_ctx *ctx, rc_model *m, rc_batch_io *b, uint32_t n, rc_
 }
 
 int rc_batch_io_accumulate(rc_ctx *ctx, rc_batch_io *b, int n, rc_err *e) {
-    size_t one = 1;
-    return RC_LAUNCH(ctx, "loss.cl", "ce_accumulate", 1, &one, e, RC_ARG(b->loss),
-                     RC_ARG(b->correct), RC_ARG(b->stats), RC_ARG(n));
+    return RC_LAUNCH_EACH(ctx, "loss.cl", "ce_accumulate", 1, e, RC_ARG(b->loss),
+                          RC_ARG(b->correct), RC_ARG(b->stats), RC_ARG(n));
 }
 
 int rc_batch_io_read_stats(rc_ctx *ctx, rc_batch_io *b, double *loss, double *acc,

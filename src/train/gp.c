@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Floats per chunk: one work-item sums or updates one chunk (a contiguous range of one tensor). */
+/* Floats per chunk (a contiguous range of one tensor): one work-item (CPU class) or work-group
+ * (GPU class) sums or updates one chunk. */
 #define GP_CHUNK 8192
 
 int rc_gp_snapshot_alloc(rc_ctx *ctx, rc_gp_snapshot *s, size_t n_params, size_t n_state,
@@ -121,13 +122,12 @@ int rc_gp_merge(rc_ctx *ctx, const rc_gp_snapshot *old, cl_mem adv_params, cl_me
     cl_mem adv_s = adv_state ? adv_state : adv_params;
     cl_mem nat_s = nat_state ? nat_state : nat_params;
     const int nc = (int)n_chunks, nt = n_tensors;
-    const size_t g_chunks = n_chunks, g_tensors = (size_t)n_tensors;
     /* the per-chunk and per-tensor sums; the one read-back */
-    if (RC_LAUNCH(ctx, "gp.cl", "gp_partial", 1, &g_chunks, e, RC_ARG(b_c), RC_ARG(nc),
-                  RC_ARG(old->params), RC_ARG(old_s), RC_ARG(adv_params), RC_ARG(adv_s),
-                  RC_ARG(nat_params), RC_ARG(nat_s), RC_ARG(b_part)) ||
-        RC_LAUNCH(ctx, "gp.cl", "gp_sums", 1, &g_tensors, e, RC_ARG(b_t), RC_ARG(nt),
-                  RC_ARG(b_part), RC_ARG(b_sums)) ||
+    if (RC_LAUNCH_EACH(ctx, "gp.cl", "gp_partial", n_chunks, e, RC_ARG(b_c), RC_ARG(nc),
+                       RC_ARG(old->params), RC_ARG(old_s), RC_ARG(adv_params), RC_ARG(adv_s),
+                       RC_ARG(nat_params), RC_ARG(nat_s), RC_ARG(b_part)) ||
+        RC_LAUNCH_EACH(ctx, "gp.cl", "gp_sums", (size_t)n_tensors, e, RC_ARG(b_t), RC_ARG(nt),
+                       RC_ARG(b_part), RC_ARG(b_sums)) ||
         rc_buffer_read(ctx, b_sums, 0, (size_t)n_tensors * 6 * sizeof(float), sums, "GP sums", e))
         goto done;
     /* PyTorch >= 1.12 cosine_similarity: each norm clamped at eps = 1e-8 separately */
@@ -142,9 +142,9 @@ int rc_gp_merge(rc_ctx *ctx, const rc_gp_snapshot *old, cl_mem adv_params, cl_me
     /* the write is blocking; the apply is queued and not waited for (the tables are released
      * here, which OpenCL defers until the kernels that use them have run) */
     if (rc_buffer_write(ctx, b_w, 0, (size_t)n_tensors * sizeof(float), weight, "GP weights", e) ||
-        RC_LAUNCH(ctx, "gp.cl", "gp_apply", 1, &g_chunks, e, RC_ARG(b_c), RC_ARG(nc),
-                  RC_ARG(old->params), RC_ARG(old_s), RC_ARG(adv_params), RC_ARG(adv_s),
-                  RC_ARG(nat_params), RC_ARG(nat_s), RC_ARG(b_w), RC_ARG(beta)))
+        RC_LAUNCH_EACH(ctx, "gp.cl", "gp_apply", n_chunks, e, RC_ARG(b_c), RC_ARG(nc),
+                       RC_ARG(old->params), RC_ARG(old_s), RC_ARG(adv_params), RC_ARG(adv_s),
+                       RC_ARG(nat_params), RC_ARG(nat_s), RC_ARG(b_w), RC_ARG(beta)))
         goto done;
     rc = 0;
 done:

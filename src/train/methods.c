@@ -137,12 +137,14 @@ static int eat_choice(rc_adv_trainer *t) {
 
 int rc_select_max(rc_ctx *ctx, const cl_mem *adv, const cl_mem *loss, int n_threats, cl_mem out,
                   int n, int d, rc_err *e) {
-    size_t g = (size_t)n;
+    /* CPU class: a work-item per sample; GPU class: a work-item per float, d x n */
+    const int gpu = ctx->cls == RC_CLASS_GPU;
+    size_t g[2] = {gpu ? (size_t)d : (size_t)n, (size_t)n};
     cl_mem a1 = adv[n_threats > 1], a2 = adv[n_threats > 2 ? 2 : 0];
     cl_mem l1 = loss[n_threats > 1], l2 = loss[n_threats > 2 ? 2 : 0];
-    return RC_LAUNCH(ctx, "methods.cl", "method_select_max", 1, &g, e, RC_ARG(adv[0]), RC_ARG(a1),
-                     RC_ARG(a2), RC_ARG(loss[0]), RC_ARG(l1), RC_ARG(l2), RC_ARG(n_threats),
-                     RC_ARG(out), RC_ARG(n), RC_ARG(d));
+    return RC_LAUNCH(ctx, "methods.cl", "method_select_max", gpu ? 2 : 1, g, e, RC_ARG(adv[0]),
+                     RC_ARG(a1), RC_ARG(a2), RC_ARG(loss[0]), RC_ARG(l1), RC_ARG(l2),
+                     RC_ARG(n_threats), RC_ARG(out), RC_ARG(n), RC_ARG(d));
 }
 
 /* RAMP (paper Sec. 4.2; RAMP's RAMP.py --kl --max): attacks in q and r, per-sample MAX selection
@@ -169,19 +171,20 @@ static int ramp_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem 
         (t->trades && rc_model_forward(ctx, vc, 1, n, e)) || rc_model_forward(ctx, m, 1, n, e) ||
         (t->trades && rc_model_forward(ctx, vc, 1, n, e)))
         return -1;
-    size_t g = (size_t)n;
     cl_mem zq = rc_model_logits(&t->view_q), zr = rc_model_logits(&t->view_r);
     cl_mem zb = rc_model_logits(m), dzq = rc_model_logits_grad(&t->view_q);
     cl_mem dzr = rc_model_logits_grad(&t->view_r), dzb = rc_model_logits_grad(m);
     int r_loss;
     if (t->trades) {
         cl_mem zc = rc_model_logits(vc), dzc = rc_model_logits_grad(vc);
-        r_loss = RC_LAUNCH(ctx, "methods.cl", "ramp_trades_loss", 1, &g, e, RC_ARG(zq),
+        r_loss =
+            RC_LAUNCH_EACH(ctx, "methods.cl", "ramp_trades_loss", (size_t)n, e, RC_ARG(zq),
                            RC_ARG(zr), RC_ARG(zb), RC_ARG(zc), RC_ARG(labels), RC_ARG(t->lambda),
                            RC_ARG(t->trades_beta), RC_ARG(n), RC_ARG(k), RC_ARG(dzq), RC_ARG(dzr),
                            RC_ARG(dzb), RC_ARG(dzc), RC_ARG(loss), RC_ARG(correct));
     } else {
-        r_loss = RC_LAUNCH(ctx, "methods.cl", "ramp_loss", 1, &g, e, RC_ARG(zq), RC_ARG(zr),
+        r_loss =
+            RC_LAUNCH_EACH(ctx, "methods.cl", "ramp_loss", (size_t)n, e, RC_ARG(zq), RC_ARG(zr),
                            RC_ARG(zb), RC_ARG(labels), RC_ARG(t->lambda), RC_ARG(n), RC_ARG(k),
                            RC_ARG(dzq), RC_ARG(dzr), RC_ARG(dzb), RC_ARG(loss), RC_ARG(correct));
     }
@@ -193,7 +196,7 @@ static int ramp_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem 
 
 int rc_avg_loss(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels, cl_mem loss,
                 cl_mem correct, rc_err *e) {
-    size_t g = (size_t)n, bytes = (size_t)n * t->apgd.d * 4;
+    size_t bytes = (size_t)n * t->apgd.d * 4;
     const int k = m->opts.num_classes;
     const float inv_t = 1.0f / (float)t->n_threats, scale = inv_t / (float)n;
     cl_mem z = rc_model_logits(m), dz = rc_model_logits_grad(m);
@@ -201,9 +204,9 @@ int rc_avg_loss(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem label
         int first = i == 0;
         if (rc_buffer_copy(ctx, t->adv[i], rc_model_input(m), bytes, "adversarial batch", e) ||
             rc_model_forward(ctx, m, 1, n, e) ||
-            RC_LAUNCH(ctx, "methods.cl", "avg_loss", 1, &g, e, RC_ARG(z), RC_ARG(labels),
-                      RC_ARG(inv_t), RC_ARG(scale), RC_ARG(first), RC_ARG(n), RC_ARG(k),
-                      RC_ARG(dz), RC_ARG(loss), RC_ARG(correct)) ||
+            RC_LAUNCH_EACH(ctx, "methods.cl", "avg_loss", (size_t)n, e, RC_ARG(z), RC_ARG(labels),
+                           RC_ARG(inv_t), RC_ARG(scale), RC_ARG(first), RC_ARG(n), RC_ARG(k),
+                           RC_ARG(dz), RC_ARG(loss), RC_ARG(correct)) ||
             rc_model_backward(ctx, m, 1, n, first ? RC_GRAD_WRITE : RC_GRAD_ADD, 0, e))
             return rc_err_prefix(e, "AVG, %s pass: ", rc_norm_name(t->threats[i].norm));
     }

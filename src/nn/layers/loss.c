@@ -3,11 +3,10 @@
 
 int rc_ce_forward_backward(rc_ctx *ctx, int n, int k, cl_mem logits, cl_mem labels, cl_mem loss,
                            cl_mem correct, cl_mem dz, rc_err *e) {
-    size_t g = (size_t)n;
     const float scale = 1.0f / (float)n;
     int want = dz != NULL;
     cl_mem d = dz ? dz : loss; /* any valid buffer; unused without a gradient */
-    return RC_LAUNCH(ctx, "loss.cl", "ce_forward_backward", 1, &g, e, RC_ARG(logits),
-                     RC_ARG(labels), RC_ARG(loss), RC_ARG(correct), RC_ARG(d), RC_ARG(n),
-                     RC_ARG(k), RC_ARG(scale), RC_ARG(want));
+    return RC_LAUNCH_EACH(ctx, "loss.cl", "ce_forward_backward", (size_t)n, e, RC_ARG(logits),
+                          RC_ARG(labels), RC_ARG(loss), RC_ARG(correct), RC_ARG(d), RC_ARG(n),
+                          RC_ARG(k), RC_ARG(scale), RC_ARG(want));
 }
