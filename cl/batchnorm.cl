@@ -1,9 +1,9 @@
 /* Batch normalisation over (N, H, W) per channel, as PyTorch's BatchNorm2d. Reductions go through
- * per-(channel, image) partial sums and then a fixed-order sum over images: deterministic. The
- * partial sums take a plane per work-item (global (N, C)) on the CPU class and a plane per
- * work-group on the GPU class; element-wise kernels go through plane_elems (cl/common.cl). */
+ * per-(channel, image) partial sums and then a fixed-order sum over images: deterministic. They
+ * run a plane (partial sums) or a channel (totals) per work-item on the CPU class, per work-group
+ * on the GPU class; element-wise kernels go through plane_elems (cl/common.cl). */
 
-/* Channel c's total of its N per-image partials part[c*N + n], added in image order. */
+/* CPU class: channel c's total of its N per-image partials part[c*N + n], in image order. */
 static inline float bn_channel_total(__global const float *part, const int c, const int N) {
     float s = 0.0f;
     for (int n = 0; n < N; n++) s += part[c * N + n];
@@ -35,7 +35,8 @@ __kernel void bn_partial_sq(__global const float *x, __global const float *part_
     __local float lanes[RC_LANES];
     int c;
     __global const float *p = x + bn_group_plane(N, C, HW, &c);
-    const float mean = bn_channel_total(part_sum, c, N) / (float)(N * HW);
+    /* summed as bn_finalize_stats sums it: the same mean */
+    const float mean = wg_sum(part_sum + c * N, N, lanes) / (float)(N * HW);
     for (int v = get_local_id(0); v < RC_LANES; v += get_local_size(0)) {
         float s = 0.0f;
         for (int j = v; j < HW; j += RC_LANES) {
@@ -75,15 +76,12 @@ __kernel void bn_partial_sq(__global const float *x, __global const float *part_
 }
 #endif
 
-/* Batch mean and 1/sqrt(biased var + eps); running stats updated with the unbiased variance. */
-__kernel void bn_finalize_stats(__global const float *part_sum, __global const float *part_sq,
-                                __global float *mean, __global float *invstd,
-                                __global float *running_mean, __global float *running_var,
-                                const int N, const int C, const int HW, const float momentum,
-                                const float eps) {
-    const int c = get_global_id(0);
-    if (c >= C) return;
-    const float s = bn_channel_total(part_sum, c, N), q = bn_channel_total(part_sq, c, N);
+/* Channel c's batch mean and 1/sqrt(biased var + eps) from its totals s (of x) and q (of the
+ * squared deviations) over N*HW values; running stats updated with the unbiased variance. */
+static inline void bn_store_stats(const int c, const float s, const float q, const int N,
+                                  const int HW, __global float *mean, __global float *invstd,
+                                  __global float *running_mean, __global float *running_var,
+                                  const float momentum, const float eps) {
     const float M = (float)(N * HW);
     const float mu = s / M, var = q / M;
     mean[c] = mu;
@@ -92,6 +90,34 @@ __kernel void bn_finalize_stats(__global const float *part_sum, __global const f
     running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mu;
     running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
 }
+
+#if RC_GPU
+/* The channels' totals: one work-group per channel (C groups), its N partials in the fixed lanes
+ * of wg_sum. */
+__kernel void bn_finalize_stats(__global const float *part_sum, __global const float *part_sq,
+                                __global float *mean, __global float *invstd,
+                                __global float *running_mean, __global float *running_var,
+                                const int N, const int C, const int HW, const float momentum,
+                                const float eps) {
+    __local float lanes[RC_LANES];
+    const int c = get_group_id(0);
+    const float s = wg_sum(part_sum + c * N, N, lanes), q = wg_sum(part_sq + c * N, N, lanes);
+    if (get_local_id(0) == 0)
+        bn_store_stats(c, s, q, N, HW, mean, invstd, running_mean, running_var, momentum, eps);
+}
+#else
+/* The channels' totals: one channel per work-item. */
+__kernel void bn_finalize_stats(__global const float *part_sum, __global const float *part_sq,
+                                __global float *mean, __global float *invstd,
+                                __global float *running_mean, __global float *running_var,
+                                const int N, const int C, const int HW, const float momentum,
+                                const float eps) {
+    const int c = get_global_id(0);
+    if (c >= C) return;
+    bn_store_stats(c, bn_channel_total(part_sum, c, N), bn_channel_total(part_sq, c, N), N, HW,
+                   mean, invstd, running_mean, running_var, momentum, eps);
+}
+#endif
 
 /* Element-wise kernels: a work-item runs elements i0..i1 of (image, channel) plane g, the whole
  * plane on the CPU class (no per-element division there), one element on the GPU class. */
@@ -168,6 +194,20 @@ __kernel void bn_backward_partial(__global const float *dy, __global const float
 #endif
 
 /* dbeta = sum dy, dgamma = sum dy * xhat. */
+#if RC_GPU
+/* One work-group per channel (C groups), as bn_finalize_stats. */
+__kernel void bn_backward_params(__global const float *part_a, __global const float *part_b,
+                                 __global float *dgamma, __global float *dbeta, const int N,
+                                 const int C) {
+    __local float lanes[RC_LANES];
+    const int c = get_group_id(0);
+    const float a = wg_sum(part_a + c * N, N, lanes), b = wg_sum(part_b + c * N, N, lanes);
+    if (get_local_id(0) == 0) {
+        dbeta[c] = a;
+        dgamma[c] = b;
+    }
+}
+#else
 __kernel void bn_backward_params(__global const float *part_a, __global const float *part_b,
                                  __global float *dgamma, __global float *dbeta, const int N,
                                  const int C) {
@@ -176,6 +216,7 @@ __kernel void bn_backward_params(__global const float *part_a, __global const fl
     dbeta[c] = bn_channel_total(part_a, c, N);
     dgamma[c] = bn_channel_total(part_b, c, N);
 }
+#endif
 
 /* dx = gamma * invstd * (dy - dbeta/M - xhat * dgamma/M), M = N*HW. */
 __kernel void bn_backward_dx(__global const float *dy, __global const float *x,

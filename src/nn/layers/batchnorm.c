@@ -1,6 +1,6 @@
-/* Per-(image, channel) partial sums (RC_LAUNCH_REDUCE: a plane per work-item on the CPU class,
- * per work-group on the GPU class), then per-channel totals; element-wise kernels over
- * rc_plane_items work-items. */
+/* Per-(image, channel) partial sums, then per-channel totals: reductions (RC_LAUNCH_REDUCE) of a
+ * plane or channel per work-item on the CPU class, per work-group on the GPU class. Element-wise
+ * kernels over rc_plane_items work-items. */
 #include "ramp/batchnorm.h"
 #include "ramp/launch.h"
 
@@ -20,10 +20,10 @@ int rc_bn_forward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_mem
                          RC_ARG(b->part_a), RC_ARG(n), RC_ARG(c), RC_ARG(hw)) ||
         RC_LAUNCH_REDUCE(ctx, "batchnorm.cl", "bn_partial_sq", 2, g2, e, RC_ARG(x),
                          RC_ARG(b->part_a), RC_ARG(b->part_b), RC_ARG(n), RC_ARG(c), RC_ARG(hw)) ||
-        RC_LAUNCH(ctx, "batchnorm.cl", "bn_finalize_stats", 1, &gc, e, RC_ARG(b->part_a),
-                  RC_ARG(b->part_b), RC_ARG(b->mean), RC_ARG(b->invstd), RC_ARG(b->running_mean),
-                  RC_ARG(b->running_var), RC_ARG(n), RC_ARG(c), RC_ARG(hw), RC_ARG(momentum),
-                  RC_ARG(eps)))
+        RC_LAUNCH_REDUCE(ctx, "batchnorm.cl", "bn_finalize_stats", 1, &gc, e, RC_ARG(b->part_a),
+                         RC_ARG(b->part_b), RC_ARG(b->mean), RC_ARG(b->invstd),
+                         RC_ARG(b->running_mean), RC_ARG(b->running_var), RC_ARG(n), RC_ARG(c),
+                         RC_ARG(hw), RC_ARG(momentum), RC_ARG(eps)))
         return -1;
     return RC_LAUNCH(ctx, "batchnorm.cl", "bn_apply", 1, &g, e, RC_ARG(x), RC_ARG(y),
                      RC_ARG(b->mean), RC_ARG(b->invstd), RC_ARG(b->gamma), RC_ARG(b->beta),
@@ -45,8 +45,8 @@ int rc_bn_backward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_me
     if (RC_LAUNCH_REDUCE(ctx, "batchnorm.cl", "bn_backward_partial", 2, g2, e, RC_ARG(dy),
                          RC_ARG(x), RC_ARG(b->mean), RC_ARG(b->invstd), RC_ARG(b->part_a),
                          RC_ARG(b->part_b), RC_ARG(n), RC_ARG(c), RC_ARG(hw)) ||
-        RC_LAUNCH(ctx, "batchnorm.cl", "bn_backward_params", 1, &gc, e, RC_ARG(b->part_a),
-                  RC_ARG(b->part_b), RC_ARG(dgamma), RC_ARG(dbeta), RC_ARG(n), RC_ARG(c)))
+        RC_LAUNCH_REDUCE(ctx, "batchnorm.cl", "bn_backward_params", 1, &gc, e, RC_ARG(b->part_a),
+                         RC_ARG(b->part_b), RC_ARG(dgamma), RC_ARG(dbeta), RC_ARG(n), RC_ARG(c)))
         return -1;
     if (!dx) return 0;
     return RC_LAUNCH(ctx, "batchnorm.cl", "bn_backward_dx", 1, &g, e, RC_ARG(dy), RC_ARG(x),
