@@ -1,13 +1,54 @@
 /* Batch normalisation over (N, H, W) per channel, as PyTorch's BatchNorm2d. Reductions go through
- * per-(channel, image) partial sums and then a fixed-order sum over images: deterministic. */
+ * per-(channel, image) partial sums and then a fixed-order sum over images: deterministic. They
+ * run a plane (partial sums) or a channel (totals) per work-item on the CPU class, per work-group
+ * on the GPU class; element-wise kernels go through plane_elems (cl/common.cl). */
 
-/* Channel c's total of its N per-image partials part[c*N + n], added in image order. */
+/* CPU class: channel c's total of its N per-image partials part[c*N + n], in image order. */
 static inline float bn_channel_total(__global const float *part, const int c, const int N) {
     float s = 0.0f;
     for (int n = 0; n < N; n++) s += part[c * N + n];
     return s;
 }
 
+#if RC_GPU
+/* Work-group c*N + n (N*C groups) reduces the plane x[n][c] in the fixed lanes of wg_sum /
+ * wg_tree_sum: neighbouring work-items read neighbouring floats, and the sum does not depend on
+ * the work-group size. The offset of that plane; its channel in *c. */
+static inline size_t bn_group_plane(const int N, const int C, const int HW, int *c) {
+    const int g = get_group_id(0);
+    *c = g / N;
+    return ((size_t)(g - *c * N) * C + *c) * HW;
+}
+
+/* part[c*N + n] = sum over the plane x[n][c] */
+__kernel void bn_partial_sum(__global const float *x, __global float *part, const int N,
+                             const int C, const int HW) {
+    __local float lanes[RC_LANES];
+    int c;
+    const float s = wg_sum(x + bn_group_plane(N, C, HW, &c), HW, lanes);
+    if (get_local_id(0) == 0) part[get_group_id(0)] = s;
+}
+
+/* Centered second moment, from the mean implied by part_sum (more accurate than E[x^2]-E[x]^2). */
+__kernel void bn_partial_sq(__global const float *x, __global const float *part_sum,
+                            __global float *part_sq, const int N, const int C, const int HW) {
+    __local float lanes[RC_LANES];
+    int c;
+    __global const float *p = x + bn_group_plane(N, C, HW, &c);
+    /* summed as bn_finalize_stats sums it: the same mean */
+    const float mean = wg_sum(part_sum + c * N, N, lanes) / (float)(N * HW);
+    for (int v = get_local_id(0); v < RC_LANES; v += get_local_size(0)) {
+        float s = 0.0f;
+        for (int j = v; j < HW; j += RC_LANES) {
+            const float d = p[j] - mean;
+            s += d * d;
+        }
+        lanes[v] = s;
+    }
+    const float s = wg_tree_sum(lanes);
+    if (get_local_id(0) == 0) part_sq[get_group_id(0)] = s;
+}
+#else
 /* part[c*N + n] = sum over the plane x[n][c] */
 __kernel void bn_partial_sum(__global const float *x, __global float *part, const int N,
                              const int C, const int HW) {
@@ -33,16 +74,14 @@ __kernel void bn_partial_sq(__global const float *x, __global const float *part_
     }
     part_sq[c * N + n] = s;
 }
+#endif
 
-/* Batch mean and 1/sqrt(biased var + eps); running stats updated with the unbiased variance. */
-__kernel void bn_finalize_stats(__global const float *part_sum, __global const float *part_sq,
-                                __global float *mean, __global float *invstd,
-                                __global float *running_mean, __global float *running_var,
-                                const int N, const int C, const int HW, const float momentum,
-                                const float eps) {
-    const int c = get_global_id(0);
-    if (c >= C) return;
-    const float s = bn_channel_total(part_sum, c, N), q = bn_channel_total(part_sq, c, N);
+/* Channel c's batch mean and 1/sqrt(biased var + eps) from its totals s (of x) and q (of the
+ * squared deviations) over N*HW values; running stats updated with the unbiased variance. */
+static inline void bn_store_stats(const int c, const float s, const float q, const int N,
+                                  const int HW, __global float *mean, __global float *invstd,
+                                  __global float *running_mean, __global float *running_var,
+                                  const float momentum, const float eps) {
     const float M = (float)(N * HW);
     const float mu = s / M, var = q / M;
     mean[c] = mu;
@@ -52,16 +91,45 @@ __kernel void bn_finalize_stats(__global const float *part_sum, __global const f
     running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
 }
 
-/* Element-wise kernels run one (image, channel) plane per work-item: no per-element division. */
+#if RC_GPU
+/* The channels' totals: one work-group per channel (C groups), its N partials in the fixed lanes
+ * of wg_sum. */
+__kernel void bn_finalize_stats(__global const float *part_sum, __global const float *part_sq,
+                                __global float *mean, __global float *invstd,
+                                __global float *running_mean, __global float *running_var,
+                                const int N, const int C, const int HW, const float momentum,
+                                const float eps) {
+    __local float lanes[RC_LANES];
+    const int c = get_group_id(0);
+    const float s = wg_sum(part_sum + c * N, N, lanes), q = wg_sum(part_sq + c * N, N, lanes);
+    if (get_local_id(0) == 0)
+        bn_store_stats(c, s, q, N, HW, mean, invstd, running_mean, running_var, momentum, eps);
+}
+#else
+/* The channels' totals: one channel per work-item. */
+__kernel void bn_finalize_stats(__global const float *part_sum, __global const float *part_sq,
+                                __global float *mean, __global float *invstd,
+                                __global float *running_mean, __global float *running_var,
+                                const int N, const int C, const int HW, const float momentum,
+                                const float eps) {
+    const int c = get_global_id(0);
+    if (c >= C) return;
+    bn_store_stats(c, bn_channel_total(part_sum, c, N), bn_channel_total(part_sq, c, N), N, HW,
+                   mean, invstd, running_mean, running_var, momentum, eps);
+}
+#endif
+
+/* Element-wise kernels: a work-item runs elements i0..i1 of (image, channel) plane g, the whole
+ * plane on the CPU class (no per-element division there), one element on the GPU class. */
 __kernel void bn_apply(__global const float *x, __global float *y, __global const float *mean,
                        __global const float *invstd, __global const float *gamma,
                        __global const float *beta, const int C, const int HW, const int NC) {
-    const int g = get_global_id(0);
-    if (g >= NC) return;
+    int g, i0, i1;
+    if (!plane_elems(NC, HW, &g, &i0, &i1)) return;
     const int c = g % C;
     const float scale = invstd[c] * gamma[c], shift = beta[c] - mean[c] * scale;
     const size_t off = (size_t)g * HW;
-    for (int i = 0; i < HW; i++) y[off + i] = x[off + i] * scale + shift;
+    for (int i = i0; i < i1; i++) y[off + i] = x[off + i] * scale + shift;
 }
 
 /* Eval mode: normalise with the running statistics. */
@@ -69,15 +137,42 @@ __kernel void bn_apply_eval(__global const float *x, __global float *y,
                             __global const float *running_mean, __global const float *running_var,
                             __global const float *gamma, __global const float *beta,
                             const float eps, const int C, const int HW, const int NC) {
-    const int g = get_global_id(0);
-    if (g >= NC) return;
+    int g, i0, i1;
+    if (!plane_elems(NC, HW, &g, &i0, &i1)) return;
     const int c = g % C;
     const float scale = gamma[c] / sqrt(running_var[c] + eps);
     const float shift = beta[c] - running_mean[c] * scale;
     const size_t off = (size_t)g * HW;
-    for (int i = 0; i < HW; i++) y[off + i] = x[off + i] * scale + shift;
+    for (int i = i0; i < i1; i++) y[off + i] = x[off + i] * scale + shift;
 }
 
+#if RC_GPU
+/* part_a[c*N+n] = sum dy, part_b[c*N+n] = sum dy * xhat over the plane. */
+__kernel void bn_backward_partial(__global const float *dy, __global const float *x,
+                                  __global const float *mean, __global const float *invstd,
+                                  __global float *part_a, __global float *part_b, const int N,
+                                  const int C, const int HW) {
+    __local float lanes_a[RC_LANES], lanes_b[RC_LANES];
+    int c;
+    const size_t off = bn_group_plane(N, C, HW, &c);
+    const float mu = mean[c], is = invstd[c];
+    for (int v = get_local_id(0); v < RC_LANES; v += get_local_size(0)) {
+        float a = 0.0f, b = 0.0f;
+        for (int j = v; j < HW; j += RC_LANES) {
+            const float g = dy[off + j];
+            a += g;
+            b += g * (x[off + j] - mu) * is;
+        }
+        lanes_a[v] = a;
+        lanes_b[v] = b;
+    }
+    const float a = wg_tree_sum(lanes_a), b = wg_tree_sum(lanes_b);
+    if (get_local_id(0) == 0) {
+        part_a[get_group_id(0)] = a;
+        part_b[get_group_id(0)] = b;
+    }
+}
+#else
 /* part_a[c*N+n] = sum dy, part_b[c*N+n] = sum dy * xhat over the plane. */
 __kernel void bn_backward_partial(__global const float *dy, __global const float *x,
                                   __global const float *mean, __global const float *invstd,
@@ -96,8 +191,23 @@ __kernel void bn_backward_partial(__global const float *dy, __global const float
     part_a[c * N + n] = a;
     part_b[c * N + n] = b;
 }
+#endif
 
 /* dbeta = sum dy, dgamma = sum dy * xhat. */
+#if RC_GPU
+/* One work-group per channel (C groups), as bn_finalize_stats. */
+__kernel void bn_backward_params(__global const float *part_a, __global const float *part_b,
+                                 __global float *dgamma, __global float *dbeta, const int N,
+                                 const int C) {
+    __local float lanes[RC_LANES];
+    const int c = get_group_id(0);
+    const float a = wg_sum(part_a + c * N, N, lanes), b = wg_sum(part_b + c * N, N, lanes);
+    if (get_local_id(0) == 0) {
+        dbeta[c] = a;
+        dgamma[c] = b;
+    }
+}
+#else
 __kernel void bn_backward_params(__global const float *part_a, __global const float *part_b,
                                  __global float *dgamma, __global float *dbeta, const int N,
                                  const int C) {
@@ -106,6 +216,7 @@ __kernel void bn_backward_params(__global const float *part_a, __global const fl
     dbeta[c] = bn_channel_total(part_a, c, N);
     dgamma[c] = bn_channel_total(part_b, c, N);
 }
+#endif
 
 /* dx = gamma * invstd * (dy - dbeta/M - xhat * dgamma/M), M = N*HW. */
 __kernel void bn_backward_dx(__global const float *dy, __global const float *x,
@@ -114,13 +225,13 @@ __kernel void bn_backward_dx(__global const float *dy, __global const float *x,
                              __global const float *dbeta, __global float *dx, const int C,
                              const int HW, const int NC, const float inv_m,
                              const int accumulate) {
-    const int g = get_global_id(0);
-    if (g >= NC) return;
+    int g, i0, i1;
+    if (!plane_elems(NC, HW, &g, &i0, &i1)) return;
     const int c = g % C;
     const float is = invstd[c], mu = mean[c], k = gamma[c] * is;
     const float db = dbeta[c] * inv_m, dgm = dgamma[c] * inv_m;
     const size_t off = (size_t)g * HW;
-    for (int i = 0; i < HW; i++) {
+    for (int i = i0; i < i1; i++) {
         const float xhat = (x[off + i] - mu) * is;
         const float v = k * (dy[off + i] - db - xhat * dgm);
         dx[off + i] = accumulate ? dx[off + i] + v : v;
@@ -131,12 +242,12 @@ __kernel void bn_backward_dx(__global const float *dy, __global const float *x,
 __kernel void bn_backward_dx_eval(__global const float *dy, __global const float *running_var,
                                   __global const float *gamma, __global float *dx, const float eps,
                                   const int C, const int HW, const int NC, const int accumulate) {
-    const int g = get_global_id(0);
-    if (g >= NC) return;
+    int g, i0, i1;
+    if (!plane_elems(NC, HW, &g, &i0, &i1)) return;
     const int c = g % C;
     const float k = gamma[c] / sqrt(running_var[c] + eps);
     const size_t off = (size_t)g * HW;
-    for (int i = 0; i < HW; i++) {
+    for (int i = i0; i < i1; i++) {
         const float v = dy[off + i] * k;
         dx[off + i] = accumulate ? dx[off + i] + v : v;
     }
@@ -145,7 +256,7 @@ __kernel void bn_backward_dx_eval(__global const float *dy, __global const float
 /* Eval mode, batch norm followed by ReLU whose output is y: the gradient at the batch norm's
  * input from the ReLU's output gradient dy (both NCHW), written to dz[n * ns + c * cs + h * rs +
  * w]; with `padded`, zeros in columns W..rs-1 and after row H up to cs. One (image, channel)
- * plane per work-item. */
+ * plane per work-item: only the CPU class's fused path (implicit GEMM, src/nn/model.c) runs it. */
 __kernel void bn_relu_backward_eval(__global const float *dy, __global const float *y,
                                     __global const float *running_var,
                                     __global const float *gamma, __global float *dz,

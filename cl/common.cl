@@ -44,6 +44,28 @@ static inline float wg_sum(__global const float *p, const int n, __local float *
     return wg_tree_sum(lanes);
 }
 
+/* ---- planes of NCHW tensors ---------------------------------------------------------------- */
+
+/* Element-wise kernels over `planes` planes of P floats each (an NCHW tensor's (image, channel)
+ * planes, say): the CPU class gives a work-item a whole plane (global size planes), the GPU class
+ * one element (global size planes * P, rc_plane_items in ramp/launch.h). Work-item i gets plane
+ * *g and its elements *p0 to *p1 (exclusive); 0 when out of range. */
+static inline int plane_elems(const int planes, const int P, int *g, int *p0, int *p1) {
+    const int i = get_global_id(0);
+#if RC_GPU
+    if (i >= planes * P) return 0;
+    *g = i / P;
+    *p0 = i - *g * P;
+    *p1 = *p0 + 1;
+#else
+    if (i >= planes) return 0;
+    *g = i;
+    *p0 = 0;
+    *p1 = P;
+#endif
+    return 1;
+}
+
 /* ---- rows of logits ------------------------------------------------------------------------ */
 
 /* The *_cols helpers take the columns k0, k0 + step, ... below K of a row: (0, 1) is the whole

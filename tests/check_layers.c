@@ -583,6 +583,90 @@ END_TEST
 START_TEST(fused_block_one_channel) { fused_case(2, 1, 18, 6, 1); }
 END_TEST
 
+/* ---- work-group size ---------------------------------------------------------------------
+ * The reducing kernels (batch-norm statistics and backward partial sums, average pooling, the
+ * convolution bias gradient) run one work-group per reduction on the GPU class. Their results
+ * must not depend on the work-group size: sizes 1 and 16 (ctx.testing.group_size, each in a
+ * fresh context) give the bits the default size gives. Planes of 289 and bias rows of 288 floats
+ * take more than RC_LANES elements per lane pass. Trivially so on the CPU class. */
+
+typedef struct out_buf {
+    cl_mem buf;
+    size_t n;
+} out_buf;
+
+/* What the train-mode batch norm, the pooling and a convolution with bias write, forward and
+ * backward, with work-groups of group_size (0: the default); *n floats, malloc'ed. */
+static float *reductions_at_group_size(unsigned group_size, size_t *n_out) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    ctx.testing.group_size = group_size;
+    rc_err e;
+    const int n = 3, c = 4, hw = 17 * 17;
+    const size_t nx = (size_t)n * c * hw, nc = (size_t)n * c;
+    rc_bn_buffers b = eval_bn(&ctx, c, 70);
+    b.mean = dev_buf(&ctx, (size_t)c), b.invstd = dev_buf(&ctx, (size_t)c);
+    b.part_a = dev_buf(&ctx, nc), b.part_b = dev_buf(&ctx, nc);
+    cl_mem x = rand_dev(&ctx, nx, -2, 2, 71), dy = rand_dev(&ctx, nx, -1, 1, 72);
+    rc_conv_shape s;
+    rc_conv_shape_init(&s, 2, 3, 12, 12, 4, 3, 1, 1);
+    const size_t ncx = (size_t)s.n * s.c * s.h * s.w, ncy = (size_t)s.n * s.oc * s.oh * s.ow;
+    rc_workspace ws;
+    size_t col, z;
+    rc_conv_workspace_need(&s, &col, &z);
+    ck_assert_msg(rc_workspace_alloc(&ctx, &ws, col, z, &e) == 0, "%s", e.msg);
+    const size_t nw = (size_t)s.oc * s.c * 9, nb = (size_t)s.oc;
+    cl_mem cx = rand_dev(&ctx, ncx, -1, 1, 73), w = rand_dev(&ctx, nw, -.5f, .5f, 74);
+    cl_mem bias = rand_dev(&ctx, nb, -.5f, .5f, 75), cdy = rand_dev(&ctx, ncy, -1, 1, 76);
+    cl_mem y = dev_buf(&ctx, nx), dx = dev_buf(&ctx, nx), dgamma = dev_buf(&ctx, (size_t)c);
+    cl_mem dbeta = dev_buf(&ctx, (size_t)c), pooled = dev_buf(&ctx, nc);
+    cl_mem cy = dev_buf(&ctx, ncy), cdx = dev_buf(&ctx, ncx), cdw = dev_buf(&ctx, nw);
+    cl_mem cdb = dev_buf(&ctx, nb);
+    ck_assert_msg(rc_bn_forward(&ctx, 1, n, c, hw, x, y, &b, &e) == 0 &&
+                      rc_bn_backward(&ctx, 1, n, c, hw, x, dy, dx, 0, dgamma, dbeta, &b, &e) == 0 &&
+                      rc_gap_forward(&ctx, n, c, hw, x, pooled, &e) == 0 &&
+                      rc_conv_forward(&ctx, &s, cx, w, bias, cy, &ws, &e) == 0 &&
+                      rc_conv_backward(&ctx, &s, cx, w, cdy, cdx, 0, cdw, cdb, 0, &ws, &e) == 0,
+                  "group size %u: %s", group_size, e.msg);
+    const size_t cc = (size_t)c;
+    const out_buf out[] = {{y, nx},      {dx, nx},       {dgamma, cc},         {dbeta, cc},
+                           {b.mean, cc}, {b.invstd, cc}, {b.running_mean, cc}, {b.running_var, cc},
+                           {pooled, nc}, {cy, ncy},      {cdx, ncx},           {cdw, nw},
+                           {cdb, nb}};
+    const size_t nout = sizeof out / sizeof *out;
+    size_t total = 0;
+    for (size_t i = 0; i < nout; i++) total += out[i].n;
+    float *h = malloc(total * sizeof *h), *p = h;
+    for (size_t i = 0; i < nout; i++) {
+        download(&ctx, out[i].buf, p, out[i].n);
+        p += out[i].n;
+        clReleaseMemObject(out[i].buf);
+    }
+    cl_mem all[] = {b.gamma, b.beta, b.part_a, b.part_b, x, dy, cx, w, bias, cdy};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) clReleaseMemObject(all[i]);
+    rc_workspace_free(&ws);
+    rc_ctx_close(&ctx);
+    *n_out = total;
+    return h;
+}
+
+START_TEST(reductions_independent_of_group_size) {
+    size_t n_ref, n;
+    float *ref = reductions_at_group_size(0, &n_ref);
+    const unsigned sizes[] = {1, 16};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        float *got = reductions_at_group_size(sizes[k], &n);
+        ck_assert_uint_eq(n, n_ref);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(memcmp(&got[i], &ref[i], sizeof *ref) == 0,
+                          "group size %u: output float %zu is %.9g, default size %.9g", sizes[k], i,
+                          got[i], ref[i]);
+        free(got);
+    }
+    free(ref);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("layers");
     TCase *tc = tcase_create("layers");
@@ -606,6 +690,7 @@ int main(void) {
     tcase_add_test(tc, fused_block_stride1_ragged);
     tcase_add_test(tc, fused_block_wide);
     tcase_add_test(tc, fused_block_one_channel);
+    tcase_add_test(tc, reductions_independent_of_group_size);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

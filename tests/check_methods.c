@@ -277,7 +277,8 @@ static void ramp_loss_case(int empty_mask) {
     logit_dev_open(&ctx, &d, 3, z[0], y);
     int n = RN, k = RK;
     rc_err e;
-    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_loss", RN, &e, RC_ARG(d.z[0]),
+    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_loss", 1, (size_t[]){RN}, &e,
+                                 RC_ARG(d.z[0]),
                                  RC_ARG(d.z[1]), RC_ARG(d.z[2]), RC_ARG(d.labels), RC_ARG(lambda),
                                  RC_ARG(n), RC_ARG(k), RC_ARG(d.dz[0]), RC_ARG(d.dz[1]),
                                  RC_ARG(d.dz[2]), RC_ARG(d.loss), RC_ARG(d.correct)) == 0,
@@ -340,7 +341,8 @@ START_TEST(ramp_trades_loss_matches_host) {
     logit_dev_open(&ctx, &d, 4, z[0], y);
     int n = RN, k = RK;
     rc_err e;
-    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_trades_loss", RN, &e, RC_ARG(d.z[0]),
+    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_trades_loss", 1, (size_t[]){RN}, &e,
+                                 RC_ARG(d.z[0]),
                                  RC_ARG(d.z[1]), RC_ARG(d.z[2]), RC_ARG(d.z[3]), RC_ARG(d.labels),
                                  RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(k),
                                  RC_ARG(d.dz[0]), RC_ARG(d.dz[1]), RC_ARG(d.dz[2]), RC_ARG(d.dz[3]),
@@ -401,13 +403,15 @@ static size_t loss_outputs(unsigned group, const float *z, const int *y, float *
     take_losses(&ctx, b.loss, b.correct, dz, 1, out, &o);
     download(&ctx, b.stats, out + o, 3);
     o += 3;
-    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_loss", GN, &e, RC_ARG(zd[0]),
+    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_loss", 1, (size_t[]){GN}, &e,
+                                 RC_ARG(zd[0]),
                                  RC_ARG(zd[1]), RC_ARG(zd[2]), RC_ARG(labels), RC_ARG(lambda),
                                  RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]), RC_ARG(dz[1]), RC_ARG(dz[2]),
                                  RC_ARG(b.loss), RC_ARG(b.correct)) == 0,
                   "%s", e.msg);
     take_losses(&ctx, b.loss, b.correct, dz, 3, out, &o);
-    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_trades_loss", GN, &e, RC_ARG(zd[0]),
+    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_trades_loss", 1, (size_t[]){GN}, &e,
+                                 RC_ARG(zd[0]),
                                  RC_ARG(zd[1]), RC_ARG(zd[2]), RC_ARG(zd[3]), RC_ARG(labels),
                                  RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]),
                                  RC_ARG(dz[1]), RC_ARG(dz[2]), RC_ARG(dz[3]), RC_ARG(b.loss),
@@ -415,7 +419,8 @@ static size_t loss_outputs(unsigned group, const float *z, const int *y, float *
                   "%s", e.msg);
     take_losses(&ctx, b.loss, b.correct, dz, 4, out, &o);
     for (int t = 0; t < 2; t++, first = 0) /* two AVG passes */
-        ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "avg_loss", GN, &e, RC_ARG(zd[t]),
+        ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "avg_loss", 1, (size_t[]){GN}, &e,
+                                     RC_ARG(zd[t]),
                                      RC_ARG(labels), RC_ARG(inv_t), RC_ARG(scale), RC_ARG(first),
                                      RC_ARG(n), RC_ARG(k), RC_ARG(dz[t]), RC_ARG(b.loss),
                                      RC_ARG(b.correct)) == 0,

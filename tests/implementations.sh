@@ -4,7 +4,9 @@
 # then the fast evaluation of 100 test points) on
 #   pocl-cpu   PoCL, CPU class: the reference
 #   pocl-gpu   PoCL, GPU class (RAMP_CL_PATH=gpu): CLBlast GEMMs and the GPU-class kernels
-#   rusticl    Mesa rusticl on llvmpipe, when mesa-opencl-icd is installed
+#   rusticl    Mesa rusticl on llvmpipe, GPU class (the path of rusticl's GPUs, radeonsi and iris;
+#              llvmpipe runs the CPU class's GEMM kernels far slower), when mesa-opencl-icd is
+#              installed
 #   oclgrind   the Oclgrind simulator (a GPU-class device), when installed: smaller runs (32
 #              training images, 20 test points), compared with a PoCL run of the same size
 # all from one natural model trained on the reference. Each must end with every weight tensor
@@ -32,7 +34,7 @@ on() {
     case $impl in
         pocl-cpu) env ${POCL_ICD:+OCL_ICD_VENDORS=$POCL_ICD} RAMP_CL_PATH=cpu "$@" ;;
         pocl-gpu) env ${POCL_ICD:+OCL_ICD_VENDORS=$POCL_ICD} RAMP_CL_PATH=gpu "$@" ;;
-        rusticl) env OCL_ICD_VENDORS=$VENDORS/rusticl.icd RUSTICL_ENABLE=llvmpipe "$@" ;;
+        rusticl) env OCL_ICD_VENDORS=$VENDORS/rusticl.icd RUSTICL_ENABLE=llvmpipe RAMP_CL_PATH=gpu "$@" ;;
         oclgrind) oclgrind "$@" ;;
     esac
 }

@@ -39,19 +39,28 @@ int rc_launch_groups(rc_ctx *ctx, const char *file, const char *name, size_t gro
                      (int)(sizeof((rc_arg[]){__VA_ARGS__}) / sizeof(rc_arg)),                      \
                      (rc_arg[]){__VA_ARGS__}, e)
 
-/* `count` independent items (rows of logits, chunks of a vector) of a kernel with a body per
- * class (`#if RC_GPU`): one work-item each on the CPU class (rc_launch over `count`), one
- * work-group each on the GPU class (rc_launch_groups). */
-static inline int rc_launch_each(rc_ctx *ctx, const char *file, const char *name, size_t count,
-                                 int nargs, const rc_arg *args, rc_err *e) {
-    if (ctx->cls == RC_CLASS_GPU) return rc_launch_groups(ctx, file, name, count, nargs, args, e);
-    return rc_launch(ctx, file, name, 1, &count, nargs, args, e);
+/* Kernels with a body per class (`#if RC_GPU` in cl/) over independent items (rows of logits,
+ * planes, channels, chunks of a vector): on the CPU class one work-item per item over `global`
+ * (`dims` dimensions, as rc_launch); on the GPU class one work-group per item (rc_launch_groups
+ * over the product of `global`, the first dimension fastest). */
+static inline int rc_launch_each(rc_ctx *ctx, const char *file, const char *name, int dims,
+                                 const size_t *global, int nargs, const rc_arg *args, rc_err *e) {
+    if (ctx->cls == RC_CLASS_CPU) return rc_launch(ctx, file, name, dims, global, nargs, args, e);
+    size_t groups = 1;
+    for (int d = 0; d < dims; d++) groups *= global[d];
+    return rc_launch_groups(ctx, file, name, groups, nargs, args, e);
 }
 
-#define RC_LAUNCH_EACH(ctx, file, name, count, e, ...)                                             \
-    rc_launch_each(ctx, file, name, count,                                                         \
+#define RC_LAUNCH_EACH(ctx, file, name, dims, global, e, ...)                                      \
+    rc_launch_each(ctx, file, name, dims, global,                                                  \
                    (int)(sizeof((rc_arg[]){__VA_ARGS__}) / sizeof(rc_arg)),                        \
                    (rc_arg[]){__VA_ARGS__}, e)
+
+/* Work-items of an element-wise kernel over `planes` planes of p floats (plane_elems in
+ * cl/common.cl): one per plane on the CPU class, one per element on the GPU class. */
+static inline size_t rc_plane_items(const rc_ctx *ctx, size_t planes, size_t p) {
+    return ctx->cls == RC_CLASS_GPU ? planes * p : planes;
+}
 
 /* Set the arguments of an already created kernel (e.g. one built with -D options) and enqueue
  * it; `local` NULL lets the driver choose. rc_launch is this plus the lookup by name and

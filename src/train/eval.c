@@ -373,7 +373,7 @@ int rc_batch_io_upload(rc_ctx *ctx, rc_model *m, rc_batch_io *b, uint32_t n, rc_
 }
 
 int rc_batch_io_accumulate(rc_ctx *ctx, rc_batch_io *b, int n, rc_err *e) {
-    return RC_LAUNCH_EACH(ctx, "loss.cl", "ce_accumulate", 1, e, RC_ARG(b->loss),
+    return RC_LAUNCH_EACH(ctx, "loss.cl", "ce_accumulate", 1, (size_t[]){1}, e, RC_ARG(b->loss),
                           RC_ARG(b->correct), RC_ARG(b->stats), RC_ARG(n));
 }
 

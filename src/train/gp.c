@@ -123,10 +123,12 @@ int rc_gp_merge(rc_ctx *ctx, const rc_gp_snapshot *old, cl_mem adv_params, cl_me
     cl_mem nat_s = nat_state ? nat_state : nat_params;
     const int nc = (int)n_chunks, nt = n_tensors;
     /* the per-chunk and per-tensor sums; the one read-back */
-    if (RC_LAUNCH_EACH(ctx, "gp.cl", "gp_partial", n_chunks, e, RC_ARG(b_c), RC_ARG(nc),
+    if (RC_LAUNCH_EACH(ctx, "gp.cl", "gp_partial", 1, (size_t[]){n_chunks}, e,
+                       RC_ARG(b_c), RC_ARG(nc),
                        RC_ARG(old->params), RC_ARG(old_s), RC_ARG(adv_params), RC_ARG(adv_s),
                        RC_ARG(nat_params), RC_ARG(nat_s), RC_ARG(b_part)) ||
-        RC_LAUNCH_EACH(ctx, "gp.cl", "gp_sums", (size_t)n_tensors, e, RC_ARG(b_t), RC_ARG(nt),
+        RC_LAUNCH_EACH(ctx, "gp.cl", "gp_sums", 1, (size_t[]){(size_t)n_tensors}, e,
+                       RC_ARG(b_t), RC_ARG(nt),
                        RC_ARG(b_part), RC_ARG(b_sums)) ||
         rc_buffer_read(ctx, b_sums, 0, (size_t)n_tensors * 6 * sizeof(float), sums, "GP sums", e))
         goto done;
@@ -142,7 +144,8 @@ int rc_gp_merge(rc_ctx *ctx, const rc_gp_snapshot *old, cl_mem adv_params, cl_me
     /* the write is blocking; the apply is queued and not waited for (the tables are released
      * here, which OpenCL defers until the kernels that use them have run) */
     if (rc_buffer_write(ctx, b_w, 0, (size_t)n_tensors * sizeof(float), weight, "GP weights", e) ||
-        RC_LAUNCH_EACH(ctx, "gp.cl", "gp_apply", n_chunks, e, RC_ARG(b_c), RC_ARG(nc),
+        RC_LAUNCH_EACH(ctx, "gp.cl", "gp_apply", 1, (size_t[]){n_chunks}, e,
+                       RC_ARG(b_c), RC_ARG(nc),
                        RC_ARG(old->params), RC_ARG(old_s), RC_ARG(adv_params), RC_ARG(adv_s),
                        RC_ARG(nat_params), RC_ARG(nat_s), RC_ARG(b_w), RC_ARG(beta)))
         goto done;

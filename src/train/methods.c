@@ -178,13 +178,15 @@ static int ramp_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem 
     if (t->trades) {
         cl_mem zc = rc_model_logits(vc), dzc = rc_model_logits_grad(vc);
         r_loss =
-            RC_LAUNCH_EACH(ctx, "methods.cl", "ramp_trades_loss", (size_t)n, e, RC_ARG(zq),
+            RC_LAUNCH_EACH(ctx, "methods.cl", "ramp_trades_loss", 1, (size_t[]){(size_t)n}, e,
+                           RC_ARG(zq),
                            RC_ARG(zr), RC_ARG(zb), RC_ARG(zc), RC_ARG(labels), RC_ARG(t->lambda),
                            RC_ARG(t->trades_beta), RC_ARG(n), RC_ARG(k), RC_ARG(dzq), RC_ARG(dzr),
                            RC_ARG(dzb), RC_ARG(dzc), RC_ARG(loss), RC_ARG(correct));
     } else {
         r_loss =
-            RC_LAUNCH_EACH(ctx, "methods.cl", "ramp_loss", (size_t)n, e, RC_ARG(zq), RC_ARG(zr),
+            RC_LAUNCH_EACH(ctx, "methods.cl", "ramp_loss", 1, (size_t[]){(size_t)n}, e,
+                           RC_ARG(zq), RC_ARG(zr),
                            RC_ARG(zb), RC_ARG(labels), RC_ARG(t->lambda), RC_ARG(n), RC_ARG(k),
                            RC_ARG(dzq), RC_ARG(dzr), RC_ARG(dzb), RC_ARG(loss), RC_ARG(correct));
     }
@@ -204,7 +206,8 @@ int rc_avg_loss(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem label
         int first = i == 0;
         if (rc_buffer_copy(ctx, t->adv[i], rc_model_input(m), bytes, "adversarial batch", e) ||
             rc_model_forward(ctx, m, 1, n, e) ||
-            RC_LAUNCH_EACH(ctx, "methods.cl", "avg_loss", (size_t)n, e, RC_ARG(z), RC_ARG(labels),
+            RC_LAUNCH_EACH(ctx, "methods.cl", "avg_loss", 1, (size_t[]){(size_t)n}, e,
+                           RC_ARG(z), RC_ARG(labels),
                            RC_ARG(inv_t), RC_ARG(scale), RC_ARG(first), RC_ARG(n), RC_ARG(k),
                            RC_ARG(dz), RC_ARG(loss), RC_ARG(correct)) ||
             rc_model_backward(ctx, m, 1, n, first ? RC_GRAD_WRITE : RC_GRAD_ADD, 0, e))

@@ -39,8 +39,9 @@ void rc_workspace_free(rc_workspace *ws) {
     ws->col = ws->z = NULL;
 }
 
+/* The CPU class writes a row of P column entries per work-item, the GPU class one entry. */
 static int im2col(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, rc_workspace *ws, rc_err *e) {
-    size_t g = (size_t)s->n * s->c * s->kh * s->kw;
+    size_t g = rc_plane_items(ctx, (size_t)s->n * s->c * s->kh * s->kw, (size_t)s->oh * s->ow);
     return RC_LAUNCH(ctx, "conv.cl", "conv_im2col", 1, &g, e, RC_ARG(x), RC_ARG(ws->col),
                      RC_ARG(s->n), RC_ARG(s->c), RC_ARG(s->h), RC_ARG(s->w), RC_ARG(s->kh),
                      RC_ARG(s->kw), RC_ARG(s->stride), RC_ARG(s->pad), RC_ARG(s->oh),
@@ -71,7 +72,7 @@ int rc_conv_forward(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w, cl_
                  (rc_matrix){ws->col, 0, np}, 0.0f, (rc_matrix){ws->z, 0, np}, "conv forward", e))
         return -1;
     int p = s->oh * s->ow, has_bias = bias != NULL;
-    size_t g = (size_t)s->n * s->oc;
+    size_t g = rc_plane_items(ctx, (size_t)s->n * s->oc, (size_t)p);
     cl_mem b = bias ? bias : w; /* any valid buffer; unused without bias */
     return RC_LAUNCH(ctx, "conv.cl", "conv_scatter", 1, &g, e, RC_ARG(ws->z), RC_ARG(y), RC_ARG(b),
                      RC_ARG(has_bias), RC_ARG(s->n), RC_ARG(s->oc), RC_ARG(p));
@@ -95,7 +96,8 @@ static int data_grad(rc_ctx *ctx, const rc_conv_shape *s, cl_mem w, cl_mem dz, c
                  (rc_matrix){dz, 0, np}, 0.0f, (rc_matrix){ws->col, 0, np},
                  "conv input gradient", e))
         return -1;
-    size_t gx = (size_t)s->n * s->c;
+    /* a plane of dx per work-item on the CPU class, an element on the GPU class */
+    size_t gx = rc_plane_items(ctx, (size_t)s->n * s->c, (size_t)s->h * s->w);
     return RC_LAUNCH(ctx, "conv.cl", "conv_col2im", 1, &gx, e, RC_ARG(ws->col), RC_ARG(dx),
                      RC_ARG(s->n), RC_ARG(s->c), RC_ARG(s->h), RC_ARG(s->w), RC_ARG(s->kh),
                      RC_ARG(s->kw), RC_ARG(s->stride), RC_ARG(s->pad), RC_ARG(s->oh),
@@ -105,7 +107,7 @@ static int data_grad(rc_ctx *ctx, const rc_conv_shape *s, cl_mem w, cl_mem dz, c
 /* dZ[oc][n*P + p] = dy[n][oc][p], into the workspace. */
 static int gather(rc_ctx *ctx, const rc_conv_shape *s, cl_mem dy, rc_workspace *ws, rc_err *e) {
     int p = s->oh * s->ow;
-    size_t g = (size_t)s->n * s->oc;
+    size_t g = rc_plane_items(ctx, (size_t)s->n * s->oc, (size_t)p);
     return RC_LAUNCH(ctx, "conv.cl", "conv_gather", 1, &g, e, RC_ARG(dy), RC_ARG(ws->z),
                      RC_ARG(s->n), RC_ARG(s->oc), RC_ARG(p));
 }
@@ -114,10 +116,12 @@ int rc_conv_backward(rc_ctx *ctx, const rc_conv_shape *s, cl_mem x, cl_mem w, cl
                      int acc, cl_mem dw, cl_mem db, int param_acc, rc_workspace *ws, rc_err *e) {
     if (check_ws(s, ws, e) || gather(ctx, s, dy, ws, e)) return -1;
     if (db) {
+        /* GPU class: the sums of the gathered (contiguous) rows of dZ; CPU class: of dy */
         int p = s->oh * s->ow;
         size_t go = (size_t)s->oc;
-        if (RC_LAUNCH(ctx, "conv.cl", "conv_bias_grad", 1, &go, e, RC_ARG(dy), RC_ARG(db),
-                      RC_ARG(s->n), RC_ARG(s->oc), RC_ARG(p), RC_ARG(param_acc)))
+        cl_mem src = ctx->cls == RC_CLASS_GPU ? ws->z : dy;
+        if (RC_LAUNCH_EACH(ctx, "conv.cl", "conv_bias_grad", 1, &go, e, RC_ARG(src), RC_ARG(db),
+                             RC_ARG(s->n), RC_ARG(s->oc), RC_ARG(p), RC_ARG(param_acc)))
             return -1;
     }
     if (dw && weight_grad(ctx, s, x, ws->z, dw, param_acc, ws, e)) return -1;

@@ -32,8 +32,8 @@ int rc_grad_pass(rc_ctx *ctx, size_t total, cl_mem dy, cl_mem dx, int acc, rc_er
 int rc_gap_forward(rc_ctx *ctx, int n, int c, int hw, cl_mem x, cl_mem y, rc_err *e) {
     int nc = n * c;
     size_t g = (size_t)nc;
-    return RC_LAUNCH(ctx, "pool.cl", "gap_forward", 1, &g, e, RC_ARG(x), RC_ARG(y), RC_ARG(nc),
-                     RC_ARG(hw));
+    return RC_LAUNCH_EACH(ctx, "pool.cl", "gap_forward", 1, &g, e, RC_ARG(x), RC_ARG(y),
+                            RC_ARG(nc), RC_ARG(hw));
 }
 
 int rc_gap_backward(rc_ctx *ctx, int n, int c, int hw, cl_mem dy, cl_mem dx, int acc, rc_err *e) {

@@ -6,7 +6,8 @@ int rc_ce_forward_backward(rc_ctx *ctx, int n, int k, cl_mem logits, cl_mem labe
     const float scale = 1.0f / (float)n;
     int want = dz != NULL;
     cl_mem d = dz ? dz : loss; /* any valid buffer; unused without a gradient */
-    return RC_LAUNCH_EACH(ctx, "loss.cl", "ce_forward_backward", (size_t)n, e, RC_ARG(logits),
+    return RC_LAUNCH_EACH(ctx, "loss.cl", "ce_forward_backward", 1, (size_t[]){(size_t)n}, e,
+                          RC_ARG(logits),
                           RC_ARG(labels), RC_ARG(loss), RC_ARG(correct), RC_ARG(d), RC_ARG(n),
                           RC_ARG(k), RC_ARG(scale), RC_ARG(want));
 }
