@@ -12,7 +12,8 @@
 # `make tests/check_layers tests/check_model`); the raw logs go to OUT.md's directory under
 # device-report-DEVICE.logs/.
 #
-# Environment: RAMP_CL (the binary, default ./ramp-cl), MODELS (default "small-cnn
+# Environment: RAMP_CL (the binary, default ./ramp-cl), PYTHON (a python3 with torch; tried
+# before python3 and /usr/bin/python3), MODELS (default "small-cnn
 # preact-resnet18"; a RAMP batch of PreAct ResNet-18 takes minutes on a CPU), BENCH_SECONDS (per
 # workload, default 1), BATCH (default 128), TORCH_THREADS (PyTorch CPU threads, default: every
 # CPU).
@@ -82,19 +83,23 @@ done
 
 # PyTorch on the same machine, CUDA when it has a GPU.
 torch_dev=
-if python3 -c 'import torch' 2>/dev/null; then
-    torch_dev=$(python3 -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
+py=
+for p in ${PYTHON:-} python3 /usr/bin/python3; do
+    if "$p" -c 'import torch' 2>/dev/null; then py=$p; break; fi
+done
+if [ -n "$py" ]; then
+    torch_dev=$("$py" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
     threads=${TORCH_THREADS:-$(nproc)}
     : >"$logs/pytorch.txt"
     for m in $MODELS; do
         step "PyTorch ($torch_dev): bench_pytorch.py $m"
-        python3 "$here/bench_pytorch.py" --device "$torch_dev" --threads "$threads" \
+        "$py" "$here/bench_pytorch.py" --device "$torch_dev" --threads "$threads" \
             --batch "$BATCH" --model "$m" >>"$logs/pytorch.txt" 2>&1
     done
     for m in $MODELS; do
         for gp in --no-gp --gp; do
             step "PyTorch ($torch_dev): bench_ramp_pytorch.py $m $gp"
-            python3 "$here/bench_ramp_pytorch.py" --device "$torch_dev" --threads "$threads" \
+            "$py" "$here/bench_ramp_pytorch.py" --device "$torch_dev" --threads "$threads" \
                 --batch "$BATCH" --model "$m" "$gp" --batches 3 \
                 >"$logs/pytorch-ramp-$m$gp.txt" 2>&1
         done
@@ -145,7 +150,7 @@ fi
     done
     echo
     if [ -n "$torch_dev" ]; then
-        echo "PyTorch $(python3 -c 'import torch; print(torch.__version__)') on $torch_dev" \
+        echo "PyTorch $("$py" -c 'import torch; print(torch.__version__)') on $torch_dev" \
             "($(grep -m1 '^torch ' "$logs/pytorch.txt" | sed 's/^torch [^,]*, //'))."
     else
         echo "PyTorch: not importable here, no ratios."
