@@ -45,8 +45,16 @@ __kernel void atk_topk_threshold(__global const float *g, __global const float *
         }
         if (run) atomic_add(&hist[run_digit], run);
         barrier(CLK_LOCAL_MEM_FENCE);
+        /* the digit whose keys hold the k-th: a scan of fixed length (Mesa's llvmpipe ended the
+         * outer loop early after a `while` here, at work-group size 1) */
         uint digit = 0, below = 0;
-        while (below + hist[digit] <= k) below += hist[digit++];
+        for (uint q = 0; q < 255; q++) {
+            const uint h = hist[q];
+            if (digit == q && below + h <= k) {
+                below += h;
+                digit = q + 1;
+            }
+        }
         k -= below;
         prefix |= digit << shift;
         barrier(CLK_LOCAL_MEM_FENCE); /* every work-item has read hist */
