@@ -1,8 +1,9 @@
 /* APGD bookkeeping per sample (the reference: auto-attack, autopgd_base.py,
  * APGDAttack.attack_single_run): best points, the checkpoint test with step halving and restarts,
- * and the l1 sparsity adaptation. One work-item per sample, looping over its d coordinates for
- * the row copies. Rows of loss_steps are stored shifted by one so that row -1 (index 0) stays
- * zero, which reproduces the reference's wrap-around at the first checkpoint. */
+ * and the l1 sparsity adaptation. Per-sample kernels (SAMPLE_ID in cl/common.cl): one work-item
+ * per sample looping over its d coordinates for the row copies (CPU class), or one work-group per
+ * sample sharing them (GPU class). Rows of loss_steps are stored shifted by one so that row -1
+ * (index 0) stays zero, which reproduces the reference's wrap-around at the first checkpoint. */
 
 /* After the forward (and backward) at x_adv of iteration `row` (-1: the starting point). */
 __kernel void apgd_track(__global const float *x_adv, __global const float *g,
@@ -11,25 +12,22 @@ __kernel void apgd_track(__global const float *x_adv, __global const float *g,
                          __global float *x_best_adv, __global float *loss_best,
                          __global float *acc, __global float *loss_steps, const int row,
                          const int B, const int d) {
-    const int b = get_global_id(0);
+    const int b = SAMPLE_ID;
     if (b >= B) return;
     const size_t off = (size_t)b * d;
-    const float l = loss[b];
-    if (row < 0) { /* iteration-0 evaluation: everything starts at the starting point */
-        acc[b] = correct[b];
-        loss_best[b] = l;
-        copy_row(x_best + off, x_adv + off, d);
-        copy_row(grad_best + off, g + off, d);
-        copy_row(x_best_adv + off, x_adv + off, d);
-        return;
+    const float l = loss[b], ok = correct[b];
+    const int start = row < 0; /* iteration-0 evaluation: everything starts at the starting point */
+    const float acc_new = start ? ok : acc[b] != 0.0f && ok != 0.0f ? 1.0f : 0.0f;
+    const int better = start || l > loss_best[b];
+    if (sample_writer()) {
+        acc[b] = acc_new;
+        if (!start) loss_steps[(size_t)(row + 1) * B + b] = l;
+        if (better) loss_best[b] = l;
     }
-    if (correct[b] == 0.0f) copy_row(x_best_adv + off, x_adv + off, d);
-    acc[b] = acc[b] != 0.0f && correct[b] != 0.0f ? 1.0f : 0.0f;
-    loss_steps[(size_t)(row + 1) * B + b] = l;
-    if (l > loss_best[b]) {
-        loss_best[b] = l;
-        copy_row(x_best + off, x_adv + off, d);
-        copy_row(grad_best + off, g + off, d);
+    if (start || ok == 0.0f) sample_copy(x_best_adv + off, x_adv + off, d);
+    if (better) {
+        sample_copy(x_best + off, x_adv + off, d);
+        sample_copy(grad_best + off, g + off, d);
     }
 }
 
@@ -40,7 +38,7 @@ __kernel void apgd_checkpoint(__global const float *loss_steps, __global const f
                               __global const float *x_best, __global float *g,
                               __global const float *grad_best, const int i, const int k,
                               const float rho, const int B, const int d) {
-    const int b = get_global_id(0);
+    const int b = SAMPLE_ID;
     if (b >= B) return;
     int t = 0;
     for (int c = 0; c < k; c++) {
@@ -50,13 +48,16 @@ __kernel void apgd_checkpoint(__global const float *loss_steps, __global const f
     const int osc = (float)t <= (float)k * rho;
     const int no_progress = reduced[b] == 0.0f && loss_best_last[b] >= loss_best[b];
     const int flag = osc || no_progress;
-    reduced[b] = flag ? 1.0f : 0.0f;
-    loss_best_last[b] = loss_best[b];
+    const float lb = loss_best[b], e = eta[b];
+    if (sample_writer()) {
+        reduced[b] = flag ? 1.0f : 0.0f;
+        loss_best_last[b] = lb;
+        if (flag) eta[b] = e * 0.5f;
+    }
     if (flag) {
-        eta[b] *= 0.5f;
         const size_t off = (size_t)b * d;
-        copy_row(x_adv + off, x_best + off, d);
-        copy_row(g + off, grad_best + off, d);
+        sample_copy(x_adv + off, x_best + off, d);
+        sample_copy(g + off, grad_best + off, d);
     }
 }
 
@@ -66,22 +67,31 @@ __kernel void apgd_l1_adapt(__global const float *x, __global const float *x_bes
                             __global const float *grad_best, __global float *eta,
                             __global float *topk, __global float *sp_old, const float eps,
                             const int B, const int d) {
-    const int b = get_global_id(0);
+#if RC_GPU
+    __local float lanes[RC_LANES];
+#endif
+    const int b = SAMPLE_ID;
     if (b >= B) return;
     const size_t off = (size_t)b * d;
+#if RC_GPU
+    const float sp = wg_count_ne(x_best + off, x + off, d, lanes);
+#else
     int nz = 0;
     for (int j = 0; j < d; j++) nz += x_best[off + j] != x[off + j];
     const float sp = (float)nz;
+#endif
     const float ratio =
         sp / sp_old[b]; /* 0/0 is NaN, and NaN < 0.95 is false, as in the reference */
     const int fl = ratio < 0.95f;
-    topk[b] = sp / (float)d / 1.5f;
-    float e = fl ? eps : eta[b] / 1.5f;
-    eta[b] = clamp(e, eps / 10.0f, eps);
-    sp_old[b] = sp;
+    const float e = clamp(fl ? eps : eta[b] / 1.5f, eps / 10.0f, eps);
+    if (sample_writer()) {
+        topk[b] = sp / (float)d / 1.5f;
+        eta[b] = e;
+        sp_old[b] = sp;
+    }
     if (fl) {
-        copy_row(x_adv + off, x_best + off, d);
-        copy_row(g + off, grad_best + off, d);
+        sample_copy(x_adv + off, x_best + off, d);
+        sample_copy(g + off, grad_best + off, d);
     }
 }
 

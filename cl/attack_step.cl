@@ -1,7 +1,8 @@
 /* Attack steps of the reference's APGD (auto-attack, autopgd_base.py:
  * APGDAttack.attack_single_run): the l_inf / l_2 steps and their momentum, and the l_0 count.
  * Samples are rows of d contiguous floats. Element-wise kernels run one work-item per chunk of a
- * row (atk_chunk in cl/common.cl); per-sample reductions run one work-item per sample.
+ * row (atk_chunk in cl/common.cl); per-sample reductions run one work-item per sample (CPU
+ * class) or one work-group per sample (GPU class, SAMPLE_ID in cl/common.cl).
  * Contraction of a*b+c into fma is switched off so every device rounds like the reference
  * (PyTorch element-wise float32 operations). */
 #pragma OPENCL FP_CONTRACT OFF
@@ -57,12 +58,21 @@ __kernel void atk_sqnorm_part(__global const float *v, __global float *part, con
     part[i] = s;
 }
 
-/* nrm[b] = sqrt(sum over the C partials of row b, in order) */
+/* nrm[b] = sqrt(sum of the C partials of row b): added in order (CPU class), or by the
+ * sample's work-group in the fixed lanes of wg_sum (GPU class). */
 __kernel void atk_norm_final(__global const float *part, __global float *nrm, const int B,
                              const int C) {
+#if RC_GPU
+    __local float lanes[RC_LANES];
+    const int b = get_group_id(0);
+    if (b >= B) return;
+    const float s = wg_sum(part + (size_t)b * C, C, lanes);
+    if (get_local_id(0) == 0) nrm[b] = sqrt(s);
+#else
     const int b = get_global_id(0);
     if (b >= B) return;
     nrm[b] = sqrt(atk_row_total(part, b, C));
+#endif
 }
 
 /* u = x_adv + eta[b] * (g / (||g|| + 1e-12)); t = u - x; part = per-chunk sums of t^2. */
@@ -121,13 +131,23 @@ __kernel void atk_l2_project(__global const float *x, __global const float *t,
 
 /* ---- counts ------------------------------------------------------------------------------ */
 
-/* out[b] = #{j : p_j != q_j} as a float; one work-item per sample. */
+/* out[b] = #{j : p_j != q_j} as a float; one work-item (CPU class) or work-group (GPU class)
+ * per sample. */
 __kernel void atk_l0(__global const float *p, __global const float *q, __global float *out,
                      const int B, const int d) {
+#if RC_GPU
+    __local float lanes[RC_LANES];
+    const int b = get_group_id(0);
+    if (b >= B) return;
+    const size_t off = (size_t)b * d;
+    const float n = wg_count_ne(p + off, q + off, d, lanes);
+    if (get_local_id(0) == 0) out[b] = n;
+#else
     const int b = get_global_id(0);
     if (b >= B) return;
     const size_t off = (size_t)b * d;
     uint n = 0;
     for (int j = 0; j < d; j++) n += p[off + j] != q[off + j] ? 1u : 0u;
     out[b] = (float)n;
+#endif
 }

@@ -274,3 +274,54 @@ static inline __global uint *atk_radix_sort(__global uint *src, __global uint *d
     }
     return src;
 }
+
+/* ---- per-sample attack kernels ------------------------------------------------------------- */
+
+/* Kernels that handle whole samples (a row of d floats and its per-sample scalars) run one
+ * work-item per sample on the CPU class and one work-group per sample on the GPU class
+ * (rc_attack_launch_samples in src/attack/attack_ops.c), whose work-items share the row:
+ * work-item lid takes j = lid, lid + L, ... (coalesced). Every work-item of a group reads the
+ * sample's scalars and so takes the same branches; one writes the scalars, after
+ * sample_writer() has made sure that every other one has read them, and then the rows are
+ * copied (PoCL 3.1, which runs the GPU class in the tests, crashed on that barrier placed after
+ * the copies under their conditions). */
+#if RC_GPU
+#define SAMPLE_ID ((int)get_group_id(0))
+#else
+#define SAMPLE_ID ((int)get_global_id(0))
+#endif
+
+/* dst = src over a sample's d coordinates. */
+static inline void sample_copy(__global float *dst, __global const float *src, const int d) {
+#if RC_GPU
+    for (int j = get_local_id(0); j < d; j += get_local_size(0)) dst[j] = src[j];
+#else
+    copy_row(dst, src, d);
+#endif
+}
+
+/* Call once every work-item has read the sample's scalars, before the row copies (all
+ * work-items of the group must call it): 1 for the work-item that writes the scalars. */
+static inline int sample_writer(void) {
+#if RC_GPU
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    return get_local_id(0) == 0;
+#else
+    return 1;
+#endif
+}
+
+#if RC_GPU
+/* #{j < d : p_j != q_j} (NaN counts as different) by the work-group: 0/1 terms summed in the
+ * fixed lanes of wg_tree_sum, exact for d < 2^24. lanes: RC_LANES floats of local memory. */
+static inline float wg_count_ne(__global const float *p, __global const float *q, const int d,
+                                __local float *lanes) {
+    const int lid = get_local_id(0), L = get_local_size(0);
+    for (int v = lid; v < RC_LANES; v += L) {
+        float n = 0.0f;
+        for (int j = v; j < d; j += RC_LANES) n += p[j] != q[j] ? 1.0f : 0.0f;
+        lanes[v] = n;
+    }
+    return wg_tree_sum(lanes);
+}
+#endif

@@ -214,6 +214,49 @@ START_TEST(linear_classifier_attacks_reach_the_optimum) {
 }
 END_TEST
 
+/* APGD's per-sample kernels (one work-group per sample on the GPU class) give bit-identical
+ * results with the work-group size forced to 1, 16 and the default, each in its own context
+ * (set before the first launch): l_inf with checkpoints, l_2, l_1 with the sparsity adaptation. */
+START_TEST(results_do_not_depend_on_the_group_size) {
+    static const unsigned sizes[3] = {1, 16, 0};
+    static const rc_norm norms[3] = {RC_NORM_LINF, RC_NORM_L2, RC_NORM_L1};
+    static const float eps[3] = {0.1f, 0.15f, 0.15f};
+    enum { PER_NORM = 2 * LN * LD + 2 * LN };
+    static float r[3][3 * PER_NORM];
+    for (int k = 0; k < 3; k++) {
+        rc_ctx ctx;
+        test_open_ctx(&ctx);
+        ctx.testing.group_size = sizes[k]; /* before the first launch */
+        rc_model m;
+        linear_case c;
+        make_linear(&ctx, &m, &c, 7);
+        rc_apgd a;
+        rc_err e;
+        ck_assert_msg(rc_apgd_alloc(&ctx, &a, LN, LD, 30, &e) == 0, "%s", e.msg);
+        upload_bytes(&ctx, a.x, c.x, sizeof c.x);
+        upload_bytes(&ctx, a.labels, c.y, sizeof c.y);
+        for (int t = 0; t < 3; t++) {
+            rc_apgd_opts o = {.norm = norms[t], .eps = eps[t], .n_iter = 30, .loss = RC_LOSS_CE};
+            ck_assert_msg(rc_apgd_run(&ctx, &a, &m, &o, LN, 0, &e) == 0, "%s", e.msg);
+            float *out = r[k] + t * PER_NORM;
+            download_bytes(&ctx, a.x_best, out, LN * LD * sizeof(float));
+            download_bytes(&ctx, a.x_best_adv, out + LN * LD, LN * LD * sizeof(float));
+            download_bytes(&ctx, a.loss_best, out + 2 * LN * LD, LN * sizeof(float));
+            download_bytes(&ctx, a.acc, out + 2 * LN * LD + LN, LN * sizeof(float));
+        }
+        rc_apgd_free(&a);
+        rc_model_free(&m);
+        rc_ctx_close(&ctx);
+    }
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 3 * PER_NORM; i++)
+            ck_assert_msg(memcmp(&r[k][i], &r[2][i], sizeof(float)) == 0,
+                          "%s [%d]: %.9g with work-groups of %u, %.9g by default",
+                          rc_norm_name(norms[i / PER_NORM]), i % PER_NORM, (double)r[k][i],
+                          sizes[k], (double)r[2][i]);
+}
+END_TEST
+
 /* A dataset of n random points in [0,1] with the given labels, as the evaluation reads it. */
 static void make_dataset(rc_dataset *d, int n, const float *x, const int32_t *y) {
     memset(d, 0, sizeof *d);
@@ -303,6 +346,7 @@ int main(void) {
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_test(tc, adversarial_examples_stay_in_ball_and_box);
     tcase_add_test(tc, linear_classifier_attacks_reach_the_optimum);
+    tcase_add_test(tc, results_do_not_depend_on_the_group_size);
     tcase_add_test(tc, robust_accuracy_does_not_increase_with_eps);
     tcase_add_test(tc, untrained_model_is_at_chance);
     suite_add_tcase(s, tc);

@@ -753,6 +753,55 @@ START_TEST(deterministic) {
 }
 END_TEST
 
+/* The same inputs with the work-group size forced to 1, 16 and the default (each in its own
+ * context, set before the first launch): the reducing kernels (per-sample work-groups on the GPU
+ * class) give bit-identical results. On the CPU class, which reduces per work-item, this holds
+ * trivially. */
+START_TEST(group_size_independent) {
+    const int B = 6, d = 1000; /* a row of several lanes' worth, not a multiple of 256 */
+    const size_t n = (size_t)B * d, per_run = 3 * n + 2 * (size_t)B;
+    unsigned seed = 123;
+    float *x = fmalloc(n), *xa = fmalloc(n), *g = fmalloc(n), *y = fmalloc(n), *r[3];
+    float eta[6], topk[6];
+    random_point(&seed, B, d, x, xa, g, 0.5f, RC_NORM_L2);
+    for (size_t i = 0; i < n; i++) y[i] = nrand(&seed) * 0.05f; /* ||y||_1 ~ 40 > eps */
+    for (int b = 0; b < B; b++) eta[b] = 0.5f * (float)(b + 1), topk[b] = 0.1f * (float)b;
+    static const unsigned sizes[3] = {1, 16, 0};
+    for (int k = 0; k < 3; k++) {
+        env v;
+        test_open_ctx(&v.ctx);
+        v.ctx.testing.group_size = sizes[k]; /* before the first launch */
+        CK(rc_attack_scratch_alloc(&v.ctx, &v.s, B, d, E));
+        float *o = r[k] = fmalloc(per_run);
+        cl_mem bx = dev_from(&v.ctx, x, n), bxa = dev_from(&v.ctx, xa, n),
+               bg = dev_from(&v.ctx, g, n), by = dev_from(&v.ctx, y, n),
+               beta = dev_from(&v.ctx, eta, B), btk = dev_from(&v.ctx, topk, B),
+               btau = dev_buf(&v.ctx, B), bz = dev_buf(&v.ctx, n), bl0 = dev_buf(&v.ctx, B);
+        CK(rc_attack_topk_threshold(&v.ctx, B, d, bg, btk, btau, &v.s, E));
+        CK(rc_attack_l1_step(&v.ctx, B, d, bx, bxa, bg, beta, btau, 4.0f, &v.s, bz, E));
+        download(&v.ctx, bz, o, n);
+        download(&v.ctx, btau, o + 3 * n, B);
+        CK(rc_attack_l1_project(&v.ctx, B, d, bx, by, 4.0f, &v.s, E));
+        download(&v.ctx, by, o + n, n);
+        CK(rc_attack_l2_step(&v.ctx, B, d, bx, bxa, bg, beta, 0.5f, &v.s, bz, E));
+        download(&v.ctx, bz, o + 2 * n, n);
+        CK(rc_attack_l0(&v.ctx, B, d, bz, bxa, bl0, E));
+        download(&v.ctx, bl0, o + 3 * n + B, B);
+        clReleaseMemObject(bx), clReleaseMemObject(bxa), clReleaseMemObject(bg);
+        clReleaseMemObject(by), clReleaseMemObject(beta), clReleaseMemObject(btk);
+        clReleaseMemObject(btau), clReleaseMemObject(bz), clReleaseMemObject(bl0);
+        env_close(&v);
+    }
+    static const char *what[4] = {"l1 step", "l1 projection", "l2 step", "top-k threshold, l0"};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < per_run; i++)
+            ck_assert_msg(memcmp(&r[k][i], &r[2][i], sizeof(float)) == 0,
+                          "%s [%zu]: %.9g with work-groups of %u, %.9g by default", what[i / n],
+                          i % n, (double)r[k][i], sizes[k], (double)r[2][i]);
+    free(x), free(xa), free(g), free(y), free(r[0]), free(r[1]), free(r[2]);
+}
+END_TEST
+
 START_TEST(scratch_bounds) {
     env v;
     env_open(&v, 4, 100);
@@ -788,6 +837,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, l1_project_nearest_small_d);
     tcase_add_test(tc, l0_count);
     tcase_add_test(tc, deterministic);
+    tcase_add_test(tc, group_size_independent);
     tcase_add_test(tc, scratch_bounds);
     suite_add_tcase(s, tc);
     return s;

@@ -13,25 +13,41 @@
  *     on one device. Kernels are compiled without fma contraction, so element-wise results round
  *     as the reference's float32 PyTorch operations.
  * Kernels: cl/attack_step.cl (steps, momentum, l_0) and cl/l1.cl (the l_1 parts), with the
- * chunk helper and radix sort of the prelude cl/common.cl. */
+ * chunk helper and radix sort of the prelude cl/common.cl. Element-wise work runs in chunks of
+ * the rows (atk_chunk); work on whole samples runs one work-item per sample on the CPU class
+ * and one work-group per sample on the GPU class (ramp/device.h). Results do not depend on the
+ * work-group size. */
 #ifndef RAMP_ATTACK_OPS_H
 #define RAMP_ATTACK_OPS_H
 
 #include "ramp/names.h" /* rc_norm */
 #include "ramp/device.h"
+#include "ramp/launch.h"
 
 /* Device scratch for one batch shape, allocated once and reused for every call with B' <= B and
- * d' <= d (larger shapes are an error). About (B*d floats) + 2 * (B*2d uints) + small. */
+ * d' <= d (larger shapes are an error). About (B*d floats) + 2 * (B*2d uints) + small; the GPU
+ * class needs no keys (B*d floats + small). */
 typedef struct rc_attack_scratch {
     int B, d;           /* capacity */
-    int chunks;         /* per-row chunks for d (ceil(d / 256)) */
+    int chunks;         /* per-row chunks for d (atk_chunk in cl/common.cl) */
     cl_mem tmp;         /* [B*d] floats: the perturbation before a projection */
     cl_mem part;        /* [B*chunks] floats: per-chunk partial sums */
-    cl_mem cnt;         /* [B*chunks] uints: per-chunk partial counts */
+    cl_mem cnt;         /* [B*chunks] uints: per-chunk partial counts (GPU class: per sample) */
     cl_mem nrm;         /* [B] floats: per-sample norms */
     cl_mem nrm2;        /* [B] floats */
-    cl_mem keys, keys2; /* [B*2d] uints each: l_1 projection breakpoints, top-k candidates */
+    cl_mem keys, keys2; /* [B*2d] uints each: l_1 projection breakpoints, top-k candidates; CPU
+                         * class only (NULL on the GPU class) */
 } rc_attack_scratch;
+
+/* Launch a per-sample kernel (SAMPLE_ID in cl/common.cl) over B samples: one work-item per
+ * sample on the CPU class, one work-group per sample (rc_launch_groups) on the GPU class. */
+int rc_attack_launch_samples(rc_ctx *ctx, const char *file, const char *name, int B, int nargs,
+                             const rc_arg *args, rc_err *e);
+
+#define RC_LAUNCH_SAMPLES(ctx, file, name, B, e, ...)                                              \
+    rc_attack_launch_samples(ctx, file, name, B,                                                   \
+                             (int)(sizeof((rc_arg[]){__VA_ARGS__}) / sizeof(rc_arg)),              \
+                             (rc_arg[]){__VA_ARGS__}, e)
 
 int rc_attack_scratch_alloc(rc_ctx *ctx, rc_attack_scratch *s, int B, int d, rc_err *e);
 /* Safe on a zeroed or partly allocated struct; leaves it zeroed. */
@@ -63,8 +79,9 @@ int rc_attack_momentum(rc_ctx *ctx, rc_norm norm, int B, int d, cl_mem x, cl_mem
 /* l_1 top-k threshold (l_1-APGD's sparse step, as autopgd_base.py): per sample,
  *   idx = (long)clamp((1 - topk[b]) * d, 0, d - 1)  (float32 product, truncation),
  *   tau[b] = the (idx+1)-th smallest |g_j| (ties counted with multiplicity, as a sort would).
- * topk = 0 gives the largest |g|, topk = 1 the smallest. Radix select on the device (one
- * work-item per sample; two scans of the row, then the candidates). Uses s->keys. */
+ * topk = 0 gives the largest |g|, topk = 1 the smallest. Radix select on the device: one
+ * work-item per sample, two scans of the row then the candidates in s->keys (CPU class), or one
+ * work-group per sample, four scans of the row with histograms in local memory (GPU class). */
 int rc_attack_topk_threshold(rc_ctx *ctx, int B, int d, cl_mem g, cl_mem topk, cl_mem tau,
                              rc_attack_scratch *s, rc_err *e);
 
@@ -74,7 +91,8 @@ int rc_attack_topk_threshold(rc_ctx *ctx, int B, int d, cl_mem g, cl_mem topk, c
  *   z = clip_[0,1](x + delta + L1_projection(x, delta, eps)),
  * i.e. the point of {||z - x||_1 <= eps} ∩ [0,1]^d nearest to u. The final clip only removes
  * float rounding of x + delta* (it moves z by at most one ulp, towards x). tau normally comes
- * from rc_attack_topk_threshold. Uses s->cnt, s->tmp, s->keys, s->keys2. */
+ * from rc_attack_topk_threshold. Uses s->cnt, s->tmp, and s->keys, s->keys2 (CPU class) or
+ * s->nrm (GPU class). */
 int rc_attack_l1_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem g, cl_mem eta,
                       cl_mem tau, float eps, rc_attack_scratch *s, cl_mem z, rc_err *e);
 
@@ -82,14 +100,16 @@ int rc_attack_l1_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem 
  * {delta : ||delta||_1 <= eps, 0 <= x + delta <= 1} (`y + L1_projection(x, y, eps)`
  * of autopgd_base.py).
  * Signs are kept and magnitudes shrink by min(max(lambda, v_j), |delta_j|), v_j the box
- * violation; lambda comes from a per-sample radix sort of the 2d breakpoints and a walk of the
- * piecewise-linear constraint function (compensated float32 sums, from the top so that nothing
- * cancels against sum |delta|), then is raised by an ulp or so if the result's l_1 norm (summed
- * as written, compensated) would exceed eps. Coordinates agree with a float64 projection to a
- * few ulps of max |delta_j|. A point already in the ball and the box is returned unchanged, bit
- * for bit; x must lie in [0,1]; x + delta may leave [0,1] by an ulp of rounding. One work-item
- * per sample: a few O(d) passes plus a radix sort of the nonzero breakpoints (at most 2d).
- * Uses s->keys, s->keys2. */
+ * violation. CPU class (one work-item per sample: a few O(d) passes plus a radix sort of the
+ * nonzero breakpoints, at most 2d, in s->keys, s->keys2): lambda comes from the sorted
+ * breakpoints and a walk of the piecewise-linear constraint function (compensated float32 sums,
+ * from the top so that nothing cancels against sum |delta|), then is raised by an ulp or so if
+ * the result's l_1 norm (summed as written, compensated) would exceed eps. GPU class (one
+ * work-group per sample, 32 passes over the row): lambda is the smallest float at which that
+ * compensated l_1 norm is <= eps, found bit by bit. Coordinates agree with a float64 projection
+ * to a few ulps of max |delta_j|. A point already in the ball and the box is returned unchanged,
+ * bit for bit; x must lie in [0,1]; x + delta may leave [0,1] by an ulp of rounding.
+ * Uses s->keys, s->keys2 (CPU class) or s->nrm (GPU class). */
 int rc_attack_l1_project(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, float eps,
                          rc_attack_scratch *s, rc_err *e);
 

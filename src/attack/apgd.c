@@ -71,11 +71,11 @@ int rc_apgd_loss_grad(rc_ctx *ctx, rc_apgd *a, rc_model *m, rc_attack_loss loss,
 }
 
 static int track(rc_ctx *ctx, rc_apgd *a, int row, int n, rc_err *e) {
-    size_t g = (size_t)n;
-    return RC_LAUNCH(ctx, "apgd.cl", "apgd_track", 1, &g, e, RC_ARG(a->x_adv), RC_ARG(a->g),
-                     RC_ARG(a->loss), RC_ARG(a->correct), RC_ARG(a->x_best), RC_ARG(a->grad_best),
-                     RC_ARG(a->x_best_adv), RC_ARG(a->loss_best), RC_ARG(a->acc),
-                     RC_ARG(a->loss_steps), RC_ARG(row), RC_ARG(n), RC_ARG(a->d));
+    return RC_LAUNCH_SAMPLES(ctx, "apgd.cl", "apgd_track", n, e, RC_ARG(a->x_adv), RC_ARG(a->g),
+                             RC_ARG(a->loss), RC_ARG(a->correct), RC_ARG(a->x_best),
+                             RC_ARG(a->grad_best), RC_ARG(a->x_best_adv), RC_ARG(a->loss_best),
+                             RC_ARG(a->acc), RC_ARG(a->loss_steps), RC_ARG(row), RC_ARG(n),
+                             RC_ARG(a->d));
 }
 
 int rc_apgd_run(rc_ctx *ctx, rc_apgd *a, rc_model *m, const rc_apgd_opts *o, int n,
@@ -152,23 +152,22 @@ int rc_apgd_run(rc_ctx *ctx, rc_apgd *a, rc_model *m, const rc_apgd_opts *o, int
         if (rc_apgd_loss_grad(ctx, a, m, o->loss, a->x_adv, n, want_grad, a->g, e) ||
             track(ctx, a, i, n, e))
             return rc_err_prefix(e, "APGD iteration %d: ", i);
-        size_t gn = (size_t)n;
         if (o->pgd) continue;
         if (l1) {
             if (++counter == k_l1) {
                 counter = 0;
-                if (RC_LAUNCH(ctx, "apgd.cl", "apgd_l1_adapt", 1, &gn, e, RC_ARG(a->x),
-                              RC_ARG(a->x_best), RC_ARG(a->x_adv), RC_ARG(a->g),
-                              RC_ARG(a->grad_best), RC_ARG(a->eta), RC_ARG(a->topk),
-                              RC_ARG(a->sp_old), RC_ARG(eps), RC_ARG(n), RC_ARG(d)))
+                if (RC_LAUNCH_SAMPLES(ctx, "apgd.cl", "apgd_l1_adapt", n, e, RC_ARG(a->x),
+                                      RC_ARG(a->x_best), RC_ARG(a->x_adv), RC_ARG(a->g),
+                                      RC_ARG(a->grad_best), RC_ARG(a->eta), RC_ARG(a->topk),
+                                      RC_ARG(a->sp_old), RC_ARG(eps), RC_ARG(n), RC_ARG(d)))
                     return -1;
             }
         } else if (++counter == k) {
-            if (RC_LAUNCH(ctx, "apgd.cl", "apgd_checkpoint", 1, &gn, e, RC_ARG(a->loss_steps),
-                          RC_ARG(a->loss_best), RC_ARG(a->loss_best_last), RC_ARG(a->reduced),
-                          RC_ARG(a->eta), RC_ARG(a->x_adv), RC_ARG(a->x_best), RC_ARG(a->g),
-                          RC_ARG(a->grad_best), RC_ARG(i), RC_ARG(k), RC_ARG(rho), RC_ARG(n),
-                          RC_ARG(d)))
+            if (RC_LAUNCH_SAMPLES(ctx, "apgd.cl", "apgd_checkpoint", n, e, RC_ARG(a->loss_steps),
+                                  RC_ARG(a->loss_best), RC_ARG(a->loss_best_last),
+                                  RC_ARG(a->reduced), RC_ARG(a->eta), RC_ARG(a->x_adv),
+                                  RC_ARG(a->x_best), RC_ARG(a->g), RC_ARG(a->grad_best), RC_ARG(i),
+                                  RC_ARG(k), RC_ARG(rho), RC_ARG(n), RC_ARG(d)))
                 return -1;
             counter = 0;
             k = k - size_decr > n_iter_min ? k - size_decr : n_iter_min;

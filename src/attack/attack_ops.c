@@ -14,7 +14,16 @@ static int chunks_of(const rc_ctx *ctx, int d) {
     return ctx->cls == RC_CLASS_GPU ? (d < CHUNK ? d : CHUNK) : (d + CHUNK - 1) / CHUNK;
 }
 
+int rc_attack_launch_samples(rc_ctx *ctx, const char *file, const char *name, int B, int nargs,
+                             const rc_arg *args, rc_err *e) {
+    if (ctx->cls == RC_CLASS_GPU)
+        return rc_launch_groups(ctx, file, name, (size_t)B, nargs, args, e);
+    size_t n = (size_t)B;
+    return rc_launch(ctx, file, name, 1, &n, nargs, args, e);
+}
+
 #define SCRATCH_BUFFERS 7
+#define KEY_BUFFERS     2 /* the last two of the table: the CPU class's sort and select scratch */
 
 /* s's device buffers for capacity B x d: one table to create and release. */
 static void scratch_buffers(rc_attack_scratch *s, int B, int d, rc_buffer_spec t[SCRATCH_BUFFERS]) {
@@ -38,7 +47,8 @@ int rc_attack_scratch_alloc(rc_ctx *ctx, rc_attack_scratch *s, int B, int d, rc_
     rc_buffer_spec t[SCRATCH_BUFFERS];
     s->chunks = chunks_of(ctx, d);
     scratch_buffers(s, B, d, t);
-    if (rc_buffers_create(ctx, t, SCRATCH_BUFFERS, e)) {
+    const size_t n = SCRATCH_BUFFERS - (ctx->cls == RC_CLASS_GPU ? KEY_BUFFERS : 0);
+    if (rc_buffers_create(ctx, t, n, e)) {
         s->chunks = 0; /* s is left zeroed */
         return -1;
     }
@@ -80,9 +90,9 @@ int rc_attack_linf_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_me
 static int l2_finish(rc_ctx *ctx, int B, int d, cl_mem x, float eps, rc_attack_scratch *s, cl_mem z,
                      rc_err *e) {
     int C = chunks_of(ctx, d);
-    size_t n = (size_t)B * C, nb = (size_t)B;
-    return RC_LAUNCH(ctx, FILE_STEP, "atk_norm_final", 1, &nb, e, RC_ARG(s->part), RC_ARG(s->nrm2),
-                     RC_ARG(B), RC_ARG(C)) ||
+    size_t n = (size_t)B * C;
+    return RC_LAUNCH_SAMPLES(ctx, FILE_STEP, "atk_norm_final", B, e, RC_ARG(s->part),
+                             RC_ARG(s->nrm2), RC_ARG(B), RC_ARG(C)) ||
            RC_LAUNCH(ctx, FILE_STEP, "atk_l2_project", 1, &n, e, RC_ARG(x), RC_ARG(s->tmp),
                      RC_ARG(s->nrm2), RC_ARG(eps), RC_ARG(z), RC_ARG(B), RC_ARG(d), RC_ARG(C));
 }
@@ -91,11 +101,11 @@ int rc_attack_l2_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem 
                       float eps, rc_attack_scratch *s, cl_mem z, rc_err *e) {
     if (check_shape(B, d, "l_2 step", e) || check_scratch(s, B, d, "l_2 step", e)) return -1;
     int C = chunks_of(ctx, d);
-    size_t n = (size_t)B * C, nb = (size_t)B;
+    size_t n = (size_t)B * C;
     if (RC_LAUNCH(ctx, FILE_STEP, "atk_sqnorm_part", 1, &n, e, RC_ARG(g), RC_ARG(s->part),
                   RC_ARG(B), RC_ARG(d), RC_ARG(C)) ||
-        RC_LAUNCH(ctx, FILE_STEP, "atk_norm_final", 1, &nb, e, RC_ARG(s->part), RC_ARG(s->nrm),
-                  RC_ARG(B), RC_ARG(C)) ||
+        RC_LAUNCH_SAMPLES(ctx, FILE_STEP, "atk_norm_final", B, e, RC_ARG(s->part), RC_ARG(s->nrm),
+                          RC_ARG(B), RC_ARG(C)) ||
         RC_LAUNCH(ctx, FILE_STEP, "atk_l2_grad_step", 1, &n, e, RC_ARG(x), RC_ARG(x_adv), RC_ARG(g),
                   RC_ARG(eta), RC_ARG(s->nrm), RC_ARG(s->tmp), RC_ARG(s->part), RC_ARG(B),
                   RC_ARG(d), RC_ARG(C)))
@@ -128,6 +138,9 @@ int rc_attack_topk_threshold(rc_ctx *ctx, int B, int d, cl_mem g, cl_mem topk, c
                              rc_attack_scratch *s, rc_err *e) {
     if (check_shape(B, d, "top-k threshold", e) || check_scratch(s, B, d, "top-k threshold", e))
         return -1;
+    if (ctx->cls == RC_CLASS_GPU)
+        return RC_LAUNCH_GROUPS(ctx, FILE_L1, "atk_topk_threshold", (size_t)B, e, RC_ARG(g),
+                                RC_ARG(topk), RC_ARG(tau), RC_ARG(B), RC_ARG(d));
     size_t nb = (size_t)B;
     return RC_LAUNCH(ctx, FILE_L1, "atk_topk_threshold", 1, &nb, e, RC_ARG(g), RC_ARG(topk),
                      RC_ARG(tau), RC_ARG(s->keys), RC_ARG(B), RC_ARG(d));
@@ -135,6 +148,15 @@ int rc_attack_topk_threshold(rc_ctx *ctx, int B, int d, cl_mem g, cl_mem topk, c
 
 static int l1_project(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, float eps,
                       rc_attack_scratch *s, cl_mem out, int mode, rc_err *e) {
+    if (ctx->cls == RC_CLASS_GPU) { /* lambda per sample (in s->nrm), then the output */
+        int C = chunks_of(ctx, d);
+        size_t n = (size_t)B * C;
+        return RC_LAUNCH_GROUPS(ctx, FILE_L1, "atk_l1_lambda", (size_t)B, e, RC_ARG(x),
+                                RC_ARG(delta), RC_ARG(eps), RC_ARG(s->nrm), RC_ARG(B), RC_ARG(d)) ||
+               RC_LAUNCH(ctx, FILE_L1, "atk_l1_apply", 1, &n, e, RC_ARG(x), RC_ARG(delta),
+                         RC_ARG(s->nrm), RC_ARG(out), RC_ARG(mode), RC_ARG(B), RC_ARG(d),
+                         RC_ARG(C));
+    }
     size_t nb = (size_t)B;
     return RC_LAUNCH(ctx, FILE_L1, "atk_l1_project", 1, &nb, e, RC_ARG(x), RC_ARG(delta),
                      RC_ARG(eps), RC_ARG(s->keys), RC_ARG(s->keys2), RC_ARG(out), RC_ARG(mode),
@@ -146,11 +168,14 @@ int rc_attack_l1_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem 
     if (check_shape(B, d, "l_1 step", e) || check_scratch(s, B, d, "l_1 step", e)) return -1;
     int C = chunks_of(ctx, d);
     size_t n = (size_t)B * C;
-    if (RC_LAUNCH(ctx, FILE_L1, "atk_l1_count", 1, &n, e, RC_ARG(g), RC_ARG(tau), RC_ARG(s->cnt),
-                  RC_ARG(B), RC_ARG(d), RC_ARG(C)) ||
-        RC_LAUNCH(ctx, FILE_L1, "atk_l1_grad_step", 1, &n, e, RC_ARG(x), RC_ARG(x_adv), RC_ARG(g),
-                  RC_ARG(eta), RC_ARG(tau), RC_ARG(s->cnt), RC_ARG(s->tmp), RC_ARG(B), RC_ARG(d),
-                  RC_ARG(C)))
+    int r = ctx->cls == RC_CLASS_GPU /* the count per sample, or per chunk */
+                ? RC_LAUNCH_GROUPS(ctx, FILE_L1, "atk_l1_count", (size_t)B, e, RC_ARG(g),
+                                   RC_ARG(tau), RC_ARG(s->cnt), RC_ARG(B), RC_ARG(d))
+                : RC_LAUNCH(ctx, FILE_L1, "atk_l1_count", 1, &n, e, RC_ARG(g), RC_ARG(tau),
+                            RC_ARG(s->cnt), RC_ARG(B), RC_ARG(d), RC_ARG(C));
+    if (r || RC_LAUNCH(ctx, FILE_L1, "atk_l1_grad_step", 1, &n, e, RC_ARG(x), RC_ARG(x_adv),
+                       RC_ARG(g), RC_ARG(eta), RC_ARG(tau), RC_ARG(s->cnt), RC_ARG(s->tmp),
+                       RC_ARG(B), RC_ARG(d), RC_ARG(C)))
         return -1;
     return l1_project(ctx, B, d, x, s->tmp, eps, s, z, 1, e);
 }
@@ -164,7 +189,6 @@ int rc_attack_l1_project(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, floa
 
 int rc_attack_l0(rc_ctx *ctx, int B, int d, cl_mem a, cl_mem b, cl_mem out, rc_err *e) {
     if (check_shape(B, d, "l_0 count", e)) return -1;
-    size_t nb = (size_t)B;
-    return RC_LAUNCH(ctx, FILE_STEP, "atk_l0", 1, &nb, e, RC_ARG(a), RC_ARG(b), RC_ARG(out),
-                     RC_ARG(B), RC_ARG(d));
+    return RC_LAUNCH_SAMPLES(ctx, FILE_STEP, "atk_l0", B, e, RC_ARG(a), RC_ARG(b), RC_ARG(out),
+                             RC_ARG(B), RC_ARG(d));
 }

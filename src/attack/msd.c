@@ -51,6 +51,32 @@ void rc_msd_free(rc_msd *a) {
     memset(a, 0, sizeof *a);
 }
 
+/* The l_1 step from the masked gradient and its threshold, and the projection (cl/msd.cl):
+ * per-chunk norms and one work-item per sample (CPU class), or one work-group per sample for the
+ * step and its norm (in s->nrm) and for theta, then the element-wise output (GPU class). */
+static int l1_candidate(rc_ctx *ctx, rc_msd *a, cl_mem x, float eps, float alpha, int n,
+                        rc_err *e) {
+    const int d = a->d, C = a->scratch.chunks;
+    rc_attack_scratch *s = &a->scratch;
+    size_t gn = (size_t)n, gc = (size_t)n * C;
+    if (ctx->cls == RC_CLASS_GPU) /* theta per sample in s->nrm2, then the candidate */
+        return RC_LAUNCH_GROUPS(ctx, "msd.cl", "msd_l1_step", gn, e, RC_ARG(x), RC_ARG(a->x_adv),
+                                RC_ARG(a->gm), RC_ARG(a->tau), RC_ARG(alpha), RC_ARG(s->tmp),
+                                RC_ARG(s->nrm), RC_ARG(n), RC_ARG(d)) ||
+               RC_LAUNCH_GROUPS(ctx, "msd.cl", "msd_l1_theta", gn, e, RC_ARG(s->tmp),
+                                RC_ARG(s->nrm), RC_ARG(eps), RC_ARG(s->nrm2), RC_ARG(n),
+                                RC_ARG(d)) ||
+               RC_LAUNCH(ctx, "msd.cl", "msd_l1_apply", 1, &gc, e, RC_ARG(x), RC_ARG(s->tmp),
+                         RC_ARG(s->nrm2), RC_ARG(a->cand[RC_MSD_L1]), RC_ARG(n), RC_ARG(d),
+                         RC_ARG(C));
+    return RC_LAUNCH(ctx, "msd.cl", "msd_l1_step", 1, &gc, e, RC_ARG(x), RC_ARG(a->x_adv),
+                     RC_ARG(a->gm), RC_ARG(a->tau), RC_ARG(alpha), RC_ARG(s->tmp), RC_ARG(s->part),
+                     RC_ARG(n), RC_ARG(d), RC_ARG(C)) ||
+           RC_LAUNCH(ctx, "msd.cl", "msd_l1_project", 1, &gn, e, RC_ARG(x), RC_ARG(s->tmp),
+                     RC_ARG(s->part), RC_ARG(eps), RC_ARG(s->keys), RC_ARG(s->keys2),
+                     RC_ARG(a->cand[RC_MSD_L1]), RC_ARG(n), RC_ARG(d), RC_ARG(C));
+}
+
 int rc_msd_candidates(rc_ctx *ctx, rc_msd *a, cl_mem x, cl_mem g, const rc_msd_opts *o, int k,
                       int n, rc_err *e) {
     if (n < 1 || n > a->B || k < 1)
@@ -71,21 +97,15 @@ int rc_msd_candidates(rc_ctx *ctx, rc_msd *a, cl_mem x, cl_mem g, const rc_msd_o
         RC_LAUNCH(ctx, "msd.cl", "msd_l1_mask", 1, &gc, e, RC_ARG(a->x_adv), RC_ARG(g),
                   RC_ARG(alpha1), RC_ARG(a->gm), RC_ARG(n), RC_ARG(d), RC_ARG(C)) ||
         rc_attack_topk_threshold(ctx, n, d, a->gm, a->topk, a->tau, s, e) ||
-        RC_LAUNCH(ctx, "msd.cl", "msd_l1_step", 1, &gc, e, RC_ARG(x), RC_ARG(a->x_adv),
-                  RC_ARG(a->gm), RC_ARG(a->tau), RC_ARG(alpha1), RC_ARG(s->tmp), RC_ARG(s->part),
-                  RC_ARG(n), RC_ARG(d), RC_ARG(C)) ||
-        RC_LAUNCH(ctx, "msd.cl", "msd_l1_project", 1, &gn, e, RC_ARG(x), RC_ARG(s->tmp),
-                  RC_ARG(s->part), RC_ARG(o->eps_l1), RC_ARG(s->keys), RC_ARG(s->keys2),
-                  RC_ARG(a->cand[RC_MSD_L1]), RC_ARG(n), RC_ARG(d), RC_ARG(C)))
+        l1_candidate(ctx, a, x, o->eps_l1, alpha1, n, e))
         return rc_err_prefix(e, "MSD candidates: ");
     return 0;
 }
 
 int rc_msd_select(rc_ctx *ctx, rc_msd *a, int c, int n, rc_err *e) {
-    size_t gn = (size_t)n;
-    return RC_LAUNCH(ctx, "msd.cl", "msd_select", 1, &gn, e, RC_ARG(a->cand[c]), RC_ARG(a->loss),
-                     RC_ARG(a->max_loss), RC_ARG(a->x_adv), RC_ARG(a->x_best),
-                     RC_ARG(a->best_loss), RC_ARG(c), RC_ARG(n), RC_ARG(a->d));
+    return RC_LAUNCH_SAMPLES(ctx, "msd.cl", "msd_select", n, e, RC_ARG(a->cand[c]), RC_ARG(a->loss),
+                             RC_ARG(a->max_loss), RC_ARG(a->x_adv), RC_ARG(a->x_best),
+                             RC_ARG(a->best_loss), RC_ARG(c), RC_ARG(n), RC_ARG(a->d));
 }
 
 int rc_msd_start(rc_ctx *ctx, rc_msd *a, cl_mem x, int n, rc_err *e) {
