@@ -279,7 +279,7 @@ static inline __global uint *atk_radix_sort(__global uint *src, __global uint *d
 
 /* Kernels that handle whole samples (a row of d floats and its per-sample scalars) run one
  * work-item per sample on the CPU class and one work-group per sample on the GPU class
- * (rc_attack_launch_samples in src/attack/attack_ops.c), whose work-items share the row:
+ * (RC_LAUNCH_EACH, ramp/launch.h), whose work-items share the row:
  * work-item lid takes j = lid, lid + L, ... (coalesced). Every work-item of a group reads the
  * sample's scalars and so takes the same branches; one writes the scalars, after
  * sample_writer() has made sure that every other one has read them, and then the rows are

@@ -39,15 +39,6 @@ typedef struct rc_attack_scratch {
                          * class only (NULL on the GPU class) */
 } rc_attack_scratch;
 
-/* Launch a per-sample kernel (SAMPLE_ID in cl/common.cl) over B samples: one work-item per
- * sample on the CPU class, one work-group per sample (rc_launch_groups) on the GPU class. */
-int rc_attack_launch_samples(rc_ctx *ctx, const char *file, const char *name, int B, int nargs,
-                             const rc_arg *args, rc_err *e);
-
-#define RC_LAUNCH_SAMPLES(ctx, file, name, B, e, ...)                                              \
-    rc_attack_launch_samples(ctx, file, name, B,                                                   \
-                             (int)(sizeof((rc_arg[]){__VA_ARGS__}) / sizeof(rc_arg)),              \
-                             (rc_arg[]){__VA_ARGS__}, e)
 
 int rc_attack_scratch_alloc(rc_ctx *ctx, rc_attack_scratch *s, int B, int d, rc_err *e);
 /* Safe on a zeroed or partly allocated struct; leaves it zeroed. */

@@ -71,7 +71,8 @@ int rc_apgd_loss_grad(rc_ctx *ctx, rc_apgd *a, rc_model *m, rc_attack_loss loss,
 }
 
 static int track(rc_ctx *ctx, rc_apgd *a, int row, int n, rc_err *e) {
-    return RC_LAUNCH_SAMPLES(ctx, "apgd.cl", "apgd_track", n, e, RC_ARG(a->x_adv), RC_ARG(a->g),
+    return RC_LAUNCH_EACH(ctx, "apgd.cl", "apgd_track", 1, (size_t[]){(size_t)n}, e,
+                          RC_ARG(a->x_adv), RC_ARG(a->g),
                              RC_ARG(a->loss), RC_ARG(a->correct), RC_ARG(a->x_best),
                              RC_ARG(a->grad_best), RC_ARG(a->x_best_adv), RC_ARG(a->loss_best),
                              RC_ARG(a->acc), RC_ARG(a->loss_steps), RC_ARG(row), RC_ARG(n),
@@ -156,14 +157,16 @@ int rc_apgd_run(rc_ctx *ctx, rc_apgd *a, rc_model *m, const rc_apgd_opts *o, int
         if (l1) {
             if (++counter == k_l1) {
                 counter = 0;
-                if (RC_LAUNCH_SAMPLES(ctx, "apgd.cl", "apgd_l1_adapt", n, e, RC_ARG(a->x),
+                if (RC_LAUNCH_EACH(ctx, "apgd.cl", "apgd_l1_adapt", 1, (size_t[]){(size_t)n}, e,
+                                   RC_ARG(a->x),
                                       RC_ARG(a->x_best), RC_ARG(a->x_adv), RC_ARG(a->g),
                                       RC_ARG(a->grad_best), RC_ARG(a->eta), RC_ARG(a->topk),
                                       RC_ARG(a->sp_old), RC_ARG(eps), RC_ARG(n), RC_ARG(d)))
                     return -1;
             }
         } else if (++counter == k) {
-            if (RC_LAUNCH_SAMPLES(ctx, "apgd.cl", "apgd_checkpoint", n, e, RC_ARG(a->loss_steps),
+            if (RC_LAUNCH_EACH(ctx, "apgd.cl", "apgd_checkpoint", 1, (size_t[]){(size_t)n}, e,
+                               RC_ARG(a->loss_steps),
                                   RC_ARG(a->loss_best), RC_ARG(a->loss_best_last),
                                   RC_ARG(a->reduced), RC_ARG(a->eta), RC_ARG(a->x_adv),
                                   RC_ARG(a->x_best), RC_ARG(a->g), RC_ARG(a->grad_best), RC_ARG(i),

@@ -14,14 +14,6 @@ static int chunks_of(const rc_ctx *ctx, int d) {
     return ctx->cls == RC_CLASS_GPU ? (d < CHUNK ? d : CHUNK) : (d + CHUNK - 1) / CHUNK;
 }
 
-int rc_attack_launch_samples(rc_ctx *ctx, const char *file, const char *name, int B, int nargs,
-                             const rc_arg *args, rc_err *e) {
-    if (ctx->cls == RC_CLASS_GPU)
-        return rc_launch_groups(ctx, file, name, (size_t)B, nargs, args, e);
-    size_t n = (size_t)B;
-    return rc_launch(ctx, file, name, 1, &n, nargs, args, e);
-}
-
 #define SCRATCH_BUFFERS 7
 #define KEY_BUFFERS     2 /* the last two of the table: the CPU class's sort and select scratch */
 
@@ -91,7 +83,8 @@ static int l2_finish(rc_ctx *ctx, int B, int d, cl_mem x, float eps, rc_attack_s
                      rc_err *e) {
     int C = chunks_of(ctx, d);
     size_t n = (size_t)B * C;
-    return RC_LAUNCH_SAMPLES(ctx, FILE_STEP, "atk_norm_final", B, e, RC_ARG(s->part),
+    return RC_LAUNCH_EACH(ctx, FILE_STEP, "atk_norm_final", 1, (size_t[]){(size_t)B}, e,
+                          RC_ARG(s->part),
                              RC_ARG(s->nrm2), RC_ARG(B), RC_ARG(C)) ||
            RC_LAUNCH(ctx, FILE_STEP, "atk_l2_project", 1, &n, e, RC_ARG(x), RC_ARG(s->tmp),
                      RC_ARG(s->nrm2), RC_ARG(eps), RC_ARG(z), RC_ARG(B), RC_ARG(d), RC_ARG(C));
@@ -104,7 +97,8 @@ int rc_attack_l2_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem 
     size_t n = (size_t)B * C;
     if (RC_LAUNCH(ctx, FILE_STEP, "atk_sqnorm_part", 1, &n, e, RC_ARG(g), RC_ARG(s->part),
                   RC_ARG(B), RC_ARG(d), RC_ARG(C)) ||
-        RC_LAUNCH_SAMPLES(ctx, FILE_STEP, "atk_norm_final", B, e, RC_ARG(s->part), RC_ARG(s->nrm),
+        RC_LAUNCH_EACH(ctx, FILE_STEP, "atk_norm_final", 1, (size_t[]){(size_t)B}, e,
+                       RC_ARG(s->part), RC_ARG(s->nrm),
                           RC_ARG(B), RC_ARG(C)) ||
         RC_LAUNCH(ctx, FILE_STEP, "atk_l2_grad_step", 1, &n, e, RC_ARG(x), RC_ARG(x_adv), RC_ARG(g),
                   RC_ARG(eta), RC_ARG(s->nrm), RC_ARG(s->tmp), RC_ARG(s->part), RC_ARG(B),
@@ -189,6 +183,7 @@ int rc_attack_l1_project(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, floa
 
 int rc_attack_l0(rc_ctx *ctx, int B, int d, cl_mem a, cl_mem b, cl_mem out, rc_err *e) {
     if (check_shape(B, d, "l_0 count", e)) return -1;
-    return RC_LAUNCH_SAMPLES(ctx, FILE_STEP, "atk_l0", B, e, RC_ARG(a), RC_ARG(b), RC_ARG(out),
+    return RC_LAUNCH_EACH(ctx, FILE_STEP, "atk_l0", 1, (size_t[]){(size_t)B}, e,
+                          RC_ARG(a), RC_ARG(b), RC_ARG(out),
                              RC_ARG(B), RC_ARG(d));
 }

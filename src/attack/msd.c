@@ -103,7 +103,8 @@ int rc_msd_candidates(rc_ctx *ctx, rc_msd *a, cl_mem x, cl_mem g, const rc_msd_o
 }
 
 int rc_msd_select(rc_ctx *ctx, rc_msd *a, int c, int n, rc_err *e) {
-    return RC_LAUNCH_SAMPLES(ctx, "msd.cl", "msd_select", n, e, RC_ARG(a->cand[c]), RC_ARG(a->loss),
+    return RC_LAUNCH_EACH(ctx, "msd.cl", "msd_select", 1, (size_t[]){(size_t)n}, e,
+                          RC_ARG(a->cand[c]), RC_ARG(a->loss),
                              RC_ARG(a->max_loss), RC_ARG(a->x_adv), RC_ARG(a->x_best),
                              RC_ARG(a->best_loss), RC_ARG(c), RC_ARG(n), RC_ARG(a->d));
 }
