@@ -44,8 +44,8 @@ int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
 int rc_checkpoint_read_opts(const char *path, rc_model_opts *o, rc_err *e);
 
 /* Load weights and BN state into a model built with matching options (checked: every tensor's
- * name, shape and dtype, finite values and variances >= 0; unknown tensors are errors). With opt/progress non-NULL the resume
- * state is required and restored too. */
+ * name, shape and dtype, finite values and variances >= 0; unknown tensors are errors). With
+ * opt/progress non-NULL the resume state is required and restored too. */
 int rc_checkpoint_load(rc_ctx *ctx, rc_model *m, rc_sgd *opt, rc_train_progress *progress,
                        const char *path, rc_err *e);
 

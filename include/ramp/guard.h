@@ -19,8 +19,7 @@ int rc_guard_init(rc_ctx *ctx, rc_guard *g, rc_err *e);
 void rc_guard_free(rc_guard *g);
 
 /* Check the n floats of buf from float offset off; `tag` (>= 0) says what they are. */
-int rc_guard_check(rc_ctx *ctx, rc_guard *g, cl_mem buf, size_t off, size_t n, int tag,
-                   rc_err *e);
+int rc_guard_check(rc_ctx *ctx, rc_guard *g, cl_mem buf, size_t off, size_t n, int tag, rc_err *e);
 
 /* Wait for the checks launched so far. *tag = -1 when all found finite values; else the tag of
  * the first that did not, and *index the lowest index in its range holding a non-finite value. */

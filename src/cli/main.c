@@ -116,13 +116,13 @@ static const struct {
 
 /* The FOR_* bit of a command (check and selftest own no option). */
 static int command_bit(const char *command, int resume) {
-    return resume                       ? FOR_RESUME
-           : !strcmp(command, "eval")  ? FOR_EVAL
-           : !strcmp(command, "pair")  ? FOR_PAIR
-           : !strcmp(command, "plot")  ? FOR_PLOT
-           : !strcmp(command, "bench") ? FOR_BENCH
+    if (resume) return FOR_RESUME;
+    return !strcmp(command, "eval")                                  ? FOR_EVAL
+           : !strcmp(command, "pair")                                ? FOR_PAIR
+           : !strcmp(command, "plot")                                ? FOR_PLOT
+           : !strcmp(command, "bench")                               ? FOR_BENCH
            : strcmp(command, "check") && strcmp(command, "selftest") ? FOR_TRAIN
-                                                                      : 0;
+                                                                     : 0;
 }
 
 static int list_devices(rc_err *e) {
@@ -340,7 +340,9 @@ static int run_cli(int argc, char **argv, const char **plot_dirs, const char **a
         if (owned_given[k] && !(OWNED[k].commands & bit)) {
             fprintf(stderr, "ramp-cl: %s is an option of %s only, not of %s\n", OWNED[k].name,
                     OWNED[k].owner,
-                    c.resume ? "--resume" : bit == FOR_TRAIN ? "training" : c.command);
+                    c.resume           ? "--resume"
+                    : bit == FOR_TRAIN ? "training"
+                                       : c.command);
             return 2;
         }
     if (c.bench.model && strcmp(c.bench.model, "small-cnn") &&

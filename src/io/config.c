@@ -1153,8 +1153,8 @@ static int check_depth(const char *path, const char *text, size_t len, rc_err *e
         depth += type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT;
         depth -= type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT;
         if (depth > MAX_DEPTH)
-            rc = rc_err_set(e, "%s:%zu:%zu: nested more than %d levels deep; a config has 3",
-                            path, ev.start_mark.line + 1, ev.start_mark.column + 1, MAX_DEPTH);
+            rc = rc_err_set(e, "%s:%zu:%zu: nested more than %d levels deep; a config has 3", path,
+                            ev.start_mark.line + 1, ev.start_mark.column + 1, MAX_DEPTH);
         yaml_event_delete(&ev);
         if (rc || type == YAML_STREAM_END_EVENT) break;
     }

@@ -139,8 +139,8 @@ int rc_checkpoint_read_opts(const char *path, rc_model_opts *o, rc_err *e) {
 }
 
 /* A diverged run's NaN, or a variance below 0, would make every result of the model wrong. */
-static int check_values(const char *path, const char *key, const float *v, size_t n,
-                        int variance, rc_err *e) {
+static int check_values(const char *path, const char *key, const float *v, size_t n, int variance,
+                        rc_err *e) {
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(v[i]))
             return rc_err_set(e, "%s: tensor %s: element %zu is %s: not a usable model (from a "

@@ -17,8 +17,7 @@ void rc_guard_free(rc_guard *g) {
     g->flag = NULL;
 }
 
-int rc_guard_check(rc_ctx *ctx, rc_guard *g, cl_mem buf, size_t off, size_t n, int tag,
-                   rc_err *e) {
+int rc_guard_check(rc_ctx *ctx, rc_guard *g, cl_mem buf, size_t off, size_t n, int tag, rc_err *e) {
     int o = (int)off, count = (int)n, seq = g->seq++;
     return RC_LAUNCH(ctx, "guard.cl", "guard_finite", 1, &n, e, RC_ARG(buf), RC_ARG(o),
                      RC_ARG(count), RC_ARG(seq), RC_ARG(tag), RC_ARG(g->flag));

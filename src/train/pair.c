@@ -118,8 +118,7 @@ int rc_pair_run(rc_ctx *ctx, const rc_config *cfg, const char *const checkpoints
     if (rc_atomic_begin(&a, write_path, e)) return -1;
     rc_config_print(a.f, &out);
     if (rc_atomic_commit(&a, e)) return -1;
-    printf("fine-tuning config written to %s (its run goes to %s)\n", write_path,
-           out.output.dir);
+    printf("fine-tuning config written to %s (its run goes to %s)\n", write_path, out.output.dir);
     return 0;
 }
 

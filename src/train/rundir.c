@@ -48,8 +48,9 @@ int rc_run_lock_take(rc_run_lock *l, const char *dir, int quiet, rc_err *e) {
             read_holder(fd, holder, sizeof holder);
             close(fd);
             if (err == EACCES || err == EAGAIN)
-                return rc_err_set(e, "run directory %s is in use by %s: wait for that run to end "
-                                     "or give this one another output.dir",
+                return rc_err_set(e,
+                                  "run directory %s is in use by %s: wait for that run to end "
+                                  "or give this one another output.dir",
                                   dir, *holder ? holder : "another ramp-cl");
             return rc_err_set(e, "cannot lock %s: %s", l->path, strerror(err));
         }
@@ -58,13 +59,15 @@ int rc_run_lock_take(rc_run_lock *l, const char *dir, int quiet, rc_err *e) {
             held.st_ino == now.st_ino) {
             read_holder(fd, holder, sizeof holder);
             if (*holder && !quiet)
-                printf("ramp-cl: note: %s was left by %s, which ended without releasing it (killed?); "
-                       "this run takes it over\n", l->path, holder);
+                printf(
+                    "ramp-cl: note: %s was left by %s, which ended without releasing it (killed?); "
+                    "this run takes it over\n",
+                    l->path, holder);
             char host[256] = "unknown", line[512];
             gethostname(host, sizeof host - 1);
             host[sizeof host - 1] = '\0';
-            int len = snprintf(line, sizeof line, "ramp-cl pid %ld on host %s\n", (long)getpid(),
-                               host);
+            int len =
+                snprintf(line, sizeof line, "ramp-cl pid %ld on host %s\n", (long)getpid(), host);
             if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
                 int err = errno;
                 close(fd);
@@ -105,9 +108,10 @@ int rc_run_dir_check(const char *dir, const char *init, rc_err *e) {
                    !strncmp(first, RC_CONFIG_PRINT_HEADER "\n", sizeof first - 1);
         fclose(f);
         if (!ours)
-            return rc_err_set(e, "%s was not written by ramp-cl (its first line is not \"%s\"): "
-                                 "the run would replace it with its resolved config; give the "
-                                 "run an output.dir of its own",
+            return rc_err_set(e,
+                              "%s was not written by ramp-cl (its first line is not \"%s\"): "
+                              "the run would replace it with its resolved config; give the "
+                              "run an output.dir of its own",
                               path, RC_CONFIG_PRINT_HEADER);
     } else if (errno != ENOENT) {
         return rc_err_set(e, "cannot read %s: %s", path, strerror(errno));
@@ -118,8 +122,9 @@ int rc_run_dir_check(const char *dir, const char *init, rc_err *e) {
     for (size_t i = 0; i < sizeof written / sizeof *written; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, written[i]);
         if (same_file(&st, path))
-            return rc_err_set(e, "init %s is this run's own %s: training would write over the "
-                                 "model it starts from; give the run another output.dir",
+            return rc_err_set(e,
+                              "init %s is this run's own %s: training would write over the "
+                              "model it starts from; give the run another output.dir",
                               init, path);
     }
     return 0;
@@ -306,9 +311,10 @@ int rc_run_config_check(const char *saved, const char *saved_digest, const char 
     if (n_refused) {
         char safe[256];
         rc_run_config_safe_keys(safe, sizeof safe);
-        return rc_err_set(e, "config.yaml differs from the config the run started with (recorded "
-                             "in its checkpoint): %s. A resumed run continues with the config it "
-                             "started with: undo %s, or %s (keys that may change on resume: %s)",
+        return rc_err_set(e,
+                          "config.yaml differs from the config the run started with (recorded "
+                          "in its checkpoint): %s. A resumed run continues with the config it "
+                          "started with: undo %s, or %s (keys that may change on resume: %s)",
                           refused, n_refused > 1 ? "these changes" : "this change",
                           n_unsafe ? "train on in a new run with init: pointing at the checkpoint"
                                    : "accept each with --accept KEY",

@@ -222,8 +222,7 @@ enum { G_LOSS, G_GRAD, G_STATE, G_WEIGHTS, G_MERGED_WEIGHTS, G_MERGED_STATE };
 
 /* After a step of model m on batch `batch` (n samples) of `phase`: each sample's loss, the
  * gradients, the BN statistics and the weights the optimiser left. */
-static int guard_step(run *r, const rc_model *m, int phase, uint32_t batch, uint32_t n,
-                      rc_err *e) {
+static int guard_step(run *r, const rc_model *m, int phase, uint32_t batch, uint32_t n, rc_err *e) {
     rc_ctx *ctx = r->ctx;
     rc_guard *g = &r->guard;
     int t = (int)batch << 4 | phase << 3;
@@ -562,8 +561,10 @@ static int run_setup(run *r, rc_err *e) {
     r->adversarial = cfg->method != RC_METHOD_NATURAL;
     r->use_gp = cfg->method == RC_METHOD_RAMP && cfg->ramp.gp;
     r->d = cfg->model.in_channels * cfg->model.input_size * cfg->model.input_size;
-    if ((resume ? rc_run_lock_take(&r->lock, dir, quiet, e) : rc_run_dir_check(dir, cfg->init, e)) ||
-        rc_load_split(cfg, 1, (uint32_t)cfg->data.train_subset, &r->train, e) ||
+    /* a resume holds its directory from the start; a fresh run takes it once all is checked */
+    int bad = resume ? rc_run_lock_take(&r->lock, dir, quiet, e)
+                     : rc_run_dir_check(dir, cfg->init, e);
+    if (bad || rc_load_split(cfg, 1, (uint32_t)cfg->data.train_subset, &r->train, e) ||
         rc_load_split(cfg, 0, 0, &r->test, e) || check_data_matches(cfg, &r->train, e) ||
         check_memory(r, e) || run_alloc(r, cfg->data.batch_size, cfg->data.eval_batch_size, e) ||
         rc_guard_init(ctx, &r->guard, e))
