@@ -17,10 +17,14 @@ void rc_guard_free(rc_guard *g) {
     g->flag = NULL;
 }
 
+/* Floats per CPU-class work-item: one pass over a chunk is a loop PoCL vectorises. */
+#define CHUNK 4096
+
 int rc_guard_check(rc_ctx *ctx, rc_guard *g, cl_mem buf, size_t off, size_t n, int tag, rc_err *e) {
-    int o = (int)off, count = (int)n, seq = g->seq++;
-    return RC_LAUNCH(ctx, "guard.cl", "guard_finite", 1, &n, e, RC_ARG(buf), RC_ARG(o),
-                     RC_ARG(count), RC_ARG(seq), RC_ARG(tag), RC_ARG(g->flag));
+    int o = (int)off, count = (int)n, chunk = CHUNK, seq = g->seq++;
+    size_t items = rc_plane_items(ctx, (n + CHUNK - 1) / CHUNK, CHUNK);
+    return RC_LAUNCH(ctx, "guard.cl", "guard_finite", 1, &items, e, RC_ARG(buf), RC_ARG(o),
+                     RC_ARG(count), RC_ARG(chunk), RC_ARG(seq), RC_ARG(tag), RC_ARG(g->flag));
 }
 
 int rc_guard_read(rc_ctx *ctx, rc_guard *g, int *tag, int *index, rc_err *e) {
