@@ -1,4 +1,6 @@
 #include "ramp/config.h"
+#include "ramp/hash.h"
+#include "ramp/rundir.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -1024,11 +1026,66 @@ START_TEST(other_checks) {
     ck_assert_uint_eq(c.seed, UINT64_MAX);
     ck_assert_int_eq(c.eval.n, 200);
 
+    /* numbers the type cannot hold are out of range, not "expected a number" */
     write_cfg(path, sizeof path, &t, "cfg.yaml",
-              HEAD "seed: 18446744073709551616\neval: {n: 99999999999}\n", t.data);
+              HEAD "seed: 18446744073709551616\neval: {n: 99999999999}\n"
+                   "optimizer: {lr: 1e-400, momentum: 1e400, weight_decay: 1e300/1e-300}\n",
+              t.data);
     load_fails(path, &e);
-    ck_has(e.msg, "seed: expected a non-negative integer, got '18446744073709551616'");
-    ck_has(e.msg, "eval.n: expected an integer, got '99999999999'");
+    ck_has(e.msg, "seed: '18446744073709551616' is out of range (at most 18446744073709551615)");
+    ck_has(e.msg, "eval.n: '99999999999' is out of range (an integer from -2147483648 to "
+                  "2147483647)");
+    ck_has(e.msg, "optimizer.lr: '1e-400' is out of range");
+    ck_has(e.msg, "optimizer.momentum: '1e400' is out of range");
+    ck_has(e.msg, "optimizer.weight_decay: '1e300/1e-300' is out of range");
+    env_close(&t);
+}
+END_TEST
+
+/* What a resume compares: the resolved config as checkpoints record it. Changes are listed key by
+ * key (list entries too); only safe keys pass, and only when accepted by name. */
+START_TEST(resume_config_changes) {
+    env t;
+    env_open(&t);
+    char path[1200];
+    rc_config a, b;
+    rc_err e;
+    write_cfg(path, sizeof path, &t, "a.yaml",
+              HEAD "method: max\nthreat_models:\n  - {norm: linf, eps: 0.1}\n"
+                   "  - {norm: l1, eps: 10}\noutput: {dir: runs/a}\n",
+              t.data);
+    load_ok(&a, path);
+    b = a;
+    snprintf(b.output.dir, sizeof b.output.dir, "elsewhere"); /* not part of the record */
+    char *ta = rc_run_config_text(&a), *tb = rc_run_config_text(&b), digest[17];
+    ck_assert_ptr_nonnull(ta);
+    ck_assert_ptr_nonnull(tb);
+    rc_fnv1a64_hex(ta, digest);
+    ck_assert_str_eq(ta, tb);
+    free(tb);
+    b.n_threats = 1;
+    b.optimizer.lr = 0.1;
+    b.eval.final_n = 50;
+    tb = rc_run_config_text(&b);
+    const char *accept[] = {"eval.final_n"};
+    ck_assert_int_eq(rc_run_config_check(ta, digest, tb, accept, 1, 1, &e), -1);
+    ck_has(e.msg, "threat_models[1]: {norm: l1, eps: 10, steps: 10, eval_eps: 10} -> (none)");
+    ck_has(e.msg, "optimizer.lr: 0.05 -> 0.1");
+    ck_lacks(e.msg, "eval.final_n: 1000 -> 50"); /* accepted */
+    ck_has(e.msg, "train on in a new run with init:");
+    free(tb);
+    b = a;
+    b.eval.final_n = 50;
+    b.output.checkpoint_minutes = 5;
+    tb = rc_run_config_text(&b);
+    const char *both[] = {"eval.final_n", "output.checkpoint_minutes"};
+    ck_assert_int_eq(rc_run_config_check(ta, digest, tb, both, 1, 1, &e), -1);
+    ck_has(e.msg, "output.checkpoint_minutes: 30 -> 5");
+    ck_has(e.msg, "accept each with --accept KEY");
+    ck_assert_msg(rc_run_config_check(ta, digest, tb, both, 2, 1, &e) == 0, "%s", e.msg);
+    ck_assert(!rc_run_config_safe_key("schedule.epochs") && rc_run_config_safe_key("init"));
+    free(ta);
+    free(tb);
     env_close(&t);
 }
 END_TEST
@@ -1038,6 +1095,7 @@ int main(void) {
     TCase *tc = tcase_create("config");
     tcase_set_timeout(tc, TEST_TIMEOUT);
     tcase_add_test(tc, full_config_sets_every_key);
+    tcase_add_test(tc, resume_config_changes);
     tcase_add_test(tc, defaults_come_from_dataset_arch_and_init);
     tcase_add_test(tc, unknown_keys_suggest_the_intended_one);
     tcase_add_test(tc, wrong_types_name_position_and_value);

@@ -450,6 +450,13 @@ START_TEST(cifar_bad_files_are_named) {
     ck_assert_int_eq(fclose(f), 0);
     expect_fail(rc_dataset_load_cifar10(&d, dir, 0, 0, &e), &e, &d, path,
                 "label 10 of record 2 is out of range");
+
+    /* a directory where a batch file should be: said so, not counted as records */
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    expect_fail(rc_dataset_load_cifar10(&d, dir, 0, 0, &e), &e, &d, path,
+                "a directory, not a CIFAR-10 binary batch");
+    ck_assert_int_eq(rmdir(path), 0);
     remove_tree(dir);
 }
 END_TEST

@@ -4,6 +4,7 @@
  * (float64 PyTorch rounded to float32); the tolerance is 1e-4 of each tensor's largest value. */
 #include "testutil.h"
 #include "ramp/checkpoint.h"
+#include "ramp/hash.h"
 #include "ramp/loss.h"
 #include "ramp/model.h"
 #include "ramp/optim.h"
@@ -157,7 +158,7 @@ static void run_fixture(const char *name, const char *save_to) {
     }
 
     if (save_to) {
-        rc_train_progress progress = {.epoch = 1, .step = 1};
+        rc_train_progress progress = {.epoch = 1, .step = 1, .config = "model:\n  width: 8\n"};
         ck_assert_msg(rc_checkpoint_save(&ctx, &m, &opt, &progress, save_to, &e) == 0, "%s",
                       e.msg);
     }
@@ -210,10 +211,16 @@ START_TEST(checkpoint_round_trip) {
     ck_assert_msg(rc_model_create(&ctx, &m, &o, 4, &e) == 0, "%s", e.msg);
     rc_sgd opt;
     rc_sgd_init(&opt, 0.9f, 5e-4f, 0, 0, 1);
-    rc_train_progress progress;
+    rc_train_progress progress = {0};
     ck_assert_msg(rc_checkpoint_load(&ctx, &m, &opt, &progress, path, &e) == 0, "%s", e.msg);
     ck_assert_int_eq(opt.steps, 1);
     ck_assert_int_eq(progress.epoch, 1);
+    /* the run's config comes back with its digest, for a resume to compare */
+    char digest[17];
+    rc_fnv1a64_hex("model:\n  width: 8\n", digest);
+    ck_assert_str_eq(progress.saved_config, "model:\n  width: 8\n");
+    ck_assert_str_eq(progress.saved_digest, digest);
+    free(progress.saved_config);
     ck_assert_int_eq(m.bn_batches, 4);
     rc_st_file f;
     ck_assert(rc_st_open(&f, fixture_path("small-cnn.safetensors", fx, sizeof fx), &e) == 0);
@@ -242,6 +249,54 @@ START_TEST(checkpoint_round_trip) {
     ck_assert_int_eq(rc_checkpoint_load(&ctx, &other, NULL, NULL, path, &e), -1);
     ck_assert_msg(strstr(e.msg, "width 8") != NULL, "%s", e.msg);
     rc_model_free(&other);
+    rc_model_free(&m);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* A checkpoint holding a NaN weight or a negative BN variance (a diverged run's, a damaged file)
+ * is refused, naming the tensor, however it is loaded. */
+static void expect_refused(rc_ctx *ctx, rc_model *m, const char *path, const char *name,
+                           float value, const char *want) {
+    rc_err e;
+    rc_param *p = rc_model_param(m, name);
+    ck_assert_ptr_nonnull(p);
+    float *v = malloc(p->numel * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    ck_assert(rc_param_read(ctx, p, v, &e) == 0);
+    float keep = v[1];
+    v[1] = value;
+    ck_assert(rc_param_write(ctx, p, v, &e) == 0);
+    ck_assert_msg(rc_checkpoint_save(ctx, m, NULL, NULL, path, &e) == 0, "%s", e.msg);
+    v[1] = keep;
+    ck_assert(rc_param_write(ctx, p, v, &e) == 0);
+    free(v);
+    ck_assert_int_eq(rc_checkpoint_load(ctx, m, NULL, NULL, path, &e), -1);
+    ck_assert_msg(strstr(e.msg, want) != NULL, "%s", e.msg);
+}
+
+START_TEST(checkpoint_refuses_unusable_values) {
+    char dir[1024], path[1100];
+    test_tmpdir(dir, sizeof dir, "ckpt-bad");
+    snprintf(path, sizeof path, "%s/bad.safetensors", dir);
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    rc_model m;
+    rc_model_opts o;
+    rc_err e;
+    rc_model_opts_default(&o, RC_ARCH_SMALL_CNN, 1, 28);
+    o.width = 4;
+    ck_assert_msg(rc_model_create(&ctx, &m, &o, 2, &e) == 0, "%s", e.msg);
+    ck_assert_msg(rc_model_init(&ctx, &m, 1, &e) == 0, "%s", e.msg);
+    expect_refused(&ctx, &m, path, "conv1.weight", NAN, "tensor conv1.weight: element 1 is NaN");
+    expect_refused(&ctx, &m, path, "linear.bias", INFINITY, "linear.bias: element 1 is infinite");
+    rc_param *var = NULL;
+    for (int i = 0; i < m.n_params && !var; i++)
+        if (m.params[i].kind == RC_P_RUNNING_VAR) var = &m.params[i];
+    ck_assert_ptr_nonnull(var);
+    char want[160];
+    snprintf(want, sizeof want, "tensor %s: element 1 is -0.5, a negative variance", var->name);
+    expect_refused(&ctx, &m, path, var->name, -0.5f, want);
     rc_model_free(&m);
     rc_ctx_close(&ctx);
 }
@@ -292,6 +347,7 @@ int main(void) {
     tcase_add_test(tc, preact_resnet18_relu_28x28_matches_pytorch);
     tcase_add_test(tc, full_size_parameter_counts);
     tcase_add_test(tc, checkpoint_round_trip);
+    tcase_add_test(tc, checkpoint_refuses_unusable_values);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

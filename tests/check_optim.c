@@ -1,7 +1,8 @@
 /* Learning-rate schedules (RAMP's utils.py get_lr_schedule, evaluated per batch at t = epoch +
  * (i+1)/n_batches) and SGD with PyTorch's semantics and the reference's parameter groups
- * (utils.py get_params_no_decay). */
+ * (utils.py get_params_no_decay); the divergence guard that watches training's numbers. */
 #include "testutil.h"
+#include "ramp/guard.h"
 #include "ramp/optim.h"
 
 #include <math.h>
@@ -88,6 +89,59 @@ END_TEST
 START_TEST(sgd_split_groups_lr_all) { sgd_case(1, 1); }
 END_TEST
 
+/* The guard records the first check in launch order that met a NaN or an infinity, with the
+ * lowest such index inside its range, whatever checks follow; a clean read starts it over. */
+START_TEST(guard_records_the_first_nonfinite_value) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    rc_err e;
+    enum { N = 5000 };
+    float *v = malloc(N * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    for (int i = 0; i < N; i++) v[i] = (float)i - 2500.0f;
+    cl_mem clean = dev_from(&ctx, v, N);
+    v[4321] = NAN, v[1234] = INFINITY, v[77] = -INFINITY;
+    cl_mem bad = dev_from(&ctx, v, N);
+    free(v);
+    rc_guard g;
+    int tag, index;
+    ck_assert_msg(rc_guard_init(&ctx, &g, &e) == 0, "%s", e.msg);
+    ck_assert(rc_guard_check(&ctx, &g, clean, 0, N, 1, &e) == 0);
+    ck_assert(rc_guard_check(&ctx, &g, bad, 100, N - 100, 2, &e) == 0); /* 77 is outside */
+    ck_assert(rc_guard_check(&ctx, &g, clean, 0, N, 3, &e) == 0);
+    ck_assert(rc_guard_check(&ctx, &g, bad, 0, N, 4, &e) == 0); /* later: not recorded */
+    ck_assert_msg(rc_guard_read(&ctx, &g, &tag, &index, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(tag, 2);
+    ck_assert_int_eq(index, 1234 - 100);
+    ck_assert(rc_guard_check(&ctx, &g, bad, 0, 100, 5, &e) == 0);
+    ck_assert(rc_guard_read(&ctx, &g, &tag, &index, &e) == 0);
+    ck_assert_int_eq(tag, 2); /* a failure stays recorded */
+    rc_guard_free(&g);
+
+    ck_assert(rc_guard_init(&ctx, &g, &e) == 0);
+    ck_assert(rc_guard_check(&ctx, &g, clean, 0, N, 7, &e) == 0);
+    ck_assert(rc_guard_check(&ctx, &g, bad, 0, 1000, 8, &e) == 0); /* bad: 77 only */
+    ck_assert(rc_guard_check(&ctx, &g, bad, 200, 1100, 9, &e) == 0);
+    ck_assert(rc_guard_read(&ctx, &g, &tag, &index, &e) == 0);
+    ck_assert_int_eq(tag, 8);
+    ck_assert_int_eq(index, 77);
+    rc_guard_free(&g);
+
+    ck_assert(rc_guard_init(&ctx, &g, &e) == 0);
+    ck_assert(rc_guard_check(&ctx, &g, clean, 0, N, 7, &e) == 0);
+    ck_assert(rc_guard_read(&ctx, &g, &tag, &index, &e) == 0);
+    ck_assert_int_eq(tag, -1);
+    ck_assert(rc_guard_check(&ctx, &g, bad, 4000, 1000, 11, &e) == 0);
+    ck_assert(rc_guard_read(&ctx, &g, &tag, &index, &e) == 0);
+    ck_assert_int_eq(tag, 11);
+    ck_assert_int_eq(index, 321);
+    rc_guard_free(&g);
+    clReleaseMemObject(clean);
+    clReleaseMemObject(bad);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("optim");
     TCase *tc = tcase_create("optim");
@@ -96,6 +150,7 @@ int main(void) {
     tcase_add_test(tc, sgd_single_group);
     tcase_add_test(tc, sgd_split_groups_reference_lr);
     tcase_add_test(tc, sgd_split_groups_lr_all);
+    tcase_add_test(tc, guard_records_the_first_nonfinite_value);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

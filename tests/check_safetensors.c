@@ -475,6 +475,9 @@ START_TEST(duplicates_and_bad_metadata) {
     /* The same name once escaped. */
     expect_header_fails(dir, "{" F32("a", 1, 0, 4) "," F32("\\u0061", 1, 4, 8) "}", 8,
                         "tensor a: name given twice");
+    /* ... and for the same bytes: a name given twice, not an overlap */
+    expect_header_fails(dir, "{" F32("a", 1, 0, 4) "," F32("a", 1, 0, 4) "}", 4,
+                        "tensor a: name given twice");
     expect_header_fails(dir, "{\"__metadata__\":{\"k\":1}," T_A "}", 4,
                         "header byte 21: expected a string, found '1'");
     expect_header_fails(dir, "{\"__metadata__\":{\"k\":[\"x\"]}," T_A "}", 4,

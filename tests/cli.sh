@@ -53,13 +53,117 @@ expect bad-config 1 "bad.yaml:5:3: unknown key 'batchsize' in data (did you mean
 expect bad-config-train 1 "bad.yaml:5:3: unknown key" -- "$RAMP_CL" "$tmp/bad.yaml"
 printf 'model: {arch: small-cnn}\ndata: {dataset: mnist, path: /nonexistent/mnist}\n' >"$tmp/nodata.yaml"
 expect missing-data 1 '/nonexistent/mnist' -- "$RAMP_CL" check "$tmp/nodata.yaml"
+# Numbers a type cannot hold are out of range, not "expected a number"; input far larger or deeper
+# than a config is refused at once (libyaml takes minutes on 100,000 levels).
+printf 'model: {arch: small-cnn, width: 2147483648}\ndata: {dataset: mnist}\noptimizer: {lr: 1e-400}\n' \
+    >"$tmp/range.yaml"
+expect int-out-of-range 1 "range.yaml:1:33: model.width: '2147483648' is out of range" -- \
+    "$RAMP_CL" check "$tmp/range.yaml"
+expect double-out-of-range 1 "range.yaml:3:17: optimizer.lr: '1e-400' is out of range" -- \
+    "$RAMP_CL" check "$tmp/range.yaml"
+awk 'BEGIN { printf "model: "; for (i = 0; i < 100000; i++) printf "[";
+             for (i = 0; i < 100000; i++) printf "]"; print "" }' >"$tmp/deep.yaml"
+expect config-too-deep 1 'deep.yaml:1:39: nested more than 32 levels deep' -- \
+    "$RAMP_CL" check "$tmp/deep.yaml"
+awk 'BEGIN { for (i = 0; i < 40000; i++) print "# a comment line of some thirty bytes" }' \
+    >"$tmp/huge.yaml"
+expect config-too-large 1 'huge.yaml: larger than 1024 KiB' -- "$RAMP_CL" check "$tmp/huge.yaml"
+# An option of another command is an error, not ignored; bench takes a finite time.
+expect option-of-other-command 2 '--n is an option of eval and pair only, not of bench' -- \
+    "$RAMP_CL" bench --n 5
+expect option-not-of-check 2 '--batch is an option of bench only, not of check' -- \
+    "$RAMP_CL" check "$srcdir/configs/natural-fmnist.yaml" --batch 5
+expect bench-seconds-inf 2 'seconds from 0 to 86400, got inf' -- "$RAMP_CL" bench --seconds inf
+expect bench-seconds-nan 2 'seconds from 0 to 86400, got nan' -- "$RAMP_CL" bench --seconds nan
+expect accept-unsafe-key 2 '--accept schedule.epochs: only these keys may change on resume' -- \
+    "$RAMP_CL" --resume "$tmp" --accept schedule.epochs
 if [ -d /usr/share/datasets/fashion-mnist ]; then
+    case $RAMP_CL in /*) ;; *) RAMP_CL=$PWD/$RAMP_CL ;; esac
     run=tests/tmp/run-tiny
     rm -rf "$run"
     expect train-tiny 0 'epoch 2/2: .*clean test accuracy' -- "$RAMP_CL" "$srcdir/tests/tiny-natural.yaml"
     expect run-dir 0 'model.safetensors' -- ls "$run"
     expect metrics 0 '"epoch": 2, ' -- cat "$run/metrics.jsonl"
     expect resolved-config 0 'train_subset: 256' -- cat "$run/config.yaml"
+    # Divergence stops the run with the epoch, step and tensor, saves nothing of it, and never
+    # writes a non-JSON number: a NaN loss (lr 1e30), NaN BN variances under a finite loss (lr
+    # 1e6), an injected NaN gradient in epoch 2 (the epoch 1 checkpoint stays and resumes).
+    no_bad_numbers() { grep -E '(: |\[|, )-?(nan|inf)' "$1" || echo "no bad numbers"; }
+    diverge() { # NAME LR PATTERN: a run of the tiny config with that lr
+        sed -e "s/lr: 0.05/lr: $2/" -e "s|tests/tmp/run-tiny|$tmp/run-$1|" \
+            "$srcdir/tests/tiny-natural.yaml" >"$tmp/$1.yaml"
+        expect "$1" 1 "$3" -- "$RAMP_CL" "$tmp/$1.yaml"
+        expect "$1-no-model" 0 '^none$' -- sh -c "ls '$tmp/run-$1/model.safetensors' 2>/dev/null || echo none"
+    }
+    diverge diverge-nan 1e30 'training diverged in epoch 1, batch [0-9] of 4 (step [0-9]): .* is not finite'
+    diverge diverge-bn 1e6 'training diverged in epoch 1, .*running_var is not finite'
+    expect diverge-nan-metrics 0 'no bad numbers' -- no_bad_numbers "$tmp/run-diverge-nan/metrics.jsonl"
+    sed "s|tests/tmp/run-tiny|$tmp/run-nan-grad|" "$srcdir/tests/tiny-natural.yaml" >"$tmp/nan-grad.yaml"
+    expect diverge-epoch-2 1 'diverged in epoch 2, batch 2 of 4 (step 6): the gradient of conv1.weight is not finite.* the last checkpoint, .*checkpoint.safetensors, is from before it' -- \
+        env RAMP_CL_NAN_AFTER=6 "$RAMP_CL" "$tmp/nan-grad.yaml"
+    expect diverge-epoch-2-metrics 0 '^1$' -- sh -c "wc -l <'$tmp/run-nan-grad/metrics.jsonl'"
+    expect diverge-epoch-2-resumes 0 'model saved' -- "$RAMP_CL" --resume "$tmp/run-nan-grad"
+    # A start-up that fails (a truncated or NaN init) leaves the earlier run in the directory as
+    # it was; a config whose init is the run's own model is refused.
+    (cd "$run" && ls -l && cat config.yaml metrics.jsonl) >"$tmp/run-before" 2>&1
+    head -c 2000 "$run/model.safetensors" >"$tmp/truncated.safetensors"
+    cp "$run/model.safetensors" "$tmp/nan.safetensors"
+    hlen=$(od -An -t u1 -N4 "$tmp/nan.safetensors" | awk '{ print $1 + 256 * ($2 + 256 * ($3 + 256 * $4)) }')
+    printf '\000\000\300\177' | dd of="$tmp/nan.safetensors" bs=1 seek=$((8 + hlen)) conv=notrunc 2>/dev/null
+    for bad in truncated nan; do
+        { cat "$srcdir/tests/tiny-natural.yaml"; echo "init: $tmp/$bad.safetensors"; } >"$tmp/$bad-init.yaml"
+    done
+    expect init-truncated 1 'truncated.safetensors: tensor .*run past the end' -- "$RAMP_CL" "$tmp/truncated-init.yaml"
+    expect init-nan 1 'nan.safetensors: tensor conv1.weight: element 0 is NaN' -- "$RAMP_CL" "$tmp/nan-init.yaml"
+    expect failed-start-keeps-run 0 '^same$' -- sh -c "(cd '$run' && ls -l && cat config.yaml metrics.jsonl) 2>&1 | cmp - '$tmp/run-before' && echo same"
+    { cat "$srcdir/tests/tiny-natural.yaml"; echo "init: $run/model.safetensors"; } >"$tmp/self-init.yaml"
+    expect init-is-own-output 1 "init $run/model.safetensors is this run's own $run/model.safetensors" -- \
+        "$RAMP_CL" "$tmp/self-init.yaml"
+    # A user's config.yaml in output.dir "." is not replaced.
+    mkdir -p "$tmp/here"
+    { echo "# my notes"; sed "s|dir: tests/tmp/run-tiny|dir: .|" "$srcdir/tests/tiny-natural.yaml"; } >"$tmp/here/config.yaml"
+    cp "$tmp/here/config.yaml" "$tmp/my-config.yaml"
+    expect own-config-kept 1 'config.yaml was not written by ramp-cl' -- sh -c "cd '$tmp/here' && '$RAMP_CL' config.yaml"
+    expect own-config-same 0 '^same$' -- sh -c "cmp '$tmp/here/config.yaml' '$tmp/my-config.yaml' && echo same"
+    # A run owns its directory: a second run there (another config) or a resume is refused with
+    # the holder's pid and host while the first runs; a lock left by a killed run is taken over.
+    sed -e 's/epochs: 2/epochs: 400/' -e "s|tests/tmp/run-tiny|$tmp/run-lock|" \
+        "$srcdir/tests/tiny-natural.yaml" >"$tmp/lock-a.yaml"
+    sed -e 's/lr: 0.05/lr: 0.01/' -e "s|tests/tmp/run-tiny|$tmp/run-lock|" \
+        "$srcdir/tests/tiny-natural.yaml" >"$tmp/lock-b.yaml"
+    while_running() { # COMMAND...: run it while lock-a.yaml trains, then stop that
+        "$RAMP_CL" -q "$tmp/lock-a.yaml" & pid=$!
+        i=0
+        while ! grep -q "pid $pid " "$tmp/run-lock/.ramp-cl.lock" 2>/dev/null && [ $i -lt 600 ]; do
+            sleep 0.1; i=$((i + 1))
+        done
+        "$@"; st=$?
+        kill -s TERM "$pid"; wait "$pid"
+        return $st
+    }
+    expect lock-second-run 1 "run directory $tmp/run-lock is in use by ramp-cl pid [0-9]* on host " -- \
+        while_running "$RAMP_CL" "$tmp/lock-b.yaml"
+    expect lock-first-config 0 'epochs: 400' -- cat "$tmp/run-lock/config.yaml"
+    expect lock-resume 1 'is in use by ramp-cl pid' -- while_running "$RAMP_CL" --resume "$tmp/run-lock"
+    expect lock-released 0 '^none$' -- sh -c "ls '$tmp/run-lock/.ramp-cl.lock' 2>/dev/null || echo none"
+    echo "ramp-cl pid 999999999 on host gone" >"$tmp/run-lock/.ramp-cl.lock"
+    expect lock-stale 0 'left by ramp-cl pid 999999999 on host gone, which ended without releasing it' -- \
+        "$RAMP_CL" "$tmp/lock-b.yaml"
+    # A resume refuses an edited config.yaml with the changed keys; changes that cannot alter the
+    # weights pass when accepted by name.
+    sed -e 's/epochs: 2/epochs: 12/' -e "s|tests/tmp/run-tiny|$tmp/run-edit|" \
+        "$srcdir/tests/tiny-natural.yaml" >"$tmp/edit.yaml"
+    expect edit-stopped 130 'stopped by SIGINT' -- env RAMP_CL_INTERRUPT_AFTER=9 "$RAMP_CL" "$tmp/edit.yaml"
+    cp "$tmp/run-edit/config.yaml" "$tmp/edit-started.yaml"
+    sed -e 's/epochs: 12/epochs: 3/' -e 's/lr: 0.05/lr: 0.1/' "$tmp/edit-started.yaml" \
+        >"$tmp/run-edit/config.yaml"
+    expect resume-edited 1 'config.yaml differs from the config the run started with .*: optimizer.lr: 0.05 -> 0.1; schedule.epochs: 12 -> 3' -- \
+        "$RAMP_CL" --resume "$tmp/run-edit"
+    sed 's/final_n: 1000/final_n: 100/' "$tmp/edit-started.yaml" >"$tmp/run-edit/config.yaml"
+    expect resume-safe-change 1 'eval.final_n: 1000 -> 100.*accept each with --accept KEY' -- \
+        "$RAMP_CL" --resume "$tmp/run-edit"
+    expect resume-accepted 0 'resuming with accepted changes: eval.final_n: 1000 -> 100' -- \
+        "$RAMP_CL" --resume "$tmp/run-edit" --accept eval.final_n
     # Resume: a RAMP run with gradient projection stopped by SIGINT (raised by the test hook after
     # N steps: mid GP natural pass, mid training pass, at an epoch's end, in epoch 2) and resumed
     # ends with the same bytes as the uninterrupted run.
@@ -153,13 +257,13 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
         done
         [ $bad = 0 ] && echo "all valid"
     }
-    case $RAMP_CL in /*) ;; *) RAMP_CL=$PWD/$RAMP_CL ;; esac
     expect shipped-configs 0 '^all valid$' -- check_shipped
     # the key-pair command on two stand-in checkpoints, writing a fine-tuning config that loads
     printf 'model: {arch: small-cnn, width: 4}\ndata: {dataset: fashion-mnist}\nmethod: ramp\nthreat_models:\n  - {norm: linf, eps: 0.1}\n  - {norm: l2, eps: 1.5}\n  - {norm: l1, eps: 10}\noutput: {dir: %s/run-pair}\n' "$tmp" >"$tmp/pair.yaml"
     expect pair 0 'key tradeoff pair: q = ' -- "$RAMP_CL" pair "$tmp/pair.yaml" \
         --linf "$run/model.safetensors" --l1 "$run/model.safetensors" --n 20 --write "$tmp/ft.yaml"
     expect pair-config 0 "init: \"$run/model.safetensors\"" -- "$RAMP_CL" check "$tmp/ft.yaml"
+    expect pair-fresh-dir 0 '^  dir: "runs/ft' -- cat "$tmp/ft.yaml"
     # ramp.pair: auto runs the heuristic before training and records the decision in config.yaml
     sed -e "s|  pair: \\[linf, l1\\]|  pair: auto\\n  at_checkpoints: {linf: $run/model.safetensors, l1: $tmp/uninterrupted.safetensors}|" \
         -e 's/epochs: 2/epochs: 1/' -e "s|tests/tmp/run-resume|$tmp/run-auto|" \
@@ -167,12 +271,23 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     expect pair-auto 0 'key tradeoff pair: q = ' -- "$RAMP_CL" "$tmp/auto.yaml"
     expect pair-auto-recorded 0 '^  pair: \[l' -- cat "$tmp/run-auto/config.yaml"
     expect pair-auto-init 0 '^init: "' -- cat "$tmp/run-auto/config.yaml"
-    # robust evaluation of a checkpoint: the table and the per-point JSON
-    expect eval-fast 0 'Clean .*Union' -- "$RAMP_CL" eval "$tmp/pair.yaml" \
-        --checkpoint "$run/model.safetensors" --protocol fast --n 20
-    expect eval-json 0 '"points": {' -- cat "$tmp/run-pair/eval-fast.json"
+    # robust evaluation of a checkpoint: the table and the per-point JSON, eval-fast.json for the
+    # run's own model; another checkpoint's report is named after it and leaves that one alone
+    sed "s|$tmp/run-pair|$run|" "$tmp/pair.yaml" >"$tmp/eval-own.yaml"
+    expect eval-fast 0 'Clean .*Union' -- "$RAMP_CL" eval "$tmp/eval-own.yaml" --protocol fast --n 20
+    expect eval-json 0 '"points": {' -- cat "$run/eval-fast.json"
+    cp "$run/eval-fast.json" "$tmp/own-report.json"
+    expect eval-other 0 "outcomes in $run/eval-fast-${tmp##*/}-uninterrupted.json" -- \
+        "$RAMP_CL" eval "$tmp/eval-own.yaml" --checkpoint "$tmp/uninterrupted.safetensors" \
+        --protocol fast --n 20
+    expect eval-other-keeps-own 0 '^same$' -- sh -c "cmp '$run/eval-fast.json' '$tmp/own-report.json' && echo same"
+    expect eval-n-too-many 1 '--n 999999: fashion-mnist-test has 10000 points' -- \
+        "$RAMP_CL" eval "$tmp/eval-own.yaml" --n 999999
+    # Without HOME the kernel cache falls back to the account's home, or says why there is none.
+    expect no-home-cache 1 'kernel cache /\|warning: .*kernel cache' -- env -u HOME -u XDG_CACHE_HOME \
+        -u RAMP_CL_CACHE_DIR "$RAMP_CL" --verbose eval "$tmp/eval-own.yaml" --checkpoint "$tmp/none"
     # the training run's curves and the evaluation's bars in one SVG
-    expect plot 0 "wrote $tmp/plot.svg" -- "$RAMP_CL" plot "$run" "$tmp/run-pair" -o "$tmp/plot.svg"
+    expect plot 0 "wrote $tmp/plot.svg" -- "$RAMP_CL" plot "$run" "$rrun" -o "$tmp/plot.svg"
     expect plot-svg 0 '>run-tiny</tspan>' -- cat "$tmp/plot.svg"
     expect pair-needs-two 1 'at least two norms' -- "$RAMP_CL" pair "$tmp/pair.yaml" \
         --l1 "$run/model.safetensors" --n 20

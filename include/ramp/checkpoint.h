@@ -28,6 +28,12 @@ typedef struct rc_train_progress {
     int64_t step;  /* batches completed in total */
     const rc_ckpt_blob *extra;
     int n_extra;
+    /* Saving: the run's config (ramp/rundir.h's text; NULL: none), recorded as the metadata
+     * "config" with its digest "config_digest". Loading sets saved_config to what the file
+     * recorded (NULL if nothing; malloc'd, the caller frees it) and saved_digest. */
+    const char *config;
+    char *saved_config;
+    char saved_digest[17];
 } rc_train_progress;
 
 /* Save the model; with opt and progress also the state needed to resume (and progress->extra). */
@@ -38,8 +44,8 @@ int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
 int rc_checkpoint_read_opts(const char *path, rc_model_opts *o, rc_err *e);
 
 /* Load weights and BN state into a model built with matching options (checked: every tensor's
- * name, shape and dtype; unknown tensors are errors). With opt/progress non-NULL the resume
- * state is required and restored too. */
+ * name, shape and dtype, finite values and variances >= 0; unknown tensors are errors). With
+ * opt/progress non-NULL the resume state is required and restored too. */
 int rc_checkpoint_load(rc_ctx *ctx, rc_model *m, rc_sgd *opt, rc_train_progress *progress,
                        const char *path, rc_err *e);
 

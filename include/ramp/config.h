@@ -159,7 +159,9 @@ int rc_config_load_buffer(rc_config *cfg, const char *path, const char *text, si
  * file positions. Calling it again on a finalized config changes nothing. */
 int rc_config_finalize(rc_config *cfg, rc_err *e);
 
-/* The config as YAML that rc_config_load reads back into an identical struct. */
+/* The config as YAML that rc_config_load reads back into an identical struct; its first line is
+ * RC_CONFIG_PRINT_HEADER (how a run tells its own config.yaml from a user's). */
+#define RC_CONFIG_PRINT_HEADER "# ramp-cl configuration with every default resolved"
 void rc_config_print(FILE *f, const rc_config *cfg);
 
 /* Index into cfg->threats of the threat model for `norm`, or -1. */

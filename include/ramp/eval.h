@@ -46,14 +46,15 @@ int rc_eval_write_json(const rc_eval_report *r, const char *checkpoint, const ch
 int rc_eval_ordered_threats(const rc_config *cfg, rc_threat *out);
 
 /* Robust evaluation of model m (loaded from `checkpoint`, named in the messages) with the
- * config's threat models, fast or full protocol, on the first n points of `test`: the table on
- * stdout, eval-<protocol>.json in the run directory. */
+ * config's threat models, fast or full protocol, on the first n points of `test` (all of them
+ * where there are fewer): the table on stdout, the report in the run directory as
+ * rc_run_report_path names it (eval-<protocol>.json for the run's own model). */
 int rc_eval_and_report(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dataset *test,
                        const char *checkpoint, int full, int n, rc_progress_mode show, rc_err *e);
 
 /* `ramp-cl eval`: load `checkpoint` (default: the run directory's model.safetensors), evaluate it
- * with `protocol` on the first n test points (n <= 0: eval.final_n), print the table and write
- * eval-<protocol>.json into the run directory. */
+ * with `protocol` on the first n test points (n <= 0: eval.final_n; more than the test set has is
+ * an error), print the table and write the report into the run directory. */
 int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int full, int n,
                 rc_progress_mode show, rc_err *e);
 

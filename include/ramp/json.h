@@ -81,6 +81,9 @@ void rc_json_put_string(rc_json_buf *b, const char *s);
 void rc_json_put_int(rc_json_buf *b, long long v);
 /* printf into the text: for numbers in the caller's format ("%.6f"). */
 void rc_json_putf(rc_json_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A number in the caller's format (one conversion of a double, "%.6f"), or null when it is NaN
+ * or infinite: JSON has no such numbers. */
+void rc_json_put_number(rc_json_buf *b, const char *fmt, double v);
 void rc_json_buf_free(rc_json_buf *b);
 
 #endif

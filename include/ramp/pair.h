@@ -13,7 +13,8 @@ int rc_pair_choose(const double own_acc[3], rc_norm *q, rc_norm *r);
 
 /* `ramp-cl pair`: evaluate each given checkpoint (NULL: none for that norm) against its own norm
  * with the fast protocol on the first n test points, print the table, choose the pair, and with
- * write_path write the config with method ramp, that pair and init = q's checkpoint. */
+ * write_path write the config with method ramp, that pair, init = q's checkpoint and an
+ * output.dir of its own (runs/NAME for NAME.yaml, numbered where that exists). */
 int rc_pair_run(rc_ctx *ctx, const rc_config *cfg, const char *const checkpoints[3], int n,
                 const char *write_path, rc_err *e);
 

@@ -8,6 +8,7 @@
 #include "ramp/interrupt.h"
 #include "ramp/pair.h"
 #include "ramp/plot.h"
+#include "ramp/rundir.h"
 #include "ramp/selftest.h"
 #include "ramp/train.h"
 
@@ -43,14 +44,20 @@ static void usage(FILE *f) {
           "  -q, --quiet         print only results and errors (no progress)\n"
           "  -v, --verbose       also report what the kernel cache did\n"
           "      --resume DIR    continue the run in DIR from its last checkpoint, with the\n"
-          "                      config it was started with (bit-exact on the same device)\n"
+          "                      config it was started with (bit-exact on the same device);\n"
+          "                      an edited config.yaml is refused, but for the keys accepted\n"
+          "      --accept KEY    with --resume: the change of KEY in config.yaml, one of\n"
+          "                      eval.every, eval.n, eval.final_protocol, eval.final_n,\n"
+          "                      output.checkpoint_every, output.checkpoint_minutes,\n"
+          "                      data.eval_batch_size, data.path, init (repeat it per key)\n"
           "      --checkpoint F  eval: the checkpoint (default: the run's model.safetensors)\n"
           "      --protocol P    eval: fast (APGD-CE) or full (APGD-CE + APGD-T, E-AT's);\n"
           "                      default: the config's eval.final_protocol\n"
           "      --n N           eval: the first N test points (default: eval.final_n)\n"
           "      --model NAME    bench: only this model (small-cnn or preact-resnet18)\n"
           "      --batch N       bench: batch size (default 128)\n"
-          "      --seconds S     bench: time each workload for at least S seconds (default 3)\n"
+          "      --seconds S     bench: time each workload for at least S seconds (default 3,\n"
+          "                      at most 86400)\n"
           "  -o, --output F      plot: the SVG to write (default: RUN_DIR/plot.svg for one run,\n"
           "                      runs-plot.svg in the working directory for several)\n"
           "  -h, --help          show this help and exit\n"
@@ -77,6 +84,47 @@ static int parse_int(const char *s, long lo, long hi, long *out) {
     return 0;
 }
 
+/* Options that belong to some commands only; given to another, they are an error, not ignored. */
+enum {
+    FOR_TRAIN = 1,
+    FOR_RESUME = 2,
+    FOR_EVAL = 4,
+    FOR_PAIR = 8,
+    FOR_PLOT = 16,
+    FOR_BENCH = 32,
+};
+static const struct {
+    const char *name;
+    int commands;
+    const char *owner;
+} OWNED[] = {
+    {"--accept", FOR_RESUME, "--resume"},
+    {"--checkpoint", FOR_EVAL, "eval"},
+    {"--protocol", FOR_EVAL, "eval"},
+    {"--n", FOR_EVAL | FOR_PAIR, "eval and pair"},
+    {"--linf", FOR_PAIR, "pair"},
+    {"--l2", FOR_PAIR, "pair"},
+    {"--l1", FOR_PAIR, "pair"},
+    {"--write", FOR_PAIR, "pair"},
+    {"-o", FOR_PLOT, "plot"},
+    {"--output", FOR_PLOT, "plot"},
+    {"--model", FOR_BENCH, "bench"},
+    {"--batch", FOR_BENCH, "bench"},
+    {"--seconds", FOR_BENCH, "bench"},
+};
+#define N_OWNED (sizeof OWNED / sizeof *OWNED)
+
+/* The FOR_* bit of a command (check and selftest own no option). */
+static int command_bit(const char *command, int resume) {
+    if (resume) return FOR_RESUME;
+    return !strcmp(command, "eval")                                  ? FOR_EVAL
+           : !strcmp(command, "pair")                                ? FOR_PAIR
+           : !strcmp(command, "plot")                                ? FOR_PLOT
+           : !strcmp(command, "bench")                               ? FOR_BENCH
+           : strcmp(command, "check") && strcmp(command, "selftest") ? FOR_TRAIN
+                                                                     : 0;
+}
+
 static int list_devices(rc_err *e) {
     rc_device_desc *list;
     int n;
@@ -100,6 +148,8 @@ typedef struct cli {
     rc_bench_opts bench;
     const char *checkpoint, *protocol;
     const char *pair_ckpt[3], *write;
+    const char **accept; /* --accept keys (room for as many as arguments) */
+    int n_accept;
     int n;
     const char **plot_dirs, *output; /* plot: its run directories (as many as arguments) */
     int n_plot_dirs;
@@ -146,7 +196,8 @@ static int with_device(const cli *c, rc_err *e) {
     } else if (is_eval) {
         status = rc_eval_run(&ctx, &cfg, c->checkpoint, full, c->n, show, e) ? -1 : 0;
     } else {
-        rc_run_opts o = {.progress = show, .resume = c->resume != NULL};
+        rc_run_opts o = {.progress = show, .resume = c->resume != NULL, .accept = c->accept,
+                         .n_accept = c->n_accept};
         int r = rc_train_run(&ctx, &cfg, &o, e);
         status = r < 0 ? -1 : r > 0 ? 128 + r : 0; /* stopped by a signal: 130 / 143 */
     }
@@ -155,15 +206,19 @@ static int with_device(const cli *c, rc_err *e) {
     return status < 0 ? 1 : status;
 }
 
-/* Parse and run; plot_dirs has room for every argument. Returns the exit status. */
-static int run_cli(int argc, char **argv, const char **plot_dirs) {
+/* Parse and run; plot_dirs and accept have room for every argument. Returns the exit status. */
+static int run_cli(int argc, char **argv, const char **plot_dirs, const char **accept) {
     cli c = {.bench = {.model = NULL, .batch = 128, .min_seconds = 3.0}};
     rc_err e;
     rc_err_clear(&e);
     c.plot_dirs = plot_dirs;
+    c.accept = accept;
+    int owned_given[N_OWNED] = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long v;
+        for (size_t k = 0; k < N_OWNED; k++)
+            if (!strcmp(a, OWNED[k].name)) owned_given[k] = 1;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -176,6 +231,16 @@ static int run_cli(int argc, char **argv, const char **plot_dirs) {
             c.quiet = 1;
         } else if (!strcmp(a, "--resume") && i + 1 < argc) {
             c.resume = argv[++i];
+        } else if (!strcmp(a, "--accept") && i + 1 < argc) {
+            const char *key = argv[++i];
+            if (!rc_run_config_safe_key(key)) {
+                char safe[256];
+                rc_run_config_safe_keys(safe, sizeof safe);
+                fprintf(stderr, "ramp-cl: --accept %s: only these keys may change on resume: "
+                                "%s\n", key, safe);
+                return 2;
+            }
+            c.accept[c.n_accept++] = key;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             c.verbose = 1;
         } else if (!strcmp(a, "-d") || !strcmp(a, "--device") || !strncmp(a, "--device=", 9)) {
@@ -204,7 +269,8 @@ static int run_cli(int argc, char **argv, const char **plot_dirs) {
             }
         } else if (!strcmp(a, "--n") && i + 1 < argc) {
             if (parse_int(argv[++i], 1, INT_MAX, &v)) {
-                fprintf(stderr, "ramp-cl: --n needs a positive integer\n");
+                fprintf(stderr, "ramp-cl: --n needs an integer from 1 to %d, got %s\n", INT_MAX,
+                        argv[i]);
                 return 2;
             }
             c.n = (int)v;
@@ -217,10 +283,13 @@ static int run_cli(int argc, char **argv, const char **plot_dirs) {
             }
             c.bench.batch = (int)v;
         } else if (!strcmp(a, "--seconds") && i + 1 < argc) {
+            const char *s = argv[++i];
             char *end;
-            c.bench.min_seconds = strtod(argv[++i], &end);
-            if (*end || c.bench.min_seconds < 0) {
-                fprintf(stderr, "ramp-cl: --seconds needs a non-negative number\n");
+            c.bench.min_seconds = strtod(s, &end);
+            /* !(x <= max) also refuses NaN */
+            if (end == s || *end || c.bench.min_seconds < 0 || !(c.bench.min_seconds <= 86400)) {
+                fprintf(stderr, "ramp-cl: --seconds needs a number of seconds from 0 to 86400, "
+                                "got %s\n", s);
                 return 2;
             }
         } else if (!strcmp(a, "--selftest")) {
@@ -266,6 +335,16 @@ static int run_cli(int argc, char **argv, const char **plot_dirs) {
         usage(stderr);
         return 2;
     }
+    int bit = command_bit(c.command, c.resume != NULL);
+    for (size_t k = 0; k < N_OWNED; k++)
+        if (owned_given[k] && !(OWNED[k].commands & bit)) {
+            fprintf(stderr, "ramp-cl: %s is an option of %s only, not of %s\n", OWNED[k].name,
+                    OWNED[k].owner,
+                    c.resume           ? "--resume"
+                    : bit == FOR_TRAIN ? "training"
+                                       : c.command);
+            return 2;
+        }
     if (c.bench.model && strcmp(c.bench.model, "small-cnn") &&
         strcmp(c.bench.model, "preact-resnet18")) {
         fprintf(stderr, "ramp-cl: --model must be small-cnn or preact-resnet18, got %s\n",
@@ -318,11 +397,13 @@ static int run_cli(int argc, char **argv, const char **plot_dirs) {
 
 int main(int argc, char **argv) {
     const char **plot_dirs = malloc((size_t)argc * sizeof *plot_dirs);
-    if (!plot_dirs) {
+    const char **accept = malloc((size_t)argc * sizeof *accept);
+    int status = 1;
+    if (plot_dirs && accept)
+        status = run_cli(argc, argv, plot_dirs, accept);
+    else
         fprintf(stderr, "ramp-cl: out of host memory\n");
-        return 1;
-    }
-    int status = run_cli(argc, argv, plot_dirs);
     free(plot_dirs);
+    free(accept);
     return status;
 }

@@ -23,6 +23,10 @@
 #include <yaml.h>
 
 #define MAX_ERRORS 20
+/* A config is a few kilobytes, three levels deep: far larger or deeper input is refused before
+ * libyaml, whose time grows with the square of the nesting, spends minutes on it. */
+#define MAX_BYTES (1u << 20)
+#define MAX_DEPTH 32
 #define DEFAULT_STEPS 10
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 #define COUNT(a) (sizeof(a) / sizeof *(a))
@@ -378,41 +382,50 @@ static void join_names(const char *const *names, size_t n, char *buf, size_t sz)
         len += (size_t)snprintf(buf + len, sz - len, "%s%s", i ? ", " : "", names[i]);
 }
 
-static bool parse_int(const char *s, long long lo, long long hi, long long *out) {
+/* What parsing a number gave: a value, text that is no number, or a number the type cannot
+ * hold (reported as such, not as "expected a number"). */
+typedef enum { NUM_OK, NUM_SYNTAX, NUM_RANGE } num_status;
+
+static num_status parse_int(const char *s, long long lo, long long hi, long long *out) {
     const char *p = s + (*s == '+' || *s == '-');
-    if (!*p || strspn(p, "0123456789") != strlen(p)) return false;
+    if (!*p || strspn(p, "0123456789") != strlen(p)) return NUM_SYNTAX;
     errno = 0;
     long long v = strtoll(s, NULL, 10);
-    if (errno || v < lo || v > hi) return false;
+    if (errno || v < lo || v > hi) return NUM_RANGE;
     *out = v;
-    return true;
+    return NUM_OK;
 }
 
 /* Decimal or exponent notation only: strtod alone would also take "inf", "nan" and hex. */
-static bool parse_plain_number(const char *s, double *out) {
-    if (!*s || strspn(s, "0123456789+-.eE") != strlen(s) || !strpbrk(s, "0123456789")) return false;
+static num_status parse_plain_number(const char *s, double *out) {
+    if (!*s || strspn(s, "0123456789+-.eE") != strlen(s) || !strpbrk(s, "0123456789"))
+        return NUM_SYNTAX;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (*end || errno == ERANGE || !isfinite(v)) return false;
+    if (*end) return NUM_SYNTAX;
+    if (errno == ERANGE || !isfinite(v)) return NUM_RANGE; /* 1e400, and 1e-400 (underflow) */
     *out = v;
-    return true;
+    return NUM_OK;
 }
 
 /* A number, or a fraction "a/b" of two numbers: radii are usually written as 8/255. */
-static bool parse_number(const char *s, double *out) {
+static num_status parse_number(const char *s, double *out) {
     const char *slash = strchr(s, '/');
     if (!slash) return parse_plain_number(s, out);
     char num[64], den[64];
     size_t nl = (size_t)(slash - s);
-    if (nl >= sizeof num || strlen(slash + 1) >= sizeof den) return false;
+    if (nl >= sizeof num || strlen(slash + 1) >= sizeof den) return NUM_SYNTAX;
     memcpy(num, s, nl);
     num[nl] = '\0';
     strcpy(den, slash + 1);
     double a, b;
-    if (!parse_plain_number(num, &a) || !parse_plain_number(den, &b) || b == 0) return false;
+    num_status st = parse_plain_number(num, &a);
+    if (st == NUM_OK) st = parse_plain_number(den, &b);
+    if (st != NUM_OK) return st;
+    if (b == 0) return NUM_SYNTAX;
     *out = a / b;
-    return isfinite(*out);
+    return isfinite(*out) && (*out != 0 || a == 0) ? NUM_OK : NUM_RANGE;
 }
 
 static bool parse_bool(const char *s, bool *out) {
@@ -440,6 +453,7 @@ static void parse_value(ctx *c, const field *f, const yaml_node_t *v, void *base
     long long iv;
     double dv;
     bool bv;
+    num_status st;
     switch (f->type) {
     case F_STR:
         if (v->type != YAML_SCALAR_NODE) {
@@ -452,11 +466,16 @@ static void parse_value(ctx *c, const field *f, const yaml_node_t *v, void *base
         }
         break;
     case F_INT:
-        if (scalar && parse_int(s, INT_MIN, INT_MAX, &iv)) {
+        st = scalar ? parse_int(s, INT_MIN, INT_MAX, &iv) : NUM_SYNTAX;
+        if (st == NUM_OK) {
             *(int *)dst = (int)iv;
             return;
         }
-        add_error(c, *mark, path, "expected an integer, got %s", describe(v, got, sizeof got));
+        if (st == NUM_RANGE)
+            add_error(c, *mark, path, "%s is out of range (an integer from %d to %d)",
+                      describe(v, got, sizeof got), INT_MIN, INT_MAX);
+        else
+            add_error(c, *mark, path, "expected an integer, got %s", describe(v, got, sizeof got));
         break;
     case F_U64:
         if (scalar && *s && strspn(s, "0123456789") == strlen(s)) {
@@ -466,16 +485,24 @@ static void parse_value(ctx *c, const field *f, const yaml_node_t *v, void *base
                 *(uint64_t *)dst = u;
                 return;
             }
+            add_error(c, *mark, path, "%s is out of range (at most %" PRIu64 ")",
+                      describe(v, got, sizeof got), UINT64_MAX);
+            break;
         }
         add_error(c, *mark, path, "expected a non-negative integer, got %s",
                   describe(v, got, sizeof got));
         break;
     case F_DOUBLE:
-        if (scalar && parse_number(s, &dv)) {
+        st = scalar ? parse_number(s, &dv) : NUM_SYNTAX;
+        if (st == NUM_OK) {
             *(double *)dst = dv;
             return;
         }
-        add_error(c, *mark, path, "expected a number, got %s", describe(v, got, sizeof got));
+        if (st == NUM_RANGE)
+            add_error(c, *mark, path, "%s is out of range (a double: 0, or a magnitude from "
+                      "%.1e to %.1e)", describe(v, got, sizeof got), DBL_MIN, DBL_MAX);
+        else
+            add_error(c, *mark, path, "expected a number, got %s", describe(v, got, sizeof got));
         break;
     case F_BOOL:
         if (scalar && parse_bool(s, &bv)) {
@@ -1112,10 +1139,37 @@ static int load_tree(rc_config *cfg, const char *path, const yaml_document_t *do
     return close_errors(&c);
 }
 
+/* Refuse nesting deeper than MAX_DEPTH, reading events only as far as that depth. */
+static int check_depth(const char *path, const char *text, size_t len, rc_err *e) {
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return rc_err_set(e, "%s: out of memory starting the YAML parser", path);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    int depth = 0, rc = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) break; /* the loader reports syntax errors */
+        yaml_event_type_t type = ev.type;
+        depth += type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT;
+        depth -= type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT;
+        if (depth > MAX_DEPTH)
+            rc = rc_err_set(e, "%s:%zu:%zu: nested more than %d levels deep; a config has 3", path,
+                            ev.start_mark.line + 1, ev.start_mark.column + 1, MAX_DEPTH);
+        yaml_event_delete(&ev);
+        if (rc || type == YAML_STREAM_END_EVENT) break;
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 int rc_config_load_buffer(rc_config *cfg, const char *path, const char *text, size_t len,
                           rc_err *e) {
     rc_config_defaults(cfg);
     rc_err_clear(e);
+    if (len > MAX_BYTES)
+        return rc_err_set(e, "%s: larger than %u KiB; a config is a few kilobytes", path,
+                          MAX_BYTES >> 10);
+    if (check_depth(path, text, len, e)) return -1;
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
         return rc_err_set(e, "%s: out of memory starting the YAML parser", path);
@@ -1184,7 +1238,7 @@ int rc_config_load(rc_config *cfg, const char *path, rc_err *e) {
         }
         size_t got = fread(text + len, 1, cap - len, fp);
         len += got;
-        if (got == 0) break;
+        if (got == 0 || len > MAX_BYTES) break; /* the buffer load refuses it */
     }
     int failed = ferror(fp), err = errno;
     fclose(fp);
@@ -1234,7 +1288,7 @@ static void print_field(FILE *f, const field *fd, const void *base, const char *
 }
 
 void rc_config_print(FILE *f, const rc_config *cfg) {
-    fputs("# ramp-cl configuration with every default resolved\n", f);
+    fputs(RC_CONFIG_PRINT_HEADER "\n", f);
     for (size_t i = 0; i < N_FIELDS; i++) {
         const field *fd = &FIELDS[i];
         int depth = 0; /* nesting: two spaces per level */

@@ -295,6 +295,9 @@ int rc_dataset_load_cifar10(rc_dataset *out, const char *dir, int train, uint32_
         struct stat st;
         if (cifar_path(path, sizeof path, dir, train, i, e)) return -1;
         if (stat(path, &st) != 0) return rc_err_set(e, "%s: %s", path, strerror(errno));
+        if (!S_ISREG(st.st_mode)) /* a directory's size is no record count */
+            return rc_err_set(e, "%s: %s, not a CIFAR-10 binary batch", path,
+                              S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
         uint64_t size = (uint64_t)st.st_size;
         if (size == 0 || size % CIFAR_RECORD != 0)
             return rc_err_set(

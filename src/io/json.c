@@ -435,6 +435,13 @@ void rc_json_put_string(rc_json_buf *b, const char *s) {
 
 void rc_json_put_int(rc_json_buf *b, long long v) { rc_json_putf(b, "%lld", v); }
 
+void rc_json_put_number(rc_json_buf *b, const char *fmt, double v) {
+    if (isfinite(v))
+        rc_json_putf(b, fmt, v);
+    else
+        rc_json_put(b, "null");
+}
+
 void rc_json_putf(rc_json_buf *b, const char *fmt, ...) {
     char small[128];
     va_list ap;

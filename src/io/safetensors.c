@@ -403,9 +403,10 @@ static int meta_cmp(const void *a, const void *b) {
     return strcmp(((const rc_st_meta_pair *)a)->key, ((const rc_st_meta_pair *)b)->key);
 }
 
-/* Metadata keys are sorted for lookups and must differ, also in a file without tensors. Tensors
- * must tile the data section: sorted by offset, each starts where the previous ended, the first at
- * 0 and the last ends at the end. Then by_name is sorted for lookups. */
+/* Metadata keys are sorted for lookups and must differ, also in a file without tensors. Tensor
+ * names must differ (checked first: a name given twice for the same bytes is that, not an
+ * overlap). Tensors must tile the data section: sorted by offset, each starts where the previous
+ * ended, the first at 0 and the last ends at the end. Then by_name is sorted for lookups. */
 static int check_layout(rc_st_file *f, const unsigned char *data, size_t data_len, rc_err *e) {
     char name[NAME_TEXT], other[NAME_TEXT];
     if (f->n_meta) {
@@ -423,6 +424,11 @@ static int check_layout(rc_st_file *f, const unsigned char *data, size_t data_le
     f->by_name = malloc(f->n * sizeof *f->by_name);
     if (!f->by_name) return rc_err_set(e, "%s: out of host memory", f->path);
     for (size_t i = 0; i < f->n; i++) f->by_name[i] = &f->entries[i];
+    qsort(f->by_name, f->n, sizeof *f->by_name, by_name_cmp);
+    for (size_t i = 1; i < f->n; i++)
+        if (strcmp(f->by_name[i - 1]->name, f->by_name[i]->name) == 0)
+            return rc_err_set(e, "%s: tensor %s: name given twice", f->path,
+                              rc_err_text(name, sizeof name, f->by_name[i]->name));
     qsort(f->by_name, f->n, sizeof *f->by_name, by_offset_cmp);
     size_t expected = 0;
     for (size_t i = 0; i < f->n; i++) {
@@ -443,10 +449,6 @@ static int check_layout(rc_st_file *f, const unsigned char *data, size_t data_le
                           rc_err_text(name, sizeof name, f->by_name[f->n - 1]->name),
                           data_len - expected);
     qsort(f->by_name, f->n, sizeof *f->by_name, by_name_cmp);
-    for (size_t i = 1; i < f->n; i++)
-        if (strcmp(f->by_name[i - 1]->name, f->by_name[i]->name) == 0)
-            return rc_err_set(e, "%s: tensor %s: name given twice", f->path,
-                              rc_err_text(name, sizeof name, f->by_name[i]->name));
     return 0;
 }
 

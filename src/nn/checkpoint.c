@@ -1,6 +1,8 @@
 #include "ramp/checkpoint.h"
+#include "ramp/hash.h"
 #include "ramp/safetensors.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,12 +80,19 @@ int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
     snprintf(inc, sizeof inc, "%d", m->opts.in_channels);
     snprintf(ncls, sizeof ncls, "%d", m->opts.num_classes);
     snprintf(isz, sizeof isz, "%d", m->opts.input_size);
-    const char *mk[N_META] = {"format", "format_version", "arch", "activation", "width",
-                              "in_channels", "num_classes", "input_size"};
-    const char *mv[N_META] = {RC_CHECKPOINT_FORMAT, RC_CHECKPOINT_VERSION,
-                              rc_arch_name(m->opts.arch),
-                              rc_activation_name(m->opts.activation), width, inc, ncls, isz};
-    r = rc_st_write(path, t, n, mk, mv, N_META, e); /* atomic, with signals held */
+    char digest[17];
+    const char *mk[N_META + 2] = {"format", "format_version", "arch", "activation", "width",
+                                  "in_channels", "num_classes", "input_size", "config",
+                                  "config_digest"};
+    const char *mv[N_META + 2] = {RC_CHECKPOINT_FORMAT, RC_CHECKPOINT_VERSION,
+                                  rc_arch_name(m->opts.arch),
+                                  rc_activation_name(m->opts.activation), width, inc, ncls, isz};
+    int with_config = resume && progress->config;
+    if (with_config) {
+        rc_fnv1a64_hex(progress->config, digest);
+        mv[N_META] = progress->config, mv[N_META + 1] = digest;
+    }
+    r = rc_st_write(path, t, n, mk, mv, N_META + 2 * with_config, e); /* atomic, signals held */
 out:
     for (size_t i = 0; bufs && i < cap; i++) free(bufs[i]);
     free(bufs);
@@ -127,6 +136,22 @@ int rc_checkpoint_read_opts(const char *path, rc_model_opts *o, rc_err *e) {
     int r = opts_from_meta(&f, o, e);
     rc_st_close(&f);
     return r;
+}
+
+/* A diverged run's NaN, or a variance below 0, would make every result of the model wrong. */
+static int check_values(const char *path, const char *key, const float *v, size_t n, int variance,
+                        rc_err *e) {
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(v[i]))
+            return rc_err_set(e, "%s: tensor %s: element %zu is %s: not a usable model (from a "
+                                 "run that diverged?)",
+                              path, key, i, isnan(v[i]) ? "NaN" : "infinite");
+        if (variance && v[i] < 0)
+            return rc_err_set(e, "%s: tensor %s: element %zu is %g, a negative variance: not a "
+                                 "usable model",
+                              path, key, i, (double)v[i]);
+    }
+    return 0;
 }
 
 static int get_scalar(const rc_st_file *f, const char *key, int64_t *v, rc_err *e) {
@@ -182,7 +207,9 @@ int rc_checkpoint_load(rc_ctx *ctx, rc_model *m, rc_sgd *opt, rc_train_progress 
                 rc_err_set(e, "out of host memory loading %s", path);
                 goto out;
             }
-            if (rc_st_get_f32(&f, key, p->ndim, shape, buf, e)) goto out;
+            if (rc_st_get_f32(&f, key, p->ndim, shape, buf, e) ||
+                check_values(path, key, buf, p->numel, !pass && p->kind == RC_P_RUNNING_VAR, e))
+                goto out;
             if (pass == 0 ? rc_param_write(ctx, p, buf, e)
                           : rc_buffer_write(ctx, m->momentum, p->offset * sizeof(float),
                                             p->numel * sizeof(float), buf, key, e))
@@ -198,6 +225,17 @@ int rc_checkpoint_load(rc_ctx *ctx, rc_model *m, rc_sgd *opt, rc_train_progress 
     if (progress && (get_scalar(&f, "train.epoch", &progress->epoch, e) ||
                      get_scalar(&f, "train.step", &progress->step, e)))
         goto out;
+    if (progress) {
+        const char *config = rc_st_meta(&f, "config"), *digest = rc_st_meta(&f, "config_digest");
+        progress->saved_config = NULL;
+        if (config && digest) {
+            if (!(progress->saved_config = strdup(config))) {
+                rc_err_set(e, "out of host memory loading %s", path);
+                goto out;
+            }
+            snprintf(progress->saved_digest, sizeof progress->saved_digest, "%s", digest);
+        }
+    }
     for (int i = 0; progress && i < progress->n_extra; i++) {
         const rc_ckpt_blob *b = &progress->extra[i];
         int64_t shape[1] = {(int64_t)b->count};

@@ -8,9 +8,11 @@
  * kernels have run: PoCL then includes the work-group code it specialised at first launch. */
 #include "ramp/program.h"
 #include "ramp/files.h"
+#include "ramp/hash.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,16 +36,6 @@ struct rc_program_entry {
     char cache_path[1200];
 };
 
-static uint64_t fnv1a64(const void *data, size_t n, uint64_t h) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-#define FNV_SEED 0xcbf29ce484222325ULL
-
 const char *rc_cl_source_find(const char *name) {
     for (int i = 0; i < rc_cl_source_count; i++)
         if (strcmp(rc_cl_sources[i].name, name) == 0) return rc_cl_sources[i].text;
@@ -58,12 +50,20 @@ void rc_program_cache_init(rc_ctx *ctx) {
     const char *dir = getenv("RAMP_CL_CACHE_DIR");
     const char *xdg = getenv("XDG_CACHE_HOME");
     const char *home = getenv("HOME");
+    if (!home || !*home) { /* a service or a cron job without HOME: the account's home */
+        const struct passwd *pw = getpwuid(getuid());
+        home = pw ? pw->pw_dir : NULL;
+    }
     if (dir && *dir)
         snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s", dir);
     else if (xdg && *xdg)
         snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/ramp-cl", xdg);
     else if (home && *home)
         snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s/.cache/ramp-cl", home);
+    else
+        fprintf(stderr, "ramp-cl: warning: no directory for the kernel cache (HOME and "
+                        "XDG_CACHE_HOME are unset and the account has no home): kernels will be "
+                        "compiled on every run; set RAMP_CL_CACHE_DIR\n");
     if (ctx->cache_dir[0] && rc_mkdir_p(ctx->cache_dir) != 0) {
         /* No writable cache (e.g. a build machine without HOME): run without one. */
         fprintf(stderr, "ramp-cl: warning: program cache %s unusable (%s); kernels will be "
@@ -74,7 +74,7 @@ void rc_program_cache_init(rc_ctx *ctx) {
 
 static char *make_identity(const rc_ctx *ctx, const char *source, const char *options) {
     size_t n = strlen(source);
-    uint64_t h = fnv1a64(source, n, FNV_SEED);
+    uint64_t h = rc_fnv1a64(source, n, RC_FNV_SEED);
     const char *fmt = "ramp-cl program cache v%u\nsource %016llx %zu\noptions %s %s\n"
                       "device %s\nvendor %s\ndriver %s\nplatform %s\n";
     const rc_device_desc *d = &ctx->dev;
@@ -92,7 +92,7 @@ static void cache_path_for(const rc_ctx *ctx, const char *identity, char *out, s
         out[0] = '\0';
         return;
     }
-    unsigned long long h = fnv1a64(identity, strlen(identity), FNV_SEED);
+    unsigned long long h = rc_fnv1a64(identity, strlen(identity), RC_FNV_SEED);
     snprintf(out, n, "%s/%016llx.bin", ctx->cache_dir, h);
 }
 

@@ -10,6 +10,7 @@
 #include "ramp/elementwise.h"
 #include "ramp/launch.h"
 #include "ramp/loss.h"
+#include "ramp/rundir.h"
 
 #include <errno.h>
 #include <math.h>
@@ -426,6 +427,7 @@ int rc_eval_and_report(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_
     if (cfg->n_threats == 0)
         return rc_err_set(e, "robust evaluation needs threat_models in the config");
     rc_eval_report r;
+    if (n <= 0 || n > (int)test->n) n = (int)test->n; /* what rc_eval_robust evaluates */
     printf("ramp-cl: %s evaluation of %s on the first %d test points\n", full ? "full" : "fast",
            checkpoint, n);
     fflush(stdout);
@@ -437,7 +439,7 @@ int rc_eval_and_report(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_
         return -1;
     rc_eval_print_table(stdout, &r);
     char path[RC_CONFIG_PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/eval-%s.json", cfg->output.dir, full ? "full" : "fast");
+    rc_run_report_path(path, sizeof path, cfg->output.dir, checkpoint, full ? "full" : "fast");
     int ret = -1;
     if (rc_mkdir_p(cfg->output.dir) != 0)
         rc_err_set(e, "cannot create run directory %s: %s", cfg->output.dir, strerror(errno));
@@ -462,6 +464,10 @@ int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int f
     memset(&m, 0, sizeof m);
     int r = -1;
     if (rc_load_split(cfg, 0, 0, &test, e)) goto out;
+    if (n > (int)test.n) {
+        rc_err_set(e, "--n %d: %s has %u points", n, test.name, test.n);
+        goto out;
+    }
     if ((int)test.c != o.in_channels || (int)test.h != o.input_size) {
         rc_err_set(e, "%s was trained on %dx%dx%d images, %s has %ux%ux%u", checkpoint,
                    o.in_channels, o.input_size, o.input_size, test.name, test.c, test.h, test.w);

@@ -4,8 +4,10 @@
 #include "ramp/eval.h"
 #include "ramp/files.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int rc_pair_choose(const double own_acc[3], rc_norm *q, rc_norm *r) {
     int first = -1, second = -1;
@@ -81,6 +83,26 @@ static int choose(rc_ctx *ctx, const rc_config *cfg, const char *const checkpoin
     return 0;
 }
 
+/* The fine-tuning run's own directory, never the l_q-AT run's (whose model it starts from):
+ * runs/NAME for the written config NAME.yaml, or runs/NAME-2, -3, ... where that exists. */
+static int fresh_dir(const char *write_path, char *out, size_t cap, rc_err *e) {
+    const char *slash = strrchr(write_path, '/'), *base = slash ? slash + 1 : write_path;
+    const char *dot = strrchr(base, '.');
+    int len = dot && dot > base && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"))
+                  ? (int)(dot - base)
+                  : (int)strlen(base);
+    for (int k = 1; k <= 100; k++) {
+        if (k == 1)
+            snprintf(out, cap, "runs/%.*s", len, base);
+        else
+            snprintf(out, cap, "runs/%.*s-%d", len, base, k);
+        struct stat st;
+        if (stat(out, &st) != 0 && errno == ENOENT) return 0;
+    }
+    return rc_err_set(e, "pair --write %s: runs/%.*s and 99 numbered variants exist; choose "
+                         "another name", write_path, len, base);
+}
+
 int rc_pair_run(rc_ctx *ctx, const rc_config *cfg, const char *const checkpoints[3], int n,
                 const char *write_path, rc_err *e) {
     rc_norm q, rr;
@@ -91,11 +113,12 @@ int rc_pair_run(rc_ctx *ctx, const rc_config *cfg, const char *const checkpoints
     out.ramp.pair[0] = q, out.ramp.pair[1] = rr;
     memset(out.ramp.at_checkpoints, 0, sizeof out.ramp.at_checkpoints);
     snprintf(out.init, sizeof out.init, "%s", checkpoints[q]);
+    if (fresh_dir(write_path, out.output.dir, sizeof out.output.dir, e)) return -1;
     rc_atomic_file a;
     if (rc_atomic_begin(&a, write_path, e)) return -1;
     rc_config_print(a.f, &out);
     if (rc_atomic_commit(&a, e)) return -1;
-    printf("fine-tuning config written to %s\n", write_path);
+    printf("fine-tuning config written to %s (its run goes to %s)\n", write_path, out.output.dir);
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "ramp/eval.h"
 #include "ramp/files.h"
 #include "ramp/gp.h"
+#include "ramp/guard.h"
 #include "ramp/interrupt.h"
 #include "ramp/json.h"
 #include "ramp/launch.h"
@@ -13,22 +14,17 @@
 #include "ramp/methods.h"
 #include "ramp/optim.h"
 #include "ramp/pair.h"
+#include "ramp/rundir.h"
 #include "ramp/safetensors.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-
-static int mkdir_p(const char *path, rc_err *e) {
-    if (rc_mkdir_p(path) != 0)
-        return rc_err_set(e, "cannot create run directory %s: %s", path, strerror(errno));
-    return 0;
-}
 
 /* Write the resolved config next to the results, atomically. */
 static int write_config(const rc_config *cfg, const char *dir, rc_err *e) {
@@ -138,7 +134,12 @@ enum { PHASE_NATURAL, PHASE_TRAIN };
 typedef struct run {
     rc_ctx *ctx;
     const rc_config *cfg;
+    const rc_run_opts *opts;
     rc_progress_mode show;
+    rc_run_lock lock;
+    rc_guard guard;
+    char *config_text; /* what the checkpoints record (ramp/rundir.h) */
+    int epoch;         /* the epoch running, from 0 */
     rc_dataset train, test;
     rc_model m;
     rc_sgd opt;
@@ -154,6 +155,7 @@ typedef struct run {
     int64_t rng[2], eat[2 * RC_MAX_THREATS], gp_scalars[2];
     rc_ckpt_blob blobs[MAX_BLOBS];
     long interrupt_after; /* RAMP_CL_INTERRUPT_AFTER (tests): raise SIGINT after this many steps */
+    long nan_after;       /* RAMP_CL_NAN_AFTER (tests): a NaN gradient at this training step */
     long steps_here;
     double last_checkpoint;
 } run;
@@ -213,9 +215,77 @@ static void unpack_state(run *r) {
 
 static double wall_s(const run *r) { return (double)r->wall_ms / 1000 + rc_now_s() - r->t0; }
 
+/* ---- divergence ---------------------------------------------------------------------------- */
+
+/* What a guard check looked at; its tag is (batch << 4) | (phase << 3) | what. */
+enum { G_LOSS, G_GRAD, G_STATE, G_WEIGHTS, G_MERGED_WEIGHTS, G_MERGED_STATE };
+
+/* After a step of model m on batch `batch` (n samples) of `phase`: each sample's loss, the
+ * gradients, the BN statistics and the weights the optimiser left. */
+static int guard_step(run *r, const rc_model *m, int phase, uint32_t batch, uint32_t n, rc_err *e) {
+    rc_ctx *ctx = r->ctx;
+    rc_guard *g = &r->guard;
+    int t = (int)batch << 4 | phase << 3;
+    return rc_guard_check(ctx, g, r->b.loss, 0, n, t | G_LOSS, e) ||
+           rc_guard_check(ctx, g, m->grads, 0, m->n_train, t | G_GRAD, e) ||
+           rc_guard_check(ctx, g, m->state, 0, m->n_state, t | G_STATE, e) ||
+           rc_guard_check(ctx, g, m->arena, 0, m->n_train, t | G_WEIGHTS, e);
+}
+
+/* The state-dict name of float `index` of the parameter arena, or of the BN state arena. */
+static const char *tensor_at(const rc_model *m, int state, size_t index) {
+    for (int i = 0; i < m->n_params; i++) {
+        const rc_param *p = &m->params[i];
+        int in_state = p->kind == RC_P_RUNNING_MEAN || p->kind == RC_P_RUNNING_VAR;
+        if (p->kind != RC_P_NUM_BATCHES && in_state == state && index >= p->offset &&
+            index < p->offset + p->numel)
+            return p->name;
+    }
+    return "alignment padding";
+}
+
+/* Read the guard (the device is waited for) and stop the run at the first non-finite value it
+ * met, naming the epoch, the step and the tensor. Nothing of a diverged step is saved. */
+static int check_finite(run *r, rc_err *e) {
+    int tag, index;
+    if (rc_guard_read(r->ctx, &r->guard, &tag, &index, e)) return -1;
+    if (tag < 0) return 0;
+    int what = tag & 7, natural = (tag >> 3 & 1) == PHASE_NATURAL, batch = tag >> 4;
+    const rc_model *m = natural ? &r->gp.nat : &r->m;
+    const rc_config *cfg = r->cfg;
+    uint32_t nb = rc_batcher_num_batches(&r->batcher);
+    char value[192], where[160], ckpt[RC_CONFIG_PATH_MAX + 64];
+    if (what == G_LOSS)
+        snprintf(value, sizeof value, "the loss of sample %d of the batch", index + 1);
+    else
+        snprintf(value, sizeof value, "%s%s%s%s", what == G_GRAD ? "the gradient of " : "",
+                 tensor_at(m, what == G_STATE || what == G_MERGED_STATE, (size_t)index),
+                 natural ? " of GP's natural model" : "",
+                 what == G_WEIGHTS          ? " after the optimiser step"
+                 : what >= G_MERGED_WEIGHTS ? " after the gradient projection merge"
+                                            : "");
+    if (what >= G_MERGED_WEIGHTS)
+        snprintf(where, sizeof where, "at the end of epoch %d", r->epoch + 1);
+    else if (natural)
+        snprintf(where, sizeof where, "in epoch %d, batch %d of %u of GP's natural pass",
+                 r->epoch + 1, batch + 1, nb);
+    else
+        snprintf(where, sizeof where, "in epoch %d, batch %d of %u (step %lld)", r->epoch + 1,
+                 batch + 1, nb, (long long)r->epoch * nb + batch + 1);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", cfg->output.dir);
+    int saved = access(ckpt, F_OK) == 0;
+    return rc_err_set(e, "training diverged %s: %s is not finite (NaN or infinite). The run "
+                         "stopped without saving anything of it; %s%s%s. Lower optimizer.lr (%g) "
+                         "or check the data and init",
+                      where, value, saved ? "the last checkpoint, " : "",
+                      saved ? ckpt : "no checkpoint was written",
+                      saved ? ", is from before it" : "", cfg->optimizer.lr);
+}
+
 static int save_checkpoint(run *r, rc_err *e) {
     char path[RC_CONFIG_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->cfg->output.dir);
+    if (check_finite(r, e)) return -1;
     pack_state(r);
     r->last_checkpoint = rc_now_s();
     return rc_checkpoint_save(r->ctx, &r->m, &r->opt, &r->progress, path, e);
@@ -274,7 +344,8 @@ static int gp_natural_epoch(run *r, int epoch, int64_t from, rc_err *e) {
             rc_ce_forward_backward(ctx, (int)n, nat->opts.num_classes, rc_model_logits(nat),
                                    b->labels, b->loss, b->correct, rc_model_logits_grad(nat), e) ||
             rc_model_backward(ctx, nat, 1, (int)n, RC_GRAD_WRITE, 0, e) ||
-            rc_sgd_step(ctx, &g->opt, nat, lr_at(r->cfg, epoch, i, nb), e))
+            rc_sgd_step(ctx, &g->opt, nat, lr_at(r->cfg, epoch, i, nb), e) ||
+            guard_step(r, nat, PHASE_NATURAL, i, n, e))
             return rc_err_prefix(e, "gradient projection, natural epoch %d, batch %u: ",
                                  epoch + 1, i + 1);
         rc_progress_update(&bar, (uint64_t)(i + 1) * bs < r->train.n ? (uint64_t)(i + 1) * bs
@@ -326,14 +397,19 @@ static int train_pass(run *r, int epoch, int64_t from, float *lr, rc_err *e) {
         uint32_t n = rc_batcher_next(&r->batcher, r->b.x, r->b.y);
         if (n == 0) break;
         *lr = lr_at(cfg, epoch, i, nb);
-        if (train_step(r, n, *lr, e)) {
+        if (train_step(r, n, *lr, e) ||
+            (r->progress.step + 1 == r->nan_after && rc_fill(ctx, r->m.grads, 0, 1, NAN, e)) ||
+            guard_step(r, &r->m, PHASE_TRAIN, i, n, e)) {
             rc_progress_end(&bar);
             return rc_err_prefix(e, "epoch %d, batch %u: ", epoch + 1, i + 1);
         }
         r->progress.step++;
         if (rc_progress_due(&bar)) {
             double loss, acc;
-            if (rc_batch_io_read_stats(ctx, &r->b, &loss, &acc, e)) return -1;
+            if (rc_batch_io_read_stats(ctx, &r->b, &loss, &acc, e) || check_finite(r, e)) {
+                rc_progress_end(&bar);
+                return -1;
+            }
             char fig[64];
             snprintf(fig, sizeof fig, "loss %.4f, accuracy %.2f%%", loss, 100 * acc);
             uint64_t done = (uint64_t)(i + 1) * bs;
@@ -369,17 +445,27 @@ static int trim_metrics(const char *dir, int64_t epochs, rc_err *e) {
 }
 
 
-/* A fresh run's metrics start empty: an earlier run in the same directory is replaced, not
- * continued (that is what --resume is for), and the user is told. */
-static int start_metrics(const run *r, rc_err *e) {
-    char path[RC_CONFIG_PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", r->cfg->output.dir);
-    if (access(path, F_OK) != 0) return 0;
-    if (unlink(path) != 0) return rc_err_set(e, "cannot remove %s: %s", path, strerror(errno));
-    if (r->show != RC_PROGRESS_QUIET)
-        printf("ramp-cl: note: %s held an earlier run; its metrics and checkpoints are replaced "
-               "(ramp-cl --resume %s continues a stopped run instead)\n",
-               r->cfg->output.dir, r->cfg->output.dir);
+/* A fresh run starts from an empty directory: the files of an earlier run there are removed
+ * (--resume is what continues one), and the user is told which. Its reports on other
+ * checkpoints stay. */
+static int clear_earlier_run(const run *r, rc_err *e) {
+    static const char *const names[] = {"metrics.jsonl", "checkpoint.safetensors",
+                                        "model.safetensors", "eval-fast.json", "eval-full.json"};
+    const char *dir = r->cfg->output.dir;
+    char path[RC_CONFIG_PATH_MAX + 64], removed[160] = "";
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (unlink(path) != 0) {
+            if (errno == ENOENT) continue;
+            return rc_err_set(e, "cannot remove %s: %s", path, strerror(errno));
+        }
+        size_t len = strlen(removed);
+        snprintf(removed + len, sizeof removed - len, "%s%s", len ? ", " : "", names[i]);
+    }
+    if (*removed && r->show != RC_PROGRESS_QUIET)
+        printf("ramp-cl: note: %s held an earlier run; its %s are removed (ramp-cl --resume %s "
+               "continues a stopped run instead)\n",
+               dir, removed, dir);
     return 0;
 }
 
@@ -407,6 +493,10 @@ static void run_release(run *r) {
 
 static void run_free(run *r) {
     run_release(r);
+    rc_guard_free(&r->guard);
+    free(r->config_text);
+    free(r->progress.saved_config);
+    rc_run_lock_release(&r->lock);
     rc_batcher_free(&r->batcher);
     rc_dataset_free(&r->train);
     rc_dataset_free(&r->test);
@@ -441,19 +531,43 @@ static int check_memory(run *r, rc_err *e) {
                       (double)r->ctx->dev.global_mem / (1 << 30), fits > 0 ? fits : 0);
 }
 
-/* Data, model (initialised, or from the checkpoint when resuming), optimiser, method, GP. */
-static int run_setup(run *r, int resume, rc_err *e) {
+/* A resumed run's config must be the one its checkpoint recorded, but for accepted changes. */
+static int check_resumed_config(run *r, rc_err *e) {
+    const rc_train_progress *p = &r->progress;
+    const char *dir = r->cfg->output.dir;
+    int quiet = r->show == RC_PROGRESS_QUIET;
+    if (!p->saved_config) {
+        if (!quiet)
+            printf("ramp-cl: note: %s/checkpoint.safetensors does not record the run's config (an "
+                   "older ramp-cl wrote it): config.yaml is used as it is\n",
+                   dir);
+        return 0;
+    }
+    if (rc_run_config_check(p->saved_config, p->saved_digest, r->config_text, r->opts->accept,
+                            r->opts->n_accept, quiet, e))
+        return rc_err_prefix(e, "--resume %s: ", dir);
+    return 0;
+}
+
+/* Data, model (initialised, or from the checkpoint when resuming), optimiser, method, GP. All of
+ * it is checked (data, device memory, the checkpoint it starts from, a resume's config) before the
+ * run directory is written to: a run that cannot start leaves an earlier run's files as they
+ * were. */
+static int run_setup(run *r, rc_err *e) {
     rc_ctx *ctx = r->ctx;
     const rc_config *cfg = r->cfg;
     const char *dir = cfg->output.dir;
+    int resume = r->opts->resume, quiet = r->show == RC_PROGRESS_QUIET;
     r->adversarial = cfg->method != RC_METHOD_NATURAL;
     r->use_gp = cfg->method == RC_METHOD_RAMP && cfg->ramp.gp;
     r->d = cfg->model.in_channels * cfg->model.input_size * cfg->model.input_size;
-    if (rc_load_split(cfg, 1, (uint32_t)cfg->data.train_subset, &r->train, e) ||
+    /* a resume holds its directory from the start; a fresh run takes it once all is checked */
+    int bad = resume ? rc_run_lock_take(&r->lock, dir, quiet, e)
+                     : rc_run_dir_check(dir, cfg->init, e);
+    if (bad || rc_load_split(cfg, 1, (uint32_t)cfg->data.train_subset, &r->train, e) ||
         rc_load_split(cfg, 0, 0, &r->test, e) || check_data_matches(cfg, &r->train, e) ||
-        check_memory(r, e) || mkdir_p(dir, e) ||
-        (!resume && (write_config(cfg, dir, e) || start_metrics(r, e))) ||
-        run_alloc(r, cfg->data.batch_size, cfg->data.eval_batch_size, e))
+        check_memory(r, e) || run_alloc(r, cfg->data.batch_size, cfg->data.eval_batch_size, e) ||
+        rc_guard_init(ctx, &r->guard, e))
         return -1;
     rc_sgd_init(&r->opt, (float)cfg->optimizer.momentum, (float)cfg->optimizer.weight_decay,
                 cfg->optimizer.nesterov, cfg->optimizer.param_groups == RC_PARAM_GROUPS_SPLIT,
@@ -462,6 +576,9 @@ static int run_setup(run *r, int resume, rc_err *e) {
                         cfg->data.augment == RC_AUGMENT_CROP_FLIP, e))
         return -1;
     describe_state(r);
+    if (!(r->config_text = rc_run_config_text(cfg)))
+        return rc_err_set(e, "out of host memory for the run's config");
+    r->progress.config = r->config_text;
     r->position[0] = r->use_gp ? PHASE_NATURAL : PHASE_TRAIN;
     if (resume) {
         char path[RC_CONFIG_PATH_MAX + 64];
@@ -470,14 +587,16 @@ static int run_setup(run *r, int resume, rc_err *e) {
             return rc_err_set(e, "%s: no checkpoint to resume from (the run stopped before its "
                                  "first one); start it again from its config", path);
         if (rc_checkpoint_load(ctx, &r->m, &r->opt, &r->progress, path, e) ||
-            trim_metrics(dir, r->progress.epoch, e))
+            check_resumed_config(r, e) || trim_metrics(dir, r->progress.epoch, e))
             return -1;
         unpack_state(r);
-    } else if (cfg->init[0] ? rc_checkpoint_load(ctx, &r->m, NULL, NULL, cfg->init, e)
-                            : rc_model_init(ctx, &r->m, cfg->seed, e)) {
-        return -1;
+        return 0;
     }
-    return 0;
+    if (cfg->init[0] ? rc_checkpoint_load(ctx, &r->m, NULL, NULL, cfg->init, e)
+                     : rc_model_init(ctx, &r->m, cfg->seed, e))
+        return -1;
+    return rc_run_lock_take(&r->lock, dir, quiet, e) || clear_earlier_run(r, e) ||
+           write_config(cfg, dir, e);
 }
 
 /* The end of an epoch: GP merge, evaluations, the summary line, metrics and the checkpoint. */
@@ -485,8 +604,13 @@ static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) 
     rc_ctx *ctx = r->ctx;
     const rc_config *cfg = r->cfg;
     double train_loss, train_acc, test_acc = -1, test_loss = -1;
-    if (rc_batch_io_read_stats(ctx, &r->b, &train_loss, &train_acc, e)) return -1;
-    if (r->use_gp && gp_merge(ctx, &r->gp, &r->m, cfg, e)) return -1;
+    rc_model *m = &r->m;
+    int merged = G_MERGED_WEIGHTS | PHASE_TRAIN << 3, merged_state = merged + 1;
+    if ((r->use_gp && (gp_merge(ctx, &r->gp, m, cfg, e) ||
+                       rc_guard_check(ctx, &r->guard, m->arena, 0, m->n_train, merged, e) ||
+                       rc_guard_check(ctx, &r->guard, m->state, 0, m->n_state, merged_state, e))) ||
+        rc_batch_io_read_stats(ctx, &r->b, &train_loss, &train_acc, e) || check_finite(r, e))
+        return -1;
     r->progress.epoch = epoch + 1;
     int last = epoch + 1 == cfg->schedule.epochs;
     int eval_now = cfg->eval.every > 0 && (epoch + 1) % cfg->eval.every == 0;
@@ -534,15 +658,16 @@ static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) 
         fflush(stdout);
     }
     rc_json_buf line = {0};
-    rc_json_putf(&line, "{\"epoch\": %d, \"train_loss\": %.6f, \"train_acc\": %.6f, ", epoch + 1,
-                 train_loss, train_acc);
-    rc_json_put(&line, "\"clean_acc\": ");
-    if (test_acc >= 0)
-        rc_json_putf(&line, "%.6f", test_acc);
-    else
-        rc_json_put(&line, "null");
-    rc_json_putf(&line, ", \"lr\": %.6g, \"epoch_time_s\": %.3f, \"wall_time_s\": %.3f", lr,
-                 t_train, wall_s(r));
+    /* numbers through rc_json_put_number: a NaN (a clean loss can overflow) becomes null */
+    rc_json_putf(&line, "{\"epoch\": %d, \"train_loss\": ", epoch + 1);
+    rc_json_put_number(&line, "%.6f", train_loss);
+    rc_json_put(&line, ", \"train_acc\": ");
+    rc_json_put_number(&line, "%.6f", train_acc);
+    rc_json_put(&line, ", \"clean_acc\": ");
+    rc_json_put_number(&line, "%.6f", test_acc >= 0 ? test_acc : NAN);
+    rc_json_put(&line, ", \"lr\": ");
+    rc_json_put_number(&line, "%.6g", lr);
+    rc_json_putf(&line, ", \"epoch_time_s\": %.3f, \"wall_time_s\": %.3f", t_train, wall_s(r));
     if (have_rob) {
         rc_json_putf(&line, ", \"eval_n\": %d, \"eval_clean_acc\": %.6f", rob.n, rob.clean_acc);
         for (int i = 0; i < rob.n_norms; i++) {
@@ -557,8 +682,10 @@ static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) 
     }
     if (r->use_gp) { /* one cosine per state-dict tensor, in state-dict order */
         rc_json_put(&line, ", \"gp_cos\": [");
-        for (int i = 0; i < r->gp.n_tensors; i++)
-            rc_json_putf(&line, "%s%.5f", i ? ", " : "", r->gp.cos[i]);
+        for (int i = 0; i < r->gp.n_tensors; i++) {
+            rc_json_put(&line, i ? ", " : "");
+            rc_json_put_number(&line, "%.5f", r->gp.cos[i]);
+        }
         rc_json_put(&line, "]");
     }
     rc_json_put(&line, "}\n");
@@ -579,14 +706,18 @@ int rc_train_run(rc_ctx *ctx, const rc_config *given, const rc_run_opts *opts, r
     if (rc_pair_resolve(ctx, &resolved, e)) return -1;
     run r;
     memset(&r, 0, sizeof r);
-    r.ctx = ctx, r.cfg = cfg;
-    r.show = opts ? opts->progress : RC_PROGRESS_QUIET;
-    int resume = opts && opts->resume;
+    static const rc_run_opts fresh_quiet = {.progress = RC_PROGRESS_QUIET};
+    r.ctx = ctx, r.cfg = cfg, r.opts = opts ? opts : &fresh_quiet;
+    r.show = r.opts->progress;
+    r.lock.fd = -1;
+    int resume = r.opts->resume;
     const char *hook = getenv("RAMP_CL_INTERRUPT_AFTER");
     r.interrupt_after = hook ? strtol(hook, NULL, 10) : 0;
+    hook = getenv("RAMP_CL_NAN_AFTER");
+    r.nan_after = hook ? strtol(hook, NULL, 10) : 0;
     r.t0 = r.last_checkpoint = rc_now_s();
     int ret = -1, sig = 0;
-    if (run_setup(&r, resume, e)) goto out;
+    if (run_setup(&r, e)) goto out;
     uint32_t nb = rc_batcher_num_batches(&r.batcher);
     if (r.show != RC_PROGRESS_QUIET) {
         printf("ramp-cl: %s on %s (%u training images, %u batches of %d), model %s (%d "
@@ -608,6 +739,7 @@ int rc_train_run(rc_ctx *ctx, const rc_config *given, const rc_run_opts *opts, r
     rc_interrupt_defer(1);
     for (int epoch = (int)r.progress.epoch; epoch < cfg->schedule.epochs; epoch++) {
         double te = rc_now_s();
+        r.epoch = epoch;
         int64_t phase = r.position[0], from = r.position[1];
         if (r.use_gp && phase == PHASE_NATURAL) {
             if ((sig = gp_natural_epoch(&r, epoch, from, e))) goto out;
