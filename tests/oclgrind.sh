@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs the kernel-level tests under Oclgrind's checkers (out-of-bounds accesses, data races,
 # uses of uninitialised values, OpenCL API errors) on both device classes, and a two-batch RAMP
-# run of the ramp-cl binary; fails on any Oclgrind report or failing test. For CI: not in
+# run of the ramp-cl binary that must end where the same run on PoCL does; fails on any Oclgrind
+# report, failing test or disagreement. For CI: not in
 # `make check` (an interpreter: minutes, not seconds).
 #   tests/oclgrind.sh [cpu|gpu ...]    (from the build tree; default both classes)
 # It needs the test programs built (make check, or make check TESTS= to build without running),
@@ -36,7 +37,7 @@ build=$(dirname "$RAMP_CL")
 classes=${*:-cpu gpu}
 
 command -v oclgrind >/dev/null 2>&1 || { echo "oclgrind.sh: oclgrind is not installed" >&2; exit 77; }
-for p in check_layers check_attack_ops check_gemm; do
+for p in check_layers check_attack_ops check_gemm tensor_diff; do
     [ -x "$build/tests/$p" ] ||
         { echo "oclgrind.sh: $build/tests/$p missing: run make check TESTS= first" >&2; exit 1; }
 done
@@ -79,7 +80,8 @@ GEMM="own_matches_host own_k_split_matches_host"
 
 # Every Oclgrind report names its kernel and work-item, or is an API error or a fatal error.
 REPORT='^	Kernel: |Oclgrind - OpenCL runtime error|OCLGRIND FATAL ERROR|errors generated'
-status=0
+pass=0
+fail=0
 start=$(date +%s)
 # run NAME CLASS TESTS COMMAND...: under Oclgrind, the shim in front of its runtime; TESTS the
 # Check tests to run ("" all). Check runs them in its own process (CK_FORK=no), so every report
@@ -95,9 +97,35 @@ run() {
     rc=$?
     reports=$(grep -c -E "$REPORT" "$log")
     echo "oclgrind: $name, $class class: exit $rc, $reports reports, $(($(date +%s) - t0)) s"
-    if [ "$rc" -ne 0 ] || [ "$reports" -ne 0 ]; then
-        status=1
+    if [ "$rc" -eq 0 ] && [ "$reports" -eq 0 ]; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
         grep -E -A 3 ":[FE]:|$REPORT" "$log" | head -n 60 | sed 's/^/    /'
+    fi
+}
+
+# The RAMP run on PoCL's CPU class: the reference each Oclgrind run must agree with (every weight
+# within 1e-3, as tests/implementations.sh, and the same clean accuracy). Oclgrind runs only this
+# small a run in minutes, so its whole-run agreement is checked here, not in implementations.sh.
+VENDORS=/etc/OpenCL/vendors
+POCL_ICD=
+[ -f $VENDORS/pocl.icd ] && POCL_ICD=$VENDORS/pocl.icd
+sed "s|dir: $tmp/run|dir: $tmp/ref|" "$tmp/ramp.yaml" >"$tmp/ref.yaml"
+env ${POCL_ICD:+OCL_ICD_VENDORS=$POCL_ICD} RAMP_CL_PATH=cpu "$RAMP_CL" "$tmp/ref.yaml" \
+    >"$tmp/ref.log" 2>&1 || { cat "$tmp/ref.log"; echo "oclgrind.sh: the PoCL run failed" >&2; exit 1; }
+accuracy() { grep -o 'clean test accuracy [0-9.]*%' "$1"; }
+
+# agree CLASS: the Oclgrind run of CLASS ended where the reference did.
+agree() {
+    if "$build/tests/tensor_diff" "$tmp/ref/model.safetensors" "$tmp/run/model.safetensors" 1e-3 \
+        >"$tmp/diff" 2>&1 && [ "$(accuracy "$tmp/ref.log")" = "$(accuracy "$tmp/ramp-$1.log")" ]; then
+        pass=$((pass + 1))
+        echo "oclgrind: ramp, $1 class agrees with PoCL: $(tail -1 "$tmp/diff"), $(accuracy "$tmp/ref.log")"
+    else
+        fail=$((fail + 1))
+        echo "oclgrind: ramp, $1 class differs from PoCL: $(tail -1 "$tmp/diff"); PoCL" \
+            "$(accuracy "$tmp/ref.log"), Oclgrind $(accuracy "$tmp/ramp-$1.log")"
     fi
 }
 
@@ -107,12 +135,13 @@ for class in $classes; do
     run attack_ops "$class" "$(echo $ATTACK_OPS)" "$build/tests/check_attack_ops"
     rm -rf "$tmp/run"
     run ramp "$class" "" "$RAMP_CL" "$tmp/ramp.yaml"
+    agree "$class"
 done
 run gemm "${classes%% *}" "$GEMM" "$build/tests/check_gemm"
 echo "oclgrind: $(($(date +%s) - start)) s in all"
-if [ $status -ne 0 ]; then
+echo "$pass passed, $fail failed"
+if [ $fail -ne 0 ]; then
     trap - EXIT
-    echo "oclgrind: FAILED (logs kept in $tmp)"
+    echo "oclgrind: logs kept in $tmp"
     exit 1
 fi
-echo "oclgrind: no reports"
