@@ -265,7 +265,7 @@ __kernel void bn_relu_backward_eval(__global const float *dy, __global const flo
                                     const int padded) {
     const int g = get_global_id(0);
     if (g >= N * C) return;
-    const int c = g % C, n = g / C;
+    const int n = g / C, c = g - n * C;
     const float k = gamma[c] / sqrt(running_var[c] + eps);
     const size_t off = (size_t)g * H * W;
     __global float *dst = dz + (size_t)n * ns + (size_t)c * cs;

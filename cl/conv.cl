@@ -14,8 +14,8 @@ __kernel void conv_im2col(__global const float *x, __global float *col, const in
                           const int pad, const int OH, const int OW) {
     const int P = OH * OW, g = get_global_id(0);
     if (g >= C * KH * KW * N * P) return;
-    const int p = g % P, t = g / P, n = t % N, k = t / N;
-    const int j = k % KW, i = (k / KW) % KH, c = k / (KW * KH);
+    const int t = g / P, p = g - t * P, k = t / N, n = t - k * N;
+    const int kr = k / KW, j = k - kr * KW, c = kr / KH, i = kr - c * KH;
     const int oh = p / OW, ow = p - oh * OW;
     const int h = oh * stride - pad + i, w = ow * stride - pad + j;
     col[g] = h >= 0 && h < H && w >= 0 && w < W ? x[((size_t)(n * C + c) * H + h) * W + w] : 0.0f;
@@ -28,7 +28,7 @@ __kernel void conv_col2im(__global const float *col, __global float *dx, const i
                           const int pad, const int OH, const int OW, const int accumulate) {
     const int g = get_global_id(0);
     if (g >= N * C * H * W) return;
-    const int w = g % W, t = g / W, h = t % H, nc = t / H, c = nc % C, n = nc / C;
+    const int t = g / W, w = g - t * W, nc = t / H, h = t - nc * H, n = nc / C, c = nc - n * C;
     const int P = OH * OW;
     const size_t NP = (size_t)N * P;
     float s = accumulate ? dx[g] : 0.0f;
@@ -50,8 +50,8 @@ __kernel void conv_im2col(__global const float *x, __global float *col, const in
                           const int pad, const int OH, const int OW) {
     const int g = get_global_id(0);
     if (g >= N * C * KH * KW) return;
-    const int n = g % N, k = g / N;
-    const int j = k % KW, i = (k / KW) % KH, c = k / (KW * KH);
+    const int k = g / N, n = g - k * N;
+    const int kr = k / KW, j = k - kr * KW, c = kr / KH, i = kr - c * KH;
     __global const float *xp = x + (size_t)(n * C + c) * H * W;
     __global float *out = col + (size_t)k * N * OH * OW + (size_t)n * OH * OW;
     for (int oh = 0; oh < OH; oh++) {
@@ -72,7 +72,7 @@ __kernel void conv_col2im(__global const float *col, __global float *dx, const i
                           const int pad, const int OH, const int OW, const int accumulate) {
     const int nc = get_global_id(0);
     if (nc >= N * C) return;
-    const int c = nc % C, n = nc / C;
+    const int n = nc / C, c = nc - n * C;
     const int P = OH * OW;
     const size_t NP = (size_t)N * P;
     __global float *out = dx + (size_t)nc * H * W;
@@ -100,7 +100,7 @@ __kernel void conv_scatter(__global const float *z, __global float *y, __global 
                            const int has_bias, const int N, const int OC, const int P) {
     int g, p0, p1;
     if (!plane_elems(N * OC, P, &g, &p0, &p1)) return;
-    const int oc = g % OC, n = g / OC;
+    const int n = g / OC, oc = g - n * OC;
     const float b = has_bias ? bias[oc] : 0.0f;
     __global const float *src = z + (size_t)oc * N * P + (size_t)n * P;
     __global float *dst = y + (size_t)g * P;
@@ -112,7 +112,7 @@ __kernel void conv_gather(__global const float *dy, __global float *dz, const in
                           const int P) {
     int g, p0, p1;
     if (!plane_elems(N * OC, P, &g, &p0, &p1)) return;
-    const int oc = g % OC, n = g / OC;
+    const int n = g / OC, oc = g - n * OC;
     __global const float *src = dy + (size_t)g * P;
     __global float *dst = dz + (size_t)oc * N * P + (size_t)n * P;
     for (int p = p0; p < p1; p++) dst[p] = src[p];

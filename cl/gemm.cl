@@ -385,10 +385,12 @@ __kernel void conv_gemm_bwd_data(__global const float *ap, __global const float 
     const int n = get_group_id(1), c = get_local_id(0);
     const int WV = OW + 2 / s, S1 = (OH + 2 / s) * WV, PV = OH * WV;
     __local float *pl = planes + (size_t)c * plane_stride;
+    /* Remainders here and below as x - (x / y) * y: a % beside the / of the same operands makes
+     * LLVM emit a freeze, which Oclgrind 21.10 cannot run (tests/oclgrind.sh). */
     int toff[9];
     for (int t = 0; t < 9; t++) {
-        const int i = t / 3, j = t % 3;
-        toff[t] = ((i % s) * s + j % s) * S1 + (i / s) * WV + j / s;
+        const int i = t / 3, j = t - 3 * i, is = i / s, js = j / s;
+        toff[t] = ((i - is * s) * s + j - js * s) * S1 + is * WV + js;
     }
     for (int q = 0; q < plane_stride; q += 16) vstore16((float16)(0.0f), 0, pl + q);
     __global const float *zn = dz + (size_t)n * zs_n;
@@ -428,7 +430,7 @@ __kernel void conv_gemm_bwd_data(__global const float *ap, __global const float 
             if (acc) v += vload8(0, o + w);
             vstore8(v, 0, o + w);
         }
-        for (int w = W8, sc = (W8 + pad) / s, ph = (W8 + pad) % s; w < W; w++) {
+        for (int w = W8, sc = (W8 + pad) / s, ph = W8 + pad - sc * s; w < W; w++) {
             float v = src[ph * S1 + sc];
             if (masked) v = mr[w] > 0.0f ? v * k : 0.0f;
             o[w] = acc ? o[w] + v : v;
@@ -451,11 +453,16 @@ __kernel void conv_pack_wt(__global const float *w, const int OC, const int C,
     for (int t = 0; t < 9; t++) d[t] = s[t];
 }
 
+/* The lanes of v summed in a fixed tree. Written so that Oclgrind 21.10 can check it
+ * (tests/oclgrind.sh): its uninitialised-value tracking takes a shuffled lane 11 for an undefined
+ * one (so v.hi is shuffle(), a call it handles) and reads an undefined lane from outside the
+ * vector (so the last add, which LLVM would make a shuffle with one, is a dot product with ones:
+ * the same sum, its products exact). */
 static float hsum16(const float16 v) {
-    const float8 h = v.lo + v.hi;
+    const float8 h = v.lo + shuffle(v, (uint8)(8, 9, 10, 11, 12, 13, 14, 15));
     const float4 q = h.lo + h.hi;
     const float2 d = q.lo + q.hi;
-    return d.x + d.y;
+    return dot(d, (float2)(1.0f));
 }
 
 /* C = A x B^T with A(i, p) = a[aoff + i * lda + p], B(j, p) = b[boff + j * ldb + p]: tile

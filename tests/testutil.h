@@ -36,6 +36,23 @@ static inline void test_open_ctx(rc_ctx *ctx) {
                   test_device_index(), e.msg);
 }
 
+/* RAMP_CL_TESTS="name name ...": only the named tests are added (Check selects suites and test
+ * cases, not single tests). tests/oclgrind.sh uses it to pick the tests small enough for
+ * Oclgrind's interpreter. tcase_add_test is Check's own macro, redefined here to filter. */
+static inline int test_selected(const char *name) {
+    const char *list = getenv("RAMP_CL_TESTS");
+    if (!list || !*list) return 1;
+    const size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return 1;
+    return 0;
+}
+static inline void test_add(TCase *tc, const TTest *t) {
+    if (test_selected(t->name)) tcase_add_test_raise_signal(tc, t, 0);
+}
+#undef tcase_add_test
+#define tcase_add_test(tc, tf) test_add(tc, tf)
+
 /* Seconds a single test may take: cold PoCL compiles of CLBlast kernels take several. */
 #define TEST_TIMEOUT 300
 
