@@ -9,7 +9,10 @@
 # time zone and locale (variations Debian's reproducible-builds checks apply), and fail unless
 # every .deb is byte-identical to the first build's.
 set -eu
-[ $# -ge 1 ] || { echo "usage: tools/build-deb.sh OUTDIR [--twice]" >&2; exit 2; }
+case $#:${2:-} in
+1: | 2:--twice) ;;
+*) echo "usage: tools/build-deb.sh OUTDIR [--twice]" >&2; exit 2 ;;
+esac
 out=$(mkdir -p "$1" && cd "$1" && pwd)
 twice=${2:-}
 top=$(cd "$(dirname "$0")/.." && pwd)
