@@ -36,8 +36,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location(
-    "make_fixtures", os.path.join(HERE, "..", "tests", "fixtures", "make_fixtures.py"))
+# The model definitions: tests/fixtures/make_fixtures.py in the source tree; an installed copy
+# (the Debian package's /usr/share/ramp-cl/tools) has it beside this script.
+_fixtures = os.path.join(HERE, "make_fixtures.py")
+if not os.path.exists(_fixtures):
+    _fixtures = os.path.join(HERE, "..", "tests", "fixtures", "make_fixtures.py")
+_spec = importlib.util.spec_from_file_location("make_fixtures", _fixtures)
 mf = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(mf)
 

@@ -4,6 +4,9 @@
 #   --fuzz             also clang with libFuzzer, for tests/fuzz/run.sh
 #   --implementations  also the other OpenCL implementations the suite runs on: Mesa rusticl
 #                      (mesa-opencl-icd; RUSTICL_ENABLE=llvmpipe) and the Oclgrind simulator
+#   --package          also what building, checking and testing the Debian package takes
+#                      (tools/build-deb.sh, lintian, debian/tests): debhelper, lintian,
+#                      diffoscope-minimal (shows what differs between two builds), python3-torch
 set -e
 if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
 PACKAGES="build-essential autoconf automake libtool pkg-config
@@ -14,7 +17,9 @@ for opt in "$@"; do
     case $opt in
         --fuzz) PACKAGES="$PACKAGES clang libclang-rt-dev" ;;
         --implementations) PACKAGES="$PACKAGES mesa-opencl-icd oclgrind" ;;
-        *) echo "install-deps.sh: unknown option $opt (--fuzz, --implementations)" >&2; exit 2 ;;
+        --package) PACKAGES="$PACKAGES debhelper lintian diffoscope-minimal python3-torch" ;;
+        *) echo "install-deps.sh: unknown option $opt (--fuzz, --implementations, --package)" >&2
+           exit 2 ;;
     esac
 done
 missing=
