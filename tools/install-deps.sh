@@ -4,6 +4,7 @@
 #   --fuzz             also clang with libFuzzer, for tests/fuzz/run.sh
 #   --implementations  also the other OpenCL implementations the suite runs on: Mesa rusticl
 #                      (mesa-opencl-icd; RUSTICL_ENABLE=llvmpipe) and the Oclgrind simulator
+#   --mpi              also Open MPI, for data parallelism across devices (tests/mpi.sh)
 set -e
 if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
 PACKAGES="build-essential autoconf automake libtool pkg-config
@@ -14,7 +15,9 @@ for opt in "$@"; do
     case $opt in
         --fuzz) PACKAGES="$PACKAGES clang libclang-rt-dev" ;;
         --implementations) PACKAGES="$PACKAGES mesa-opencl-icd oclgrind" ;;
-        *) echo "install-deps.sh: unknown option $opt (--fuzz, --implementations)" >&2; exit 2 ;;
+        --mpi) PACKAGES="$PACKAGES libopenmpi-dev openmpi-bin" ;;
+        *) echo "install-deps.sh: unknown option $opt (--fuzz, --implementations, --mpi)" >&2
+           exit 2 ;;
     esac
 done
 missing=
