@@ -537,7 +537,7 @@ START_TEST(avg_loss_and_gradient_match_host) {
         upload(&ctx, t.adv[p], adv + p * AN * AD, AN * AD);
     cl_mem labels = dev_from_bytes(&ctx, y, sizeof y);
     cl_mem loss = dev_buf(&ctx, AN), correct = dev_buf(&ctx, AN);
-    ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
+    ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
     float got[AN], corr[AN], gw[AK * AD], gb[AK];
     download_bytes(&ctx, loss, got, sizeof got);
     download_bytes(&ctx, correct, corr, sizeof corr);
@@ -579,7 +579,7 @@ START_TEST(avg_loss_and_gradient_match_host) {
     size_t nt = m.n_train;
     float *avg = malloc(nt * 4), *one = malloc(nt * 4);
     double *sum = calloc(nt, sizeof *sum);
-    ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
+    ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
     download(&ctx, m.grads, avg, nt);
     for (int p = 0; p < AT; p++) {
         upload(&ctx, rc_model_input(&m), sadv[p], AN * SD);

@@ -2,6 +2,7 @@
  * keeps the batch's images and chooses which points each attack still has to run on (reading
  * back one flag per point after each attack run); the attacks themselves run on the device. */
 #include "ramp/eval.h"
+#include "ramp/dist.h"
 #include "ramp/files.h"
 #include "ramp/json.h"
 #include "ramp/apgd.h"
@@ -378,10 +379,12 @@ int rc_batch_io_accumulate(rc_ctx *ctx, rc_batch_io *b, int n, rc_err *e) {
                           RC_ARG(b->correct), RC_ARG(b->stats), RC_ARG(n));
 }
 
-int rc_batch_io_read_stats(rc_ctx *ctx, rc_batch_io *b, double *loss, double *acc,
-                           rc_err *e) {
-    float s[3];
-    if (rc_buffer_read(ctx, b->stats, 0, sizeof s, s, "running statistics", e)) return -1;
+int rc_batch_io_read_stats(rc_ctx *ctx, rc_batch_io *b, const rc_dist *over, double *loss,
+                           double *acc, rc_err *e) {
+    float f[3];
+    if (rc_buffer_read(ctx, b->stats, 0, sizeof f, f, "running statistics", e)) return -1;
+    double s[3] = {f[0], f[1], f[2]};
+    if (rc_dist_sum_f64(over, s, 3, e)) return -1;
     *loss = s[2] > 0 ? s[0] / s[2] : 0;
     *acc = s[2] > 0 ? s[1] / s[2] : 0;
     return 0;
@@ -393,8 +396,11 @@ int rc_eval_clean(rc_ctx *ctx, rc_model *m, const rc_dataset *d, uint32_t n, dou
     rc_batch_io b;
     int r = -1;
     if (rc_batch_io_alloc(ctx, &b, m, e) || rc_fill(ctx, b.stats, 0, 3, 0.0f, e)) goto out;
-    for (uint32_t start = 0; start < n;) {
-        uint32_t cnt = n - start < (uint32_t)m->max_batch ? n - start : (uint32_t)m->max_batch;
+    uint32_t lo, mine; /* this process's share of the points (ramp/dist.h) */
+    rc_dist_slice(ctx->dist, n, &lo, &mine);
+    for (uint32_t start = lo; start < lo + mine;) {
+        uint32_t left = lo + mine - start;
+        uint32_t cnt = left < (uint32_t)m->max_batch ? left : (uint32_t)m->max_batch;
         if (rc_dataset_slice(d, start, cnt, b.x, b.y) != 0) {
             rc_err_set(e, "evaluation: points %u..%u outside %s", start, start + cnt, d->name);
             goto out;
@@ -406,7 +412,7 @@ int rc_eval_clean(rc_ctx *ctx, rc_model *m, const rc_dataset *d, uint32_t n, dou
             goto out;
         start += cnt;
     }
-    r = rc_batch_io_read_stats(ctx, &b, loss, acc, e);
+    r = rc_batch_io_read_stats(ctx, &b, ctx->dist, loss, acc, e);
 out:
     rc_batch_io_free(&b);
     return r;

@@ -1,4 +1,5 @@
 #include "ramp/methods.h"
+#include "ramp/dist.h"
 #include "ramp/launch.h"
 #include "ramp/loss.h"
 
@@ -103,8 +104,11 @@ static int attack(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int i, int n, rc_
     if (t->method != RC_METHOD_EAT) return 0;
     /* E-AT's counters: points still correct through the whole attack */
     if (rc_buffer_read(ctx, t->apgd.acc, 0, (size_t)n * 4, t->acc, "attack flags", e)) return -1;
-    for (int k = 0; k < n; k++) t->robust[i] += t->acc[k];
-    t->attacked[i] += n;
+    double count[2] = {0, n}; /* summed over the processes that share the batch */
+    for (int k = 0; k < n; k++) count[0] += t->acc[k];
+    if (rc_dist_sum_f64(ctx->dist, count, 2, e)) return rc_err_prefix(e, "E-AT's counters: ");
+    t->robust[i] += count[0];
+    t->attacked[i] += count[1];
     return 0;
 }
 
@@ -196,11 +200,11 @@ static int ramp_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem 
            rc_model_backward(ctx, &t->view_r, 1, n, RC_GRAD_ADD, 0, e);
 }
 
-int rc_avg_loss(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels, cl_mem loss,
-                cl_mem correct, rc_err *e) {
+int rc_avg_loss(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int n_batch, cl_mem labels,
+                cl_mem loss, cl_mem correct, rc_err *e) {
     size_t bytes = (size_t)n * t->apgd.d * 4;
     const int k = m->opts.num_classes;
-    const float inv_t = 1.0f / (float)t->n_threats, scale = inv_t / (float)n;
+    const float inv_t = 1.0f / (float)t->n_threats, scale = inv_t / (float)n_batch;
     cl_mem z = rc_model_logits(m), dz = rc_model_logits_grad(m);
     for (int i = 0; i < t->n_threats; i++) {
         int first = i == 0;
@@ -236,16 +240,16 @@ static int training_input(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, rc
            rc_buffer_copy(ctx, t->adv[i], rc_model_input(m), bytes, "adversarial batch", e);
 }
 
-int rc_adv_trainer_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels,
-                        cl_mem loss, cl_mem correct, rc_err *e) {
+int rc_adv_trainer_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int n_batch,
+                        cl_mem labels, cl_mem loss, cl_mem correct, rc_err *e) {
     if (t->method == RC_METHOD_RAMP) return ramp_step(ctx, t, m, n, labels, loss, correct, e);
     if (t->method == RC_METHOD_AVG) {
         for (int i = 0; i < t->n_threats; i++)
             if (attack(ctx, t, m, i, n, e)) return -1;
-        return rc_avg_loss(ctx, t, m, n, labels, loss, correct, e);
+        return rc_avg_loss(ctx, t, m, n, n_batch, labels, loss, correct, e);
     }
     return training_input(ctx, t, m, n, e) || rc_model_forward(ctx, m, 1, n, e) ||
-           rc_ce_forward_backward(ctx, n, m->opts.num_classes, rc_model_logits(m), labels, loss,
-                                  correct, rc_model_logits_grad(m), e) ||
+           rc_ce_forward_backward_part(ctx, n, n_batch, m->opts.num_classes, rc_model_logits(m),
+                                       labels, loss, correct, rc_model_logits_grad(m), e) ||
            rc_model_backward(ctx, m, 1, n, RC_GRAD_WRITE, 0, e);
 }
