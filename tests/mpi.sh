@@ -44,9 +44,9 @@ same() {
     fi
 }
 
-# batch 63 splits 31 + 32 over 2 processes; 66 splits evenly over 3
+# batch 63 splits 31 + 32 over 2 processes, 64 splits 21 + 21 + 22 over 3
 same natural-np2 2 natural 63 126
-same natural-np3 3 natural 66 132
+same natural-np3 3 natural 64 128
 same eat-np2 2 eat 63 126
 same max-np2 2 max 63 126
 
