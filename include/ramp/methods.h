@@ -67,7 +67,7 @@ int rc_avg_loss(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int n_batch,
  * write the per-sample loss (its batch mean is the loss), correctness and the parameter
  * gradients. n_batch > n: the n are this process's slice of a batch split across the processes
  * of ctx->dist (ramp/dist.h), and the gradients those of the whole batch's loss; every process
- * calls it for every batch. RAMP and MSD need n_batch == n. */
+ * calls it for every batch. */
 int rc_adv_trainer_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int n_batch,
                         cl_mem labels, cl_mem loss, cl_mem correct, rc_err *e);
 

@@ -566,15 +566,11 @@ static int check_memory(run *r, rc_err *e) {
                       (double)r->ctx->dev.global_mem / (1 << 30), fits > 0 ? fits : 0);
 }
 
-/* Split across processes, every process needs a share of every batch; RAMP and MSD are not
- * data-parallel yet. */
+/* Split across processes, every process needs a share of every batch. */
 static int check_split(const run *r, rc_err *e) {
     const rc_config *cfg = r->cfg;
     int size = rc_dist_size(r->dist);
     if (size == 1) return 0;
-    if (cfg->method == RC_METHOD_RAMP || cfg->method == RC_METHOD_MSD)
-        return rc_err_set(e, "method %s does not run across processes yet: start it without "
-                             "mpirun", rc_method_name(cfg->method));
     uint32_t last = r->train.n % (uint32_t)cfg->data.batch_size;
     if (cfg->data.batch_size < size || (last > 0 && last < (uint32_t)size))
         return rc_err_set(e, "%d processes share each batch, but data.batch_size is %d%s: every "
