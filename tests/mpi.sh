@@ -24,12 +24,13 @@ pass=0
 fail=0
 MPIRUN="mpirun --allow-run-as-root --oversubscribe"
 
-# config NAME METHOD BATCH SUBSET: one epoch of agree.yaml (RAMP with GP; MSD 2 steps), no
-# robust evaluation.
+# config NAME METHOD BATCH SUBSET [FINAL]: one epoch of agree.yaml (RAMP with GP; MSD 2 steps),
+# the final evaluation FINAL (default none) on 40 points in batches of 8.
 config() {
     sed -e "s#dir: .*#dir: $tmp/$1#" -e "s/^method: .*/method: $2/" \
-        -e "s/batch_size: .*/batch_size: $3/" -e "s/train_subset: .*/train_subset: $4/" \
-        -e "s/epochs: .*/epochs: 1/" -e "s/final_protocol: .*/final_protocol: none/" \
+        -e "s/^  batch_size: .*/  batch_size: $3/" -e "s/train_subset: .*/train_subset: $4/" \
+        -e "s/epochs: .*/epochs: 1/" -e "s/final_protocol: .*/final_protocol: ${5:-none}/" \
+        -e "s/final_n: .*/final_n: 40/" -e "s/eval_batch_size: .*/eval_batch_size: 8/" \
         "$srcdir/tests/agree.yaml" >"$tmp/$1.yaml"
     [ "$2" = ramp ] || sed -i '/^ramp:/,/gp: /d' "$tmp/$1.yaml"
     [ "$2" = msd ] && printf 'msd: {steps: 2}\n' >>"$tmp/$1.yaml"
@@ -37,11 +38,24 @@ config() {
     return 0
 }
 
-# same NAME NP METHOD BATCH SUBSET [OPTIONS]: NP processes against one, after one epoch.
+# The evaluation reports of run directories $1 and $2 with the same names are the same, but for
+# the timings and the checkpoint's path.
+same_reports() {
+    for f in "$1"/eval-*.json; do
+        [ -f "$f" ] || return 1
+        grep -v -e '"seconds"' -e '"checkpoint"' "$f" >"$tmp/a.json"
+        grep -v -e '"seconds"' -e '"checkpoint"' "$2/${f##*/}" >"$tmp/b.json" 2>/dev/null ||
+            return 1
+        cmp -s "$tmp/a.json" "$tmp/b.json" || return 1
+    done
+}
+
+# same NAME NP METHOD BATCH SUBSET [OPTIONS [FINAL]]: NP processes against one, after one epoch;
+# with a final evaluation FINAL also its report.
 same() {
     name=$1 np=$2
-    config "$name-1" "$3" "$4" "$5"
-    config "$name-$np" "$3" "$4" "$5"
+    config "$name-1" "$3" "$4" "$5" "$7"
+    config "$name-$np" "$3" "$4" "$5" "$7"
     if ! "$RAMP_CL" -q "$tmp/$name-1.yaml" >"$tmp/out" 2>&1 ||
         ! $MPIRUN -np "$np" "$RAMP_CL" -q $6 "$tmp/$name-$np.yaml" >>"$tmp/out" 2>&1; then
         echo "FAIL: $name: a run failed:"
@@ -49,8 +63,17 @@ same() {
         fail=$((fail + 1))
     elif "$TENSOR_DIFF" "$tmp/$name-1/model.safetensors" "$tmp/$name-$np/model.safetensors" \
         1e-4 >"$tmp/diff"; then
-        echo "PASS: $name: $(tail -1 "$tmp/diff")"
-        pass=$((pass + 1))
+        if [ -z "$7" ]; then
+            echo "PASS: $name: $(tail -1 "$tmp/diff")"
+            pass=$((pass + 1))
+        elif same_reports "$tmp/$name-1" "$tmp/$name-$np"; then
+            echo "PASS: $name: $(tail -1 "$tmp/diff"); the same $7 evaluation report"
+            pass=$((pass + 1))
+        else
+            echo "FAIL: $name: the $7 evaluation reports differ:"
+            diff "$tmp/$name-1"/eval-*.json "$tmp/$name-$np"/eval-*.json | sed 's/^/    /'
+            fail=$((fail + 1))
+        fi
     else
         echo "FAIL: $name:"
         sed 's/^/    /' "$tmp/diff"
@@ -64,11 +87,31 @@ same natural-np3 3 natural 64 128 "--device 0,0,0"
 same eat-np2 2 eat 63 126
 same max-np2 2 max 63 126
 same ramp-gp-np2 2 ramp 63 126
-same ramp-gp-np3 3 ramp 64 128
+same ramp-gp-np3 3 ramp 64 128 "" fast
 same msd-np3 3 msd 64 128
 same avg-np3 3 avg 64 128
 same sat-np3 3 sat 64 128
 same at-np2 2 at 63 126
+
+# ramp-cl eval splits the points by batches (8 here) across the processes: the full protocol's
+# report (random starts, targets) on 40 points equals one process's, but for the timings.
+for np in 1 3; do
+    sed -e "s#dir: .*#dir: $tmp/eval-$np#" -e 's/eps: 0.1,/eps: 0.02,/' -e 's/eps: 1.5,/eps: 0.3,/' \
+        -e 's/eps: 10,/eps: 2,/' "$tmp/ramp-gp-np3-1.yaml" >"$tmp/eval-$np.yaml"
+done
+if "$RAMP_CL" -q eval "$tmp/eval-1.yaml" --checkpoint "$tmp/ramp-gp-np3-1/model.safetensors" \
+    --protocol full --n 40 >"$tmp/out" 2>&1 &&
+    $MPIRUN -np 3 "$RAMP_CL" -q eval "$tmp/eval-3.yaml" --protocol full --n 40 \
+        --checkpoint "$tmp/ramp-gp-np3-1/model.safetensors" >>"$tmp/out" 2>&1 &&
+    same_reports "$tmp/eval-1" "$tmp/eval-3"; then
+    echo "PASS: eval-np3: the same full evaluation report"
+    pass=$((pass + 1))
+else
+    echo "FAIL: eval-np3:"
+    sed 's/^/    /' "$tmp/out"
+    diff "$tmp/eval-1"/eval-*.json "$tmp/eval-3"/eval-*.json | sed 's/^/    /'
+    fail=$((fail + 1))
+fi
 
 # Every process needs a share of every batch: a smaller batch is refused with one line.
 config small natural 2 128

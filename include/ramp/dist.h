@@ -39,6 +39,7 @@ int rc_dist_sum_f32(const rc_dist *d, float *x, size_t n, rc_err *e);
 int rc_dist_sum_f64(const rc_dist *d, double *x, size_t n, rc_err *e);
 /* The maximum over every process of each x[i], in place. */
 int rc_dist_max_i32(const rc_dist *d, int *x, int n, rc_err *e);
+int rc_dist_max_u8(const rc_dist *d, unsigned char *x, size_t n, rc_err *e);
 /* Every process's `bytes` bytes of `mine`, in rank order, into all[size * bytes]. */
 int rc_dist_allgather(const rc_dist *d, const void *mine, size_t bytes, void *all, rc_err *e);
 /* Every process's counts[rank] floats, in rank order, into all (MPI_Allgatherv). */

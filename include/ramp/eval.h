@@ -30,7 +30,9 @@ typedef struct rc_eval_report {
 } rc_eval_report;
 
 /* Evaluate model m on the first n points of `test` against the threat models (their eval_eps),
- * in batches of at most `batch`, showing progress on stdout as `progress` says. */
+ * in batches of at most `batch`, showing progress on stdout as `progress` says. The batches are
+ * dealt to the processes of ctx->dist in turn (every one must call it) and their outcomes merged:
+ * the report is the one of one process. */
 int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
                    const rc_threat *threats, int n_threats, rc_protocol protocol, uint64_t seed,
                    int batch, rc_progress_mode progress, rc_eval_report *r, rc_err *e);

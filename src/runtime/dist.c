@@ -88,12 +88,12 @@ void rc_dist_slice(const rc_dist *d, uint32_t n, uint32_t *lo, uint32_t *cnt) {
 }
 
 #ifdef HAVE_MPI
-/* MPI counts are ints: a longer sum goes in pieces. */
-static int sum_pieces(const rc_dist *d, void *x, size_t n, size_t elem, MPI_Datatype t,
-                      rc_err *e) {
+/* MPI counts are ints: a longer reduction goes in pieces. */
+static int reduce_pieces(const rc_dist *d, void *x, size_t n, size_t elem, MPI_Datatype t,
+                         MPI_Op op, rc_err *e) {
     for (size_t at = 0; at < n;) {
         size_t k = n - at < (size_t)1 << 30 ? n - at : (size_t)1 << 30;
-        MPI_CHECK(d, MPI_Allreduce, (MPI_IN_PLACE, (char *)x + at * elem, (int)k, t, MPI_SUM,
+        MPI_CHECK(d, MPI_Allreduce, (MPI_IN_PLACE, (char *)x + at * elem, (int)k, t, op,
                                      MPI_COMM_WORLD));
         at += k;
     }
@@ -104,7 +104,7 @@ static int sum_pieces(const rc_dist *d, void *x, size_t n, size_t elem, MPI_Data
 int rc_dist_sum_f32(const rc_dist *d, float *x, size_t n, rc_err *e) {
     if (rc_dist_size(d) == 1) return 0;
 #ifdef HAVE_MPI
-    return sum_pieces(d, x, n, sizeof *x, MPI_FLOAT, e);
+    return reduce_pieces(d, x, n, sizeof *x, MPI_FLOAT, MPI_SUM, e);
 #else
     (void)x, (void)n, (void)e;
     return 0;
@@ -114,7 +114,7 @@ int rc_dist_sum_f32(const rc_dist *d, float *x, size_t n, rc_err *e) {
 int rc_dist_sum_f64(const rc_dist *d, double *x, size_t n, rc_err *e) {
     if (rc_dist_size(d) == 1) return 0;
 #ifdef HAVE_MPI
-    return sum_pieces(d, x, n, sizeof *x, MPI_DOUBLE, e);
+    return reduce_pieces(d, x, n, sizeof *x, MPI_DOUBLE, MPI_SUM, e);
 #else
     (void)x, (void)n, (void)e;
     return 0;
@@ -129,6 +129,16 @@ int rc_dist_max_i32(const rc_dist *d, int *x, int n, rc_err *e) {
     (void)x, (void)n, (void)e;
 #endif
     return 0;
+}
+
+int rc_dist_max_u8(const rc_dist *d, unsigned char *x, size_t n, rc_err *e) {
+    if (rc_dist_size(d) == 1) return 0;
+#ifdef HAVE_MPI
+    return reduce_pieces(d, x, n, sizeof *x, MPI_UNSIGNED_CHAR, MPI_MAX, e);
+#else
+    (void)x, (void)n, (void)e;
+    return 0;
+#endif
 }
 
 int rc_dist_allgather(const rc_dist *d, const void *mine, size_t bytes, void *all, rc_err *e) {

@@ -195,13 +195,18 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
     }
     if (rc_apgd_alloc(ctx, &a, batch, d, EVAL_ITERS, e)) goto out;
     rc_rng rng;
-    rc_rng_seed(&rng, seed, 0x6576616c /* "eval" */);
+    const rc_dist *dist = ctx->dist;
+    int done = 0, done_union = 0; /* this process's points so far, for the progress line */
     double t0 = rc_now_s();
     rc_progress bar;
     char what[64];
     snprintf(what, sizeof what, "evaluation (%s)", protocol == RC_PROTOCOL_FULL ? "full" : "fast");
     rc_progress_begin(&bar, progress, stdout, what, "points", 0, (uint64_t)n);
-    for (int start = 0; start < n; start += batch) {
+    for (int start = 0, bi = 0; start < n; start += batch, bi++) {
+        /* batch bi is process bi mod size's, with a random stream of its own: the outcomes do
+         * not depend on how many processes share the points (ramp/dist.h) */
+        if (bi % rc_dist_size(dist) != rc_dist_rank(dist)) continue;
+        rc_rng_seed(&rng, seed, 0x6576616c /* "eval" */ + (uint64_t)bi);
         int cnt = n - start < batch ? n - start : batch;
         b.n = cnt;
         if (rc_dataset_slice(test, (uint32_t)start, (uint32_t)cnt, b.x, b.y)) {
@@ -231,19 +236,25 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
             }
             r->norm_seconds[t] += rc_now_s() - ts;
         }
+        for (int i = start; i < start + cnt; i++) {
+            int u = r->clean[i];
+            for (int t = 0; t < n_threats; t++) u &= r->robust[t][i];
+            done_union += u;
+        }
+        done += cnt;
         if (rc_progress_due(&bar)) {
-            int nu = 0;
-            for (int i = 0; i < start + cnt; i++) {
-                int u = r->clean[i];
-                for (int t = 0; t < n_threats; t++) u &= r->robust[t][i];
-                nu += u;
-            }
             char fig[64];
-            snprintf(fig, sizeof fig, "union %.2f%% so far", 100.0 * nu / (start + cnt));
+            snprintf(fig, sizeof fig, "union %.2f%% so far", 100.0 * done_union / done);
             rc_progress_update(&bar, (uint64_t)(start + cnt), fig);
         }
     }
     rc_progress_end(&bar);
+    /* every process's outcomes (the others' points are 0 here) */
+    if (rc_dist_max_u8(dist, r->clean, (size_t)n, e) ||
+        rc_dist_sum_f64(dist, r->norm_seconds, (size_t)n_threats, e))
+        goto out;
+    for (int t = 0; t < n_threats; t++)
+        if (rc_dist_max_u8(dist, r->robust[t], (size_t)n, e)) goto out;
     int nc = 0, nu = 0, nr[RC_MAX_THREATS] = {0};
     for (int i = 0; i < n; i++) {
         int u = r->clean[i];
@@ -447,7 +458,9 @@ int rc_eval_and_report(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_
     char path[RC_CONFIG_PATH_MAX + 64];
     rc_run_report_path(path, sizeof path, cfg->output.dir, checkpoint, full ? "full" : "fast");
     int ret = -1;
-    if (rc_mkdir_p(cfg->output.dir) != 0)
+    if (rc_dist_rank(ctx->dist) > 0) /* rank 0 writes the report of all */
+        ret = 0;
+    else if (rc_mkdir_p(cfg->output.dir) != 0)
         rc_err_set(e, "cannot create run directory %s: %s", cfg->output.dir, strerror(errno));
     else
         ret = rc_eval_write_json(&r, checkpoint, path, e);
