@@ -96,8 +96,9 @@ same at-np2 2 at 63 126
 # ramp-cl eval splits the points by batches (8 here) across the processes: the full protocol's
 # report (random starts, targets) on 40 points equals one process's, but for the timings.
 for np in 1 3; do
-    sed -e "s#dir: .*#dir: $tmp/eval-$np#" -e 's/eps: 0.1,/eps: 0.02,/' -e 's/eps: 1.5,/eps: 0.3,/' \
-        -e 's/eps: 10,/eps: 2,/' "$tmp/ramp-gp-np3-1.yaml" >"$tmp/eval-$np.yaml"
+    sed -e "s#dir: .*#dir: $tmp/eval-$np#" -e 's/eps: 0.1,/eps: 0.02,/' \
+        -e 's/eps: 1.5,/eps: 0.3,/' -e 's/eps: 10,/eps: 2,/' "$tmp/ramp-gp-np3-1.yaml" \
+        >"$tmp/eval-$np.yaml"
 done
 if "$RAMP_CL" -q eval "$tmp/eval-1.yaml" --checkpoint "$tmp/ramp-gp-np3-1/model.safetensors" \
     --protocol full --n 40 >"$tmp/out" 2>&1 &&
@@ -110,6 +111,94 @@ else
     echo "FAIL: eval-np3:"
     sed 's/^/    /' "$tmp/out"
     diff "$tmp/eval-1"/eval-*.json "$tmp/eval-3"/eval-*.json | sed 's/^/    /'
+    fail=$((fail + 1))
+fi
+
+# The train losses and accuracies of two metrics.jsonl files agree within 1e-5 (float sums).
+same_losses() {
+    paste -d' ' "$1" "$2" | awk '{
+        for (i = 1; i <= NF; i++) if ($i ~ /"train_(loss|acc)":/) v[++k] = $(i + 1) + 0
+        for (j = 1; j <= k / 2; j++) {
+            d = v[j] - v[j + k / 2]
+            if (d > 1e-5 || d < -1e-5) bad = 1
+        }
+        k = 0
+    } END { exit bad }'
+}
+
+# A checkpoint does not depend on the number of processes: E-AT stopped after its first step on
+# 2 processes and resumed on 3 ends as one process's uninterrupted run, with its epoch's train loss.
+config resume-1 eat 64 128
+config resume-n eat 64 128
+sed -i 's/epochs: 1/epochs: 2/' "$tmp/resume-1.yaml" "$tmp/resume-n.yaml"
+if "$RAMP_CL" -q "$tmp/resume-1.yaml" >"$tmp/out" 2>&1 &&
+    ! RAMP_CL_INTERRUPT_AFTER=1 $MPIRUN -np 2 "$RAMP_CL" -q "$tmp/resume-n.yaml" \
+        >>"$tmp/out" 2>&1 &&
+    $MPIRUN -np 3 "$RAMP_CL" -q --resume "$tmp/resume-n" >>"$tmp/out" 2>&1 &&
+    "$TENSOR_DIFF" "$tmp/resume-1/model.safetensors" "$tmp/resume-n/model.safetensors" 1e-4 \
+        >>"$tmp/out" && same_losses "$tmp/resume-1/metrics.jsonl" "$tmp/resume-n/metrics.jsonl"
+then
+    echo "PASS: resume-np2-np3: $(tail -1 "$tmp/out")"
+    pass=$((pass + 1))
+else
+    echo "FAIL: resume-np2-np3:"
+    sed 's/^/    /' "$tmp/out" "$tmp/resume-1/metrics.jsonl" "$tmp/resume-n/metrics.jsonl"
+    fail=$((fail + 1))
+fi
+
+# long NAME: a run of 2 processes long enough to be stopped (a checkpoint every epoch), in the
+# background (timeout's $job, mpirun's $mp); waits for its first checkpoint.
+long() {
+    config "$1" eat 64 1024
+    sed -i 's/epochs: 1/epochs: 500/' "$tmp/$1.yaml"
+    printf '  checkpoint_every: 1\n' >>"$tmp/$1.yaml"
+    timeout 300 $MPIRUN -np 2 "$RAMP_CL" -q "$tmp/$1.yaml" >"$tmp/out" 2>&1 &
+    job=$!
+    while [ ! -f "$tmp/$1/checkpoint.safetensors" ] && kill -0 $job 2>/dev/null; do sleep 0.2; done
+    mp=$(pgrep -P $job)
+}
+
+# resumable NAME: the run's checkpoint loads (one process resumes it and stops after a step).
+resumable() {
+    RAMP_CL_INTERRUPT_AFTER=1 "$RAMP_CL" -q --resume "$tmp/$1" >>"$tmp/out" 2>&1
+    [ $? -eq 130 ]
+}
+
+# SIGINT to mpirun (which sends SIGTERM to every process): all stop after the same step, rank 0
+# alone reports it and writes the checkpoint.
+long sigint
+kill -INT "$mp"
+wait $job
+st=$?
+if [ $st -ne 0 ] && [ "$(grep -c 'stopped by SIGTERM' "$tmp/out")" -eq 1 ] && resumable sigint
+then
+    echo "PASS: sigint: mpirun exit $st, one checkpoint, resumable"
+    pass=$((pass + 1))
+else
+    echo "FAIL: sigint (mpirun exit $st):"
+    sed 's/^/    /' "$tmp/out"
+    fail=$((fail + 1))
+fi
+
+# A killed process ends the job (mpirun names its rank) and the last checkpoint stays intact.
+# Its process id comes from /proc (Open MPI sets OMPI_COMM_WORLD_RANK in its environment).
+long killed
+sleep 1
+killed=
+for p in $(pgrep -P "$mp"); do
+    if tr '\0' '\n' <"/proc/$p/environ" | grep -qx OMPI_COMM_WORLD_RANK=1; then
+        kill -9 "$p" && killed=$p
+    fi
+done 2>/dev/null
+wait $job
+st=$?
+if [ -n "$killed" ] && [ $st -ne 0 ] && [ $st -ne 124 ] && grep -q 'rank 1 .*Killed' "$tmp/out" &&
+    resumable killed; then
+    echo "PASS: killed-rank: mpirun exit $st, checkpoint intact"
+    pass=$((pass + 1))
+else
+    echo "FAIL: killed-rank (killed ${killed:-nothing}, mpirun exit $st):"
+    sed 's/^/    /' "$tmp/out"
     fail=$((fail + 1))
 fi
 

@@ -15,7 +15,8 @@
 static int mpi_err(rc_err *e, const char *call, int rank, int status) {
     char text[MPI_MAX_ERROR_STRING];
     int len = 0;
-    if (MPI_Error_string(status, text, &len) != MPI_SUCCESS) snprintf(text, sizeof text, "code %d", status);
+    if (MPI_Error_string(status, text, &len) != MPI_SUCCESS)
+        snprintf(text, sizeof text, "code %d", status);
     return rc_err_set(e, "%s failed on rank %d: %s", call, rank, text);
 }
 #define MPI_CHECK(d, call, args) \

@@ -287,10 +287,23 @@ static int check_finite(run *r, rc_err *e) {
                       saved ? ", is from before it" : "", cfg->optimizer.lr);
 }
 
+/* The epoch's running sums (loss, correct, samples) of every process into rank 0's, the others'
+ * zeroed: the sums stay those of the whole batches, and a checkpoint holds them whatever the
+ * number of processes that resumes it (ramp/dist.h). */
+static int fold_epoch_stats(run *r, rc_err *e) {
+    if (rc_dist_size(r->dist) == 1) return 0;
+    float f[3];
+    if (rc_buffer_read(r->ctx, r->b.stats, 0, sizeof f, f, "running statistics", e)) return -1;
+    double s[3] = {f[0], f[1], f[2]};
+    if (rc_dist_sum_f64(r->dist, s, 3, e)) return -1;
+    for (int i = 0; i < 3; i++) f[i] = r->writer ? (float)s[i] : 0.0f;
+    return rc_buffer_write(r->ctx, r->b.stats, 0, sizeof f, f, "running statistics", e);
+}
+
 static int save_checkpoint(run *r, rc_err *e) {
     char path[RC_CONFIG_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->cfg->output.dir);
-    if (check_finite(r, e)) return -1;
+    if (check_finite(r, e) || fold_epoch_stats(r, e)) return -1;
     pack_state(r);
     r->last_checkpoint = rc_now_s();
     return r->writer ? rc_checkpoint_save(r->ctx, &r->m, &r->opt, &r->progress, path, e) : 0;
@@ -301,9 +314,12 @@ static int save_checkpoint(run *r, rc_err *e) {
 static int after_step(run *r, int phase, uint32_t done, rc_err *e) {
     r->steps_here++;
     if (r->interrupt_after > 0 && r->steps_here == r->interrupt_after) raise(SIGINT);
-    int sig = rc_interrupt_pending();
     double every = r->cfg->output.checkpoint_minutes * 60.0;
-    if (!sig && !(every > 0 && rc_now_s() - r->last_checkpoint >= every)) return 0;
+    int want[2] = {rc_interrupt_pending(), every > 0 && rc_now_s() - r->last_checkpoint >= every};
+    /* the processes stop or checkpoint after the same step: any one that wants to decides */
+    if (rc_dist_max_i32(r->dist, want, 2, e)) return -1;
+    int sig = want[0];
+    if (!sig && !want[1]) return 0;
     r->position[0] = phase, r->position[1] = done;
     if (save_checkpoint(r, e)) return -1;
     return sig;
@@ -644,7 +660,8 @@ static int run_setup(run *r, rc_err *e) {
             check_resumed_config(r, e) || (r->writer && trim_metrics(dir, r->progress.epoch, e)))
             return -1;
         unpack_state(r);
-        return 0;
+        /* the epoch's sums are the whole batches' (fold_epoch_stats): rank 0 carries them */
+        return r->writer ? 0 : rc_fill(ctx, r->b.stats, 0, 3, 0.0f, e);
     }
     if (cfg->init[0] ? rc_checkpoint_load(ctx, &r->m, NULL, NULL, cfg->init, e)
                      : rc_model_init(ctx, &r->m, cfg->seed, e))
@@ -809,7 +826,12 @@ int rc_train_run(rc_ctx *ctx, const rc_config *given, const rc_run_opts *opts, r
         float lr = lr_at(cfg, epoch, nb - 1, nb); /* the last batch's, if none is left to run */
         if ((sig = train_pass(&r, epoch, from, &lr, e))) goto out;
         if (finish_epoch(&r, epoch, lr, rc_now_s() - te, e)) goto out;
-        if ((sig = rc_interrupt_pending())) {
+        sig = rc_interrupt_pending();
+        if (rc_dist_max_i32(r.dist, &sig, 1, e)) { /* as in after_step */
+            sig = 0;
+            goto out;
+        }
+        if (sig) {
             r.position[0] = r.use_gp ? PHASE_NATURAL : PHASE_TRAIN, r.position[1] = 0;
             if (save_checkpoint(&r, e)) sig = -1;
             goto out;
@@ -844,9 +866,11 @@ out:
             snprintf(where, sizeof where, "in epoch %lld after batch %lld of the %s pass",
                      (long long)r.progress.epoch + 1, (long long)r.position[1],
                      r.position[0] == PHASE_NATURAL ? "GP natural" : "training");
-        fprintf(stderr, "ramp-cl: stopped by %s %s; checkpoint in %s/checkpoint.safetensors; "
-                        "continue with: ramp-cl --resume %s\n",
-                sig == SIGINT ? "SIGINT" : "SIGTERM", where, cfg->output.dir, cfg->output.dir);
+        if (r.writer)
+            fprintf(stderr, "ramp-cl: stopped by %s %s; checkpoint in %s/checkpoint.safetensors; "
+                            "continue with: ramp-cl --resume %s\n",
+                    sig == SIGINT ? "SIGINT" : "SIGTERM", where, cfg->output.dir,
+                    cfg->output.dir);
         ret = sig;
     }
     run_free(&r);
