@@ -29,14 +29,17 @@ __kernel void bn_partial_sum(__global const float *x, __global float *part, cons
     if (get_local_id(0) == 0) part[get_group_id(0)] = s;
 }
 
-/* Centered second moment, from the mean implied by part_sum (more accurate than E[x^2]-E[x]^2). */
+/* Centered second moment, from the mean implied by part_sum (more accurate than E[x^2]-E[x]^2).
+ * part_sum holds the partials of all NT images of the batch (NT > N: the batch is split across
+ * processes, ramp/dist.h); part_sq gets this slice's N. */
 __kernel void bn_partial_sq(__global const float *x, __global const float *part_sum,
-                            __global float *part_sq, const int N, const int C, const int HW) {
+                            __global float *part_sq, const int N, const int C, const int HW,
+                            const int NT) {
     __local float lanes[RC_LANES];
     int c;
     __global const float *p = x + bn_group_plane(N, C, HW, &c);
     /* summed as bn_finalize_stats sums it: the same mean */
-    const float mean = wg_sum(part_sum + c * N, N, lanes) / (float)(N * HW);
+    const float mean = wg_sum(part_sum + c * NT, NT, lanes) / (float)(NT * HW);
     for (int v = get_local_id(0); v < RC_LANES; v += get_local_size(0)) {
         float s = 0.0f;
         for (int j = v; j < HW; j += RC_LANES) {
@@ -60,12 +63,13 @@ __kernel void bn_partial_sum(__global const float *x, __global float *part, cons
     part[c * N + n] = s;
 }
 
-/* Centered second moment, from the mean implied by part_sum (more accurate than E[x^2]-E[x]^2). */
+/* Centered second moment, as the GPU class's (part_sum: all NT images, part_sq: these N). */
 __kernel void bn_partial_sq(__global const float *x, __global const float *part_sum,
-                            __global float *part_sq, const int N, const int C, const int HW) {
+                            __global float *part_sq, const int N, const int C, const int HW,
+                            const int NT) {
     const int n = get_global_id(0), c = get_global_id(1);
     if (n >= N || c >= C) return;
-    const float mean = bn_channel_total(part_sum, c, N) / (float)(N * HW);
+    const float mean = bn_channel_total(part_sum, c, NT) / (float)(NT * HW);
     __global const float *p = x + ((size_t)n * C + c) * HW;
     float s = 0.0f;
     for (int i = 0; i < HW; i++) {

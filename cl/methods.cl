@@ -54,8 +54,9 @@ static float wg_ce_lse(__global const float *z, const int y, const int K, const 
  * 2^24); every group counts the whole batch, N K comparisons, as each CPU work-item does. */
 static float wg_ramp_pairing(__global const float *zq, __global const float *zr,
                              __global const int *labels, const float lambda, const int N,
-                             const int K, const int n, __global float *dzq, __global float *dzr,
-                             __local float *lanes, __local int *ilanes) {
+                             const int NB, const int m_other, const int K, const int n,
+                             __global float *dzq, __global float *dzr, __local float *lanes,
+                             __local int *ilanes) {
     const int lid = get_local_id(0), L = get_local_size(0);
     for (int v = lid; v < RC_LANES; v += L) {
         float hits = 0.0f;
@@ -63,7 +64,7 @@ static float wg_ramp_pairing(__global const float *zq, __global const float *zr,
             hits += row_argmax(zq + (size_t)i * K, K) == labels[i] ? 1.0f : 0.0f;
         lanes[v] = hits;
     }
-    const float m_count = wg_tree_sum(lanes);
+    const float m_count = wg_tree_sum(lanes) + (float)m_other;
     const size_t off = (size_t)n * K;
     const int aq = wg_row_argmax(zq + off, K, lanes, ilanes);
     if (aq != labels[n]) {
@@ -76,7 +77,7 @@ static float wg_ramp_pairing(__global const float *zq, __global const float *zr,
     const float kl = wg_kl_rows(zq + off, lq, zr + off, lr, K, lanes);
     const float scale = lambda / m_count;
     kl_cols_grad(zq + off, lq, zr + off, lr, lid, L, K, kl, scale, dzq + off, dzr + off, 0);
-    return scale * kl * (float)N;
+    return scale * kl * (float)NB;
 }
 #else
 /* Cross-entropy of sample n's logits z (row off) with label y; dz = (softmax - onehot) * scale. */
@@ -90,11 +91,14 @@ static float ce_row(__global const float *z, const int y, const int K, const flo
 /* RAMP's logit pairing for sample n: lambda * mean over M of KL(p_q || p_r), M = {i : argmax
  * z_q,i = y_i} (detached), 0 when M is empty. Gradients flow through both p_q and p_r:
  *   dKL/dz_r = p_r - p_q,  dKL/dz_q = p_q * (log p_q - log p_r - KL).
- * Writes sample n's rows of dzq and dzr; returns its share of the term times N. */
+ * The N samples here may be a slice of a batch of NB split across processes, m_other of whose
+ * other samples are in M (ramp/dist.h; one process: NB = N, m_other = 0).
+ * Writes sample n's rows of dzq and dzr; returns its share of the term times NB. */
 static float ramp_pairing(__global const float *zq, __global const float *zr,
                           __global const int *labels, const float lambda, const int N,
-                          const int K, const int n, __global float *dzq, __global float *dzr) {
-    int m_count = 0, in_m = 0;
+                          const int NB, const int m_other, const int K, const int n,
+                          __global float *dzq, __global float *dzr) {
+    int m_count = m_other, in_m = 0;
     for (int i = 0; i < N; i++) {
         const int hit = row_argmax(zq + (size_t)i * K, K) == labels[i];
         m_count += hit;
@@ -109,17 +113,19 @@ static float ramp_pairing(__global const float *zq, __global const float *zr,
     const float kl = kl_rows(zq + off, lq, zr + off, lr, K);
     const float scale = lambda / (float)m_count;
     kl_rows_grad(zq + off, lq, zr + off, lr, K, kl, scale, dzq + off, dzr + off, 0);
-    return scale * kl * (float)N;
+    return scale * kl * (float)NB;
 }
 #endif
 
-/* RAMP's loss (Jiang & Singh, RAMP) for one batch, with its gradients with respect to the three
- * sets of logits: L = mean_b CE(z_b) + the logit pairing (ramp_pairing). loss[n] is sample n's
- * share of L times N (so the batch mean is L); correct[n] is for z_b. */
+/* RAMP's loss (Jiang & Singh, RAMP) for one batch of NB, of which these are N (NB, m_other:
+ * ramp_pairing), with its gradients with respect to the three sets of logits: L = mean_b
+ * CE(z_b) + the logit pairing (ramp_pairing). loss[n] is sample n's share of L times NB (so the
+ * batch mean is L); correct[n] is for z_b. */
 __kernel void ramp_loss(__global const float *zq, __global const float *zr,
                         __global const float *zb, __global const int *labels, const float lambda,
-                        const int N, const int K, __global float *dzq, __global float *dzr,
-                        __global float *dzb, __global float *loss, __global float *correct) {
+                        const int N, const int NB, const int m_other, const int K,
+                        __global float *dzq, __global float *dzr, __global float *dzb,
+                        __global float *loss, __global float *correct) {
 #if RC_GPU
     __local float lanes[RC_LANES];
     __local int ilanes[RC_LANES];
@@ -127,8 +133,9 @@ __kernel void ramp_loss(__global const float *zq, __global const float *zr,
     const size_t off = (size_t)n * K;
     const int y = labels[n];
     const int ab = wg_row_argmax(zb + off, K, lanes, ilanes);
-    const float lb = wg_ce_lse(zb + off, y, K, zb[off + ab], 1.0f / (float)N, dzb + off, lanes);
-    const float pair = wg_ramp_pairing(zq, zr, labels, lambda, N, K, n, dzq, dzr, lanes, ilanes);
+    const float lb = wg_ce_lse(zb + off, y, K, zb[off + ab], 1.0f / (float)NB, dzb + off, lanes);
+    const float pair =
+        wg_ramp_pairing(zq, zr, labels, lambda, N, NB, m_other, K, n, dzq, dzr, lanes, ilanes);
     if (get_local_id(0) == 0) {
         correct[n] = ab == y ? 1.0f : 0.0f;
         loss[n] = lb - zb[off + y] + pair;
@@ -139,8 +146,8 @@ __kernel void ramp_loss(__global const float *zq, __global const float *zr,
     const size_t off = (size_t)n * K;
     const int y = labels[n];
     correct[n] = row_argmax(zb + off, K) == y ? 1.0f : 0.0f;
-    const float l = ce_row(zb + off, y, K, 1.0f / (float)N, dzb + off);
-    loss[n] = l + ramp_pairing(zq, zr, labels, lambda, N, K, n, dzq, dzr);
+    const float l = ce_row(zb + off, y, K, 1.0f / (float)NB, dzb + off);
+    loss[n] = l + ramp_pairing(zq, zr, labels, lambda, N, NB, m_other, K, n, dzq, dzr);
 #endif
 }
 
@@ -148,11 +155,13 @@ __kernel void ramp_loss(__global const float *zq, __global const float *zr,
  *   L = mean_b CE(z_c) + beta * mean_b KL(p_c || p_b) + the logit pairing,
  * z_c the clean logits, z_b those of the MAX-selected examples. Gradients of the TRADES term:
  *   dKL/dz_b = p_b - p_c,  dKL/dz_c = p_c * (log p_c - log p_b - KL).
- * loss[n] is sample n's share of L times N; correct[n] is for z_b. */
+ * N, NB, m_other as ramp_loss's; loss[n] is sample n's share of L times NB; correct[n] is for
+ * z_b. */
 __kernel void ramp_trades_loss(__global const float *zq, __global const float *zr,
                                __global const float *zb, __global const float *zc,
                                __global const int *labels, const float lambda, const float beta,
-                               const int N, const int K, __global float *dzq,
+                               const int N, const int NB, const int m_other, const int K,
+                               __global float *dzq,
                                __global float *dzr, __global float *dzb, __global float *dzc,
                                __global float *loss, __global float *correct) {
 #if RC_GPU
@@ -163,13 +172,14 @@ __kernel void ramp_trades_loss(__global const float *zq, __global const float *z
     const int y = labels[n];
     const int ab = wg_row_argmax(zb + off, K, lanes, ilanes);
     const int ac = wg_row_argmax(zc + off, K, lanes, ilanes);
-    const float lc = wg_ce_lse(zc + off, y, K, zc[off + ac], 1.0f / (float)N, dzc + off, lanes);
+    const float lc = wg_ce_lse(zc + off, y, K, zc[off + ac], 1.0f / (float)NB, dzc + off, lanes);
     const float lb = wg_row_lse_at(zb + off, K, zb[off + ab], lanes);
     const float kl = wg_kl_rows(zc + off, lc, zb + off, lb, K, lanes);
     /* the same columns as wg_ce_lse's: each work-item adds to its own gradient entries */
-    kl_cols_grad(zc + off, lc, zb + off, lb, lid, get_local_size(0), K, kl, beta / (float)N,
+    kl_cols_grad(zc + off, lc, zb + off, lb, lid, get_local_size(0), K, kl, beta / (float)NB,
                  dzc + off, dzb + off, 1);
-    const float pair = wg_ramp_pairing(zq, zr, labels, lambda, N, K, n, dzq, dzr, lanes, ilanes);
+    const float pair =
+        wg_ramp_pairing(zq, zr, labels, lambda, N, NB, m_other, K, n, dzq, dzr, lanes, ilanes);
     if (lid == 0) {
         correct[n] = ab == y ? 1.0f : 0.0f;
         loss[n] = lc - zc[off + y] + beta * kl + pair;
@@ -180,12 +190,12 @@ __kernel void ramp_trades_loss(__global const float *zq, __global const float *z
     const size_t off = (size_t)n * K;
     const int y = labels[n];
     correct[n] = row_argmax(zb + off, K) == y ? 1.0f : 0.0f;
-    float l = ce_row(zc + off, y, K, 1.0f / (float)N, dzc + off);
+    float l = ce_row(zc + off, y, K, 1.0f / (float)NB, dzc + off);
     const float lc = row_lse(zc + off, K), lb = row_lse(zb + off, K);
     const float kl = kl_rows(zc + off, lc, zb + off, lb, K);
-    kl_rows_grad(zc + off, lc, zb + off, lb, K, kl, beta / (float)N, dzc + off, dzb + off, 1);
+    kl_rows_grad(zc + off, lc, zb + off, lb, K, kl, beta / (float)NB, dzc + off, dzb + off, 1);
     l += beta * kl;
-    loss[n] = l + ramp_pairing(zq, zr, labels, lambda, N, K, n, dzq, dzr);
+    loss[n] = l + ramp_pairing(zq, zr, labels, lambda, N, NB, m_other, K, n, dzq, dzr);
 #endif
 }
 

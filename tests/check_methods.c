@@ -261,6 +261,25 @@ static double ramp_of(double (*zd)[RN * RK], const int *y, double lambda, double
     return host_ramp_loss(zd[0], zd[1], zd[2], y, lambda);
 }
 
+/* RAMP's loss (nt = 3 logit sets: q, r, best) or RAMP-TRADES' (nt = 4: also clean) on the
+ * first n samples of d, of a batch of nb whose other samples have m_other in the pairing set. */
+static int launch_ramp(rc_ctx *ctx, const logit_dev *d, int n, int nb, int m_other, float lambda,
+                       float beta, rc_err *e) {
+    int k = RK;
+    if (d->nt == 3)
+        return RC_LAUNCH_EACH(ctx, "methods.cl", "ramp_loss", 1, (size_t[]){(size_t)n}, e,
+                              RC_ARG(d->z[0]), RC_ARG(d->z[1]), RC_ARG(d->z[2]),
+                              RC_ARG(d->labels), RC_ARG(lambda), RC_ARG(n), RC_ARG(nb),
+                              RC_ARG(m_other), RC_ARG(k), RC_ARG(d->dz[0]), RC_ARG(d->dz[1]),
+                              RC_ARG(d->dz[2]), RC_ARG(d->loss), RC_ARG(d->correct));
+    return RC_LAUNCH_EACH(ctx, "methods.cl", "ramp_trades_loss", 1, (size_t[]){(size_t)n}, e,
+                          RC_ARG(d->z[0]), RC_ARG(d->z[1]), RC_ARG(d->z[2]), RC_ARG(d->z[3]),
+                          RC_ARG(d->labels), RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(nb),
+                          RC_ARG(m_other), RC_ARG(k), RC_ARG(d->dz[0]), RC_ARG(d->dz[1]),
+                          RC_ARG(d->dz[2]), RC_ARG(d->dz[3]), RC_ARG(d->loss),
+                          RC_ARG(d->correct));
+}
+
 static void ramp_loss_case(int empty_mask) {
     rc_ctx ctx;
     test_open_ctx(&ctx);
@@ -275,14 +294,8 @@ static void ramp_loss_case(int empty_mask) {
     const float lambda = 1.5f;
     logit_dev d;
     logit_dev_open(&ctx, &d, 3, z[0], y);
-    int n = RN, k = RK;
     rc_err e;
-    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_loss", 1, (size_t[]){RN}, &e,
-                                 RC_ARG(d.z[0]),
-                                 RC_ARG(d.z[1]), RC_ARG(d.z[2]), RC_ARG(d.labels), RC_ARG(lambda),
-                                 RC_ARG(n), RC_ARG(k), RC_ARG(d.dz[0]), RC_ARG(d.dz[1]),
-                                 RC_ARG(d.dz[2]), RC_ARG(d.loss), RC_ARG(d.correct)) == 0,
-                  "%s", e.msg);
+    ck_assert_msg(launch_ramp(&ctx, &d, RN, RN, 0, lambda, 0, &e) == 0, "%s", e.msg);
     float got_loss[RN], corr[RN], grad[3][RN * RK];
     logit_dev_read(&ctx, &d, got_loss, corr, grad[0]);
     if (empty_mask) /* no KL term: z_q and z_r get no gradient */
@@ -339,15 +352,8 @@ START_TEST(ramp_trades_loss_matches_host) {
     const float lambda = 2.0f, beta = 6.0f;
     logit_dev d;
     logit_dev_open(&ctx, &d, 4, z[0], y);
-    int n = RN, k = RK;
     rc_err e;
-    ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_trades_loss", 1, (size_t[]){RN}, &e,
-                                 RC_ARG(d.z[0]),
-                                 RC_ARG(d.z[1]), RC_ARG(d.z[2]), RC_ARG(d.z[3]), RC_ARG(d.labels),
-                                 RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(k),
-                                 RC_ARG(d.dz[0]), RC_ARG(d.dz[1]), RC_ARG(d.dz[2]), RC_ARG(d.dz[3]),
-                                 RC_ARG(d.loss), RC_ARG(d.correct)) == 0,
-                  "%s", e.msg);
+    ck_assert_msg(launch_ramp(&ctx, &d, RN, RN, 0, lambda, beta, &e) == 0, "%s", e.msg);
     float got[RN], grad[4][RN * RK], corr[RN];
     logit_dev_read(&ctx, &d, got, corr, grad[0]);
     /* correctness is that of the MAX-selected example */
@@ -357,6 +363,61 @@ START_TEST(ramp_trades_loss_matches_host) {
     logit_dev_close(&d);
     rc_ctx_close(&ctx);
 }
+END_TEST
+
+/* A batch split across processes (ramp/dist.h): RAMP's and RAMP-TRADES' losses on each part,
+ * given the batch's size and the pairing-set hits of the other part, are the whole batch's,
+ * per sample and per logit gradient, bit for bit (parts of 2 and 4 samples). */
+static void split_case(int nt) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    float z[4][RN * RK];
+    int y[RN];
+    random_logits(z[0], nt, 41);
+    for (int i = 0; i < RN; i++) { /* half in the pairing set */
+        int arg = argmax(z[0] + i * RK);
+        y[i] = i % 2 ? arg : (arg + 1) % RK;
+    }
+    const float lambda = 1.5f, beta = 6.0f;
+    float loss[RN], corr[RN], grad[4][RN * RK];
+    logit_dev d;
+    logit_dev_open(&ctx, &d, nt, z[0], y);
+    rc_err e;
+    ck_assert_msg(launch_ramp(&ctx, &d, RN, RN, 0, lambda, beta, &e) == 0, "%s", e.msg);
+    logit_dev_read(&ctx, &d, loss, corr, grad[0]);
+    logit_dev_close(&d);
+    static const int lo[2] = {0, 2}, cnt[2] = {2, 4};
+    for (int p = 0; p < 2; p++) {
+        /* the part at the front of a batch of its own */
+        float zp[4][RN * RK] = {{0}};
+        int yp[RN] = {0}, others = 0;
+        for (int t = 0; t < nt; t++)
+            memcpy(zp[t], z[t] + lo[p] * RK, (size_t)cnt[p] * RK * sizeof(float));
+        memcpy(yp, y + lo[p], (size_t)cnt[p] * sizeof *yp);
+        for (int i = 0; i < RN; i++)
+            if ((i < lo[p] || i >= lo[p] + cnt[p]) && argmax(z[0] + i * RK) == y[i]) others++;
+        float pl[RN], pc[RN], pg[4][RN * RK];
+        logit_dev_open(&ctx, &d, nt, zp[0], yp);
+        ck_assert_msg(launch_ramp(&ctx, &d, cnt[p], RN, others, lambda, beta, &e) == 0, "%s",
+                      e.msg);
+        logit_dev_read(&ctx, &d, pl, pc, pg[0]);
+        logit_dev_close(&d);
+        for (int i = 0; i < cnt[p]; i++)
+            ck_assert_msg(pl[i] == loss[lo[p] + i] && pc[i] == corr[lo[p] + i],
+                          "part %d, sample %d: loss %.9g, whole batch %.9g", p, i, pl[i],
+                          loss[lo[p] + i]);
+        for (int t = 0; t < nt; t++)
+            for (int j = 0; j < cnt[p] * RK; j++)
+                ck_assert_msg(pg[t][j] == grad[t][lo[p] * RK + j],
+                              "part %d, logit set %d [%d]: %.9g, whole batch %.9g", p, t, j,
+                              pg[t][j], grad[t][lo[p] * RK + j]);
+    }
+    rc_ctx_close(&ctx);
+}
+
+START_TEST(ramp_loss_split_equals_whole) { split_case(3); }
+END_TEST
+START_TEST(ramp_trades_loss_split_equals_whole) { split_case(4); }
 END_TEST
 
 /* The loss kernels at ImageNet-like sizes, past RC_LANES = 256 both in a row (GK classes) and in
@@ -390,7 +451,7 @@ static size_t loss_outputs(unsigned group, const float *z, const int *y, float *
                      .loss = dev_buf(&ctx, GN),
                      .correct = dev_buf(&ctx, GN),
                      .stats = dev_buf(&ctx, 3)};
-    int n = GN, k = GK, first = 1;
+    int n = GN, k = GK, first = 1, none = 0; /* none: the whole batch here */
     const float lambda = 1.5f, beta = 6.0f, inv_t = 0.5f, scale = 0.5f / GN;
     size_t o = 0;
     /* CE, accumulated twice */
@@ -406,14 +467,16 @@ static size_t loss_outputs(unsigned group, const float *z, const int *y, float *
     ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_loss", 1, (size_t[]){GN}, &e,
                                  RC_ARG(zd[0]),
                                  RC_ARG(zd[1]), RC_ARG(zd[2]), RC_ARG(labels), RC_ARG(lambda),
-                                 RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]), RC_ARG(dz[1]), RC_ARG(dz[2]),
+                                 RC_ARG(n), RC_ARG(n), RC_ARG(none), RC_ARG(k), RC_ARG(dz[0]),
+                                 RC_ARG(dz[1]), RC_ARG(dz[2]),
                                  RC_ARG(b.loss), RC_ARG(b.correct)) == 0,
                   "%s", e.msg);
     take_losses(&ctx, b.loss, b.correct, dz, 3, out, &o);
     ck_assert_msg(RC_LAUNCH_EACH(&ctx, "methods.cl", "ramp_trades_loss", 1, (size_t[]){GN}, &e,
                                  RC_ARG(zd[0]),
                                  RC_ARG(zd[1]), RC_ARG(zd[2]), RC_ARG(zd[3]), RC_ARG(labels),
-                                 RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(k), RC_ARG(dz[0]),
+                                 RC_ARG(lambda), RC_ARG(beta), RC_ARG(n), RC_ARG(n), RC_ARG(none),
+                                 RC_ARG(k), RC_ARG(dz[0]),
                                  RC_ARG(dz[1]), RC_ARG(dz[2]), RC_ARG(dz[3]), RC_ARG(b.loss),
                                  RC_ARG(b.correct)) == 0,
                   "%s", e.msg);
@@ -537,7 +600,7 @@ START_TEST(avg_loss_and_gradient_match_host) {
         upload(&ctx, t.adv[p], adv + p * AN * AD, AN * AD);
     cl_mem labels = dev_from_bytes(&ctx, y, sizeof y);
     cl_mem loss = dev_buf(&ctx, AN), correct = dev_buf(&ctx, AN);
-    ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
+    ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
     float got[AN], corr[AN], gw[AK * AD], gb[AK];
     download_bytes(&ctx, loss, got, sizeof got);
     download_bytes(&ctx, correct, corr, sizeof corr);
@@ -579,7 +642,7 @@ START_TEST(avg_loss_and_gradient_match_host) {
     size_t nt = m.n_train;
     float *avg = malloc(nt * 4), *one = malloc(nt * 4);
     double *sum = calloc(nt, sizeof *sum);
-    ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
+    ck_assert_msg(rc_avg_loss(&ctx, &t, &m, AN, AN, labels, loss, correct, &e) == 0, "%s", e.msg);
     download(&ctx, m.grads, avg, nt);
     for (int p = 0; p < AT; p++) {
         upload(&ctx, rc_model_input(&m), sadv[p], AN * SD);
@@ -868,7 +931,7 @@ START_TEST(msd_raises_the_loss) {
                       .alpha_l2 = 0.2f, .alpha_l1 = 0.5f, .n_iter = 8};
     rc_rng rng;
     rc_rng_seed(&rng, 1, 2);
-    ck_assert_msg(rc_msd_run(&ctx, &a, &m, xb, labels, &mo, &rng, B, &e) == 0, "%s", e.msg);
+    ck_assert_msg(rc_msd_run(&ctx, &a, &m, xb, labels, &mo, &rng, B, B, &e) == 0, "%s", e.msg);
     double mean[2];
     cl_mem pts[2] = {xb, a.x_best};
     for (int t = 0; t < 2; t++) {
@@ -1002,6 +1065,8 @@ int main(void) {
     tcase_add_test(tc, ramp_loss_matches_host);
     tcase_add_test(tc, ramp_loss_with_empty_mask);
     tcase_add_test(tc, ramp_trades_loss_matches_host);
+    tcase_add_test(tc, ramp_loss_split_equals_whole);
+    tcase_add_test(tc, ramp_trades_loss_split_equals_whole);
     tcase_add_test(tc, avg_loss_and_gradient_match_host);
     tcase_add_test(tc, loss_kernels_ignore_group_size);
     tcase_add_test(tc, msd_candidates_match_host);

@@ -29,8 +29,11 @@ expect list-devices 0 'compute units:' -- "$RAMP_CL" --list-devices
 expect list-devices-index 0 '^\[0\] ' -- "$RAMP_CL" --list-devices
 expect bad-device-index 1 'no OpenCL device with index 42; [0-9]* devices* exists*: \[0\]' -- \
     "$RAMP_CL" --device 42 selftest
-expect non-numeric-device 2 'needs a non-negative integer index, got x' -- \
+expect non-numeric-device 2 \
+    'needs a non-negative integer index, auto, or a list N,N,... of at most 256, got x' -- \
     "$RAMP_CL" --device x selftest
+expect non-numeric-device-list 2 'auto, or a list N,N,... of at most 256, got 0,x$' -- \
+    "$RAMP_CL" --device 0,x selftest
 expect unknown-option 2 'unknown option --frobnicate' -- "$RAMP_CL" --frobnicate
 expect unknown-command 2 'unknown command frobnicate' -- "$RAMP_CL" frobnicate
 expect plot-no-run 2 'plot needs at least one run directory' -- "$RAMP_CL" plot

@@ -7,6 +7,7 @@
 #   --package          also what building, checking and testing the Debian package takes
 #                      (tools/build-deb.sh, lintian, debian/tests): debhelper, lintian,
 #                      diffoscope-minimal (shows what differs between two builds), python3-torch
+#   --mpi              also Open MPI, for data parallelism across devices (tests/mpi.sh)
 set -e
 if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
 PACKAGES="build-essential autoconf automake libtool pkg-config
@@ -18,7 +19,8 @@ for opt in "$@"; do
         --fuzz) PACKAGES="$PACKAGES clang libclang-rt-dev" ;;
         --implementations) PACKAGES="$PACKAGES mesa-opencl-icd oclgrind" ;;
         --package) PACKAGES="$PACKAGES debhelper lintian diffoscope-minimal python3-torch" ;;
-        *) echo "install-deps.sh: unknown option $opt (--fuzz, --implementations, --package)" >&2
+        --mpi) PACKAGES="$PACKAGES libopenmpi-dev openmpi-bin" ;;
+        *) echo "install-deps.sh: unknown option $opt (--fuzz, --implementations, --package, --mpi)" >&2
            exit 2 ;;
     esac
 done

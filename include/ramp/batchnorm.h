@@ -20,6 +20,10 @@ struct rc_bn_buffers {
 
 int rc_bn_forward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_mem y,
                   const rc_bn_buffers *b, rc_err *e);
+/* Train mode is synchronised over the processes of ctx->dist (ramp/dist.h) when the batch is
+ * split across them: statistics, dgamma and dbeta are those of the whole batch, as one process
+ * would compute them; every process must make the same train-mode calls. */
+
 /* Train mode writes dgamma, dbeta (may be NULL only in eval mode); dx needs this pass's values,
  * so they are never accumulated here. dx is written, or added to with `acc`. */
 int rc_bn_backward(rc_ctx *ctx, int train, int n, int c, int hw, cl_mem x, cl_mem dy, cl_mem dx,

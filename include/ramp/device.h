@@ -58,6 +58,7 @@ const char *rc_device_type_name(cl_device_type t);
 
 struct rc_program_entry;
 struct rc_gemm_state;
+struct rc_dist;
 
 /* Counters that let tests and --verbose see what the program cache did. */
 typedef struct rc_program_stats {
@@ -88,6 +89,9 @@ typedef struct rc_ctx {
     struct rc_gemm_state *gemm; /* GEMM implementation choice and scratch (see ramp/gemm.h) */
     size_t bytes_created;       /* device memory requested by rc_buffer_create so far */
     rc_faults testing; /* faults the tests inject (ramp/faults.h); inert in production */
+    /* the processes this one trains and evaluates with (ramp/dist.h); NULL: it alone. Set by
+     * the caller after opening; rc_device_open zeroes it. */
+    const struct rc_dist *dist;
 } rc_ctx;
 
 /* Zero the ctx and create the OpenCL context and queue of device `index` (as listed by

@@ -30,7 +30,9 @@ typedef struct rc_eval_report {
 } rc_eval_report;
 
 /* Evaluate model m on the first n points of `test` against the threat models (their eval_eps),
- * in batches of at most `batch`, showing progress on stdout as `progress` says. */
+ * in batches of at most `batch`, showing progress on stdout as `progress` says. The batches are
+ * dealt to the processes of ctx->dist in turn (every one must call it) and their outcomes merged:
+ * the report is the one of one process. */
 int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
                    const rc_threat *threats, int n_threats, rc_protocol protocol, uint64_t seed,
                    int batch, rc_progress_mode progress, rc_eval_report *r, rc_err *e);
@@ -75,11 +77,15 @@ void rc_batch_io_free(rc_batch_io *b);
 int rc_batch_io_upload(rc_ctx *ctx, rc_model *m, rc_batch_io *b, uint32_t n, rc_err *e);
 /* Add the batch's per-sample loss and correctness to the running sums. */
 int rc_batch_io_accumulate(rc_ctx *ctx, rc_batch_io *b, int n, rc_err *e);
-/* Mean loss and accuracy of the running sums (0 before any sample). */
-int rc_batch_io_read_stats(rc_ctx *ctx, rc_batch_io *b, double *loss, double *acc, rc_err *e);
+/* Mean loss and accuracy of the running sums (0 before any sample), summed over the processes
+ * of `over` (every one must call it; NULL: this process's own). */
+struct rc_dist;
+int rc_batch_io_read_stats(rc_ctx *ctx, rc_batch_io *b, const struct rc_dist *over, double *loss,
+                           double *acc, rc_err *e);
 
-/* Clean accuracy (eval mode) on the first n points of d, in batches of at most m->max_batch.
- * The device accumulates the counts; the host reads them once. */
+/* Clean accuracy (eval mode) on the first n points of d, in batches of at most m->max_batch,
+ * the points split across the processes of ctx->dist. The device accumulates the counts; the
+ * host reads them once. */
 int rc_eval_clean(rc_ctx *ctx, rc_model *m, const rc_dataset *d, uint32_t n, double *acc,
                   double *loss, rc_err *e);
 

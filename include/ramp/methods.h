@@ -59,14 +59,16 @@ int rc_select_max(rc_ctx *ctx, const cl_mem *adv, const cl_mem *loss, int n_thre
 /* AVG's loss and gradients from the adversarial batches in t->adv (one per threat model): per
  * threat model a train-mode forward, CE scaled by 1/T and a backward that writes (the first) or
  * adds to the parameter gradients. loss[b] and correct[b] are means over the threat models. */
-int rc_avg_loss(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels, cl_mem loss,
-                cl_mem correct, rc_err *e);
+int rc_avg_loss(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int n_batch, cl_mem labels,
+                cl_mem loss, cl_mem correct, rc_err *e);
 
 /* One training step but the optimiser: with the clean batch (n samples) in t->apgd.x and its
  * labels in t->apgd.labels and `labels`, attack as the method says, run the train-mode forwards and
  * write the per-sample loss (its batch mean is the loss), correctness and the parameter
- * gradients. */
-int rc_adv_trainer_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels,
-                        cl_mem loss, cl_mem correct, rc_err *e);
+ * gradients. n_batch > n: the n are this process's slice of a batch split across the processes
+ * of ctx->dist (ramp/dist.h), and the gradients those of the whole batch's loss; every process
+ * calls it for every batch. */
+int rc_adv_trainer_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int n_batch,
+                        cl_mem labels, cl_mem loss, cl_mem correct, rc_err *e);
 
 #endif

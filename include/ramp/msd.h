@@ -60,8 +60,10 @@ int rc_msd_select(rc_ctx *ctx, rc_msd *a, int c, int n, rc_err *e);
 int rc_msd_start(rc_ctx *ctx, rc_msd *a, cl_mem x, int n, rc_err *e);
 
 /* The whole attack on the first n samples of x (labels int32) with model m in train mode; the
- * result is a->x_best. k is drawn from rng once per iteration. */
+ * result is a->x_best. k is drawn from rng once per iteration. n_batch > n: the n are this
+ * process's slice of a batch split across processes (ramp/dist.h), whose train-mode batch norm
+ * couples the slices' input gradients: each is that of the whole batch's mean loss. */
 int rc_msd_run(rc_ctx *ctx, rc_msd *a, rc_model *m, cl_mem x, cl_mem labels,
-               const rc_msd_opts *o, rc_rng *rng, int n, rc_err *e);
+               const rc_msd_opts *o, rc_rng *rng, int n, int n_batch, rc_err *e);
 
 #endif

@@ -117,30 +117,30 @@ int rc_msd_start(rc_ctx *ctx, rc_msd *a, cl_mem x, int n, rc_err *e) {
 }
 
 /* Train-mode forward at `point` and per-sample cross-entropy into a->loss; with `grad`, the
- * input gradient of the batch mean (left in the model's input gradient). */
+ * input gradient of the mean over the batch of n_batch (left in the model's input gradient). */
 static int forward_ce(rc_ctx *ctx, rc_msd *a, rc_model *m, cl_mem point, cl_mem labels, int n,
-                      int grad, rc_err *e) {
+                      int n_batch, int grad, rc_err *e) {
     size_t bytes = (size_t)n * a->d * sizeof(float);
     return rc_buffer_copy(ctx, point, rc_model_input(m), bytes, "MSD input", e) ||
            rc_model_forward(ctx, m, 1, n, e) ||
-           rc_ce_forward_backward(ctx, n, m->opts.num_classes, rc_model_logits(m), labels,
-                                  a->loss, a->correct, grad ? rc_model_logits_grad(m) : NULL,
-                                  e) ||
+           rc_ce_forward_backward_part(ctx, n, n_batch, m->opts.num_classes, rc_model_logits(m),
+                                       labels, a->loss, a->correct,
+                                       grad ? rc_model_logits_grad(m) : NULL, e) ||
            (grad && rc_model_backward(ctx, m, 1, n, RC_GRAD_NONE, 1, e));
 }
 
 int rc_msd_run(rc_ctx *ctx, rc_msd *a, rc_model *m, cl_mem x, cl_mem labels,
-               const rc_msd_opts *o, rc_rng *rng, int n, rc_err *e) {
+               const rc_msd_opts *o, rc_rng *rng, int n, int n_batch, rc_err *e) {
     if (n > m->max_batch)
         return rc_err_set(e, "MSD: %d samples, model batch %d", n, m->max_batch);
     if (rc_msd_start(ctx, a, x, n, e)) return -1;
     for (int t = 0; t < o->n_iter; t++) {
         int k = 5 + (int)rc_rng_below(rng, 16); /* random.randint(5, 20) */
-        if (forward_ce(ctx, a, m, a->x_adv, labels, n, 1, e) ||
+        if (forward_ce(ctx, a, m, a->x_adv, labels, n, n_batch, 1, e) ||
             rc_msd_candidates(ctx, a, x, rc_model_input_grad(m), o, k, n, e))
             return rc_err_prefix(e, "MSD iteration %d: ", t);
         for (int c = 0; c < 3; c++)
-            if (forward_ce(ctx, a, m, a->cand[c], labels, n, 0, e) ||
+            if (forward_ce(ctx, a, m, a->cand[c], labels, n, n_batch, 0, e) ||
                 rc_msd_select(ctx, a, c, n, e))
                 return rc_err_prefix(e, "MSD iteration %d: ", t);
     }

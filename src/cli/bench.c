@@ -67,7 +67,7 @@ static int bench_ramp(rc_ctx *ctx, rc_model *m, const float *x, const int32_t *y
         double t0 = 0, el = 0;
         for (int it = -1; it < 0 || el < o->min_seconds || runs < 2; it++) {
             if (it == 0) t0 = rc_now_s(); /* iteration -1 warms up */
-            if (rc_adv_trainer_step(ctx, &t, m, n, io->labels, io->loss, io->correct, e) ||
+            if (rc_adv_trainer_step(ctx, &t, m, n, n, io->labels, io->loss, io->correct, e) ||
                 rc_sgd_step(ctx, &opt, m, 0.01f, e) ||
                 (gp && step(ctx, &nat, &opt_nat, io, W_TRAIN, n, e)) || rc_ctx_finish(ctx, e))
                 goto out;

@@ -4,6 +4,7 @@
 #include "ramp/config.h"
 #include "ramp/context.h"
 #include "ramp/device.h"
+#include "ramp/dist.h"
 #include "ramp/eval.h"
 #include "ramp/interrupt.h"
 #include "ramp/pair.h"
@@ -39,7 +40,9 @@ static void usage(FILE *f) {
           "                      the device and compare them with the host (also: --selftest)\n"
           "\n"
           "Options:\n"
-          "  -d, --device N      use OpenCL device N (see --list-devices; default 0)\n"
+          "  -d, --device N      use OpenCL device N (see --list-devices; default 0); under\n"
+          "                      mpirun, auto gives each process the device of its rank on\n"
+          "                      its node, and N,N,... lists them by that rank\n"
           "  -l, --list-devices  list every OpenCL platform and device with its index\n"
           "  -q, --quiet         print only results and errors (no progress)\n"
           "  -v, --verbose       also report what the kernel cache did\n"
@@ -142,8 +145,12 @@ static void print_cache_stats(const rc_ctx *ctx) {
             ctx->stats.cache_hits, ctx->stats.cache_rejects, ctx->stats.cache_writes);
 }
 
+#define MAX_DEVICE_LIST 256
+
 typedef struct cli {
+    const rc_dist *dist;
     int device, verbose, quiet, list;
+    int device_auto, n_devices, devices[MAX_DEVICE_LIST]; /* --device auto, or N,N,... */
     const char *command, *arg, *resume;
     rc_bench_opts bench;
     const char *checkpoint, *protocol;
@@ -155,13 +162,47 @@ typedef struct cli {
     int n_plot_dirs;
 } cli;
 
+/* The device of this process: --device N, or under mpirun the entry of its node-local rank in
+ * --device auto (the rank itself) or N,N,... */
+static int choose_device(const cli *c, int *index, rc_err *e) {
+    int lr = c->dist->local_rank;
+    *index = c->device_auto ? lr : c->n_devices > 1 ? -1 : c->device;
+    if (c->n_devices > 1) {
+        if (lr >= c->n_devices)
+            return rc_err_set(e, "--device lists %d devices, but this node runs more processes "
+                                 "(node-local rank %d)", c->n_devices, lr);
+        *index = c->devices[lr];
+    }
+    return 0;
+}
+
+/* Under mpirun, rank 0 says which device each process took; the others print only errors. */
+static int report_ranks(const cli *c, const rc_ctx *ctx, int index, rc_err *e) {
+    const rc_dist *d = c->dist;
+    if (d->size == 1) return 0;
+    char mine[320], host[64] = "?";
+    gethostname(host, sizeof host - 1);
+    snprintf(mine, sizeof mine, "rank %d on %s: device [%d] %s (%s class)", d->rank, host, index,
+             ctx->dev.name, rc_device_class_name(ctx->cls));
+    char *all = malloc((size_t)d->size * sizeof mine);
+    if (!all) return rc_err_set(e, "out of host memory");
+    int bad = rc_dist_allgather(d, mine, sizeof mine, all, e);
+    if (!bad && d->rank == 0 && !c->quiet) {
+        printf("ramp-cl: %d processes (MPI), data-parallel:\n", d->size);
+        for (int r = 0; r < d->size; r++) printf("  %s\n", all + (size_t)r * sizeof mine);
+        fflush(stdout);
+    }
+    free(all);
+    return bad;
+}
+
 /* Commands that need a device. Returns the exit status. */
 static int with_device(const cli *c, rc_err *e) {
     rc_config cfg;
     int is_eval = !strcmp(c->command, "eval"), is_pair = !strcmp(c->command, "pair");
     int is_train = !is_eval && !is_pair && strcmp(c->command, "selftest") &&
                    strcmp(c->command, "bench");
-    rc_progress_mode show = rc_progress_mode_for(stdout, c->quiet);
+    rc_progress_mode show = rc_progress_mode_for(stdout, c->quiet || c->dist->rank > 0);
     /* A config is validated completely before any device work starts. */
     if ((is_train || is_eval || is_pair) &&
         rc_config_load(&cfg, is_train ? c->command : c->arg, e))
@@ -179,9 +220,17 @@ static int with_device(const cli *c, rc_err *e) {
                            : cfg.eval.final_protocol == RC_FINAL_FULL;
     }
     rc_ctx ctx;
-    if (rc_ctx_open(&ctx, c->device, e)) return 1;
+    int index;
+    if (choose_device(c, &index, e)) return 1;
+    if (rc_ctx_open(&ctx, index, e)) {
+        if (c->dist->size > 1) rc_err_prefix(e, "rank %d (device %d): ", c->dist->rank, index);
+        return 1;
+    }
+    ctx.dist = c->dist;
     int status = 0;
-    if (!strcmp(c->command, "selftest")) {
+    if (report_ranks(c, &ctx, index, e)) {
+        status = -1;
+    } else if (!strcmp(c->command, "selftest")) {
         rc_selftest_result r;
         if (rc_selftest(&ctx, stdout, &r, e)) status = -1;
         else {
@@ -201,14 +250,17 @@ static int with_device(const cli *c, rc_err *e) {
         int r = rc_train_run(&ctx, &cfg, &o, e);
         status = r < 0 ? -1 : r > 0 ? 128 + r : 0; /* stopped by a signal: 130 / 143 */
     }
+    if (status < 0 && c->dist->size > 1)
+        rc_err_prefix(e, "rank %d (device [%d] %s): ", c->dist->rank, index, ctx.dev.name);
     rc_ctx_close(&ctx);
     if (c->verbose) print_cache_stats(&ctx);
     return status < 0 ? 1 : status;
 }
 
 /* Parse and run; plot_dirs and accept have room for every argument. Returns the exit status. */
-static int run_cli(int argc, char **argv, const char **plot_dirs, const char **accept) {
-    cli c = {.bench = {.model = NULL, .batch = 128, .min_seconds = 3.0}};
+static int run_cli(int argc, char **argv, const char **plot_dirs, const char **accept,
+                   const rc_dist *dist) {
+    cli c = {.dist = dist, .bench = {.model = NULL, .batch = 128, .min_seconds = 3.0}};
     rc_err e;
     rc_err_clear(&e);
     c.plot_dirs = plot_dirs;
@@ -223,7 +275,8 @@ static int run_cli(int argc, char **argv, const char **plot_dirs, const char **a
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
-            printf("%s\n", PACKAGE_STRING);
+            char mpi[160];
+            printf("%s, %s\n", PACKAGE_STRING, rc_dist_build(mpi, sizeof mpi));
             return 0;
         } else if (!strcmp(a, "-l") || !strcmp(a, "--list-devices")) {
             c.list = 1;
@@ -245,12 +298,29 @@ static int run_cli(int argc, char **argv, const char **plot_dirs, const char **a
             c.verbose = 1;
         } else if (!strcmp(a, "-d") || !strcmp(a, "--device") || !strncmp(a, "--device=", 9)) {
             const char *s = a[1] == '-' && a[8] == '=' ? a + 9 : i + 1 < argc ? argv[++i] : NULL;
-            if (!s || parse_int(s, 0, INT_MAX, &v)) {
-                fprintf(stderr, "ramp-cl: --device needs a non-negative integer index%s%s\n",
-                        s ? ", got " : "", s ? s : "");
+            if (s && !strcmp(s, "auto")) {
+                c.device_auto = 1;
+                continue;
+            }
+            /* N, or N,N,... (one per node-local rank) */
+            char item[32];
+            c.n_devices = 0;
+            for (const char *p = s; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+                size_t len = strcspn(p, ",");
+                snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item ? len : 0), p);
+                if (c.n_devices == MAX_DEVICE_LIST || parse_int(item, 0, INT_MAX, &v)) {
+                    fprintf(stderr, "ramp-cl: --device needs a non-negative integer index, auto, "
+                                    "or a list N,N,... of at most %d%s%s\n", MAX_DEVICE_LIST,
+                            s ? ", got " : "", s ? s : "");
+                    return 2;
+                }
+                c.devices[c.n_devices++] = (int)v;
+            }
+            if (!s) {
+                fprintf(stderr, "ramp-cl: --device needs a non-negative integer index\n");
                 return 2;
             }
-            c.device = (int)v;
+            c.device = c.devices[0];
         } else if ((!strcmp(a, "--linf") || !strcmp(a, "--l2") || !strcmp(a, "--l1")) &&
                    i + 1 < argc) {
             c.pair_ckpt[!strcmp(a, "--linf") ? RC_NORM_LINF
@@ -391,19 +461,36 @@ static int run_cli(int argc, char **argv, const char **plot_dirs, const char **a
     }
     rc_interrupt_install();
     int status = with_device(&c, &e);
-    if (status && e.msg[0]) fprintf(stderr, "ramp-cl: error: %s\n", e.msg);
+    if (status && e.msg[0]) {
+        fprintf(stderr, "ramp-cl: error: %s\n", e.msg);
+        rc_dist_abort(c.dist, status); /* the other processes may wait for this one */
+    }
     return status;
 }
 
 int main(int argc, char **argv) {
+    rc_dist dist;
+    rc_err e;
+    if (rc_dist_init(&dist, &argc, &argv, &e)) {
+        fprintf(stderr, "ramp-cl: error: %s\n", e.msg);
+        return 1;
+    }
+    /* under mpirun only rank 0 reports: the others print errors (stderr) only */
+    if (dist.rank > 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "ramp-cl: error: rank %d: cannot silence its output: %s\n", dist.rank,
+                strerror(errno));
+        rc_dist_abort(&dist, 1);
+        return 1;
+    }
     const char **plot_dirs = malloc((size_t)argc * sizeof *plot_dirs);
     const char **accept = malloc((size_t)argc * sizeof *accept);
     int status = 1;
     if (plot_dirs && accept)
-        status = run_cli(argc, argv, plot_dirs, accept);
+        status = run_cli(argc, argv, plot_dirs, accept, &dist);
     else
         fprintf(stderr, "ramp-cl: out of host memory\n");
     free(plot_dirs);
     free(accept);
+    rc_dist_finish(&dist);
     return status;
 }

@@ -2,6 +2,7 @@
 #include "ramp/model.h"
 #include "ramp/batchnorm.h"
 #include "ramp/conv.h"
+#include "ramp/dist.h"
 #include "ramp/elementwise.h"
 #include "ramp/launch.h"
 #include "ramp/linear.h"
@@ -654,9 +655,14 @@ int rc_model_backward(rc_ctx *ctx, rc_model *m, int train, int n, int params, in
              * buffers even when the parameters are frozen, then written or added */
             r = rc_bn_backward(ctx, train, n, in->c, in->h * in->w, in->val, out->grad, dx,
                                nd->acc_in, nd->bn_dgamma, nd->bn_dbeta, &bb, e);
-            if (!r && train && params)
+            /* split across processes, dgamma and dbeta already cover the whole batch: rank 0
+             * alone adds them to the gradients that are summed over the processes */
+            if (!r && train && params && rc_dist_rank(ctx->dist) == 0)
                 r = rc_grad_pass(ctx, w->numel, nd->bn_dgamma, w->grad, params == RC_GRAD_ADD, e) ||
                     rc_grad_pass(ctx, b->numel, nd->bn_dbeta, b->grad, params == RC_GRAD_ADD, e);
+            else if (!r && train && params == RC_GRAD_WRITE)
+                r = rc_fill(ctx, w->grad, 0, w->numel, 0.0f, e) ||
+                    rc_fill(ctx, b->grad, 0, b->numel, 0.0f, e);
             break;
         }
         case RC_OP_ACT:

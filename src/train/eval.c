@@ -2,6 +2,7 @@
  * keeps the batch's images and chooses which points each attack still has to run on (reading
  * back one flag per point after each attack run); the attacks themselves run on the device. */
 #include "ramp/eval.h"
+#include "ramp/dist.h"
 #include "ramp/files.h"
 #include "ramp/json.h"
 #include "ramp/apgd.h"
@@ -194,13 +195,18 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
     }
     if (rc_apgd_alloc(ctx, &a, batch, d, EVAL_ITERS, e)) goto out;
     rc_rng rng;
-    rc_rng_seed(&rng, seed, 0x6576616c /* "eval" */);
+    const rc_dist *dist = ctx->dist;
+    int done = 0, done_union = 0; /* this process's points so far, for the progress line */
     double t0 = rc_now_s();
     rc_progress bar;
     char what[64];
     snprintf(what, sizeof what, "evaluation (%s)", protocol == RC_PROTOCOL_FULL ? "full" : "fast");
     rc_progress_begin(&bar, progress, stdout, what, "points", 0, (uint64_t)n);
-    for (int start = 0; start < n; start += batch) {
+    for (int start = 0, bi = 0; start < n; start += batch, bi++) {
+        /* batch bi is process bi mod size's, with a random stream of its own: the outcomes do
+         * not depend on how many processes share the points (ramp/dist.h) */
+        if (bi % rc_dist_size(dist) != rc_dist_rank(dist)) continue;
+        rc_rng_seed(&rng, seed, 0x6576616c /* "eval" */ + (uint64_t)bi);
         int cnt = n - start < batch ? n - start : batch;
         b.n = cnt;
         if (rc_dataset_slice(test, (uint32_t)start, (uint32_t)cnt, b.x, b.y)) {
@@ -230,19 +236,25 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
             }
             r->norm_seconds[t] += rc_now_s() - ts;
         }
+        for (int i = start; i < start + cnt; i++) {
+            int u = r->clean[i];
+            for (int t = 0; t < n_threats; t++) u &= r->robust[t][i];
+            done_union += u;
+        }
+        done += cnt;
         if (rc_progress_due(&bar)) {
-            int nu = 0;
-            for (int i = 0; i < start + cnt; i++) {
-                int u = r->clean[i];
-                for (int t = 0; t < n_threats; t++) u &= r->robust[t][i];
-                nu += u;
-            }
             char fig[64];
-            snprintf(fig, sizeof fig, "union %.2f%% so far", 100.0 * nu / (start + cnt));
+            snprintf(fig, sizeof fig, "union %.2f%% so far", 100.0 * done_union / done);
             rc_progress_update(&bar, (uint64_t)(start + cnt), fig);
         }
     }
     rc_progress_end(&bar);
+    /* every process's outcomes (the others' points are 0 here) */
+    if (rc_dist_max_u8(dist, r->clean, (size_t)n, e) ||
+        rc_dist_sum_f64(dist, r->norm_seconds, (size_t)n_threats, e))
+        goto out;
+    for (int t = 0; t < n_threats; t++)
+        if (rc_dist_max_u8(dist, r->robust[t], (size_t)n, e)) goto out;
     int nc = 0, nu = 0, nr[RC_MAX_THREATS] = {0};
     for (int i = 0; i < n; i++) {
         int u = r->clean[i];
@@ -378,10 +390,12 @@ int rc_batch_io_accumulate(rc_ctx *ctx, rc_batch_io *b, int n, rc_err *e) {
                           RC_ARG(b->correct), RC_ARG(b->stats), RC_ARG(n));
 }
 
-int rc_batch_io_read_stats(rc_ctx *ctx, rc_batch_io *b, double *loss, double *acc,
-                           rc_err *e) {
-    float s[3];
-    if (rc_buffer_read(ctx, b->stats, 0, sizeof s, s, "running statistics", e)) return -1;
+int rc_batch_io_read_stats(rc_ctx *ctx, rc_batch_io *b, const rc_dist *over, double *loss,
+                           double *acc, rc_err *e) {
+    float f[3];
+    if (rc_buffer_read(ctx, b->stats, 0, sizeof f, f, "running statistics", e)) return -1;
+    double s[3] = {f[0], f[1], f[2]};
+    if (rc_dist_sum_f64(over, s, 3, e)) return -1;
     *loss = s[2] > 0 ? s[0] / s[2] : 0;
     *acc = s[2] > 0 ? s[1] / s[2] : 0;
     return 0;
@@ -393,8 +407,11 @@ int rc_eval_clean(rc_ctx *ctx, rc_model *m, const rc_dataset *d, uint32_t n, dou
     rc_batch_io b;
     int r = -1;
     if (rc_batch_io_alloc(ctx, &b, m, e) || rc_fill(ctx, b.stats, 0, 3, 0.0f, e)) goto out;
-    for (uint32_t start = 0; start < n;) {
-        uint32_t cnt = n - start < (uint32_t)m->max_batch ? n - start : (uint32_t)m->max_batch;
+    uint32_t lo, mine; /* this process's share of the points (ramp/dist.h) */
+    rc_dist_slice(ctx->dist, n, &lo, &mine);
+    for (uint32_t start = lo; start < lo + mine;) {
+        uint32_t left = lo + mine - start;
+        uint32_t cnt = left < (uint32_t)m->max_batch ? left : (uint32_t)m->max_batch;
         if (rc_dataset_slice(d, start, cnt, b.x, b.y) != 0) {
             rc_err_set(e, "evaluation: points %u..%u outside %s", start, start + cnt, d->name);
             goto out;
@@ -406,7 +423,7 @@ int rc_eval_clean(rc_ctx *ctx, rc_model *m, const rc_dataset *d, uint32_t n, dou
             goto out;
         start += cnt;
     }
-    r = rc_batch_io_read_stats(ctx, &b, loss, acc, e);
+    r = rc_batch_io_read_stats(ctx, &b, ctx->dist, loss, acc, e);
 out:
     rc_batch_io_free(&b);
     return r;
@@ -441,7 +458,9 @@ int rc_eval_and_report(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_
     char path[RC_CONFIG_PATH_MAX + 64];
     rc_run_report_path(path, sizeof path, cfg->output.dir, checkpoint, full ? "full" : "fast");
     int ret = -1;
-    if (rc_mkdir_p(cfg->output.dir) != 0)
+    if (rc_dist_rank(ctx->dist) > 0) /* rank 0 writes the report of all */
+        ret = 0;
+    else if (rc_mkdir_p(cfg->output.dir) != 0)
         rc_err_set(e, "cannot create run directory %s: %s", cfg->output.dir, strerror(errno));
     else
         ret = rc_eval_write_json(&r, checkpoint, path, e);

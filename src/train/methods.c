@@ -1,4 +1,5 @@
 #include "ramp/methods.h"
+#include "ramp/dist.h"
 #include "ramp/launch.h"
 #include "ramp/loss.h"
 
@@ -103,8 +104,11 @@ static int attack(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int i, int n, rc_
     if (t->method != RC_METHOD_EAT) return 0;
     /* E-AT's counters: points still correct through the whole attack */
     if (rc_buffer_read(ctx, t->apgd.acc, 0, (size_t)n * 4, t->acc, "attack flags", e)) return -1;
-    for (int k = 0; k < n; k++) t->robust[i] += t->acc[k];
-    t->attacked[i] += n;
+    double count[2] = {0, n}; /* summed over the processes that share the batch */
+    for (int k = 0; k < n; k++) count[0] += t->acc[k];
+    if (rc_dist_sum_f64(ctx->dist, count, 2, e)) return rc_err_prefix(e, "E-AT's counters: ");
+    t->robust[i] += count[0];
+    t->attacked[i] += count[1];
     return 0;
 }
 
@@ -155,10 +159,30 @@ int rc_select_max(rc_ctx *ctx, const cl_mem *adv, const cl_mem *loss, int n_thre
  *                 batch, so their activations are identical and one backward from the sum of the
  *                 two logit gradients is exact; the second forward is kept for the BN running
  *                 statistics, which it updates a second time as the reference does). */
-static int ramp_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels,
-                     cl_mem loss, cl_mem correct, rc_err *e) {
+/* The pairing set M of a batch split across processes (ramp/dist.h) is the union of their
+ * slices' sets: *m_other gets how many of the others' samples it holds (0 for one process). The
+ * hits of z_q are counted with CE's kernel (its first maximum is the pairing's), loss and correct
+ * are its scratch until RAMP's loss writes them. */
+static int pairing_others(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels,
+                          cl_mem loss, cl_mem correct, int *m_other, rc_err *e) {
+    *m_other = 0;
+    if (rc_dist_size(ctx->dist) == 1) return 0;
+    if (rc_ce_forward_backward(ctx, n, m->opts.num_classes, rc_model_logits(&t->view_q), labels,
+                               loss, correct, NULL, e) ||
+        rc_buffer_read(ctx, correct, 0, (size_t)n * 4, t->acc, "RAMP's pairing set", e))
+        return -1;
+    double mine = 0, all;
+    for (int i = 0; i < n; i++) mine += t->acc[i];
+    all = mine;
+    if (rc_dist_sum_f64(ctx->dist, &all, 1, e)) return rc_err_prefix(e, "RAMP's pairing set: ");
+    *m_other = (int)(all - mine);
+    return 0;
+}
+
+static int ramp_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int n_batch,
+                     cl_mem labels, cl_mem loss, cl_mem correct, rc_err *e) {
     size_t bytes = (size_t)n * t->apgd.d * 4;
-    int q = t->q, r = t->r, k = m->opts.num_classes;
+    int q = t->q, r = t->r, k = m->opts.num_classes, m_other;
     rc_model *vc = &t->view_c;
     /* per sample the higher attack loss; the r example first so that it wins ties */
     cl_mem adv[2] = {t->adv[r], t->adv[q]}, losses[2] = {t->loss[r], t->loss[q]};
@@ -169,7 +193,8 @@ static int ramp_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem 
         (t->trades && rc_buffer_copy(ctx, t->apgd.x, rc_model_input(vc), bytes, "x", e)) ||
         rc_model_forward(ctx, &t->view_r, 1, n, e) || rc_model_forward(ctx, &t->view_q, 1, n, e) ||
         (t->trades && rc_model_forward(ctx, vc, 1, n, e)) || rc_model_forward(ctx, m, 1, n, e) ||
-        (t->trades && rc_model_forward(ctx, vc, 1, n, e)))
+        (t->trades && rc_model_forward(ctx, vc, 1, n, e)) ||
+        pairing_others(ctx, t, m, n, labels, loss, correct, &m_other, e))
         return -1;
     cl_mem zq = rc_model_logits(&t->view_q), zr = rc_model_logits(&t->view_r);
     cl_mem zb = rc_model_logits(m), dzq = rc_model_logits_grad(&t->view_q);
@@ -179,16 +204,16 @@ static int ramp_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem 
         cl_mem zc = rc_model_logits(vc), dzc = rc_model_logits_grad(vc);
         r_loss =
             RC_LAUNCH_EACH(ctx, "methods.cl", "ramp_trades_loss", 1, (size_t[]){(size_t)n}, e,
-                           RC_ARG(zq),
-                           RC_ARG(zr), RC_ARG(zb), RC_ARG(zc), RC_ARG(labels), RC_ARG(t->lambda),
-                           RC_ARG(t->trades_beta), RC_ARG(n), RC_ARG(k), RC_ARG(dzq), RC_ARG(dzr),
-                           RC_ARG(dzb), RC_ARG(dzc), RC_ARG(loss), RC_ARG(correct));
+                           RC_ARG(zq), RC_ARG(zr), RC_ARG(zb), RC_ARG(zc), RC_ARG(labels),
+                           RC_ARG(t->lambda), RC_ARG(t->trades_beta), RC_ARG(n), RC_ARG(n_batch),
+                           RC_ARG(m_other), RC_ARG(k), RC_ARG(dzq), RC_ARG(dzr), RC_ARG(dzb),
+                           RC_ARG(dzc), RC_ARG(loss), RC_ARG(correct));
     } else {
         r_loss =
             RC_LAUNCH_EACH(ctx, "methods.cl", "ramp_loss", 1, (size_t[]){(size_t)n}, e,
-                           RC_ARG(zq), RC_ARG(zr),
-                           RC_ARG(zb), RC_ARG(labels), RC_ARG(t->lambda), RC_ARG(n), RC_ARG(k),
-                           RC_ARG(dzq), RC_ARG(dzr), RC_ARG(dzb), RC_ARG(loss), RC_ARG(correct));
+                           RC_ARG(zq), RC_ARG(zr), RC_ARG(zb), RC_ARG(labels), RC_ARG(t->lambda),
+                           RC_ARG(n), RC_ARG(n_batch), RC_ARG(m_other), RC_ARG(k), RC_ARG(dzq),
+                           RC_ARG(dzr), RC_ARG(dzb), RC_ARG(loss), RC_ARG(correct));
     }
     return r_loss || rc_model_backward(ctx, m, 1, n, RC_GRAD_WRITE, 0, e) ||
            (t->trades && rc_model_backward(ctx, vc, 1, n, RC_GRAD_ADD, 0, e)) ||
@@ -196,11 +221,11 @@ static int ramp_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem 
            rc_model_backward(ctx, &t->view_r, 1, n, RC_GRAD_ADD, 0, e);
 }
 
-int rc_avg_loss(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels, cl_mem loss,
-                cl_mem correct, rc_err *e) {
+int rc_avg_loss(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int n_batch, cl_mem labels,
+                cl_mem loss, cl_mem correct, rc_err *e) {
     size_t bytes = (size_t)n * t->apgd.d * 4;
     const int k = m->opts.num_classes;
-    const float inv_t = 1.0f / (float)t->n_threats, scale = inv_t / (float)n;
+    const float inv_t = 1.0f / (float)t->n_threats, scale = inv_t / (float)n_batch;
     cl_mem z = rc_model_logits(m), dz = rc_model_logits_grad(m);
     for (int i = 0; i < t->n_threats; i++) {
         int first = i == 0;
@@ -217,7 +242,8 @@ int rc_avg_loss(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem label
 }
 
 /* The methods whose loss is CE on one training input: write that input into the model. */
-static int training_input(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, rc_err *e) {
+static int training_input(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int n_batch,
+                          rc_err *e) {
     size_t bytes = (size_t)n * t->apgd.d * 4;
     if (t->method == RC_METHOD_MAX) {
         for (int i = 0; i < t->n_threats; i++)
@@ -227,7 +253,7 @@ static int training_input(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, rc
     }
     if (t->method == RC_METHOD_MSD)
         return rc_msd_run(ctx, &t->msd, m, t->apgd.x, t->apgd.labels, &t->msd_opts, &t->rng, n,
-                          e) ||
+                          n_batch, e) ||
                rc_buffer_copy(ctx, t->msd.x_best, rc_model_input(m), bytes, "MSD batch", e);
     int i = t->method == RC_METHOD_AT    ? t->at_index
             : t->method == RC_METHOD_SAT ? t->draw[rc_rng_below(&t->rng, (uint32_t)t->n_draw)]
@@ -236,16 +262,17 @@ static int training_input(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, rc
            rc_buffer_copy(ctx, t->adv[i], rc_model_input(m), bytes, "adversarial batch", e);
 }
 
-int rc_adv_trainer_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, cl_mem labels,
-                        cl_mem loss, cl_mem correct, rc_err *e) {
-    if (t->method == RC_METHOD_RAMP) return ramp_step(ctx, t, m, n, labels, loss, correct, e);
+int rc_adv_trainer_step(rc_ctx *ctx, rc_adv_trainer *t, rc_model *m, int n, int n_batch,
+                        cl_mem labels, cl_mem loss, cl_mem correct, rc_err *e) {
+    if (t->method == RC_METHOD_RAMP)
+        return ramp_step(ctx, t, m, n, n_batch, labels, loss, correct, e);
     if (t->method == RC_METHOD_AVG) {
         for (int i = 0; i < t->n_threats; i++)
             if (attack(ctx, t, m, i, n, e)) return -1;
-        return rc_avg_loss(ctx, t, m, n, labels, loss, correct, e);
+        return rc_avg_loss(ctx, t, m, n, n_batch, labels, loss, correct, e);
     }
-    return training_input(ctx, t, m, n, e) || rc_model_forward(ctx, m, 1, n, e) ||
-           rc_ce_forward_backward(ctx, n, m->opts.num_classes, rc_model_logits(m), labels, loss,
-                                  correct, rc_model_logits_grad(m), e) ||
+    return training_input(ctx, t, m, n, n_batch, e) || rc_model_forward(ctx, m, 1, n, e) ||
+           rc_ce_forward_backward_part(ctx, n, n_batch, m->opts.num_classes, rc_model_logits(m),
+                                       labels, loss, correct, rc_model_logits_grad(m), e) ||
            rc_model_backward(ctx, m, 1, n, RC_GRAD_WRITE, 0, e);
 }

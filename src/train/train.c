@@ -3,6 +3,7 @@
 #include "ramp/train.h"
 #include "ramp/checkpoint.h"
 #include "ramp/clock.h"
+#include "ramp/dist.h"
 #include "ramp/eval.h"
 #include "ramp/files.h"
 #include "ramp/gp.h"
@@ -158,6 +159,10 @@ typedef struct run {
     long nan_after;       /* RAMP_CL_NAN_AFTER (tests): a NaN gradient at this training step */
     long steps_here;
     double last_checkpoint;
+    const rc_dist *dist; /* the processes the batches are split across (ramp/dist.h) */
+    int writer;          /* rank 0: the one process that writes the run directory */
+    float *sync;         /* host staging of the gradient sum over processes [m.n_train] */
+    double comm_s;       /* time spent in it */
 } run;
 
 /* The training state beyond the model and optimiser that a resume needs, as checkpoint blobs. */
@@ -282,13 +287,26 @@ static int check_finite(run *r, rc_err *e) {
                       saved ? ", is from before it" : "", cfg->optimizer.lr);
 }
 
+/* The epoch's running sums (loss, correct, samples) of every process into rank 0's, the others'
+ * zeroed: the sums stay those of the whole batches, and a checkpoint holds them whatever the
+ * number of processes that resumes it (ramp/dist.h). */
+static int fold_epoch_stats(run *r, rc_err *e) {
+    if (rc_dist_size(r->dist) == 1) return 0;
+    float f[3];
+    if (rc_buffer_read(r->ctx, r->b.stats, 0, sizeof f, f, "running statistics", e)) return -1;
+    double s[3] = {f[0], f[1], f[2]};
+    if (rc_dist_sum_f64(r->dist, s, 3, e)) return -1;
+    for (int i = 0; i < 3; i++) f[i] = r->writer ? (float)s[i] : 0.0f;
+    return rc_buffer_write(r->ctx, r->b.stats, 0, sizeof f, f, "running statistics", e);
+}
+
 static int save_checkpoint(run *r, rc_err *e) {
     char path[RC_CONFIG_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->cfg->output.dir);
-    if (check_finite(r, e)) return -1;
+    if (check_finite(r, e) || fold_epoch_stats(r, e)) return -1;
     pack_state(r);
     r->last_checkpoint = rc_now_s();
-    return rc_checkpoint_save(r->ctx, &r->m, &r->opt, &r->progress, path, e);
+    return r->writer ? rc_checkpoint_save(r->ctx, &r->m, &r->opt, &r->progress, path, e) : 0;
 }
 
 /* After each step: stop on a signal (checkpoint first), or checkpoint when the configured time
@@ -296,9 +314,12 @@ static int save_checkpoint(run *r, rc_err *e) {
 static int after_step(run *r, int phase, uint32_t done, rc_err *e) {
     r->steps_here++;
     if (r->interrupt_after > 0 && r->steps_here == r->interrupt_after) raise(SIGINT);
-    int sig = rc_interrupt_pending();
     double every = r->cfg->output.checkpoint_minutes * 60.0;
-    if (!sig && !(every > 0 && rc_now_s() - r->last_checkpoint >= every)) return 0;
+    int want[2] = {rc_interrupt_pending(), every > 0 && rc_now_s() - r->last_checkpoint >= every};
+    /* the processes stop or checkpoint after the same step: any one that wants to decides */
+    if (rc_dist_max_i32(r->dist, want, 2, e)) return -1;
+    int sig = want[0];
+    if (!sig && !want[1]) return 0;
     r->position[0] = phase, r->position[1] = done;
     if (save_checkpoint(r, e)) return -1;
     return sig;
@@ -313,6 +334,24 @@ static float lr_at(const rc_config *cfg, int epoch, uint32_t i, uint32_t nb) {
     float t = (float)epoch + (float)(i + 1) / (float)nb;
     return rc_schedule_lr(cfg->schedule.name, (float)cfg->optimizer.lr, cfg->schedule.epochs, t,
                           cfg->schedule.static_drop_epoch);
+}
+
+/* Data parallelism (ramp/dist.h): every process draws the whole batch, in the order and with the
+ * augmentation of one process, and trains on its slice, moved to the front of the batch. Returns
+ * the slice's size. */
+static uint32_t own_slice(const run *r, uint32_t n) {
+    uint32_t lo, k;
+    rc_dist_slice(r->dist, n, &lo, &k);
+    if (lo > 0) {
+        memmove(r->b.x, r->b.x + (size_t)lo * r->d, (size_t)k * r->d * sizeof *r->b.x);
+        memmove(r->b.y, r->b.y + lo, (size_t)k * sizeof *r->b.y);
+    }
+    return k;
+}
+
+/* The gradients of model m summed over the processes: one allreduce of the whole arena. */
+static int sum_gradients(run *r, rc_model *m, rc_err *e) {
+    return rc_dist_sum_buffer(r->ctx, r->dist, m->grads, m->n_train, r->sync, &r->comm_s, e);
 }
 
 /* The natural pass of GP: theta_old is saved, the natural model starts from it and trains one
@@ -340,12 +379,15 @@ static int gp_natural_epoch(run *r, int epoch, int64_t from, rc_err *e) {
     for (uint32_t i = (uint32_t)from;; i++) {
         uint32_t n = rc_batcher_next(&g->batcher, b->x, b->y);
         if (n == 0) break;
-        if (rc_batch_io_upload(ctx, nat, b, n, e) || rc_model_forward(ctx, nat, 1, (int)n, e) ||
-            rc_ce_forward_backward(ctx, (int)n, nat->opts.num_classes, rc_model_logits(nat),
-                                   b->labels, b->loss, b->correct, rc_model_logits_grad(nat), e) ||
-            rc_model_backward(ctx, nat, 1, (int)n, RC_GRAD_WRITE, 0, e) ||
+        uint32_t k = own_slice(r, n);
+        if (rc_batch_io_upload(ctx, nat, b, k, e) || rc_model_forward(ctx, nat, 1, (int)k, e) ||
+            rc_ce_forward_backward_part(ctx, (int)k, (int)n, nat->opts.num_classes,
+                                        rc_model_logits(nat), b->labels, b->loss, b->correct,
+                                        rc_model_logits_grad(nat), e) ||
+            rc_model_backward(ctx, nat, 1, (int)k, RC_GRAD_WRITE, 0, e) ||
+            sum_gradients(r, nat, e) ||
             rc_sgd_step(ctx, &g->opt, nat, lr_at(r->cfg, epoch, i, nb), e) ||
-            guard_step(r, nat, PHASE_NATURAL, i, n, e))
+            guard_step(r, nat, PHASE_NATURAL, i, k, e))
             return rc_err_prefix(e, "gradient projection, natural epoch %d, batch %u: ",
                                  epoch + 1, i + 1);
         rc_progress_update(&bar, (uint64_t)(i + 1) * bs < r->train.n ? (uint64_t)(i + 1) * bs
@@ -360,24 +402,30 @@ static int gp_natural_epoch(run *r, int epoch, int64_t from, rc_err *e) {
     return 0;
 }
 
-/* One training step on the batch in r->b (n samples): attacks as the method says, the loss and
- * its gradients, the optimiser. */
-static int train_step(run *r, uint32_t n, float lr, rc_err *e) {
+/* One training step on the batch in r->b (n samples, of which this process takes its slice):
+ * attacks as the method says, the loss and its gradients, the optimiser. Returns the samples of
+ * the slice in *k. */
+static int train_step(run *r, uint32_t n, float lr, uint32_t *k, rc_err *e) {
     rc_ctx *ctx = r->ctx;
     rc_batch_io *b = &r->b;
     rc_model *m = &r->m;
+    uint32_t n_batch = n;
+    n = *k = own_slice(r, n);
     int step;
     if (r->adversarial)
         step = rc_buffer_write(ctx, r->adv.apgd.x, 0, (size_t)n * r->d * 4, b->x, "images", e) ||
                rc_buffer_write(ctx, r->adv.apgd.labels, 0, n * 4, b->y, "labels", e) ||
                rc_buffer_write(ctx, b->labels, 0, n * 4, b->y, "labels", e) ||
-               rc_adv_trainer_step(ctx, &r->adv, m, (int)n, b->labels, b->loss, b->correct, e);
+               rc_adv_trainer_step(ctx, &r->adv, m, (int)n, (int)n_batch, b->labels, b->loss,
+                                   b->correct, e);
     else
         step = rc_batch_io_upload(ctx, m, b, n, e) || rc_model_forward(ctx, m, 1, (int)n, e) ||
-               rc_ce_forward_backward(ctx, (int)n, m->opts.num_classes, rc_model_logits(m),
-                                      b->labels, b->loss, b->correct, rc_model_logits_grad(m), e) ||
+               rc_ce_forward_backward_part(ctx, (int)n, (int)n_batch, m->opts.num_classes,
+                                           rc_model_logits(m), b->labels, b->loss, b->correct,
+                                           rc_model_logits_grad(m), e) ||
                rc_model_backward(ctx, m, 1, (int)n, RC_GRAD_WRITE, 0, e);
-    return step || rc_batch_io_accumulate(ctx, b, (int)n, e) || rc_sgd_step(ctx, &r->opt, m, lr, e);
+    return step || rc_batch_io_accumulate(ctx, b, (int)n, e) || sum_gradients(r, m, e) ||
+           rc_sgd_step(ctx, &r->opt, m, lr, e);
 }
 
 /* The training pass of epoch `epoch` from batch `from`. Returns a stopping signal, 0 or -1. */
@@ -397,16 +445,18 @@ static int train_pass(run *r, int epoch, int64_t from, float *lr, rc_err *e) {
         uint32_t n = rc_batcher_next(&r->batcher, r->b.x, r->b.y);
         if (n == 0) break;
         *lr = lr_at(cfg, epoch, i, nb);
-        if (train_step(r, n, *lr, e) ||
+        uint32_t k;
+        if (train_step(r, n, *lr, &k, e) ||
             (r->progress.step + 1 == r->nan_after && rc_fill(ctx, r->m.grads, 0, 1, NAN, e)) ||
-            guard_step(r, &r->m, PHASE_TRAIN, i, n, e)) {
+            guard_step(r, &r->m, PHASE_TRAIN, i, k, e)) {
             rc_progress_end(&bar);
             return rc_err_prefix(e, "epoch %d, batch %u: ", epoch + 1, i + 1);
         }
         r->progress.step++;
         if (rc_progress_due(&bar)) {
             double loss, acc;
-            if (rc_batch_io_read_stats(ctx, &r->b, &loss, &acc, e) || check_finite(r, e)) {
+            /* this process's slice only: the others do not wait for a progress line */
+            if (rc_batch_io_read_stats(ctx, &r->b, NULL, &loss, &acc, e) || check_finite(r, e)) {
                 rc_progress_end(&bar);
                 return -1;
             }
@@ -493,6 +543,7 @@ static void run_release(run *r) {
 
 static void run_free(run *r) {
     run_release(r);
+    free(r->sync);
     rc_guard_free(&r->guard);
     free(r->config_text);
     free(r->progress.saved_config);
@@ -531,6 +582,20 @@ static int check_memory(run *r, rc_err *e) {
                       (double)r->ctx->dev.global_mem / (1 << 30), fits > 0 ? fits : 0);
 }
 
+/* Split across processes, every process needs a share of every batch. */
+static int check_split(const run *r, rc_err *e) {
+    const rc_config *cfg = r->cfg;
+    int size = rc_dist_size(r->dist);
+    if (size == 1) return 0;
+    uint32_t last = r->train.n % (uint32_t)cfg->data.batch_size;
+    if (cfg->data.batch_size < size || (last > 0 && last < (uint32_t)size))
+        return rc_err_set(e, "%d processes share each batch, but data.batch_size is %d%s: every "
+                             "process needs at least one sample of every batch",
+                          size, cfg->data.batch_size,
+                          last > 0 && last < (uint32_t)size ? " and the last batch smaller" : "");
+    return 0;
+}
+
 /* A resumed run's config must be the one its checkpoint recorded, but for accepted changes. */
 static int check_resumed_config(run *r, rc_err *e) {
     const rc_train_progress *p = &r->progress;
@@ -561,14 +626,19 @@ static int run_setup(run *r, rc_err *e) {
     r->adversarial = cfg->method != RC_METHOD_NATURAL;
     r->use_gp = cfg->method == RC_METHOD_RAMP && cfg->ramp.gp;
     r->d = cfg->model.in_channels * cfg->model.input_size * cfg->model.input_size;
-    /* a resume holds its directory from the start; a fresh run takes it once all is checked */
-    int bad = resume ? rc_run_lock_take(&r->lock, dir, quiet, e)
-                     : rc_run_dir_check(dir, cfg->init, e);
+    /* a resume holds its directory from the start; a fresh run takes it once all is checked
+     * (rank 0's: the others write nothing) */
+    int bad = !r->writer ? 0
+              : resume   ? rc_run_lock_take(&r->lock, dir, quiet, e)
+                         : rc_run_dir_check(dir, cfg->init, e);
     if (bad || rc_load_split(cfg, 1, (uint32_t)cfg->data.train_subset, &r->train, e) ||
         rc_load_split(cfg, 0, 0, &r->test, e) || check_data_matches(cfg, &r->train, e) ||
+        check_split(r, e) ||
         check_memory(r, e) || run_alloc(r, cfg->data.batch_size, cfg->data.eval_batch_size, e) ||
         rc_guard_init(ctx, &r->guard, e))
         return -1;
+    if (rc_dist_size(r->dist) > 1 && !(r->sync = malloc(r->m.n_train * sizeof *r->sync)))
+        return rc_err_set(e, "out of host memory for the gradient sum over processes");
     rc_sgd_init(&r->opt, (float)cfg->optimizer.momentum, (float)cfg->optimizer.weight_decay,
                 cfg->optimizer.nesterov, cfg->optimizer.param_groups == RC_PARAM_GROUPS_SPLIT,
                 cfg->optimizer.lr_all_groups);
@@ -587,16 +657,17 @@ static int run_setup(run *r, rc_err *e) {
             return rc_err_set(e, "%s: no checkpoint to resume from (the run stopped before its "
                                  "first one); start it again from its config", path);
         if (rc_checkpoint_load(ctx, &r->m, &r->opt, &r->progress, path, e) ||
-            check_resumed_config(r, e) || trim_metrics(dir, r->progress.epoch, e))
+            check_resumed_config(r, e) || (r->writer && trim_metrics(dir, r->progress.epoch, e)))
             return -1;
         unpack_state(r);
-        return 0;
+        /* the epoch's sums are the whole batches' (fold_epoch_stats): rank 0 carries them */
+        return r->writer ? 0 : rc_fill(ctx, r->b.stats, 0, 3, 0.0f, e);
     }
     if (cfg->init[0] ? rc_checkpoint_load(ctx, &r->m, NULL, NULL, cfg->init, e)
                      : rc_model_init(ctx, &r->m, cfg->seed, e))
         return -1;
-    return rc_run_lock_take(&r->lock, dir, quiet, e) || clear_earlier_run(r, e) ||
-           write_config(cfg, dir, e);
+    return r->writer && (rc_run_lock_take(&r->lock, dir, quiet, e) || clear_earlier_run(r, e) ||
+                         write_config(cfg, dir, e));
 }
 
 /* The end of an epoch: GP merge, evaluations, the summary line, metrics and the checkpoint. */
@@ -609,7 +680,8 @@ static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) 
     if ((r->use_gp && (gp_merge(ctx, &r->gp, m, cfg, e) ||
                        rc_guard_check(ctx, &r->guard, m->arena, 0, m->n_train, merged, e) ||
                        rc_guard_check(ctx, &r->guard, m->state, 0, m->n_state, merged_state, e))) ||
-        rc_batch_io_read_stats(ctx, &r->b, &train_loss, &train_acc, e) || check_finite(r, e))
+        rc_batch_io_read_stats(ctx, &r->b, r->dist, &train_loss, &train_acc, e) ||
+        check_finite(r, e))
         return -1;
     r->progress.epoch = epoch + 1;
     int last = epoch + 1 == cfg->schedule.epochs;
@@ -690,7 +762,8 @@ static int finish_epoch(run *r, int epoch, float lr, double t_train, rc_err *e) 
     }
     rc_json_put(&line, "}\n");
     int bad = line.oom ? rc_err_set(e, "out of host memory for the metrics line")
-                       : append_metrics(cfg->output.dir, line.p, e);
+              : r->writer ? append_metrics(cfg->output.dir, line.p, e)
+                          : 0;
     rc_json_buf_free(&line);
     if (bad) return -1;
     r->position[0] = r->use_gp ? PHASE_NATURAL : PHASE_TRAIN, r->position[1] = 0;
@@ -710,6 +783,8 @@ int rc_train_run(rc_ctx *ctx, const rc_config *given, const rc_run_opts *opts, r
     r.ctx = ctx, r.cfg = cfg, r.opts = opts ? opts : &fresh_quiet;
     r.show = r.opts->progress;
     r.lock.fd = -1;
+    r.dist = ctx->dist;
+    r.writer = rc_dist_rank(r.dist) == 0;
     int resume = r.opts->resume;
     const char *hook = getenv("RAMP_CL_INTERRUPT_AFTER");
     r.interrupt_after = hook ? strtol(hook, NULL, 10) : 0;
@@ -751,7 +826,12 @@ int rc_train_run(rc_ctx *ctx, const rc_config *given, const rc_run_opts *opts, r
         float lr = lr_at(cfg, epoch, nb - 1, nb); /* the last batch's, if none is left to run */
         if ((sig = train_pass(&r, epoch, from, &lr, e))) goto out;
         if (finish_epoch(&r, epoch, lr, rc_now_s() - te, e)) goto out;
-        if ((sig = rc_interrupt_pending())) {
+        sig = rc_interrupt_pending();
+        if (rc_dist_max_i32(r.dist, &sig, 1, e)) { /* as in after_step */
+            sig = 0;
+            goto out;
+        }
+        if (sig) {
             r.position[0] = r.use_gp ? PHASE_NATURAL : PHASE_TRAIN, r.position[1] = 0;
             if (save_checkpoint(&r, e)) sig = -1;
             goto out;
@@ -760,7 +840,7 @@ int rc_train_run(rc_ctx *ctx, const rc_config *given, const rc_run_opts *opts, r
     rc_interrupt_defer(0); /* from here on nothing needs saving: a signal ends the process */
     char path[RC_CONFIG_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/model.safetensors", cfg->output.dir);
-    if (rc_checkpoint_save(ctx, &r.m, NULL, NULL, path, e)) goto out;
+    if (r.writer && rc_checkpoint_save(ctx, &r.m, NULL, NULL, path, e)) goto out;
     if (r.show != RC_PROGRESS_QUIET)
         printf("ramp-cl: trained in %.1f s; model saved to %s\n", wall_s(&r), path);
     if (cfg->eval.final_protocol != RC_FINAL_NONE && cfg->n_threats > 0 &&
@@ -786,9 +866,11 @@ out:
             snprintf(where, sizeof where, "in epoch %lld after batch %lld of the %s pass",
                      (long long)r.progress.epoch + 1, (long long)r.position[1],
                      r.position[0] == PHASE_NATURAL ? "GP natural" : "training");
-        fprintf(stderr, "ramp-cl: stopped by %s %s; checkpoint in %s/checkpoint.safetensors; "
-                        "continue with: ramp-cl --resume %s\n",
-                sig == SIGINT ? "SIGINT" : "SIGTERM", where, cfg->output.dir, cfg->output.dir);
+        if (r.writer)
+            fprintf(stderr, "ramp-cl: stopped by %s %s; checkpoint in %s/checkpoint.safetensors; "
+                            "continue with: ramp-cl --resume %s\n",
+                    sig == SIGINT ? "SIGINT" : "SIGTERM", where, cfg->output.dir,
+                    cfg->output.dir);
         ret = sig;
     }
     run_free(&r);
