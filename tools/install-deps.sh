@@ -7,7 +7,8 @@
 #   --package          also what building, checking and testing the Debian package takes
 #                      (tools/build-deb.sh, lintian, debian/tests): debhelper, lintian,
 #                      diffoscope-minimal (shows what differs between two builds), python3-torch
-#   --mpi              also Open MPI, for data parallelism across devices (tests/mpi.sh)
+#   --mpi              also Debian's default MPI (Open MPI), for data parallelism across devices
+#                      (tests/mpi.sh)
 set -e
 if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
 PACKAGES="build-essential autoconf automake libtool pkg-config
@@ -19,7 +20,7 @@ for opt in "$@"; do
         --fuzz) PACKAGES="$PACKAGES clang libclang-rt-dev" ;;
         --implementations) PACKAGES="$PACKAGES mesa-opencl-icd oclgrind" ;;
         --package) PACKAGES="$PACKAGES debhelper lintian diffoscope-minimal python3-torch" ;;
-        --mpi) PACKAGES="$PACKAGES libopenmpi-dev openmpi-bin" ;;
+        --mpi) PACKAGES="$PACKAGES mpi-default-dev mpi-default-bin" ;;
         *) echo "install-deps.sh: unknown option $opt (--fuzz, --implementations, --package, --mpi)" >&2
            exit 2 ;;
     esac
