@@ -56,12 +56,19 @@ static int append_metrics(const char *dir, const char *line, rc_err *e) {
 }
 
 static void model_opts_from_config(const rc_config *cfg, rc_model_opts *o) {
+    memset(o, 0, sizeof *o);
     o->arch = cfg->model.arch;
     o->activation = cfg->model.activation;
     o->width = cfg->model.width;
+    o->depth = cfg->model.depth;
     o->in_channels = cfg->model.in_channels;
     o->num_classes = cfg->model.num_classes;
     o->input_size = cfg->model.input_size;
+    o->normalize = cfg->model.mean.n > 0;
+    for (int c = 0; c < cfg->model.mean.n; c++) {
+        o->mean[c] = (float)cfg->model.mean.v[c];
+        o->std[c] = (float)cfg->model.std.v[c];
+    }
 }
 
 static int check_data_matches(const rc_config *cfg, const rc_dataset *d, rc_err *e) {
@@ -102,7 +109,8 @@ static int gp_init(rc_ctx *ctx, gp_state *g, const rc_config *cfg, rc_model *m,
     if (!g->tensors || !g->cos) return rc_err_set(e, "out of host memory for gradient projection");
     for (int i = 0; i < m->n_params; i++) {
         const rc_param *p = &m->params[i];
-        if (p->kind == RC_P_NUM_BATCHES) continue; /* copied from the adversarial model */
+        /* num_batches_tracked is copied from the adversarial model; buffers never change */
+        if (p->kind == RC_P_NUM_BATCHES || p->kind == RC_P_BUFFER) continue;
         int state = p->kind == RC_P_RUNNING_MEAN || p->kind == RC_P_RUNNING_VAR;
         g->tensors[g->n_tensors++] = (rc_gp_tensor){p->offset, p->numel, state};
     }
