@@ -1057,8 +1057,8 @@ static void check_model(ctx *c, rc_config *cfg) {
     else if (!dl.bad && rc_arch_is_wrn(a) && *depth == 0 && !dl.line)
         *depth = rc_arch_default(a).depth;
     else if (!dl.bad && rc_arch_is_wrn(a) && (*depth < 10 || (*depth - 4) % 6))
-        add_error(c, dl, "model.depth", "a WideResNet's depth is 6n + 4 (10, 16, 22, ..., 70), got %d",
-                  *depth);
+        add_error(c, dl, "model.depth",
+                  "a WideResNet's depth is 6n + 4 (10, 16, 22, ..., 70), got %d", *depth);
     rc_channel_values *mean = &cfg->model.mean, *std = &cfg->model.std;
     const int channels = cfg->model.in_channels;
     if (ml.bad || sl.bad || channels < 1) return;
