@@ -15,6 +15,10 @@ std.
 
 --full-size also converts random WRN-28-10s of both kinds (RobustBench's WideResNet with
 sub_block1 and DMWideResNet with Swish) at 32x32: minutes and about 2 GB; not part of make check.
+There the ReLU network's input gradient is reported, not required: a float32 run can take the
+other side of a ReLU whose input is within rounding of 0 (in this random WRN-28-10, one output of
+block2.layer.0.bn1 is 2e-8 against a mean of 0.2), which changes the gradient in that unit's
+receptive field (here by 2e-3 of the largest value); the logits are required to agree.
 
 Run by make check (tests/model_io and ramp-cl are found through RAMP_CL, the sources through
 RAMP_CL_SRCDIR); exits 77 (skipped) without PyTorch.
@@ -86,7 +90,7 @@ def rel(a, b):
     return ((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-30)).item()
 
 
-def compare(name, model, ckpt, tmp, channels, size, batch=2):
+def compare(name, model, ckpt, tmp, channels, size, batch=2, grad_required=True):
     """ramp-cl's logits and input gradient for the checkpoint against the PyTorch model's."""
     torch.manual_seed(1)
     x = torch.rand(batch, channels, size, size)
@@ -103,8 +107,9 @@ def compare(name, model, ckpt, tmp, channels, size, batch=2):
     logits = ref(xd)
     (gx,) = torch.autograd.grad(F.cross_entropy(logits, y), xd)
     e1, e2 = rel(got["logits"], logits.detach()), rel(got["grad_x"], gx)
-    check(name, e1 <= TOL and e2 <= TOL, "logits %.2e, input gradient %.2e of the largest "
-          "value (tolerance %.0e)" % (e1, e2, TOL))
+    check(name, e1 <= TOL and (e2 <= TOL or not grad_required),
+          "logits %.2e, input gradient %.2e%s of the largest value (tolerance %.0e)" %
+          (e1, e2, "" if grad_required else " (reported, not required)", TOL))
 
 
 def model_classes(model):
@@ -229,7 +234,8 @@ def main(argv):
             m = randomize(mf.WideResNet(28, 10, 10, 3, "relu", sub_block1=True), 8)
             rc, text = convert(save(m.state_dict(), os.path.join(tmp, "w.pt")), ck)
             check("WRN-28-10 (RobustBench WideResNet) converts", rc == 0, text)
-            compare("WRN-28-10 logits and input gradient", m, ck, tmp, 3, 32, batch=4)
+            compare("WRN-28-10 logits and input gradient", m, ck, tmp, 3, 32, batch=4,
+                    grad_required=False)
             m = randomize(mf.DMWideResNet(28, 10, 10, 3, "silu", *CIFAR), 9)
             rc, text = convert(save(m.state_dict(), os.path.join(tmp, "d.pt")), ck)
             check("DM WRN-28-10 converts", rc == 0, text)
