@@ -440,12 +440,15 @@ static int check_memory(run *r, rc_err *e) {
     double need = fixed + per * B, budget = 0.9 * (double)r->ctx->dev.global_mem;
     if (need <= budget) return 0;
     double fits = per > 0 ? (budget - fixed) / per : 0;
+    rc_model_opts o;
+    char name[64];
+    model_opts_from_config(cfg, &o);
     return rc_err_set(e, "batch size %d (data.batch_size %d, data.eval_batch_size %d) needs about "
                          "%.1f GiB of device memory for %s with %s, the device has %.1f GiB: the "
                          "largest batch that fits is about %.0f; lower data.batch_size and "
                          "data.eval_batch_size",
                       B, cfg->data.batch_size, cfg->data.eval_batch_size, need / (1 << 30),
-                      rc_arch_name(cfg->model.arch), rc_method_name(cfg->method),
+                      rc_model_name(&o, name, sizeof name), rc_method_name(cfg->method),
                       (double)r->ctx->dev.global_mem / (1 << 30), fits > 0 ? fits : 0);
 }
 
