@@ -55,15 +55,19 @@ static int run(rc_ctx *ctx, io *s, const char *ckpt, const char *in, const char 
         rc_ce_forward_backward(ctx, n, k, rc_model_logits(&s->m), s->labels, s->loss, s->correct,
                                rc_model_logits_grad(&s->m), e) ||
         rc_model_backward(ctx, &s->m, 0, n, RC_GRAD_NONE, 1, e) ||
-        rc_buffer_read(ctx, rc_model_logits(&s->m), 0, (size_t)n * k * 4, s->logits, "logits",
-                       e) ||
+        rc_buffer_read(ctx, rc_model_logits(&s->m), 0, (size_t)n * k * 4, s->logits, "logits", e) ||
         rc_buffer_read(ctx, rc_model_input_grad(&s->m), 0, nx * 4, s->grad, "input gradient", e))
         return -1;
-    const rc_st_tensor t[2] = {
-        {.name = "logits", .dtype = RC_ST_F32, .ndim = 2, .shape = {lshape[0], lshape[1]},
-         .data = s->logits},
-        {.name = "grad_x", .dtype = RC_ST_F32, .ndim = 4,
-         .shape = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]}, .data = s->grad}};
+    const rc_st_tensor t[2] = {{.name = "logits",
+                                .dtype = RC_ST_F32,
+                                .ndim = 2,
+                                .shape = {lshape[0], lshape[1]},
+                                .data = s->logits},
+                               {.name = "grad_x",
+                                .dtype = RC_ST_F32,
+                                .ndim = 4,
+                                .shape = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]},
+                                .data = s->grad}};
     return rc_st_write(out, t, 2, NULL, NULL, 0, e);
 }
 

@@ -443,10 +443,11 @@ static int check_memory(run *r, rc_err *e) {
     rc_model_opts o;
     char name[64];
     model_opts_from_config(cfg, &o);
-    return rc_err_set(e, "batch size %d (data.batch_size %d, data.eval_batch_size %d) needs about "
-                         "%.1f GiB of device memory for %s with %s, the device has %.1f GiB: the "
-                         "largest batch that fits is about %.0f; lower data.batch_size and "
-                         "data.eval_batch_size",
+    return rc_err_set(e,
+                      "batch size %d (data.batch_size %d, data.eval_batch_size %d) needs about "
+                      "%.1f GiB of device memory for %s with %s, the device has %.1f GiB: the "
+                      "largest batch that fits is about %.0f; lower data.batch_size and "
+                      "data.eval_batch_size",
                       B, cfg->data.batch_size, cfg->data.eval_batch_size, need / (1 << 30),
                       rc_model_name(&o, name, sizeof name), rc_method_name(cfg->method),
                       (double)r->ctx->dev.global_mem / (1 << 30), fits > 0 ? fits : 0);
