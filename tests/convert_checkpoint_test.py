@@ -20,8 +20,8 @@ other side of a ReLU whose input is within rounding of 0 (in this random WRN-28-
 block2.layer.0.bn1 is 2e-8 against a mean of 0.2), which changes the gradient in that unit's
 receptive field (here by about 1e-3 of the largest value); the logits are required to agree.
 
-Run by make check (tests/model_io and ramp-cl are found through RAMP_CL, the sources through
-RAMP_CL_SRCDIR); exits 77 (skipped) without PyTorch.
+Run by make check through tests/convert.sh, which finds a python3 with PyTorch (tests/model_io
+is found through RAMP_CL, the sources through RAMP_CL_SRCDIR); exits 77 (skipped) without it.
 """
 
 import copy
