@@ -61,11 +61,12 @@ def check(name, ok, detail=""):
 
 
 def randomize(model, seed):
-    """Random weights (PyTorch's initialisation) and BatchNorm statistics, as the fixtures."""
+    """Random weights (PyTorch's initialisation, from `seed`) and BatchNorm statistics, as the
+    fixtures."""
     torch.manual_seed(seed)
     for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_uniform_(m.weight, a=5 ** 0.5)
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            m.reset_parameters()
         if isinstance(m, nn.BatchNorm2d):
             with torch.no_grad():
                 m.weight.uniform_(0.5, 1.5)
