@@ -265,9 +265,10 @@ START_TEST(defaults_come_from_dataset_arch_and_init) {
     ck_assert_int_eq(c.threats[0].steps, 10);
     ck_assert_str_eq(c.output.dir, "runs/cifar");
 
-    /* "auto" is accepted where the default depends on other keys; a WRN gets relu. */
+    /* "auto" is accepted where the default depends on other keys; a WRN gets relu and the
+     * WRN-28-10 size. */
     write_cfg(path, sizeof path, &t, "wrn.yaml",
-              "model: {arch: wrn-28-10}\n"
+              "model: {arch: wrn}\n"
               "data: {dataset: cifar10, path: %s, augment: auto}\n"
               "optimizer: {param_groups: auto}\n"
               "ramp: {pair: auto}\n"
@@ -275,6 +276,9 @@ START_TEST(defaults_come_from_dataset_arch_and_init) {
               t.data);
     load_ok(&c, path);
     ck_assert_int_eq(c.model.activation, RC_ACTIVATION_RELU);
+    ck_assert_int_eq(c.model.depth, 28);
+    ck_assert_int_eq(c.model.width, 10);
+    ck_assert_int_eq(c.model.mean.n, 0);
     ck_assert_int_eq(c.data.augment, RC_AUGMENT_CROP_FLIP);
     ck_assert_int_eq(c.optimizer.param_groups, RC_PARAM_GROUPS_SPLIT);
     ck_assert_str_eq(c.output.dir, "runs/wrn");
@@ -330,8 +334,8 @@ START_TEST(unknown_keys_suggest_the_intended_one) {
     ck_has(e.msg, "cfg.yaml:2:3: unknown key 'arhc' in model (did you mean 'arch'?)");
     ck_has(e.msg, "cfg.yaml:4:3: unknown key 'Batch-Size' in data (did you mean 'batch_size'?)");
     /* The required key is reported at its section. */
-    ck_has(e.msg, "cfg.yaml:1:1: model.arch: required: one of small-cnn, preact-resnet18, "
-                  "wrn-28-10");
+    ck_has(e.msg, "cfg.yaml:1:1: model.arch: required: one of small-cnn, preact-resnet18, wrn, "
+                  "dm-wrn, linear");
     ck_has(e.msg, "cfg.yaml:3:1: data.dataset: required: one of fashion-mnist, mnist, cifar10");
     env_close(&t);
 }
@@ -440,9 +444,9 @@ START_TEST(out_of_range_values_are_errors) {
               "data: {dataset: Fashion-MNIST, augment: flip}\n");
     load_fails(path, &e);
     ck_has(e.msg, "cfg.yaml:1:15: model.arch: unknown value 'preact-resnet-18' (did you mean "
-                  "'preact-resnet18'? allowed: small-cnn, preact-resnet18, wrn-28-10, linear)");
+                  "'preact-resnet18'? allowed: small-cnn, preact-resnet18, wrn, dm-wrn, linear)");
     ck_has(e.msg, "cfg.yaml:1:45: model.activation: unknown value 'tanh' (allowed: softplus, "
-                  "relu)");
+                  "relu, silu)");
     ck_has(e.msg, "cfg.yaml:2:17: data.dataset: unknown value 'Fashion-MNIST' (did you mean "
                   "'fashion-mnist'? allowed: fashion-mnist, mnist, cifar10)");
     ck_has(e.msg, "cfg.yaml:2:41: data.augment: unknown value 'flip' (did you mean 'crop-flip'? "
@@ -802,6 +806,86 @@ START_TEST(print_reads_back_identically) {
 }
 END_TEST
 
+/* The WideResNets' depth (28 unless given, 6n + 4, theirs alone) and the input normalisation
+ * (both lists or neither, one value per channel, std > 0; dm-wrn mean 0 and std 1 without). */
+START_TEST(depth_and_input_normalisation) {
+    env t;
+    env_open(&t);
+    char path[1024];
+    rc_config c;
+    write_cfg(path, sizeof path, &t, "dm.yaml",
+              "model: {arch: dm-wrn}\ndata: {dataset: cifar10, path: %s}\n", t.data);
+    load_ok(&c, path);
+    ck_assert_int_eq(c.model.depth, 28);
+    ck_assert_int_eq(c.model.activation, RC_ACTIVATION_SILU);
+    ck_assert_int_eq(c.model.mean.n, 3);
+    ck_assert_int_eq(c.model.std.n, 3);
+    ck_assert(c.model.mean.v[2] == 0 && c.model.std.v[2] == 1);
+    check_round_trip(&t, path);
+    write_cfg(path, sizeof path, &t, "wrn.yaml",
+              "model:\n  arch: wrn\n  depth: 34\n  width: 20\n  mean: [0.4914, 0.4822, 0.4465]\n"
+              "  std: [0.2471, 0.2435, 0.2616]\ndata: {dataset: cifar10, path: %s}\n",
+              t.data);
+    load_ok(&c, path);
+    ck_assert_int_eq(c.model.depth, 34);
+    ck_assert_int_eq(c.model.width, 20);
+    ck_assert(c.model.mean.n == 3 && c.model.mean.v[1] == 0.4822 && c.model.std.v[2] == 0.2616);
+    check_round_trip(&t, path);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    rc_config_print(f, &c);
+    fclose(f);
+    ck_has(text, "\n  depth: 34\n");
+    ck_has(text, "\n  mean: [0.4914, 0.4822, 0.4465]\n  std: [0.2471, 0.2435, 0.2616]\n");
+    free(text);
+    /* other architectures print no depth and no normalisation they do not have */
+    write_cfg(path, sizeof path, &t, "small.yaml", HEAD, t.data);
+    load_ok(&c, path);
+    f = open_memstream(&text, &len);
+    rc_config_print(f, &c);
+    fclose(f);
+    ck_lacks(text, "depth");
+    ck_lacks(text, "mean");
+    free(text);
+
+    file_fails(&t, "bad-depth.yaml", "model: {arch: wrn, depth: 30}\ndata: {dataset: mnist}\n",
+               "bad-depth.yaml:1:27: model.depth: a WideResNet's depth is 6n + 4", NULL, 0);
+    char text2[2048];
+    snprintf(text2, sizeof text2,
+             "model: {arch: small-cnn, depth: 28, mean: [0.5], std: [0, 1]}\n"
+             "data: {dataset: mnist, path: %s}\n",
+             t.data);
+    file_fails(&t, "other.yaml", text2,
+               "other.yaml:1:33: model.depth: only the WideResNets (wrn, dm-wrn) have a depth, "
+               "not small-cnn",
+               "other.yaml:1:55: model.std: 2 value(s) for 1 input channel(s)", 2);
+    snprintf(text2, sizeof text2,
+             "model: {arch: preact-resnet18, mean: [0.5, 0.5, 0.5], std: [1, 0, 1]}\n"
+             "data: {dataset: cifar10, path: %s}\n",
+             t.data);
+    file_fails(&t, "zero.yaml", text2, "zero.yaml:1:60: model.std: value 1 must be > 0, got 0",
+               NULL, 1);
+    snprintf(text2, sizeof text2,
+             "model: {arch: wrn, mean: [0.5, 0.5, 0.5]}\ndata: {dataset: cifar10, path: %s}\n",
+             t.data);
+    file_fails(&t, "half.yaml", text2,
+               "half.yaml:1:26: model.mean: input normalisation needs both model.mean and "
+               "model.std",
+               NULL, 1);
+    file_fails(&t, "list.yaml",
+               "model: {arch: wrn, mean: 0.5, std: [1, 2, 3, 4, 5]}\ndata: {dataset: mnist}\n",
+               "list.yaml:1:26: model.mean: expected a list of one number per input channel (at "
+               "most 4), like [0.4914, 0.4822, 0.4465], got '0.5'",
+               "list.yaml:1:36: model.std: expected a list of one number per input channel (at "
+               "most 4), like [0.4914, 0.4822, 0.4465], got 5 numbers",
+               0);
+    file_fails(&t, "item.yaml", "model: {arch: wrn, mean: [a], std: [1]}\ndata: {dataset: mnist}\n",
+               "item.yaml:1:27: model.mean[0]: expected a number, got 'a'", NULL, 0);
+    env_close(&t);
+}
+END_TEST
+
 START_TEST(fractions_are_numbers) {
     env t;
     env_open(&t);
@@ -914,7 +998,7 @@ START_TEST(finalize_checks_configs_built_in_code) {
 
     rc_config_defaults(&c);
     ck_assert_int_eq(rc_config_finalize(&c, &e), -1);
-    ck_has(e.msg, "model.arch: required: one of small-cnn, preact-resnet18, wrn-28-10");
+    ck_has(e.msg, "model.arch: required: one of small-cnn, preact-resnet18, wrn, dm-wrn");
     ck_has(e.msg, "data.dataset: required");
     ck_assert_int_eq(count_lines(e.msg), 2);
     env_close(&t);
@@ -926,7 +1010,11 @@ START_TEST(names_and_threat_lookup) {
     ck_assert_str_eq(rc_norm_name(RC_NORM_L2), "l2");
     ck_assert_str_eq(rc_norm_name(RC_NORM_L1), "l1");
     ck_assert_str_eq(rc_norm_name(RC_NORM_NONE), "none");
-    ck_assert_str_eq(rc_arch_name(RC_ARCH_WRN_28_10), "wrn-28-10");
+    ck_assert_str_eq(rc_arch_name(RC_ARCH_WRN), "wrn");
+    ck_assert_str_eq(rc_arch_name(RC_ARCH_DM_WRN), "dm-wrn");
+    rc_activation act;
+    ck_assert(rc_activation_from_name("silu", &act) == 0 && act == RC_ACTIVATION_SILU);
+    ck_assert_int_eq(rc_activation_from_name("swish", &act), -1);
     ck_assert_str_eq(rc_arch_name(RC_ARCH_UNSET), "unset");
     ck_assert_str_eq(rc_activation_name(RC_ACTIVATION_SOFTPLUS), "softplus");
     ck_assert_str_eq(rc_dataset_kind_name(RC_DATASET_CIFAR10), "cifar10");
@@ -1004,7 +1092,7 @@ START_TEST(other_checks) {
     write_cfg(path, sizeof path, &t, "cfg.yaml",
               HEAD "optimizer: {momentum: 0, nesterov: true}\n"
                    "threat_models: [{norm: linf, eps: 0.1, eval_eps: 4}]\n"
-                   "model: {arch: wrn-28-10}\n",
+                   "model: {arch: wrn}\n",
               t.data);
     load_fails(path, &e);
     ck_has(e.msg, "cfg.yaml:6:36: optimizer.nesterov: needs momentum > 0");
@@ -1106,6 +1194,7 @@ int main(void) {
     tcase_add_test(tc, all_errors_are_reported_together_in_file_order);
     tcase_add_test(tc, print_reads_back_identically);
     tcase_add_test(tc, fractions_are_numbers);
+    tcase_add_test(tc, depth_and_input_normalisation);
     tcase_add_test(tc, shipped_example_config_loads);
     tcase_add_test(tc, finalize_checks_configs_built_in_code);
     tcase_add_test(tc, names_and_threat_lookup);

@@ -134,11 +134,14 @@ static int conv_bwd(layer_case *lc, rc_err *e) {
                             0, lc->t[1].grad, lc->nt > 2 ? lc->t[2].grad : NULL, 0, &lc->ws, e);
 }
 
-static void conv_case(int n, int c, int hw, int oc, int k, int stride, int pad, int bias) {
+/* pad_after: rc_conv_shape_pad_after's extra zeros after the input */
+static void conv_case(int n, int c, int hw, int oc, int k, int stride, int pad, int pad_after,
+                      int bias) {
     rc_ctx ctx;
     test_open_ctx(&ctx);
     layer_case lc = {.ctx = &ctx, .forward = conv_fwd, .backward = conv_bwd};
     rc_conv_shape_init(&lc.conv, n, c, hw, hw, oc, k, stride, pad);
+    rc_conv_shape_pad_after(&lc.conv, pad_after);
     size_t col, z;
     rc_err e;
     rc_conv_workspace_need(&lc.conv, &col, &z);
@@ -150,13 +153,16 @@ static void conv_case(int n, int c, int hw, int oc, int k, int stride, int pad, 
     close_case(&lc);
 }
 
-START_TEST(conv3x3_stride1_bias) { conv_case(2, 3, 5, 4, 3, 1, 1, 1); }
+START_TEST(conv3x3_stride1_bias) { conv_case(2, 3, 5, 4, 3, 1, 1, 0, 1); }
 END_TEST
-START_TEST(conv3x3_stride2_odd) { conv_case(2, 2, 7, 3, 3, 2, 1, 0); }
+START_TEST(conv3x3_stride2_odd) { conv_case(2, 2, 7, 3, 3, 2, 1, 0, 0); }
 END_TEST
-START_TEST(conv1x1_stride2_shortcut) { conv_case(2, 3, 6, 5, 1, 2, 0, 0); }
+START_TEST(conv1x1_stride2_shortcut) { conv_case(2, 3, 6, 5, 1, 2, 0, 0, 0); }
 END_TEST
-START_TEST(conv5x5_nonsquare_channels) { conv_case(1, 2, 6, 3, 5, 1, 2, 0); }
+START_TEST(conv5x5_nonsquare_channels) { conv_case(1, 2, 6, 3, 5, 1, 2, 0, 0); }
+END_TEST
+/* DeepMind's WideResNet: stride 2, padding (0, 1) (its output is 4x4, as with padding 1) */
+START_TEST(conv3x3_stride2_pad_after) { conv_case(2, 3, 8, 4, 3, 2, 0, 1, 0); }
 END_TEST
 
 /* ---- batch norm ------------------------------------------------------------------------- */
@@ -279,6 +285,65 @@ START_TEST(softplus) { act_case(RC_ACTIVATION_SOFTPLUS, -5, 5); }
 END_TEST
 START_TEST(softplus_above_threshold) { act_case(RC_ACTIVATION_SOFTPLUS, 19, 23); }
 END_TEST
+START_TEST(silu) { act_case(RC_ACTIVATION_SILU, -6, 6); }
+END_TEST
+/* far out, where exp(-x) overflows (x < -88) or sigmoid rounds to 1 */
+START_TEST(silu_tails) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    const float x[6] = {-200.0f, -90.0f, -30.0f, 30.0f, 90.0f, 200.0f};
+    float y[6], g[6], dy[6] = {1, 1, 1, 1, 1, 1};
+    cl_mem dx_ = dev_from(&ctx, x, 6), ddy = dev_from(&ctx, dy, 6), out = dev_buf(&ctx, 6);
+    rc_err e;
+    ck_assert_msg(rc_act_forward(&ctx, RC_ACTIVATION_SILU, 6, dx_, out, &e) == 0, "%s", e.msg);
+    download(&ctx, out, y, 6);
+    ck_assert_msg(rc_act_backward(&ctx, RC_ACTIVATION_SILU, 6, dx_, ddy, out, 0, &e) == 0, "%s",
+                  e.msg);
+    download(&ctx, out, g, 6);
+    for (int i = 0; i < 6; i++) {
+        double s = 1 / (1 + exp(-(double)x[i]));
+        ck_assert_msg(isfinite(y[i]) && isfinite(g[i]), "silu(%g) = %g, gradient %g", x[i], y[i],
+                      g[i]);
+        ck_assert_double_eq_tol(y[i], x[i] * s, 1e-5 * fabs(x[i]));
+        ck_assert_double_eq_tol(g[i], s * (1 + x[i] * (1 - s)), 1e-5);
+    }
+    clReleaseMemObject(dx_);
+    clReleaseMemObject(ddy);
+    clReleaseMemObject(out);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
+/* Input normalisation y = (x - mean[c]) / std[c]: the input gradient (mean and std are
+ * constants, their probes unchecked). */
+static int norm_fwd(layer_case *lc, rc_err *e) {
+    return rc_normalize_forward(lc->ctx, lc->n, lc->c, lc->hw, lc->t[0].dev, lc->t[1].dev,
+                                lc->t[2].dev, lc->y, e);
+}
+static int norm_bwd(layer_case *lc, rc_err *e) {
+    return rc_normalize_backward(lc->ctx, lc->n, lc->c, lc->hw, lc->t[2].dev, lc->dy, lc->t[0].grad,
+                                 0, e);
+}
+
+START_TEST(input_normalisation) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    layer_case lc = {
+        .ctx = &ctx, .forward = norm_fwd, .backward = norm_bwd, .n = 2, .c = 3, .hw = 10};
+    probe *x = add_probe(&lc, "x", 60, 0, 1, 51, 1);
+    probe *mean = add_probe(&lc, "mean", 3, 0.4f, 0.5f, 52, 0);
+    probe *std = add_probe(&lc, "std", 3, 0.2f, 0.3f, 53, 0);
+    check_gradients(&lc, 60, 1e-2);
+    float y[60];
+    objective(&lc);
+    download(&ctx, lc.y, y, 60);
+    for (int i = 0; i < 60; i++) {
+        int c = i / 10 % 3;
+        ck_assert_double_eq_tol(y[i], (x->host[i] - mean->host[c]) / std->host[c], 1e-5);
+    }
+    close_case(&lc);
+}
+END_TEST
 
 static int gap_fwd(layer_case *lc, rc_err *e) {
     return rc_gap_forward(lc->ctx, lc->n, lc->c, lc->hw, lc->t[0].dev, lc->y, e);
@@ -328,16 +393,28 @@ START_TEST(accumulate_adds) {
     upload(&ctx, dx_, x, 16);
     upload(&ctx, ddy, dy, 16);
     rc_err e;
-    for (int a = 0; a < 2; a++) {
+    const rc_activation acts[3] = {RC_ACTIVATION_RELU, RC_ACTIVATION_SOFTPLUS, RC_ACTIVATION_SILU};
+    for (int a = 0; a < 3; a++) {
         upload(&ctx, ddx, base, 16);
-        ck_assert(rc_act_backward(&ctx, a ? RC_ACTIVATION_SOFTPLUS : RC_ACTIVATION_RELU, 16, dx_,
-                                  ddy, ddx, 1, &e) == 0);
+        ck_assert(rc_act_backward(&ctx, acts[a], 16, dx_, ddy, ddx, 1, &e) == 0);
         download(&ctx, ddx, got, 16);
         for (int i = 0; i < 16; i++) {
-            double g = a ? dy[i] / (1 + exp(-x[i])) : (x[i] > 0 ? dy[i] : 0);
+            double s = 1 / (1 + exp(-x[i]));
+            double g = a == 2 ? dy[i] * s * (1 + x[i] * (1 - s))
+                       : a    ? dy[i] * s
+                              : (x[i] > 0 ? dy[i] : 0);
             ck_assert_double_eq_tol(got[i], base[i] + g, 1e-5);
         }
     }
+    /* input normalisation: 2 images of 2 channels of 4 */
+    const float std[2] = {0.25f, 2.0f};
+    cl_mem dstd = dev_from(&ctx, std, 2);
+    upload(&ctx, ddx, base, 16);
+    ck_assert(rc_normalize_backward(&ctx, 2, 2, 4, dstd, ddy, ddx, 1, &e) == 0);
+    download(&ctx, ddx, got, 16);
+    for (int i = 0; i < 16; i++)
+        ck_assert_double_eq_tol(got[i], base[i] + dy[i] / std[i / 4 % 2], 1e-5);
+    clReleaseMemObject(dstd);
     clReleaseMemObject(dx_);
     clReleaseMemObject(ddy);
     clReleaseMemObject(ddx);
@@ -497,12 +574,14 @@ static void compare_layout(rc_ctx *ctx, const char *what, cl_mem got, const rc_g
     free(r);
 }
 
-static void fused_case(int n, int c, int hw, int oc, int stride) {
+/* same: padding (0, 1) as DeepMind's WideResNet, not 1 all round */
+static void fused_case(int n, int c, int hw, int oc, int stride, int same) {
     rc_ctx ctx;
     test_open_ctx(&ctx);
     rc_err e;
     rc_conv_shape s;
-    rc_conv_shape_init(&s, n, c, hw, hw, oc, 3, stride, 1);
+    rc_conv_shape_init(&s, n, c, hw, hw, oc, 3, stride, same ? 0 : 1);
+    rc_conv_shape_pad_after(&s, same);
     if (rc_conv_implicit_ok(&ctx, &s, 0, &e) != 1 || rc_conv_implicit_ok(&ctx, &s, 1, &e) != 1) {
         rc_ctx_close(&ctx); /* not the own GEMM (e.g. a GPU): the model never fuses there */
         return;
@@ -574,13 +653,15 @@ static void fused_case(int n, int c, int hw, int oc, int stride) {
     rc_ctx_close(&ctx);
 }
 
-START_TEST(fused_block_stride2_odd) { fused_case(2, 16, 19, 8, 2); }
+START_TEST(fused_block_stride2_odd) { fused_case(2, 16, 19, 8, 2, 0); }
 END_TEST
-START_TEST(fused_block_stride1_ragged) { fused_case(3, 17, 6, 5, 1); }
+START_TEST(fused_block_stride1_ragged) { fused_case(3, 17, 6, 5, 1, 0); }
 END_TEST
-START_TEST(fused_block_wide) { fused_case(2, 24, 8, 40, 2); }
+START_TEST(fused_block_wide) { fused_case(2, 24, 8, 40, 2, 0); }
 END_TEST
-START_TEST(fused_block_one_channel) { fused_case(2, 1, 18, 6, 1); }
+START_TEST(fused_block_one_channel) { fused_case(2, 1, 18, 6, 1, 0); }
+END_TEST
+START_TEST(fused_block_stride2_pad_after) { fused_case(2, 16, 16, 24, 2, 1); }
 END_TEST
 
 /* ---- work-group size ---------------------------------------------------------------------
@@ -675,12 +756,16 @@ int main(void) {
     tcase_add_test(tc, conv3x3_stride2_odd);
     tcase_add_test(tc, conv1x1_stride2_shortcut);
     tcase_add_test(tc, conv5x5_nonsquare_channels);
+    tcase_add_test(tc, conv3x3_stride2_pad_after);
     tcase_add_test(tc, batchnorm_train);
     tcase_add_test(tc, batchnorm_eval);
     tcase_add_test(tc, batchnorm_running_stats);
     tcase_add_test(tc, relu);
     tcase_add_test(tc, softplus);
     tcase_add_test(tc, softplus_above_threshold);
+    tcase_add_test(tc, silu);
+    tcase_add_test(tc, silu_tails);
+    tcase_add_test(tc, input_normalisation);
     tcase_add_test(tc, global_avg_pool);
     tcase_add_test(tc, residual_add);
     tcase_add_test(tc, accumulate_adds);
@@ -690,6 +775,7 @@ int main(void) {
     tcase_add_test(tc, fused_block_stride1_ragged);
     tcase_add_test(tc, fused_block_wide);
     tcase_add_test(tc, fused_block_one_channel);
+    tcase_add_test(tc, fused_block_stride2_pad_after);
     tcase_add_test(tc, reductions_independent_of_group_size);
     suite_add_tcase(s, tc);
     return test_run_suite(s);

@@ -242,6 +242,18 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     expect memory-advice 1 'needs about .* GiB of device memory .* the largest batch that fits is about [0-9]' -- \
         "$RAMP_CL" "$tmp/big.yaml"
     expect memory-advice-no-run-dir 0 '^none$' -- sh -c "ls '$tmp/run-big' 2>/dev/null || echo none"
+    # A WideResNet end to end: DeepMind's (SiLU, padding after its stride-2 convolutions),
+    # normalising inside, trained with RAMP and GP; its checkpoint evaluates. The memory check
+    # sizes WideResNets too and names the model.
+    sed -e 's/  arch: small-cnn/  arch: dm-wrn\n  depth: 10\n  mean: [0.286]\n  std: [0.353]/' \
+        -e 's/  width: 4/  width: 1/' -e 's/epochs: 2/epochs: 1/' -e 's/train_subset: 256/train_subset: 128/' \
+        -e "s|tests/tmp/run-resume|$tmp/run-wrn|" "$srcdir/tests/tiny-resume.yaml" >"$tmp/wrn.yaml"
+    expect wrn-train 0 'model saved to' -- "$RAMP_CL" "$tmp/wrn.yaml"
+    expect wrn-eval 0 'Clean .*Union' -- "$RAMP_CL" eval "$tmp/wrn.yaml" --protocol fast --n 20
+    sed -e 's/batch_size: 64/batch_size: 20000000/' -e 's/depth: 10/depth: 28/' \
+        -e 's/width: 1/width: 10/' "$tmp/wrn.yaml" >"$tmp/wrn-big.yaml"
+    expect memory-advice-wrn 1 'of device memory for dm-wrn-28-10 with ramp.* the largest batch that fits is about [0-9]' -- \
+        "$RAMP_CL" "$tmp/wrn-big.yaml"
     expect resume-not-a-run 1 'not a run directory' -- "$RAMP_CL" --resume "$tmp/nowhere"
     # Every shipped config validates (CIFAR-10 data and the checkpoints they start from are
     # stand-ins: an empty directory and a small checkpoint at the paths the configs name).

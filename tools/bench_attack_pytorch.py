@@ -31,8 +31,9 @@ N iterations (default 10), one untimed warm-up attack and --runs timed attacks (
 seconds per attack and images x iterations per second (= batch*N / seconds; one attack costs N+1
 forwards and N input-gradient backwards). The model's parameters have requires_grad off during the
 attack (input gradient only), as in bench_pytorch.py's "attack" workload. Radii as in `ramp-cl
-bench`: small-cnn (MNIST-like) l_inf 0.1, l_2 1.5, l_1 10; preact-resnet18 (CIFAR-10) l_inf 8/255,
-l_2 0.5, l_1 12.
+bench`: small-cnn (MNIST-like) l_inf 0.1, l_2 1.5, l_1 10; the CIFAR-10 models (preact-resnet18 and
+the WideResNets) l_inf 8/255, l_2 0.5, l_1 12. Models: small-cnn and preact-resnet18 by default,
+--model one of bench_pytorch.py's, or all.
 
 Checks printed per norm: x_best in the eps-ball (norm of x_best - x) and in the [0,1] box, and
 loss_best >= the clean loss (computed separately, eval mode, no autograd), per sample.
@@ -49,9 +50,9 @@ import torch
 import torch.nn.functional as F
 
 
-EPS = {  # model -> norm -> radius (the same as `ramp-cl bench`)
-    "small-cnn": {"Linf": 0.1, "L2": 1.5, "L1": 10.0},
-    "preact-resnet18": {"Linf": 8.0 / 255, "L2": 0.5, "L1": 12.0},
+EPS = {  # model -> norm -> radius (the same as `ramp-cl bench`): small-cnn's, else CIFAR-10's
+    name: ({"Linf": 0.1, "L2": 1.5, "L1": 10.0} if name == "small-cnn" else
+           {"Linf": 8.0 / 255, "L2": 0.5, "L1": 12.0}) for name in MODELS
 }
 
 NORMS = ("Linf", "L2", "L1")
@@ -59,7 +60,7 @@ NORMS = ("Linf", "L2", "L1")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # The reference models (make_fixtures, as mf), the model table and the benchmark header: one copy.
-from bench_pytorch import MODELS, mf, print_machine, torch_setup  # noqa: E402
+from bench_pytorch import DEFAULT_MODELS, MODELS, mf, print_machine, torch_setup  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,9 +315,9 @@ def validate(model, x, y, norm, eps, out):
 
 
 def run_model(name, args, device, sync):
-    arch, act, width, in_ch, classes, size = MODELS[name]
+    arch, act, width, in_ch, classes, size, depth = MODELS[name]
     torch.manual_seed(0)
-    model = mf.build_model(arch, in_ch, classes, width, size, act).to(device)
+    model = mf.build_model(arch, in_ch, classes, width, size, act, depth).to(device)
     model.eval()
     for p in model.parameters():          # input gradient only
         p.requires_grad_(False)
@@ -355,7 +356,8 @@ def run_model(name, args, device, sync):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", choices=["all"] + list(MODELS), default="all")
+    ap.add_argument("--model", choices=["all"] + list(MODELS),
+                    help="one model, or all (default: %s)" % " and ".join(DEFAULT_MODELS))
     ap.add_argument("--norm", action="append", choices=list(NORMS),
                     help="run only this norm (repeatable; default all three)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
@@ -374,7 +376,8 @@ def main():
                   args.threads, dev_desc)
     print("s/attack = median wall time of one apgd_train call; img*it/s = batch * iterations / "
           "s/attack")
-    names = list(MODELS) if args.model == "all" else [args.model]
+    names = (list(MODELS) if args.model == "all" else [args.model] if args.model
+             else DEFAULT_MODELS)
     ok = True
     for n in names:
         ok = run_model(n, args, device, sync) and ok

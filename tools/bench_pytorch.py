@@ -10,7 +10,10 @@ Workloads, per model (random inputs in [0,1], random labels, mean cross-entropy)
   forward  model.eval(); forward only, no autograd
   attack   model.eval(); forward + gradient w.r.t. the input only (one APGD/PGD step's cost)
 
-Models: small-cnn (1x28x28, width 32) and preact-resnet18 (3x32x32, width 64, softplus).
+Models: small-cnn (1x28x28, width 32) and preact-resnet18 (3x32x32, width 64, softplus) by
+default; --model also the WideResNets of ramp-cl bench (wrn-28-10, wrn-34-10, wrn-34-20,
+wrn-70-16: RobustBench's WideResNet, ReLU; dm-wrn-28-10, dm-wrn-34-20, dm-wrn-70-16: DeepMind's,
+SiLU, mean 0 and std 1), or all.
 
 GFLOP/s is "effective": an analytic count of the convolution and linear layers only (BN,
 activations, pooling, loss and the optimiser are not counted), divided by the measured time.
@@ -46,10 +49,18 @@ mf = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(mf)
 
 MODELS = {
-    # name: (arch, activation, width, in_channels, num_classes, input_size)
-    "small-cnn": ("small-cnn", "relu", 32, 1, 10, 28),
-    "preact-resnet18": ("preact-resnet18", "softplus", 64, 3, 10, 32),
+    # name: (arch, activation, width, in_channels, num_classes, input_size, depth), as ramp-cl bench
+    "small-cnn": ("small-cnn", "relu", 32, 1, 10, 28, 0),
+    "preact-resnet18": ("preact-resnet18", "softplus", 64, 3, 10, 32, 0),
+    "wrn-28-10": ("wrn", "relu", 10, 3, 10, 32, 28),
+    "wrn-34-10": ("wrn", "relu", 10, 3, 10, 32, 34),
+    "wrn-34-20": ("wrn", "relu", 20, 3, 10, 32, 34),
+    "wrn-70-16": ("wrn", "relu", 16, 3, 10, 32, 70),
+    "dm-wrn-28-10": ("dm-wrn", "silu", 10, 3, 10, 32, 28),
+    "dm-wrn-34-20": ("dm-wrn", "silu", 20, 3, 10, 32, 34),
+    "dm-wrn-70-16": ("dm-wrn", "silu", 16, 3, 10, 32, 70),
 }
+DEFAULT_MODELS = ("small-cnn", "preact-resnet18")  # as ramp-cl bench without --model
 
 
 def cpu_model():
@@ -116,11 +127,11 @@ def bench(fn, warmup, iters, sync):
 
 
 def run_model(name, args, device, sync):
-    arch, act, width, in_ch, classes, size = MODELS[name]
+    arch, act, width, in_ch, classes, size, depth = MODELS[name]
     if args.width:
         width = args.width
     torch.manual_seed(0)
-    model = mf.build_model(arch, in_ch, classes, width, size, act).to(device)
+    model = mf.build_model(arch, in_ch, classes, width, size, act, depth).to(device)
     x = torch.rand(args.batch, in_ch, size, size, device=device)
     y = torch.randint(classes, (args.batch,), device=device)
     nparam = sum(p.numel() for p in model.parameters())
@@ -172,7 +183,8 @@ def run_model(name, args, device, sync):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", choices=["all"] + list(MODELS), default="all")
+    ap.add_argument("--model", choices=["all"] + list(MODELS),
+                    help="one model, or all (default: %s)" % " and ".join(DEFAULT_MODELS))
     ap.add_argument("--workload", action="append", choices=["train", "forward", "attack"],
                     help="run only this workload (repeatable; default all three)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
@@ -190,7 +202,8 @@ def main():
     print("batch %d, warmup %d, iters %d; ms/step = median; GFLOP/s = effective, from the "
           "analytic conv+linear count (forward F, attack 2F, train 3F)" %
           (args.batch, args.warmup, args.iters))
-    names = list(MODELS) if args.model == "all" else [args.model]
+    names = (list(MODELS) if args.model == "all" else [args.model] if args.model
+             else DEFAULT_MODELS)
     for n in names:
         run_model(n, args, device, sync)
     return 0

@@ -54,7 +54,7 @@ _spec.loader.exec_module(ba)
 mf = ba.mf                     # tests/fixtures/make_fixtures.py, as loaded by bench_attack_pytorch
 apgd_train = ba.apgd_train
 
-MODELS = ba.MODELS             # name -> (arch, activation, width, in_channels, classes, size)
+MODELS = ba.MODELS             # name -> (arch, activation, width, in_channels, classes, size, depth)
 EPS = ba.EPS                   # name -> norm -> radius (the same as `ramp-cl bench`)
 
 PHASES = ("attack_linf", "attack_l1", "ramp_update", "nat_step")
@@ -145,10 +145,10 @@ def main():
 
     device, sync, dev_desc = ba.torch_setup(args.threads, args.device)
 
-    arch, act, width, in_ch, classes, size = MODELS[args.model]
+    arch, act, width, in_ch, classes, size, depth = MODELS[args.model]
     eps_q, eps_r = EPS[args.model]["Linf"], EPS[args.model]["L1"]
     torch.manual_seed(0)
-    model = mf.build_model(arch, in_ch, classes, width, size, act).to(device)
+    model = mf.build_model(arch, in_ch, classes, width, size, act, depth).to(device)
     opt = make_sgd(model, args.lr)
     if args.gp:
         model_nat = copy.deepcopy(model)

@@ -6,11 +6,19 @@
 
 #include "ramp/device.h"
 
+#include <stddef.h>
+
 typedef struct rc_bench_opts {
-    const char *model; /* "small-cnn", "preact-resnet18" or NULL for both */
+    const char *model; /* a name rc_bench_model_known accepts, or NULL for small-cnn and
+                        * preact-resnet18 */
     int batch;
     double min_seconds; /* time each workload for at least this long */
 } rc_bench_opts;
+
+/* Whether `name` is a benchmarked model ("wrn-28-10", "dm-wrn-70-16", ...) or "all"; the names,
+ * comma-separated, for messages. */
+int rc_bench_model_known(const char *name);
+const char *rc_bench_model_names(char *buf, size_t n);
 
 int rc_bench_run(rc_ctx *ctx, const rc_bench_opts *o, rc_err *e);
 

@@ -70,14 +70,24 @@ typedef struct rc_threat {
     double eval_eps; /* evaluation radius; 0 before finalize means "same as eps" */
 } rc_threat;
 
+/* A list of numbers, one per input channel (model.mean, model.std); n 0: not given. */
+typedef struct rc_channel_values {
+    int n;
+    double v[RC_MAX_NORM_CHANNELS];
+} rc_channel_values;
+
 typedef struct rc_config {
     struct {
         rc_arch arch;
         rc_activation activation;
         int width;
+        int depth;       /* WideResNets; 0 before finalize: 28; stays 0 for the others */
         int in_channels; /* 0 before finalize: from the dataset */
         int num_classes;
         int input_size; /* 0 before finalize: from the dataset */
+        /* input normalisation inside the model, both or neither (dm-wrn: mean 0, std 1 when
+         * neither is given) */
+        rc_channel_values mean, std;
     } model;
     struct {
         rc_dataset_kind dataset;

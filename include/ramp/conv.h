@@ -27,6 +27,10 @@ typedef struct rc_conv_shape {
 
 void rc_conv_shape_init(rc_conv_shape *s, int n, int c, int h, int w, int oc, int k, int stride,
                         int pad);
+/* `extra` more zero rows and columns after the input only (the output grows; the kernels read
+ * them as padding): DeepMind's WideResNet pads F.pad(x, (0, 1, 0, 1)) before its unpadded
+ * stride-2 convolutions, TensorFlow's SAME padding. */
+void rc_conv_shape_pad_after(rc_conv_shape *s, int extra);
 /* Workspace floats this convolution needs (columns, GEMM output). */
 void rc_conv_workspace_need(const rc_conv_shape *s, size_t *col, size_t *z);
 int rc_workspace_alloc(rc_ctx *ctx, rc_workspace *ws, size_t col, size_t z, rc_err *e);

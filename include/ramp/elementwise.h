@@ -11,6 +11,12 @@ int rc_act_forward(rc_ctx *ctx, rc_activation a, size_t total, cl_mem x, cl_mem 
 int rc_act_backward(rc_ctx *ctx, rc_activation a, size_t total, cl_mem x, cl_mem dy, cl_mem dx,
                     int acc, rc_err *e);
 
+/* Input normalisation over [n][c][hw]: y = (x - mean[c]) / std[c]; dx (+)= dy / std[c]. */
+int rc_normalize_forward(rc_ctx *ctx, int n, int c, int hw, cl_mem x, cl_mem mean, cl_mem std,
+                         cl_mem y, rc_err *e);
+int rc_normalize_backward(rc_ctx *ctx, int n, int c, int hw, cl_mem std, cl_mem dy, cl_mem dx,
+                          int acc, rc_err *e);
+
 int rc_add_forward(rc_ctx *ctx, size_t total, cl_mem a, cl_mem b, cl_mem y, rc_err *e);
 /* dx (+)= dy */
 int rc_grad_pass(rc_ctx *ctx, size_t total, cl_mem dy, cl_mem dx, int acc, rc_err *e);

@@ -13,24 +13,42 @@
 
 typedef struct rc_model_opts {
     rc_arch arch;
-    rc_activation activation; /* preact-resnet18 blocks (its head is always ReLU) */
-    int width;         /* base width: small-cnn 32, preact-resnet18 64 */
+    rc_activation activation; /* preact-resnet18 blocks (its head is always ReLU); every
+                               * activation of a WideResNet */
+    int width; /* base width: small-cnn 32, preact-resnet18 64; WideResNets' widen factor */
+    int depth; /* WideResNets: 6n + 4 (n blocks per group); 0 for the others */
     int in_channels;
     int num_classes;
     int input_size; /* square inputs */
+    /* (x - mean[c]) / std[c] before the first layer, as RobustBench's models normalise inside:
+     * state-dict buffers `mu` and `sigma` [1,C,1,1] (RobustBench's wrappers), for dm-wrn `mean`
+     * and `std` [C,1,1], which it always has (mean 0, std 1 when it does not normalise). */
+    int normalize;
+    float mean[RC_MAX_NORM_CHANNELS], std[RC_MAX_NORM_CHANNELS];
 } rc_model_opts;
 
-/* The defaults for an architecture (PyTorch reference widths). */
+/* The defaults for an architecture (PyTorch reference widths, WRN-28-10, no normalisation). */
 void rc_model_opts_default(rc_model_opts *o, rc_arch arch, int in_channels, int input_size);
 
+/* Whether two option sets build the same model with the same input normalisation. */
+int rc_model_opts_equal(const rc_model_opts *a, const rc_model_opts *b);
+
+/* The state-dict names of an architecture's input normalisation buffers and their shape (its
+ * ndim returned): "mu" and "sigma" [1,c,1,1], dm-wrn's "mean" and "std" [c,1,1]. */
+int rc_model_norm_buffers(rc_arch a, int c, const char **mean, const char **std, int shape[4]);
+
+/* "wrn-28-10", "dm-wrn-70-16", "preact-resnet18": the architecture with its depth and width. */
+const char *rc_model_name(const rc_model_opts *o, char *buf, size_t n);
+
 typedef enum rc_param_kind {
-    RC_P_WEIGHT,      /* conv or linear weight: weight-decayed */
-    RC_P_BIAS,        /* linear/conv bias: no decay when groups are split */
-    RC_P_BN_WEIGHT,   /* BN gamma: no decay when groups are split */
-    RC_P_BN_BIAS,     /* BN beta */
+    RC_P_WEIGHT,    /* conv or linear weight: weight-decayed */
+    RC_P_BIAS,      /* linear/conv bias: no decay when groups are split */
+    RC_P_BN_WEIGHT, /* BN gamma: no decay when groups are split */
+    RC_P_BN_BIAS,   /* BN beta */
     RC_P_RUNNING_MEAN,
     RC_P_RUNNING_VAR,
-    RC_P_NUM_BATCHES  /* BN num_batches_tracked: an I64 scalar kept on the host */
+    RC_P_NUM_BATCHES, /* BN num_batches_tracked: an I64 scalar kept on the host */
+    RC_P_BUFFER       /* the input mean and std: set from the options, never trained */
 } rc_param_kind;
 
 /* One state-dict entry. Trainable ones are views into the parameter/gradient arenas. */
@@ -45,7 +63,15 @@ typedef struct rc_param {
     cl_mem val, grad;
 } rc_param;
 
-typedef enum rc_op { RC_OP_CONV, RC_OP_BN, RC_OP_ACT, RC_OP_ADD, RC_OP_GAP, RC_OP_LINEAR } rc_op;
+typedef enum rc_op {
+    RC_OP_CONV,
+    RC_OP_BN,
+    RC_OP_ACT,
+    RC_OP_ADD,
+    RC_OP_GAP,
+    RC_OP_LINEAR,
+    RC_OP_NORMALIZE /* (x - mean[c]) / std[c], params mean and std */
+} rc_op;
 
 typedef struct rc_node {
     rc_op op;
@@ -102,7 +128,8 @@ int rc_model_create_view(rc_ctx *ctx, rc_model *view, rc_model *base, rc_err *e)
 /* What a backward does with the parameter gradients. */
 enum { RC_GRAD_NONE = 0, RC_GRAD_WRITE = 1, RC_GRAD_ADD = 2 };
 
-/* PyTorch's default initialisation (U(±1/sqrt(fan_in)) for weights and biases; BN 1, 0, 0, 1). */
+/* PyTorch's default initialisation (U(±1/sqrt(fan_in)) for weights and biases; BN 1, 0, 0, 1);
+ * wrn's convolutions N(0, 2 / fan_out) and classifier bias 0, as its reference initialises them. */
 int rc_model_init(rc_ctx *ctx, rc_model *m, uint64_t seed, rc_err *e);
 
 /* The input tensor (write images here) and the logits [batch][num_classes]. */

@@ -9,17 +9,22 @@ typedef enum rc_arch {
     RC_ARCH_UNSET = -1,
     RC_ARCH_SMALL_CNN,
     RC_ARCH_PREACT_RESNET18,
-    RC_ARCH_WRN_28_10,
-    RC_ARCH_LINEAR /* one fully connected layer on the flattened input: tests, sanity checks */
+    RC_ARCH_WRN,    /* WideResNet-depth-width (Zagoruyko & Komodakis; RobustBench wide_resnet.py) */
+    RC_ARCH_DM_WRN, /* DeepMind's WideResNet (Gowal et al.; RobustBench dm_wide_resnet.py) */
+    RC_ARCH_LINEAR  /* one fully connected layer on the flattened input: tests, sanity checks */
 } rc_arch;
-#define RC_ARCH_COUNT 4
+#define RC_ARCH_COUNT 5
 
 typedef enum rc_activation {
     RC_ACTIVATION_AUTO = -1,
     RC_ACTIVATION_SOFTPLUS,
-    RC_ACTIVATION_RELU
+    RC_ACTIVATION_RELU,
+    RC_ACTIVATION_SILU /* x * sigmoid(x): DeepMind's Swish */
 } rc_activation;
-#define RC_ACTIVATION_COUNT 2
+#define RC_ACTIVATION_COUNT 3
+
+/* Input normalisation inside a model (model.mean, model.std): up to this many channels. */
+#define RC_MAX_NORM_CHANNELS 4
 
 /* In the reference's evaluation order (Linf, L2, L1). RC_NORM_NONE: attack_norm not given, or
  * both ramp.pair entries for "auto" (left for the trainer to choose). */
@@ -36,15 +41,21 @@ const char *rc_arch_name(rc_arch a);
 const char *rc_activation_name(rc_activation a);
 const char *rc_norm_name(rc_norm n);
 
-/* The architecture called `s` (as rc_arch_name writes it); -1 for an unknown name. */
+/* The architecture or activation called `s` (as rc_*_name writes it); -1 for an unknown name. */
 int rc_arch_from_name(const char *s, rc_arch *out);
+int rc_activation_from_name(const char *s, rc_activation *out);
 
-/* What an architecture uses when the config does not say: its activation and its width (the
- * reference's: small-cnn 32-64-128, PreAct ResNet-18 64, WRN-28-10's widen factor 10). The one
- * table both the config and rc_model_opts_default read. */
+/* Whether an architecture is a WideResNet (it has a depth). */
+int rc_arch_is_wrn(rc_arch a);
+
+/* What an architecture uses when the config does not say: its activation, its width (the
+ * reference's: small-cnn 32-64-128, PreAct ResNet-18 64, a WideResNet's widen factor 10) and
+ * depth (WideResNets 28, the others 0). The one table both the config and
+ * rc_model_opts_default read. */
 typedef struct rc_arch_defaults {
     rc_activation activation;
     int width;
+    int depth;
 } rc_arch_defaults;
 rc_arch_defaults rc_arch_default(rc_arch a);
 

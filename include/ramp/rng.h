@@ -15,6 +15,8 @@ void rc_rng_seed(rc_rng *r, uint64_t seed, uint64_t stream);
 uint64_t rc_rng_u64(rc_rng *r);
 /* Uniform in [0, 1) with 24 random bits. */
 float rc_rng_uniform(rc_rng *r);
+/* Standard normal (Box-Muller on two 53-bit uniforms, the cosine branch). */
+double rc_rng_normal(rc_rng *r);
 /* Uniform integer in [0, n), unbiased; n > 0. */
 uint32_t rc_rng_below(rc_rng *r, uint32_t n);
 /* Fisher-Yates shuffle of idx[0..n). */

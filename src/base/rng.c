@@ -1,5 +1,7 @@
 #include "ramp/rng.h"
 
+#include <math.h>
+
 static uint64_t splitmix64(uint64_t *x) {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -27,6 +29,12 @@ uint64_t rc_rng_u64(rc_rng *r) {
 }
 
 float rc_rng_uniform(rc_rng *r) { return (float)(rc_rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
+
+double rc_rng_normal(rc_rng *r) {
+    const double u1 = ((double)(rc_rng_u64(r) >> 11) + 1.0) * 0x1p-53; /* (0, 1]: log is finite */
+    const double u2 = (double)(rc_rng_u64(r) >> 11) * 0x1p-53;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
 
 uint32_t rc_rng_below(rc_rng *r, uint32_t n) {
     /* Lemire's multiply-shift with rejection: unbiased. */

@@ -83,12 +83,51 @@ out:
     return r;
 }
 
-static int bench_model(rc_ctx *ctx, rc_arch arch, const rc_bench_opts *o, rc_err *e) {
+/* The models benchmarked: the reference's and the WideResNets of the paper's Table 3 and 21
+ * (RobustBench's Carmon et al. and Gowal et al. models), default activation and width. */
+static const struct bench_model {
+    const char *name;
+    rc_arch arch;
+    int depth, width, by_default;
+} MODELS[] = {
+    {"small-cnn", RC_ARCH_SMALL_CNN, 0, 32, 1},
+    {"preact-resnet18", RC_ARCH_PREACT_RESNET18, 0, 64, 1},
+    {"wrn-28-10", RC_ARCH_WRN, 28, 10, 0},
+    {"wrn-34-10", RC_ARCH_WRN, 34, 10, 0},
+    {"wrn-34-20", RC_ARCH_WRN, 34, 20, 0},
+    {"wrn-70-16", RC_ARCH_WRN, 70, 16, 0},
+    {"dm-wrn-28-10", RC_ARCH_DM_WRN, 28, 10, 0},
+    {"dm-wrn-34-20", RC_ARCH_DM_WRN, 34, 20, 0},
+    {"dm-wrn-70-16", RC_ARCH_DM_WRN, 70, 16, 0},
+};
+#define N_MODELS (sizeof MODELS / sizeof *MODELS)
+
+int rc_bench_model_known(const char *name) {
+    if (!strcmp(name, "all")) return 1;
+    for (size_t i = 0; i < N_MODELS; i++)
+        if (!strcmp(name, MODELS[i].name)) return 1;
+    return 0;
+}
+
+const char *rc_bench_model_names(char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < N_MODELS && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s, ", MODELS[i].name);
+    if (k < n) snprintf(buf + k, n - k, "all");
+    return buf;
+}
+
+static int bench_model(rc_ctx *ctx, const struct bench_model *bm, const rc_bench_opts *o,
+                       rc_err *e) {
     rc_model_opts mo;
+    const rc_arch arch = bm->arch;
     if (arch == RC_ARCH_SMALL_CNN)
         rc_model_opts_default(&mo, arch, 1, 28);
     else
         rc_model_opts_default(&mo, arch, 3, 32);
+    mo.depth = bm->depth;
+    mo.width = bm->width;
     rc_model m;
     bench_io io = {0};
     int n = o->batch, r = -1;
@@ -119,9 +158,9 @@ static int bench_model(rc_ctx *ctx, rc_arch arch, const rc_bench_opts *o, rc_err
         rc_buffer_write(ctx, rc_model_input(&m), 0, (size_t)n * img * 4, x, "images", e))
         goto out;
     double f = rc_model_forward_flops(&m);
-    printf("%s: %s, width %d, input %dx%dx%d, batch %d, %.1f MFLOP/image forward\n",
-           rc_arch_name(arch), mo.activation == RC_ACTIVATION_RELU ? "relu" : "softplus", mo.width,
-           mo.in_channels, mo.input_size, mo.input_size, n, f / 1e6);
+    printf("%s: %s, width %d, input %dx%dx%d, batch %d, %.1f MFLOP/image forward\n", bm->name,
+           rc_activation_name(mo.activation), mo.width, mo.in_channels, mo.input_size,
+           mo.input_size, n, f / 1e6);
     printf("  %-9s %10s %12s %10s\n", "workload", "ms/step", "images/s", "GFLOP/s");
     for (workload w = W_TRAIN; w <= W_ATTACK; w++) {
         /* one untimed step compiles and warms every kernel */
@@ -188,10 +227,10 @@ int rc_bench_run(rc_ctx *ctx, const rc_bench_opts *o, rc_err *e) {
     printf("ramp-cl bench on [%d] %s (%s, driver %s, %s class)\n", ctx->dev.index,
            ctx->dev.name, ctx->dev.platform_name, ctx->dev.driver_version,
            rc_device_class_name(ctx->cls));
-    rc_arch archs[2] = {RC_ARCH_SMALL_CNN, RC_ARCH_PREACT_RESNET18};
-    for (int i = 0; i < 2; i++) {
-        if (o->model && strcmp(o->model, rc_arch_name(archs[i]))) continue;
-        if (bench_model(ctx, archs[i], o, e)) return -1;
+    int all = o->model && !strcmp(o->model, "all");
+    for (size_t i = 0; i < N_MODELS; i++) {
+        if (o->model ? !all && strcmp(o->model, MODELS[i].name) : !MODELS[i].by_default) continue;
+        if (bench_model(ctx, &MODELS[i], o, e)) return -1;
     }
     return 0;
 }

@@ -57,7 +57,9 @@ static void usage(FILE *f) {
           "      --protocol P    eval: fast (APGD-CE) or full (APGD-CE + APGD-T, E-AT's);\n"
           "                      default: the config's eval.final_protocol\n"
           "      --n N           eval: the first N test points (default: eval.final_n)\n"
-          "      --model NAME    bench: only this model (small-cnn or preact-resnet18)\n"
+          "      --model NAME    bench: only this model (small-cnn, preact-resnet18, wrn-28-10,\n"
+          "                      wrn-34-10, wrn-34-20, wrn-70-16, dm-wrn-28-10, dm-wrn-34-20,\n"
+          "                      dm-wrn-70-16) or all; default small-cnn and preact-resnet18\n"
           "      --batch N       bench: batch size (default 128)\n"
           "      --seconds S     bench: time each workload for at least S seconds (default 3,\n"
           "                      at most 86400)\n"
@@ -415,10 +417,10 @@ static int run_cli(int argc, char **argv, const char **plot_dirs, const char **a
                                        : c.command);
             return 2;
         }
-    if (c.bench.model && strcmp(c.bench.model, "small-cnn") &&
-        strcmp(c.bench.model, "preact-resnet18")) {
-        fprintf(stderr, "ramp-cl: --model must be small-cnn or preact-resnet18, got %s\n",
-                c.bench.model);
+    if (c.bench.model && !rc_bench_model_known(c.bench.model)) {
+        char names[256];
+        fprintf(stderr, "ramp-cl: --model must be one of %s; got %s\n",
+                rc_bench_model_names(names, sizeof names), c.bench.model);
         return 2;
     }
     if (!strcmp(c.command, "check")) {

@@ -95,7 +95,8 @@ typedef enum ftype {
     F_ENUM,
     F_THREATS,
     F_PAIR,
-    F_NORMS /* train_norms: a list of distinct norms */
+    F_NORMS,   /* train_norms: a list of distinct norms */
+    F_CHANNELS /* an rc_channel_values: a list of one number per input channel */
 } ftype;
 
 typedef struct field {
@@ -108,6 +109,7 @@ typedef struct field {
     bool auto_ok;  /* F_ENUM: "auto" is accepted and stored as -1 */
     bool required; /* must be given: an enum left negative or a number left 0 */
     bool zero_default; /* 0 and not in the file: resolved from another key, not checked here */
+    bool omit_zero;    /* not printed when 0: a key only some architectures have */
     bool bounded;
     double lo, hi;
     bool lo_open, hi_open;
@@ -128,9 +130,12 @@ static const field FIELDS[] = {
     CFG("model.arch", F_ENUM, model.arch, NAMES(rc_arch_names), .required = true),
     CFG("model.activation", F_ENUM, model.activation, NAMES(rc_activation_names)),
     CFG("model.width", F_INT, model.width, GE(1)),
+    CFG("model.depth", F_INT, model.depth, .omit_zero = true),
     CFG("model.in_channels", F_INT, model.in_channels),
     CFG("model.num_classes", F_INT, model.num_classes),
     CFG("model.input_size", F_INT, model.input_size),
+    CFG("model.mean", F_CHANNELS, model.mean),
+    CFG("model.std", F_CHANNELS, model.std),
     SECTION("data"),
     CFG("data.dataset", F_ENUM, data.dataset, NAMES(DATASET_NAMES), .required = true),
     CFG("data.path", F_STR, data.path, .size = RC_CONFIG_PATH_MAX),
@@ -196,6 +201,8 @@ static const field THREAT_FIELDS[] = {
 
 /* One element of ramp.pair or train_norms, written at offset 0 of the element. */
 static const field LIST_NORM = {.path = "", .type = F_ENUM, NAMES(rc_norm_names)};
+/* One number of an rc_channel_values list. */
+static const field LIST_NUMBER = {.path = "", .type = F_DOUBLE};
 
 #define N_FIELDS COUNT(FIELDS)
 #define N_THREAT_FIELDS COUNT(THREAT_FIELDS)
@@ -664,6 +671,36 @@ static void parse_train_norms(ctx *c, const yaml_node_t *v, rc_config *cfg, loc 
     cfg->n_train_norms = (int)n;
 }
 
+static void parse_channels(ctx *c, const field *f, const yaml_node_t *v, rc_config *cfg,
+                           const char *path, loc *mark) {
+    char got[80];
+    rc_channel_values *dst = (rc_channel_values *)((char *)cfg + f->off);
+    *mark = loc_of(v);
+    dst->n = 0;
+    long n = v->type == YAML_SEQUENCE_NODE
+                 ? v->data.sequence.items.top - v->data.sequence.items.start
+                 : 0;
+    if (n > RC_MAX_NORM_CHANNELS) snprintf(got, sizeof got, "%ld numbers", n);
+    if (v->type != YAML_SEQUENCE_NODE || n < 1 || n > RC_MAX_NORM_CHANNELS) {
+        add_error(c, *mark, path,
+                  "expected a list of one number per input channel (at most %d), like [0.4914, "
+                  "0.4822, 0.4465], got %s",
+                  RC_MAX_NORM_CHANNELS,
+                  n > RC_MAX_NORM_CHANNELS ? got : describe(v, got, sizeof got));
+        mark->bad = true;
+        return;
+    }
+    for (int i = 0; i < (int)n && !mark->bad; i++) {
+        char item[176];
+        loc m;
+        snprintf(item, sizeof item, "%s[%d]", path, i);
+        parse_value(c, &LIST_NUMBER, node(c, v->data.sequence.items.start[i]), &dst->v[i], item,
+                    &m);
+        mark->bad = m.bad;
+    }
+    dst->n = (int)n;
+}
+
 /* sect: the section whose keys this mapping holds ("" for the top level or a threat entry);
  * prefix: put before a key's path in messages ("threat_models[1]."). */
 static void walk_map(ctx *c, const yaml_node_t *map, const field *tab, size_t ntab, loc *marks,
@@ -728,6 +765,9 @@ static void walk_map(ctx *c, const yaml_node_t *map, const field *tab, size_t nt
             break;
         case F_NORMS:
             parse_train_norms(c, v, base, mark);
+            break;
+        case F_CHANNELS:
+            parse_channels(c, f, v, base, path, mark);
             break;
         default:
             parse_value(c, f, v, base, path, mark);
@@ -1031,6 +1071,51 @@ static void check_method(ctx *c, rc_config *cfg) {
     }
 }
 
+/* The WideResNets' depth and the input normalisation, once in_channels is known. */
+static void check_model(ctx *c, rc_config *cfg) {
+    const rc_arch a = cfg->model.arch;
+    const char *name = rc_arch_name(a);
+    loc dl = at(c, "model.depth"), ml = at(c, "model.mean"), sl = at(c, "model.std");
+    int *depth = &cfg->model.depth;
+    if (a < 0 || at(c, "model.arch").bad) return;
+    if (!dl.bad && !rc_arch_is_wrn(a) && *depth != 0)
+        add_error(c, dl, "model.depth", "only the WideResNets (wrn, dm-wrn) have a depth, not %s",
+                  name);
+    else if (!dl.bad && rc_arch_is_wrn(a) && *depth == 0 && !dl.line)
+        *depth = rc_arch_default(a).depth;
+    else if (!dl.bad && rc_arch_is_wrn(a) && (*depth < 10 || (*depth - 4) % 6))
+        add_error(c, dl, "model.depth",
+                  "a WideResNet's depth is 6n + 4 (10, 16, 22, ..., 70), got %d", *depth);
+    rc_channel_values *mean = &cfg->model.mean, *std = &cfg->model.std;
+    const int channels = cfg->model.in_channels;
+    if (ml.bad || sl.bad || channels < 1) return;
+    if (!mean->n != !std->n) {
+        add_error(c, mean->n ? ml : sl, mean->n ? "model.mean" : "model.std",
+                  "input normalisation needs both model.mean and model.std");
+        return;
+    }
+    if (!mean->n && a == RC_ARCH_DM_WRN && channels <= RC_MAX_NORM_CHANNELS) {
+        /* its mean and std buffers without normalising */
+        mean->n = std->n = channels;
+        for (int i = 0; i < channels; i++) mean->v[i] = 0, std->v[i] = 1;
+    }
+    for (int k = 0; k < 2 && mean->n; k++) {
+        const rc_channel_values *l = k ? std : mean;
+        const char *key = k ? "model.std" : "model.mean";
+        if (l->n != channels) {
+            add_error(c, k ? sl : ml, key, "%d value(s) for %d input channel(s)", l->n, channels);
+            continue;
+        }
+        for (int i = 0; i < l->n; i++)
+            if (!isfinite(l->v[i]) || (k && !(l->v[i] > 0))) {
+                char num[32];
+                fmt_double(num, sizeof num, l->v[i]);
+                add_error(c, k ? sl : ml, key, "value %d must be %s, got %s", i,
+                          k ? "> 0" : "finite", num);
+            }
+    }
+}
+
 static void finalize(ctx *c, rc_config *cfg) {
     /* Each architecture's own width; without an arch (already an error) 64, which passes the
      * width check so that only the missing arch is reported. */
@@ -1038,6 +1123,7 @@ static void finalize(ctx *c, rc_config *cfg) {
         cfg->model.width = cfg->model.arch >= 0 ? rc_arch_default(cfg->model.arch).width : 64;
     check_fields(c, FIELDS, N_FIELDS, c->f, cfg, "", (loc){0});
     resolve_data(c, cfg);
+    check_model(c, cfg);
     if (cfg->data.path[0] && at(c, "data.path").line)
         check_path(c, at(c, "data.path"), "data.path", cfg->data.path, true, "");
     if (cfg->model.activation == RC_ACTIVATION_AUTO && cfg->model.arch >= 0)
@@ -1271,6 +1357,9 @@ static void print_field(FILE *f, const field *fd, const void *base, const char *
     const void *src = (const char *)base + fd->off;
     char num[32];
     if (fd->type == F_ENUM && *(const int *)src < 0 && !fd->auto_ok) return;
+    if (fd->omit_zero && *(const int *)src == 0) return;
+    const rc_channel_values *list = src;
+    if (fd->type == F_CHANNELS && !list->n) return;
     fprintf(f, "%s%s: ", indent, leaf(fd->path));
     switch (fd->type) {
     case F_INT: fprintf(f, "%d", *(const int *)src); break;
@@ -1282,6 +1371,13 @@ static void print_field(FILE *f, const field *fd, const void *base, const char *
     case F_BOOL: fputs(*(const bool *)src ? "true" : "false", f); break;
     case F_STR: print_string(f, src); break;
     case F_ENUM: fputs(name_in(fd->names, fd->n_names, *(const int *)src, "auto"), f); break;
+    case F_CHANNELS:
+        for (int i = 0; i < list->n; i++) {
+            fmt_double(num, sizeof num, list->v[i]);
+            fprintf(f, "%s%s", i ? ", " : "[", num);
+        }
+        fputs("]", f);
+        break;
     default: break;
     }
     fputs(sep, f);

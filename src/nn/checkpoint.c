@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define N_META 8
+#define N_META 9
 
 int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
                        const rc_train_progress *progress, const char *path, rc_err *e) {
@@ -75,24 +75,27 @@ int rc_checkpoint_save(rc_ctx *ctx, rc_model *m, const rc_sgd *opt,
             n++;
         }
     }
-    char width[16], inc[16], ncls[16], isz[16];
+    char width[16], inc[16], ncls[16], isz[16], depth[16];
     snprintf(width, sizeof width, "%d", m->opts.width);
     snprintf(inc, sizeof inc, "%d", m->opts.in_channels);
     snprintf(ncls, sizeof ncls, "%d", m->opts.num_classes);
     snprintf(isz, sizeof isz, "%d", m->opts.input_size);
+    snprintf(depth, sizeof depth, "%d", m->opts.depth);
     char digest[17];
     const char *mk[N_META + 2] = {"format", "format_version", "arch", "activation", "width",
-                                  "in_channels", "num_classes", "input_size", "config",
-                                  "config_digest"};
+                                  "in_channels", "num_classes", "input_size"};
     const char *mv[N_META + 2] = {RC_CHECKPOINT_FORMAT, RC_CHECKPOINT_VERSION,
                                   rc_arch_name(m->opts.arch),
                                   rc_activation_name(m->opts.activation), width, inc, ncls, isz};
-    int with_config = resume && progress->config;
-    if (with_config) {
+    int n_meta = N_META - 1;
+    if (rc_arch_is_wrn(m->opts.arch)) /* only the WideResNets have a depth */
+        mk[n_meta] = "depth", mv[n_meta++] = depth;
+    if (resume && progress->config) {
         rc_fnv1a64_hex(progress->config, digest);
-        mv[N_META] = progress->config, mv[N_META + 1] = digest;
+        mk[n_meta] = "config", mv[n_meta++] = progress->config;
+        mk[n_meta] = "config_digest", mv[n_meta++] = digest;
     }
-    r = rc_st_write(path, t, n, mk, mv, N_META + 2 * with_config, e); /* atomic, signals held */
+    r = rc_st_write(path, t, n, mk, mv, n_meta, e); /* atomic, signals held */
 out:
     for (size_t i = 0; bufs && i < cap; i++) free(bufs[i]);
     free(bufs);
@@ -111,7 +114,31 @@ static int meta_int(const rc_st_file *f, const char *key, int *out, rc_err *e) {
     return 0;
 }
 
+/* The input normalisation: the architecture's mean and std buffers, both or neither (dm-wrn
+ * always both). */
+static int norm_from_tensors(const rc_st_file *f, rc_model_opts *o, rc_err *e) {
+    const char *mean, *std;
+    int shape[4];
+    int nd = rc_model_norm_buffers(o->arch, o->in_channels, &mean, &std, shape);
+    int have_mean = rc_st_find(f, mean) != NULL, have_std = rc_st_find(f, std) != NULL;
+    o->normalize = have_mean || have_std;
+    if (!o->normalize && o->arch != RC_ARCH_DM_WRN) return 0;
+    if (!have_mean || !have_std)
+        return rc_err_set(e,
+                          "%s: %s needs both input normalisation tensors %s and %s; %s is "
+                          "missing",
+                          f->path, rc_arch_name(o->arch), mean, std, have_mean ? std : mean);
+    if (o->in_channels > RC_MAX_NORM_CHANNELS)
+        return rc_err_set(e, "%s: input normalisation of %d channels; ramp-cl has at most %d",
+                          f->path, o->in_channels, RC_MAX_NORM_CHANNELS);
+    int64_t want[4];
+    for (int d = 0; d < nd; d++) want[d] = shape[d];
+    return rc_st_get_f32(f, mean, nd, want, o->mean, e) ||
+           rc_st_get_f32(f, std, nd, want, o->std, e);
+}
+
 static int opts_from_meta(const rc_st_file *f, rc_model_opts *o, rc_err *e) {
+    memset(o, 0, sizeof *o);
     const char *fmt = rc_st_meta(f, "format"), *ver = rc_st_meta(f, "format_version");
     if (!fmt || strcmp(fmt, RC_CHECKPOINT_FORMAT))
         return rc_err_set(e, "%s: not a ramp-cl checkpoint (metadata format is %s)", f->path,
@@ -122,12 +149,33 @@ static int opts_from_meta(const rc_st_file *f, rc_model_opts *o, rc_err *e) {
     const char *arch = rc_st_meta(f, "arch"), *act = rc_st_meta(f, "activation");
     if (rc_arch_from_name(arch, &o->arch))
         return rc_err_set(e, "%s: unknown arch %s", f->path, arch ? arch : "(missing)");
-    if (!act || (strcmp(act, "relu") && strcmp(act, "softplus")))
+    if (rc_activation_from_name(act, &o->activation))
         return rc_err_set(e, "%s: unknown activation %s", f->path, act ? act : "(missing)");
-    o->activation = strcmp(act, "relu") ? RC_ACTIVATION_SOFTPLUS : RC_ACTIVATION_RELU;
     return meta_int(f, "width", &o->width, e) || meta_int(f, "in_channels", &o->in_channels, e) ||
            meta_int(f, "num_classes", &o->num_classes, e) ||
-           meta_int(f, "input_size", &o->input_size, e);
+           meta_int(f, "input_size", &o->input_size, e) ||
+           (rc_arch_is_wrn(o->arch) && meta_int(f, "depth", &o->depth, e)) ||
+           norm_from_tensors(f, o, e);
+}
+
+/* "wrn-28-10 (activation relu, 3 input channels, 10 classes, inputs normalised by mean
+ * (0.4914, 0.4822, 0.4465) and std (0.2471, 0.2435, 0.2616))", "small-cnn width 8 (...)" */
+static const char *describe(const rc_model_opts *o, char *buf, size_t n) {
+    char name[64], width[32] = "", norm[160] = "";
+    if (!rc_arch_is_wrn(o->arch)) snprintf(width, sizeof width, " width %d", o->width);
+    for (int pass = 0; o->normalize && pass < 2; pass++) {
+        const float *v = pass ? o->std : o->mean;
+        size_t k = strlen(norm);
+        snprintf(norm + k, sizeof norm - k, pass ? ") and std (" : ", inputs normalised by mean (");
+        for (int c = 0; c < o->in_channels && c < RC_MAX_NORM_CHANNELS; c++) {
+            k = strlen(norm);
+            snprintf(norm + k, sizeof norm - k, "%s%.9g", c ? ", " : "", v[c]);
+        }
+    }
+    snprintf(buf, n, "%s%s (activation %s, %d input channels, %d classes%s%s)",
+             rc_model_name(o, name, sizeof name), width, rc_activation_name(o->activation),
+             o->in_channels, o->num_classes, norm, o->normalize ? ")" : "");
+    return buf;
 }
 
 int rc_checkpoint_read_opts(const char *path, rc_model_opts *o, rc_err *e) {
@@ -166,14 +214,12 @@ int rc_checkpoint_load(rc_ctx *ctx, rc_model *m, rc_sgd *opt, rc_train_progress 
     float *buf = NULL;
     rc_model_opts o;
     if (opts_from_meta(&f, &o, e)) goto out;
-    if (o.arch != m->opts.arch || o.activation != m->opts.activation || o.width != m->opts.width ||
-        o.in_channels != m->opts.in_channels || o.num_classes != m->opts.num_classes) {
-        rc_err_set(e, "%s: checkpoint is %s (activation %s, width %d, %d input channels, %d "
-                      "classes) but the model is %s (activation %s, width %d, %d, %d)",
-                   path, rc_arch_name(o.arch), rc_activation_name(o.activation), o.width,
-                   o.in_channels, o.num_classes, rc_arch_name(m->opts.arch),
-                   rc_activation_name(m->opts.activation), m->opts.width, m->opts.in_channels,
-                   m->opts.num_classes);
+    /* the input size changes no tensor: a model may run on other sizes than it was saved at */
+    o.input_size = m->opts.input_size;
+    if (!rc_model_opts_equal(&o, &m->opts)) {
+        char have[400], want[400];
+        rc_err_set(e, "%s: checkpoint is %s but the model is %s", path,
+                   describe(&o, have, sizeof have), describe(&m->opts, want, sizeof want));
         goto out;
     }
     /* Every tensor must be known: a stray one means the file is for some other model. */

@@ -1,4 +1,5 @@
-/* Model construction (small-cnn, PreAct ResNet-18), buffers, initialisation, forward, backward. */
+/* Model construction (small-cnn, PreAct ResNet-18, the WideResNets), buffers, initialisation,
+ * forward, backward. */
 #include "ramp/model.h"
 #include "ramp/batchnorm.h"
 #include "ramp/conv.h"
@@ -13,13 +14,36 @@
 #include <string.h>
 
 void rc_model_opts_default(rc_model_opts *o, rc_arch arch, int in_channels, int input_size) {
+    memset(o, 0, sizeof *o);
     o->arch = arch;
     const rc_arch_defaults d = rc_arch_default(arch);
     o->activation = d.activation;
     o->width = d.width;
+    o->depth = d.depth;
     o->in_channels = in_channels;
     o->num_classes = 10;
     o->input_size = input_size;
+    o->normalize = arch == RC_ARCH_DM_WRN; /* with mean 0, std 1 */
+    for (int c = 0; c < RC_MAX_NORM_CHANNELS; c++) o->std[c] = 1.0f;
+}
+
+int rc_model_opts_equal(const rc_model_opts *a, const rc_model_opts *b) {
+    if (a->arch != b->arch || a->activation != b->activation || a->width != b->width ||
+        a->depth != b->depth || a->in_channels != b->in_channels ||
+        a->num_classes != b->num_classes || a->input_size != b->input_size ||
+        a->normalize != b->normalize)
+        return 0;
+    for (int c = 0; a->normalize && c < a->in_channels && c < RC_MAX_NORM_CHANNELS; c++)
+        if (a->mean[c] != b->mean[c] || a->std[c] != b->std[c]) return 0;
+    return 1;
+}
+
+const char *rc_model_name(const rc_model_opts *o, char *buf, size_t n) {
+    if (rc_arch_is_wrn(o->arch))
+        snprintf(buf, n, "%s-%d-%d", rc_arch_name(o->arch), o->depth, o->width);
+    else
+        snprintf(buf, n, "%s", rc_arch_name(o->arch));
+    return buf;
 }
 
 /* ---- construction --------------------------------------------------------------------------- */
@@ -80,17 +104,21 @@ static int add_node(rc_model *m, rc_node nd) {
     return nd.out;
 }
 
-static int node_conv(rc_model *m, int in, int pw, int stride, int pad) {
+/* pad_after: rc_conv_shape_pad_after's extra zeros after the input */
+static int node_conv(rc_model *m, int in, int pw, int stride, int pad, int pad_after) {
+    if (in < 0) return -1;
     const rc_tensor *t = &m->tensors[in];
     const rc_param *w = &m->params[pw];
     rc_node nd = {.op = RC_OP_CONV, .in = in, .in2 = -1, .p = {pw, -1, -1, -1}};
     rc_conv_shape_init(&nd.conv, 0, t->c, t->h, t->w, w->shape[0], w->shape[2], stride, pad);
+    rc_conv_shape_pad_after(&nd.conv, pad_after);
     nd.out = new_tensor(m, nd.conv.oc, nd.conv.oh, nd.conv.ow);
     return nd.out < 0 ? -1 : add_node(m, nd);
 }
 
 static int node_same_shape(rc_model *m, rc_op op, int in, int in2, const int *p,
                            rc_activation act) {
+    if (in < 0 || (op == RC_OP_ADD && in2 < 0)) return -1;
     const rc_tensor *t = &m->tensors[in];
     rc_node nd = {.op = op, .in = in, .in2 = in2, .act = act, .p = {-1, -1, -1, -1}};
     if (p) memcpy(nd.p, p, sizeof nd.p);
@@ -112,13 +140,41 @@ static int node_add(rc_model *m, int a, int b) {
 }
 
 static int node_gap(rc_model *m, int in) {
+    if (in < 0) return -1;
     rc_node nd = {.op = RC_OP_GAP, .in = in, .in2 = -1, .p = {-1, -1, -1, -1}};
     nd.out = new_tensor(m, m->tensors[in].c, 1, 1);
     return nd.out < 0 ? -1 : add_node(m, nd);
 }
 
+int rc_model_norm_buffers(rc_arch a, int c, const char **mean, const char **std, int shape[4]) {
+    if (a == RC_ARCH_DM_WRN) {
+        *mean = "mean", *std = "std";
+        shape[0] = c, shape[1] = shape[2] = 1;
+        return 3;
+    }
+    *mean = "mu", *std = "sigma";
+    shape[0] = shape[2] = shape[3] = 1, shape[1] = c;
+    return 4;
+}
+
+/* The input normalisation of the options on the input tensor x, with its buffers named and
+ * shaped as the reference models have them. Returns the tensor the network reads. */
+static int add_normalize(rc_model *m, int x) {
+    const rc_model_opts *o = &m->opts;
+    if (x < 0 || !o->normalize) return x;
+    const char *mean, *std;
+    int shape[4];
+    int nd = rc_model_norm_buffers(o->arch, o->in_channels, &mean, &std, shape);
+    int pm = add_param(m, mean, "", RC_P_BUFFER, nd, shape, 0);
+    int ps = add_param(m, std, "", RC_P_BUFFER, nd, shape, 0);
+    if (pm < 0 || ps < 0) return -1;
+    const int p[4] = {pm, ps, -1, -1};
+    return node_same_shape(m, RC_OP_NORMALIZE, x, -1, p, RC_ACTIVATION_RELU);
+}
+
 /* Linear over the flattened input (NCHW order), with bias. Params registered here. */
 static int node_linear(rc_model *m, int in, const char *prefix, int out_features) {
+    if (in < 0) return -1;
     const rc_tensor *t = &m->tensors[in];
     int in_features = t->c * t->h * t->w;
     int ws[2] = {out_features, in_features};
@@ -136,14 +192,14 @@ static int node_linear(rc_model *m, int in, const char *prefix, int out_features
 /* A linear classifier on the flattened input: optimal attacks have closed forms (tests). */
 static int build_linear(rc_model *m) {
     const rc_model_opts *o = &m->opts;
-    int x = new_tensor(m, o->in_channels, o->input_size, o->input_size);
+    int x = add_normalize(m, new_tensor(m, o->in_channels, o->input_size, o->input_size));
     return x < 0 ? -1 : node_linear(m, x, "linear.", o->num_classes);
 }
 
 static int build_small_cnn(rc_model *m) {
     const rc_model_opts *o = &m->opts;
     int w = o->width;
-    int x = new_tensor(m, o->in_channels, o->input_size, o->input_size);
+    int x = add_normalize(m, new_tensor(m, o->in_channels, o->input_size, o->input_size));
     int c1 = add_conv_param(m, "conv1.weight", w, o->in_channels, 3);
     int b1 = add_bn_params(m, "bn1.", w);
     int c2 = add_conv_param(m, "conv2.weight", 2 * w, w, 3);
@@ -151,58 +207,108 @@ static int build_small_cnn(rc_model *m) {
     int c3 = add_conv_param(m, "conv3.weight", 4 * w, 2 * w, 3);
     int b3 = add_bn_params(m, "bn3.", 4 * w);
     if (x < 0 || c1 < 0 || b1 < 0 || c2 < 0 || b2 < 0 || c3 < 0 || b3 < 0) return -1;
-    int t = node_act(m, node_bn(m, node_conv(m, x, c1, 1, 1), b1), RC_ACTIVATION_RELU);
-    t = node_act(m, node_bn(m, node_conv(m, t, c2, 2, 1), b2), RC_ACTIVATION_RELU);
-    t = node_act(m, node_bn(m, node_conv(m, t, c3, 2, 1), b3), RC_ACTIVATION_RELU);
+    int t = node_act(m, node_bn(m, node_conv(m, x, c1, 1, 1, 0), b1), RC_ACTIVATION_RELU);
+    t = node_act(m, node_bn(m, node_conv(m, t, c2, 2, 1, 0), b2), RC_ACTIVATION_RELU);
+    t = node_act(m, node_bn(m, node_conv(m, t, c3, 2, 1, 0), b3), RC_ACTIVATION_RELU);
     return node_linear(m, t, "linear.", o->num_classes);
 }
 
-/* PreActBlock: h = act(bn1(x)); shortcut = conv1x1(h) when the shape changes, else x;
- * out = conv2(act(bn2(conv1(h)))) + shortcut. Params registered in PyTorch's order. */
-static int preact_block(rc_model *m, int x, const char *prefix, int out_c, int stride) {
+/* A pre-activation residual block: h = act(bn1(x)); out = conv2(act(bn2(conv1(h)))) + shortcut,
+ * the shortcut a 1x1 convolution of h (not of x) where the block has one, else x. The PreAct
+ * ResNet-18 of RAMP and E-AT (fast_models.py), RobustBench's WideResNet (wide_resnet.py: its
+ * equalInOut branches compute the same) and DeepMind's (dm_wide_resnet.py) differ in the
+ * state-dict names, in when there is a shortcut and in DeepMind's padding. */
+typedef struct block_kind {
+    const char *bn1, *conv1, *bn2, *conv2, *shortcut; /* after the block's prefix */
+    int shortcut_on_stride; /* a projection also where only the stride changes the shape */
+    int same_pad;           /* stride-2 conv1 on h padded (0, 1, 0, 1), not 1 all round */
+} block_kind;
+
+static const block_kind PREACT_BLOCK = {
+    "bn1.", "conv1.weight", "bn2.", "conv2.weight", "shortcut.0.weight", 1, 0};
+static const block_kind WRN_BLOCK = {
+    "bn1.", "conv1.weight", "bn2.", "conv2.weight", "convShortcut.weight", 0, 0};
+static const block_kind DM_BLOCK = {
+    "batchnorm_0.", "conv_0.weight", "batchnorm_1.", "conv_1.weight", "shortcut.weight", 0, 1};
+
+/* Params registered in PyTorch's order: bn1, conv1, bn2, conv2, shortcut. */
+static int preact_block(rc_model *m, const block_kind *k, int x, const char *prefix, int out_c,
+                        int stride) {
     int in_c = m->tensors[x].c;
     char name[96];
-    snprintf(name, sizeof name, "%sbn1.", prefix);
+    snprintf(name, sizeof name, "%s%s", prefix, k->bn1);
     int b1 = add_bn_params(m, name, in_c);
-    snprintf(name, sizeof name, "%sconv1.weight", prefix);
+    snprintf(name, sizeof name, "%s%s", prefix, k->conv1);
     int c1 = add_conv_param(m, name, out_c, in_c, 3);
-    snprintf(name, sizeof name, "%sbn2.", prefix);
+    snprintf(name, sizeof name, "%s%s", prefix, k->bn2);
     int b2 = add_bn_params(m, name, out_c);
-    snprintf(name, sizeof name, "%sconv2.weight", prefix);
+    snprintf(name, sizeof name, "%s%s", prefix, k->conv2);
     int c2 = add_conv_param(m, name, out_c, out_c, 3);
     int sc = -1;
-    if (stride != 1 || in_c != out_c) {
-        snprintf(name, sizeof name, "%sshortcut.0.weight", prefix);
+    if ((k->shortcut_on_stride && stride != 1) || in_c != out_c) {
+        snprintf(name, sizeof name, "%s%s", prefix, k->shortcut);
         if ((sc = add_conv_param(m, name, out_c, in_c, 1)) < 0) return -1;
     }
     if (b1 < 0 || c1 < 0 || b2 < 0 || c2 < 0) return -1;
     rc_activation a = m->opts.activation;
     int h = node_act(m, node_bn(m, x, b1), a);
-    int shortcut = sc >= 0 ? node_conv(m, h, sc, stride, 0) : x;
-    int t = node_conv(m, h, c1, stride, 1);
-    t = node_conv(m, node_act(m, node_bn(m, t, b2), a), c2, 1, 1);
+    int shortcut = sc >= 0 ? node_conv(m, h, sc, stride, 0, 0) : x;
+    int same = k->same_pad && stride == 2;
+    int t = node_conv(m, h, c1, stride, same ? 0 : 1, same);
+    t = node_conv(m, node_act(m, node_bn(m, t, b2), a), c2, 1, 1, 0);
     return node_add(m, t, shortcut);
 }
 
-static int build_preact_resnet18(rc_model *m) {
+/* The residual networks: [normalisation,] a 3x3 stem convolution, groups of pre-activation
+ * blocks (the first of each with the group's stride), then BN, activation, global average
+ * pooling and a linear classifier. (The WideResNets' avg_pool2d(8) on their 8x8 map of a 32x32
+ * input is the global average.) */
+typedef struct resnet_kind {
+    const block_kind *block;
+    const char *stem, *block_fmt, *head_bn, *head_fc; /* block_fmt: "%d" group, "%d" block */
+    int first_group;                                  /* the first group's number in names */
+    int head_relu; /* ReLU in the head whatever the blocks use (PreAct ResNet-18) */
+} resnet_kind;
+
+static const resnet_kind PREACT_RESNET = {
+    &PREACT_BLOCK, "conv1.weight", "layer%d.%d.", "bn.", "linear.", 1, 1};
+static const resnet_kind WRN = {&WRN_BLOCK, "conv1.weight", "block%d.layer.%d.", "bn1.", "fc.", 1,
+                                0};
+static const resnet_kind DM_WRN = {
+    &DM_BLOCK, "init_conv.weight", "layer.%d.block.%d.", "batchnorm.", "logits.", 0, 0};
+
+static int build_resnet(rc_model *m, const resnet_kind *k, int stem_c, int groups,
+                        const int *widths, const int *strides, int blocks) {
     const rc_model_opts *o = &m->opts;
-    int w = o->width;
-    int x = new_tensor(m, o->in_channels, o->input_size, o->input_size);
-    int c1 = add_conv_param(m, "conv1.weight", w, o->in_channels, 3);
+    int x = add_normalize(m, new_tensor(m, o->in_channels, o->input_size, o->input_size));
+    int c1 = add_conv_param(m, k->stem, stem_c, o->in_channels, 3);
     if (x < 0 || c1 < 0) return -1;
-    int t = node_conv(m, x, c1, 1, 1);
-    static const int mult[4] = {1, 2, 4, 8}, stride[4] = {1, 2, 2, 2};
-    for (int l = 0; l < 4; l++)
-        for (int b = 0; b < 2; b++) {
-            char prefix[32];
-            snprintf(prefix, sizeof prefix, "layer%d.%d.", l + 1, b);
-            t = preact_block(m, t, prefix, w * mult[l], b == 0 ? stride[l] : 1);
+    int t = node_conv(m, x, c1, 1, 1, 0);
+    for (int g = 0; g < groups; g++)
+        for (int b = 0; b < blocks; b++) {
+            char prefix[48];
+            snprintf(prefix, sizeof prefix, k->block_fmt, g + k->first_group, b);
+            t = preact_block(m, k->block, t, prefix, widths[g], b == 0 ? strides[g] : 1);
             if (t < 0) return -1;
         }
-    int bn = add_bn_params(m, "bn.", m->tensors[t].c);
+    int bn = add_bn_params(m, k->head_bn, m->tensors[t].c);
     if (bn < 0) return -1;
-    t = node_gap(m, node_act(m, node_bn(m, t, bn), RC_ACTIVATION_RELU));
-    return node_linear(m, t, "linear.", o->num_classes);
+    t = node_act(m, node_bn(m, t, bn), k->head_relu ? RC_ACTIVATION_RELU : o->activation);
+    return node_linear(m, node_gap(m, t), k->head_fc, o->num_classes);
+}
+
+static int build_preact_resnet18(rc_model *m) {
+    int w = m->opts.width;
+    const int widths[4] = {w, 2 * w, 4 * w, 8 * w}, strides[4] = {1, 2, 2, 2};
+    return build_resnet(m, &PREACT_RESNET, w, 4, widths, strides, 2);
+}
+
+/* WideResNet-depth-k: a 16-channel stem, groups of 16k, 32k and 64k channels, (depth - 4) / 6
+ * blocks each. */
+static int build_wrn(rc_model *m, const resnet_kind *k) {
+    int w = m->opts.width;
+    const int widths[3] = {16 * w, 32 * w, 64 * w}, strides[3] = {1, 2, 2};
+    return build_resnet(m, k, 16, 3, widths, strides, (m->opts.depth - 4) / 6);
 }
 
 /* ---- buffers -------------------------------------------------------------------------------- */
@@ -280,9 +386,18 @@ static int alloc_params(rc_ctx *ctx, rc_model *m, rc_err *e) {
             if (sub_buffer(m->arena, p->offset, p->numel, &p->val, p->name, e) ||
                 sub_buffer(m->grads, p->offset, p->numel, &p->grad, p->name, e))
                 return -1;
+        } else if (p->kind == RC_P_BUFFER) {
+            if (rc_buffer_create(ctx, p->numel * 4, p->name, &p->val, e)) return -1;
         } else if (p->kind != RC_P_NUM_BATCHES) {
             if (sub_buffer(m->state, p->offset, p->numel, &p->val, p->name, e)) return -1;
         }
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        const rc_node *nd = &m->nodes[i];
+        if (nd->op == RC_OP_NORMALIZE &&
+            (rc_param_write(ctx, &m->params[nd->p[0]], m->opts.mean, e) ||
+             rc_param_write(ctx, &m->params[nd->p[1]], m->opts.std, e)))
+            return -1;
     }
     return 0;
 }
@@ -399,34 +514,66 @@ static int plan_fusion(rc_ctx *ctx, rc_model *m, rc_err *e) {
     return r < 0 ? -1 : 0;
 }
 
+static int check_opts(const rc_model_opts *o, int max_batch, rc_err *e) {
+    char name[64];
+    rc_model_name(o, name, sizeof name);
+    if (o->arch < 0 || o->arch >= RC_ARCH_COUNT || max_batch < 1 || o->width < 1 ||
+        o->in_channels < 1 || o->num_classes < 2 || o->input_size < 4)
+        return rc_err_set(e,
+                          "model %s: invalid options (batch %d, width %d, in_channels %d, "
+                          "num_classes %d, input_size %d)",
+                          name, max_batch, o->width, o->in_channels, o->num_classes, o->input_size);
+    if (rc_arch_is_wrn(o->arch) ? o->depth < 10 || (o->depth - 4) % 6 : o->depth != 0)
+        return rc_err_set(e,
+                          "model %s: depth %d; a WideResNet's depth is 6n + 4 (10, 16, 22, "
+                          "28, 34, ...), other architectures have none (0)",
+                          name, o->depth);
+    /* its stride-2 convolutions (padded after) and 1x1 shortcuts agree on even sizes only */
+    if (o->arch == RC_ARCH_DM_WRN && o->input_size % 4)
+        return rc_err_set(e, "model %s: input size %d; DeepMind's WideResNet needs a multiple of 4",
+                          name, o->input_size);
+    if (o->arch == RC_ARCH_DM_WRN && !o->normalize)
+        return rc_err_set(e,
+                          "model %s: DeepMind's WideResNet always normalises its input "
+                          "(buffers mean and std; 0 and 1 for none)",
+                          name);
+    if (o->normalize && o->in_channels > RC_MAX_NORM_CHANNELS)
+        return rc_err_set(e, "model %s: input normalisation of %d channels; at most %d", name,
+                          o->in_channels, RC_MAX_NORM_CHANNELS);
+    for (int c = 0; o->normalize && c < o->in_channels; c++)
+        if (!(o->std[c] > 0) || !isfinite(o->std[c]) || !isfinite(o->mean[c]))
+            return rc_err_set(e,
+                              "model %s: input normalisation of channel %d by mean %g, std %g; "
+                              "the std must be positive",
+                              name, c, o->mean[c], o->std[c]);
+    return 0;
+}
+
 static int model_create(rc_ctx *ctx, rc_model *m, const rc_model_opts *o, int max_batch,
                         rc_model *base, rc_err *e) {
     memset(m, 0, sizeof *m);
     m->base = base;
     m->opts = *o;
     m->max_batch = max_batch;
-    if (max_batch < 1 || o->width < 1 || o->in_channels < 1 || o->num_classes < 2 ||
-        o->input_size < 4)
-        return rc_err_set(e, "model %s: invalid options (batch %d, width %d, in_channels %d, "
-                             "num_classes %d, input_size %d)",
-                          rc_arch_name(o->arch), max_batch, o->width, o->in_channels,
-                          o->num_classes, o->input_size);
-    if (o->arch == RC_ARCH_WRN_28_10)
-        return rc_err_set(e, "model %s is not implemented yet (available: small-cnn, "
-                             "preact-resnet18, linear)", rc_arch_name(o->arch));
-    int r = o->arch == RC_ARCH_SMALL_CNN   ? build_small_cnn(m)
-            : o->arch == RC_ARCH_LINEAR    ? build_linear(m)
-                                           : build_preact_resnet18(m);
+    if (check_opts(o, max_batch, e)) return -1;
+    int r = o->arch == RC_ARCH_SMALL_CNN ? build_small_cnn(m)
+            : o->arch == RC_ARCH_LINEAR  ? build_linear(m)
+            : o->arch == RC_ARCH_WRN     ? build_wrn(m, &WRN)
+            : o->arch == RC_ARCH_DM_WRN  ? build_wrn(m, &DM_WRN)
+                                         : build_preact_resnet18(m);
     if (r < 0) {
         rc_model_free(m);
-        return rc_err_set(e, "out of host memory building model %s", rc_arch_name(o->arch));
+        char name[64];
+        return rc_err_set(e, "out of host memory building model %s",
+                          rc_model_name(o, name, sizeof name));
     }
     plan_accumulation(m);
     if (plan_fusion(ctx, m, e) || (base ? share_params(m, base) : alloc_params(ctx, m, e)) ||
         alloc_activations(ctx, m, e)) {
         rc_model_free(m);
-        return rc_err_prefix(e, "allocating model %s for batch %d: ", rc_arch_name(o->arch),
-                             max_batch);
+        char name[64];
+        return rc_err_prefix(e, "allocating model %s for batch %d: ",
+                             rc_model_name(o, name, sizeof name), max_batch);
     }
     return 0;
 }
@@ -496,16 +643,26 @@ int rc_param_read(rc_ctx *ctx, const rc_param *p, float *dst, rc_err *e) {
 int rc_model_init(rc_ctx *ctx, rc_model *m, uint64_t seed, rc_err *e) {
     rc_rng rng;
     rc_rng_seed(&rng, seed, 0x1417);
+    /* RobustBench's and RAMP's WideResNet (wide_resnet.py) draw convolutions from
+     * N(0, 2 / (k * k * out_channels)) and zero the classifier's bias */
+    const int he = m->opts.arch == RC_ARCH_WRN;
     for (int i = 0; i < m->n_params; i++) {
         rc_param *p = &m->params[i];
-        if (p->kind == RC_P_NUM_BATCHES) continue;
+        if (p->kind == RC_P_NUM_BATCHES || p->kind == RC_P_BUFFER) continue;
         float *v = malloc(p->numel * sizeof *v);
         if (!v) return rc_err_set(e, "out of host memory initialising %s", p->name);
         float bound = p->fan_in > 0 ? 1.0f / sqrtf((float)p->fan_in) : 0.0f;
+        const int he_conv = he && p->kind == RC_P_WEIGHT && p->ndim == 4;
+        const double sd = he_conv ? sqrt(2.0 / (p->shape[0] * p->shape[2] * p->shape[3])) : 0;
         for (size_t k = 0; k < p->numel; k++) {
             switch (p->kind) {
             case RC_P_WEIGHT:
-            case RC_P_BIAS: v[k] = (2.0f * rc_rng_uniform(&rng) - 1.0f) * bound; break;
+                v[k] = he_conv ? (float)(sd * rc_rng_normal(&rng))
+                               : (2.0f * rc_rng_uniform(&rng) - 1.0f) * bound;
+                break;
+            case RC_P_BIAS:
+                v[k] = he ? 0.0f : (2.0f * rc_rng_uniform(&rng) - 1.0f) * bound;
+                break;
             case RC_P_BN_WEIGHT:
             case RC_P_RUNNING_VAR: v[k] = 1.0f; break;
             default: v[k] = 0.0f; break;
@@ -583,6 +740,10 @@ int rc_model_forward(rc_ctx *ctx, rc_model *m, int train, int n, rc_err *e) {
             r = rc_add_forward(ctx, numel(in, n), in->val, m->tensors[nd->in2].val, out->val, e);
             break;
         case RC_OP_GAP: r = rc_gap_forward(ctx, n, in->c, in->h * in->w, in->val, out->val, e); break;
+        case RC_OP_NORMALIZE:
+            r = rc_normalize_forward(ctx, n, in->c, in->h * in->w, in->val, m->params[nd->p[0]].val,
+                                     m->params[nd->p[1]].val, out->val, e);
+            break;
         case RC_OP_LINEAR:
             r = rc_linear_forward(ctx, n, in->c * in->h * in->w, out->c, in->val,
                                   m->params[nd->p[0]].val, m->params[nd->p[1]].val, out->val, e);
@@ -676,6 +837,11 @@ int rc_model_backward(rc_ctx *ctx, rc_model *m, int train, int n, int params, in
             break;
         case RC_OP_GAP:
             if (dx) r = rc_gap_backward(ctx, n, in->c, in->h * in->w, out->grad, dx, nd->acc_in, e);
+            break;
+        case RC_OP_NORMALIZE:
+            if (dx)
+                r = rc_normalize_backward(ctx, n, in->c, in->h * in->w, b->val, out->grad, dx,
+                                          nd->acc_in, e);
             break;
         case RC_OP_LINEAR:
             r = rc_linear_backward(ctx, n, in->c * in->h * in->w, out->c, in->val, w->val,

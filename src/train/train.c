@@ -53,12 +53,19 @@ static int append_metrics(const char *dir, const char *line, rc_err *e) {
 }
 
 static void model_opts_from_config(const rc_config *cfg, rc_model_opts *o) {
+    memset(o, 0, sizeof *o);
     o->arch = cfg->model.arch;
     o->activation = cfg->model.activation;
     o->width = cfg->model.width;
+    o->depth = cfg->model.depth;
     o->in_channels = cfg->model.in_channels;
     o->num_classes = cfg->model.num_classes;
     o->input_size = cfg->model.input_size;
+    o->normalize = cfg->model.mean.n > 0;
+    for (int c = 0; c < cfg->model.mean.n; c++) {
+        o->mean[c] = (float)cfg->model.mean.v[c];
+        o->std[c] = (float)cfg->model.std.v[c];
+    }
 }
 
 static int check_data_matches(const rc_config *cfg, const rc_dataset *d, rc_err *e) {
@@ -99,7 +106,8 @@ static int gp_init(rc_ctx *ctx, gp_state *g, const rc_config *cfg, rc_model *m,
     if (!g->tensors || !g->cos) return rc_err_set(e, "out of host memory for gradient projection");
     for (int i = 0; i < m->n_params; i++) {
         const rc_param *p = &m->params[i];
-        if (p->kind == RC_P_NUM_BATCHES) continue; /* copied from the adversarial model */
+        /* num_batches_tracked is copied from the adversarial model; buffers never change */
+        if (p->kind == RC_P_NUM_BATCHES || p->kind == RC_P_BUFFER) continue;
         int state = p->kind == RC_P_RUNNING_MEAN || p->kind == RC_P_RUNNING_VAR;
         g->tensors[g->n_tensors++] = (rc_gp_tensor){p->offset, p->numel, state};
     }
@@ -573,12 +581,16 @@ static int check_memory(run *r, rc_err *e) {
     double need = fixed + per * B, budget = 0.9 * (double)r->ctx->dev.global_mem;
     if (need <= budget) return 0;
     double fits = per > 0 ? (budget - fixed) / per : 0;
-    return rc_err_set(e, "batch size %d (data.batch_size %d, data.eval_batch_size %d) needs about "
-                         "%.1f GiB of device memory for %s with %s, the device has %.1f GiB: the "
-                         "largest batch that fits is about %.0f; lower data.batch_size and "
-                         "data.eval_batch_size",
+    rc_model_opts o;
+    char name[64];
+    model_opts_from_config(cfg, &o);
+    return rc_err_set(e,
+                      "batch size %d (data.batch_size %d, data.eval_batch_size %d) needs about "
+                      "%.1f GiB of device memory for %s with %s, the device has %.1f GiB: the "
+                      "largest batch that fits is about %.0f; lower data.batch_size and "
+                      "data.eval_batch_size",
                       B, cfg->data.batch_size, cfg->data.eval_batch_size, need / (1 << 30),
-                      rc_arch_name(cfg->model.arch), rc_method_name(cfg->method),
+                      rc_model_name(&o, name, sizeof name), rc_method_name(cfg->method),
                       (double)r->ctx->dev.global_mem / (1 << 30), fits > 0 ? fits : 0);
 }
 

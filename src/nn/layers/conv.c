@@ -11,8 +11,12 @@ void rc_conv_shape_init(rc_conv_shape *s, int n, int c, int h, int w, int oc, in
                         int pad) {
     s->n = n, s->c = c, s->h = h, s->w = w;
     s->oc = oc, s->kh = k, s->kw = k, s->stride = stride, s->pad = pad;
-    s->oh = (h + 2 * pad - k) / stride + 1;
-    s->ow = (w + 2 * pad - k) / stride + 1;
+    rc_conv_shape_pad_after(s, 0);
+}
+
+void rc_conv_shape_pad_after(rc_conv_shape *s, int extra) {
+    s->oh = (s->h + 2 * s->pad + extra - s->kh) / s->stride + 1;
+    s->ow = (s->w + 2 * s->pad + extra - s->kw) / s->stride + 1;
 }
 
 void rc_conv_workspace_need(const rc_conv_shape *s, size_t *col, size_t *z) {
