@@ -24,15 +24,19 @@ log() {
 }
 
 # tiny NAME.yaml: $configs/NAME.yaml with a narrow model, 512 training images and 100 evaluation
-# points, written to NAME.yaml here and checked by `ramp-cl check` (resolved copy in
-# NAME.yaml.resolved). Its data path, init and output directory stay as installed: relative
+# points (where it evaluates robustness), written to NAME.yaml here and checked by `ramp-cl
+# check` (resolved copy in NAME.yaml.resolved). Its data path, init and output directory stay as installed: relative
 # paths are taken from the working directory, so runs/ is created here.
 tiny() {
     sed -e '/^  arch: small-cnn/a\  width: 4' \
         -e '/^  train_subset:/d' -e '/^  dataset: fashion-mnist/a\  train_subset: 512' \
         -e 's/^  n: .*/  n: 100/' -e 's/^  final_n: .*/  final_n: 100/' "$configs/$1" >"$1"
     ramp-cl check "$1" >"$1.resolved"
-    for want in '  width: 4' '  train_subset: 512' '  final_n: 100' \
+    # (final_n only where the installed config sets one: the natural warm-up evaluates clean
+    # accuracy only)
+    final_n=
+    grep -q '^  final_n:' "$configs/$1" && final_n='  final_n: 100'
+    for want in '  width: 4' '  train_subset: 512' ${final_n:+"$final_n"} \
         '  path: "/usr/share/datasets/fashion-mnist"'; do
         grep -qx -e "$want" "$1.resolved" || {
             echo "$1: no '$want' in the resolved config:"
