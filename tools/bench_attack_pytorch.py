@@ -50,17 +50,17 @@ import torch
 import torch.nn.functional as F
 
 
-EPS = {  # model -> norm -> radius (the same as `ramp-cl bench`): small-cnn's, else CIFAR-10's
-    name: ({"Linf": 0.1, "L2": 1.5, "L1": 10.0} if name == "small-cnn" else
-           {"Linf": 8.0 / 255, "L2": 0.5, "L1": 12.0}) for name in MODELS
-}
-
 NORMS = ("Linf", "L2", "L1")
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # The reference models (make_fixtures, as mf), the model table and the benchmark header: one copy.
 from bench_pytorch import DEFAULT_MODELS, MODELS, mf, print_machine, torch_setup  # noqa: E402
+
+EPS = {  # model -> norm -> radius (the same as `ramp-cl bench`): small-cnn's, else CIFAR-10's
+    name: ({"Linf": 0.1, "L2": 1.5, "L1": 10.0} if name == "small-cnn" else
+           {"Linf": 8.0 / 255, "L2": 0.5, "L1": 12.0}) for name in MODELS
+}
 
 
 # --------------------------------------------------------------------------------------------

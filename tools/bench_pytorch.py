@@ -27,7 +27,6 @@ activations, pooling, loss and the optimiser are not counted), divided by the me
 """
 
 import argparse
-import importlib.util
 import os
 import platform
 import statistics
@@ -38,15 +37,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-# The model definitions: tests/fixtures/make_fixtures.py in the source tree; an installed copy
-# (the Debian package's /usr/share/ramp-cl/tools) has it beside this script.
-_fixtures = os.path.join(HERE, "make_fixtures.py")
-if not os.path.exists(_fixtures):
-    _fixtures = os.path.join(HERE, "..", "tests", "fixtures", "make_fixtures.py")
-_spec = importlib.util.spec_from_file_location("make_fixtures", _fixtures)
-mf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mf)
+from convert_checkpoint import reference_models  # noqa: E402 (beside this script)
+
+mf = reference_models()
 
 MODELS = {
     # name: (arch, activation, width, in_channels, num_classes, input_size, depth), as ramp-cl bench

@@ -222,9 +222,12 @@ def load_state_dict(path, trust_pickle):
 
 
 def reference_models():
-    """tests/fixtures/make_fixtures.py: the PyTorch definitions of ramp-cl's models."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures",
-                        "make_fixtures.py")
+    """tests/fixtures/make_fixtures.py: the PyTorch definitions of ramp-cl's models (beside this
+    script in an installed copy, as the Debian package's /usr/share/ramp-cl/tools)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "make_fixtures.py")
+    if not os.path.exists(path):
+        path = os.path.join(here, "..", "tests", "fixtures", "make_fixtures.py")
     if not os.path.exists(path):
         raise Error("needs %s (the model definitions of the ramp-cl source tree)" % path)
     spec = importlib.util.spec_from_file_location("make_fixtures", path)
