@@ -186,9 +186,9 @@ static inline float sq_new_part(__global const float *x, __global const float *x
 #if RC_GPU
 #define SQ_SUM(out, part)                                                                         \
     do {                                                                                          \
-        for (int v = get_local_id(0); v < RC_LANES; v += get_local_size(0)) {                     \
-            const int k0 = v, stride = RC_LANES;                                                  \
-            lanes[v] = (part);                                                                    \
+        for (int lane = get_local_id(0); lane < RC_LANES; lane += get_local_size(0)) {            \
+            const int k0 = lane, stride = RC_LANES;                                               \
+            lanes[lane] = (part);                                                                 \
         }                                                                                         \
         (out) = wg_tree_sum(lanes);                                                               \
     } while (0)

@@ -3,10 +3,10 @@
 #ifndef RAMP_ATTACKUTIL_H
 #define RAMP_ATTACKUTIL_H
 
-#include "testutil.h"
 #include "ramp/dataset.h"
 #include "ramp/model.h"
 #include "ramp/safetensors.h"
+#include "testutil.h"
 
 /* small-cnn (width 8) with the PyTorch fixture's weights and its 4 inputs */
 static inline void fixture_model(rc_ctx *ctx, rc_model *m, float *x, int32_t *y) {
@@ -48,15 +48,17 @@ static inline double lp_dist(rc_norm norm, const float *a, const float *b, int d
 }
 
 static inline void check_feasible(const char *what, rc_norm norm, float eps, const float *x,
-                           const float *adv, int n, int d) {
+                                  const float *adv, int n, int d) {
     for (int i = 0; i < n; i++) {
         double dist = lp_dist(norm, adv + (size_t)i * d, x + (size_t)i * d, d);
         ck_assert_msg(dist <= eps * (1 + 1e-5) + 1e-6, "%s %s sample %d: distance %.7g > eps %g",
                       what, rc_norm_name(norm), i, dist, eps);
         for (int j = 0; j < d; j++) {
             float v = adv[(size_t)i * d + j];
-            ck_assert_msg(v >= 0.0f && v <= 1.0f, "%s %s sample %d: coordinate %d = %g outside "
-                          "[0,1]", what, rc_norm_name(norm), i, j, v);
+            ck_assert_msg(v >= 0.0f && v <= 1.0f,
+                          "%s %s sample %d: coordinate %d = %g outside "
+                          "[0,1]",
+                          what, rc_norm_name(norm), i, j, v);
         }
     }
 }
@@ -85,10 +87,10 @@ static inline void make_dataset(rc_dataset *d, int n, int c, int h, int k, const
  * with margin 2.4, and becomes class 1 only when all four exceed 0.5 (Q_i = 3), e.g. at +0.1.
  * Away from the ramps every ReLU on the path is off or saturated: the input gradient of every
  * loss is exactly zero, the stand-in for a quantising (gradient-masking) defence. */
-#define MASK_SIZE 8
-#define MASK_D (MASK_SIZE * MASK_SIZE)
+#define MASK_SIZE   8
+#define MASK_D      (MASK_SIZE * MASK_SIZE)
 #define MASK_LEVELS 8
-#define MASK_PIXEL (105.0f / 255.0f)
+#define MASK_PIXEL  (105.0f / 255.0f)
 
 static inline void masked_model(rc_ctx *ctx, rc_model *m, int batch) {
     rc_model_opts o;
@@ -128,8 +130,8 @@ static inline void masked_points(float *x, int32_t *y, int n, unsigned seed) {
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < MASK_D; j++) {
             const int r = j / MASK_SIZE, c = j % MASK_SIZE;
-            x[i * MASK_D + j] = (r % 4 == 0 && c % 4 == 0) ? MASK_PIXEL
-                                                           : (float)(lcg(&seed) >> 24) / 255.0f;
+            x[i * MASK_D + j] =
+                (r % 4 == 0 && c % 4 == 0) ? MASK_PIXEL : (float)(lcg(&seed) >> 24) / 255.0f;
         }
         y[i] = 0;
     }

@@ -62,8 +62,8 @@ START_TEST(points_stay_in_ball_and_box_and_margins_never_rise) {
     upload_bytes(&ctx, sq.labels, y, sizeof y);
     static const float eps[3] = {0.1f, 1.5f, 10.0f};
     for (int t = 0; t < 3; t++) {
-        rc_square_opts o = {.norm = NORMS[t], .eps = eps[t], .n_queries = 60, .p_init = 0.8f,
-                            .key = 11};
+        rc_square_opts o = {
+            .norm = NORMS[t], .eps = eps[t], .n_queries = 60, .p_init = 0.8f, .key = 11};
         float prev[4], mg[4], fresh[4];
         ck_assert_msg(rc_square_init(&ctx, &sq, &m, &o, 4, &e) == 0, "%s", e.msg);
         download(&ctx, sq.margin, prev, 4);
@@ -114,8 +114,8 @@ START_TEST(results_do_not_depend_on_the_group_size) {
         upload(&ctx, sq.x, x, 4 * 784);
         upload_bytes(&ctx, sq.labels, y, sizeof y);
         for (int t = 0; t < 3; t++) {
-            rc_square_opts o = {.norm = NORMS[t], .eps = eps[t], .n_queries = 20, .p_init = 0.8f,
-                                .key = 5};
+            rc_square_opts o = {
+                .norm = NORMS[t], .eps = eps[t], .n_queries = 20, .p_init = 0.8f, .key = 5};
             ck_assert_msg(rc_square_init(&ctx, &sq, &m, &o, 4, &e) == 0, "%s", e.msg);
             for (int it = 0; it < o.n_queries; it++)
                 ck_assert_msg(rc_square_step(&ctx, &sq, &m, &o, 4, it, &e) == 0, "%s", e.msg);
@@ -170,8 +170,8 @@ START_TEST(breaks_a_masked_gradient_model) {
     for (int n = 0; n < 3; n++) {
         upload(&ctx, sq.x, x, MN * MASK_D);
         upload_bytes(&ctx, sq.labels, y, sizeof y);
-        rc_square_opts o = {.norm = NORMS[n], .eps = eps[n], .n_queries = 1000, .p_init = 0.8f,
-                            .key = 7};
+        rc_square_opts o = {
+            .norm = NORMS[n], .eps = eps[n], .n_queries = 1000, .p_init = 0.8f, .key = 7};
         unsigned char broken[MN];
         ck_assert_msg(rc_square_run(&ctx, &sq, &m, &o, MN, broken, &e) == 0, "%s", e.msg);
         for (int i = 0; i < MN; i++)
@@ -181,8 +181,8 @@ START_TEST(breaks_a_masked_gradient_model) {
         o.eps = n == 0 ? 0.08f : n == 1 ? 0.17f : 0.34f;
         ck_assert_msg(rc_square_run(&ctx, &sq, &m, &o, MN, broken, &e) == 0, "%s", e.msg);
         for (int i = 0; i < MN; i++)
-            ck_assert_msg(!broken[i], "%s eps %g: point %d broken", rc_norm_name(NORMS[n]),
-                          o.eps, i);
+            ck_assert_msg(!broken[i], "%s eps %g: point %d broken", rc_norm_name(NORMS[n]), o.eps,
+                          i);
     }
     rc_square_free(&sq);
     rc_model_free(&m);

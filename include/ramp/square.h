@@ -20,9 +20,9 @@
 typedef struct rc_square_opts {
     rc_norm norm;
     float eps;
-    int n_queries;  /* AutoAttack: 5000 */
-    float p_init;   /* AutoAttack: 0.8 */
-    uint64_t key;   /* with each point's id, seeds all its draws */
+    int n_queries; /* AutoAttack: 5000 */
+    float p_init;  /* AutoAttack: 0.8 */
+    uint64_t key;  /* with each point's id, seeds all its draws */
 } rc_square_opts;
 
 /* Device state for up to B points of c x h x w (square images, h >= 5 for l_2 and l_1). The
@@ -55,8 +55,8 @@ int rc_square_init(rc_ctx *ctx, rc_square *sq, rc_model *m, const rc_square_opts
 
 /* Query `it`: one candidate per slot; a slot still to fool (margin > 0) keeps it if its margin
  * is lower. Slots already fooled are left as they are. */
-int rc_square_step(rc_ctx *ctx, rc_square *sq, rc_model *m, const rc_square_opts *o, int n,
-                   int it, rc_err *e);
+int rc_square_step(rc_ctx *ctx, rc_square *sq, rc_model *m, const rc_square_opts *o, int n, int it,
+                   rc_err *e);
 
 /* The whole attack on the first n slots: init, then up to n_queries queries, stopping when every
  * point is fooled; fooled points leave the batch (which the device compacts) every few queries.

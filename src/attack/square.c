@@ -7,15 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FILE_SQ "square.cl"
+#define FILE_SQ        "square.cl"
 #define SQUARE_BUFFERS 10
 
 static void square_buffers(rc_square *sq, rc_buffer_spec t[SQUARE_BUFFERS]) {
     const size_t big = (size_t)sq->B * sq->d * sizeof(float), small = (size_t)sq->B * 4;
     const rc_buffer_spec all[] = {
-        {&sq->x, big, "square clean batch"},      {&sq->labels, small, "square labels"},
-        {&sq->ids, small, "square point ids"},    {&sq->x_best, big, "square best points"},
-        {&sq->margin, small, "square margins"},   {&sq->correct, small, "square correctness"},
+        {&sq->x, big, "square clean batch"},
+        {&sq->labels, small, "square labels"},
+        {&sq->ids, small, "square point ids"},
+        {&sq->x_best, big, "square best points"},
+        {&sq->margin, small, "square margins"},
+        {&sq->correct, small, "square correctness"},
         {&sq->delta, big, "square perturbation"},
         {&sq->coef, small * 2 * (size_t)sq->c, "square window scales"},
         {&sq->eta, 2 * (size_t)sq->h * sq->h * sizeof(float), "square window pattern"},
@@ -28,8 +31,10 @@ static void square_buffers(rc_square *sq, rc_buffer_spec t[SQUARE_BUFFERS]) {
 int rc_square_alloc(rc_ctx *ctx, rc_square *sq, int B, int c, int h, int w, rc_err *e) {
     memset(sq, 0, sizeof *sq);
     if (B < 1 || c < 1 || c > 255 || h < 1 || w != h)
-        return rc_err_set(e, "Square attack: unsupported shape %d x %d x %d x %d (square images "
-                             "of at most 255 channels)", B, c, h, w);
+        return rc_err_set(e,
+                          "Square attack: unsupported shape %d x %d x %d x %d (square images "
+                          "of at most 255 channels)",
+                          B, c, h, w);
     sq->B = B, sq->c = c, sq->h = h, sq->w = w, sq->d = c * h * w;
     rc_buffer_spec t[SQUARE_BUFFERS];
     square_buffers(sq, t);
@@ -72,11 +77,13 @@ static void eta_rectangles(double *p, int stride, int rows, int cols, int l1) {
     for (int k = 0; k < n; k++, r0--, c0--) {
         double v = 1.0 / pow(k + 1, l1 ? 4 : 2);
         for (int r = r0 > 0 ? r0 : 0; r < r0 + 2 * k + 1 && r < rows; r++)
-            for (int c = c0 > 0 ? c0 : 0; c < c0 + 2 * k + 1 && c < cols; c++) p[r * stride + c] += v;
+            for (int c = c0 > 0 ? c0 : 0; c < c0 + 2 * k + 1 && c < cols; c++)
+                p[r * stride + c] += v;
     }
     double t = 0;
     for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) t += l1 ? fabs(p[r * stride + c]) : p[r * stride + c] * p[r * stride + c];
+        for (int c = 0; c < cols; c++)
+            t += l1 ? fabs(p[r * stride + c]) : p[r * stride + c] * p[r * stride + c];
     t = l1 ? t : sqrt(t);
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) p[r * stride + c] /= t;
@@ -107,8 +114,8 @@ static int upload_eta(rc_ctx *ctx, rc_square *sq, rc_norm norm, int s, rc_err *e
             f[r * s + c] = (float)(p[r * s + c] / t);
             f[s * s + c * s + r] = f[r * s + c];
         }
-    int ret = rc_buffer_write(ctx, sq->eta, 0, sizeof(float) * 2 * s * s, f,
-                              "square window pattern", e);
+    int ret =
+        rc_buffer_write(ctx, sq->eta, 0, sizeof(float) * 2 * s * s, f, "square window pattern", e);
     free(p), free(f);
     if (!ret) sq->eta_s = s, sq->eta_norm = norm;
     return ret;
@@ -131,11 +138,13 @@ static int check_n(const rc_square *sq, const rc_model *m, const rc_square_opts 
         return rc_err_set(e, "Square attack: %d points, but buffers hold %d (model batch %d)", n,
                           sq->B, m->max_batch);
     if (m->opts.in_channels * m->opts.input_size * m->opts.input_size != sq->d)
-        return rc_err_set(e, "Square attack: the model's input is not %d x %d x %d", sq->c,
-                          sq->h, sq->w);
+        return rc_err_set(e, "Square attack: the model's input is not %d x %d x %d", sq->c, sq->h,
+                          sq->w);
     if (o->norm != RC_NORM_LINF && sq->h < 5)
-        return rc_err_set(e, "Square attack: l_2 and l_1 need images of at least 5 x 5 (the "
-                             "initial grid has h/5-pixel cells), not %d x %d", sq->h, sq->w);
+        return rc_err_set(e,
+                          "Square attack: l_2 and l_1 need images of at least 5 x 5 (the "
+                          "initial grid has h/5-pixel cells), not %d x %d",
+                          sq->h, sq->w);
     return 0;
 }
 
@@ -160,9 +169,9 @@ int rc_square_init(rc_ctx *ctx, rc_square *sq, rc_model *m, const rc_square_opts
     } else {
         float rad = l1_radius(o);
         r = upload_eta(ctx, sq, o->norm, s0, e) ||
-            RC_LAUNCH(ctx, FILE_SQ, "square_init_lp", 1, &items, e, RC_ARG(sq->ids),
-                      RC_ARG(o->key), RC_ARG(sq->eta), RC_ARG(s0), RC_ARG(sq->delta), RC_ARG(n),
-                      RC_ARG(d), RC_ARG(sq->h), RC_ARG(sq->w), RC_ARG(C)) ||
+            RC_LAUNCH(ctx, FILE_SQ, "square_init_lp", 1, &items, e, RC_ARG(sq->ids), RC_ARG(o->key),
+                      RC_ARG(sq->eta), RC_ARG(s0), RC_ARG(sq->delta), RC_ARG(n), RC_ARG(d),
+                      RC_ARG(sq->h), RC_ARG(sq->w), RC_ARG(C)) ||
             (o->norm == RC_NORM_L2
                  ? RC_LAUNCH_EACH(ctx, FILE_SQ, "square_l2_finish", 1, (size_t[]){(size_t)n}, e,
                                   RC_ARG(sq->x), RC_ARG(sq->delta), RC_ARG(o->eps),
@@ -170,13 +179,14 @@ int rc_square_init(rc_ctx *ctx, rc_square *sq, rc_model *m, const rc_square_opts
                  : rc_attack_l1_project_point(ctx, n, d, sq->x, sq->delta, rad, &sq->scratch,
                                               sq->x_best, e));
     }
-    return r || rc_buffer_copy(ctx, sq->x_best, rc_model_input(m), (size_t)n * d * 4,
-                               "square initial point", e) ||
+    return r ||
+           rc_buffer_copy(ctx, sq->x_best, rc_model_input(m), (size_t)n * d * 4,
+                          "square initial point", e) ||
            query(ctx, sq, m, n, e);
 }
 
-int rc_square_step(rc_ctx *ctx, rc_square *sq, rc_model *m, const rc_square_opts *o, int n,
-                   int it, rc_err *e) {
+int rc_square_step(rc_ctx *ctx, rc_square *sq, rc_model *m, const rc_square_opts *o, int n, int it,
+                   rc_err *e) {
     if (check_n(sq, m, o, n, e)) return -1;
     const int d = sq->d, C = rc_attack_chunks(ctx, d), s = rc_square_window(o, it, sq->h);
     const cl_uint iter = (cl_uint)it;
@@ -201,8 +211,7 @@ int rc_square_step(rc_ctx *ctx, rc_square *sq, rc_model *m, const rc_square_opts
                       RC_ARG(sq->x_best), RC_ARG(sq->ids), RC_ARG(o->key), RC_ARG(iter),
                       RC_ARG(sq->eta), RC_ARG(s), RC_ARG(sq->coef), RC_ARG(sq->delta), RC_ARG(n),
                       RC_ARG(sq->c), RC_ARG(sq->h), RC_ARG(sq->w), RC_ARG(C)) ||
-            (l1 ? rc_attack_l1_project_point(ctx, n, d, sq->x, sq->delta, rad, &sq->scratch, in,
-                                             e)
+            (l1 ? rc_attack_l1_project_point(ctx, n, d, sq->x, sq->delta, rad, &sq->scratch, in, e)
                 : RC_LAUNCH_EACH(ctx, FILE_SQ, "square_l2_finish", 1, (size_t[]){(size_t)n}, e,
                                  RC_ARG(sq->x), RC_ARG(sq->delta), RC_ARG(o->eps), RC_ARG(in),
                                  RC_ARG(n), RC_ARG(d)));
@@ -220,8 +229,8 @@ static int gather(rc_ctx *ctx, rc_square *sq, cl_mem buf, int row, int n, rc_err
 
 /* Read the live slots' outcomes: fooled points are settled in broken[] and leave the batch.
  * Returns the points still to fool (the slots' order kept), -1 on failure. */
-static int settle(rc_ctx *ctx, rc_square *sq, int live, int *slot_id, float *margin,
-                  float *correct, int *keep, unsigned char *broken, rc_err *e) {
+static int settle(rc_ctx *ctx, rc_square *sq, int live, int *slot_id, float *margin, float *correct,
+                  int *keep, unsigned char *broken, rc_err *e) {
     if (rc_buffer_read(ctx, sq->margin, 0, (size_t)live * 4, margin, "square margins", e) ||
         rc_buffer_read(ctx, sq->correct, 0, (size_t)live * 4, correct, "square correctness", e))
         return -1;
