@@ -4,6 +4,7 @@
  * input gradient is exactly zero (gradient masking), which gives APGD nothing, is broken. */
 #include "attackutil.h"
 #include "ramp/apgd.h"
+#include "ramp/eval.h"
 #include "ramp/square.h"
 
 #include <math.h>
@@ -190,6 +191,47 @@ START_TEST(breaks_a_masked_gradient_model) {
 }
 END_TEST
 
+/* The protocols on the masked model: full (APGD-CE and APGD-T with random starts) leaves every
+ * point robust, standard breaks all of them, and its table credits Square. */
+START_TEST(standard_protocol_breaks_what_full_cannot) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    rc_model m;
+    masked_model(&ctx, &m, MN);
+    float x[MN * MASK_D];
+    int32_t y[MN];
+    masked_points(x, y, MN, 9);
+    rc_dataset d;
+    make_dataset(&d, MN, 1, MASK_SIZE, 10, x, y);
+    rc_threat th[3] = {{.norm = RC_NORM_LINF, .eps = 0.1, .eval_eps = 0.1},
+                       {.norm = RC_NORM_L2, .eps = 0.5, .eval_eps = 0.5},
+                       {.norm = RC_NORM_L1, .eps = 1.0, .eval_eps = 1.0}};
+    rc_eval_report r;
+    rc_err e;
+    ck_assert_msg(rc_eval_robust(&ctx, &m, &d, MN, th, 3, RC_PROTOCOL_FULL, 0, MN,
+                                 RC_PROGRESS_QUIET, &r, &e) == 0, "%s", e.msg);
+    ck_assert_double_eq(r.clean_acc, 1.0);
+    for (int t = 0; t < 3; t++)
+        ck_assert_msg(r.acc[t] == 1.0, "full, %s: robust accuracy %g", rc_norm_name(th[t].norm),
+                      r.acc[t]);
+    rc_eval_report_free(&r);
+    ck_assert_msg(rc_eval_robust(&ctx, &m, &d, MN, th, 3, RC_PROTOCOL_STANDARD, 0, MN,
+                                 RC_PROGRESS_QUIET, &r, &e) == 0, "%s", e.msg);
+    for (int t = 0; t < 3; t++) {
+        ck_assert_msg(r.acc[t] == 0.0, "standard, %s: robust accuracy %g",
+                      rc_norm_name(th[t].norm), r.acc[t]);
+        ck_assert_int_eq(r.broken_by[t][RC_ATTACK_SQUARE], MN);
+        ck_assert_int_eq(r.broken_by[t][RC_ATTACK_APGD_CE] + r.broken_by[t][RC_ATTACK_APGD_T] +
+                             r.broken_by[t][RC_ATTACK_FAB_T], 0);
+    }
+    ck_assert_double_eq(r.union_acc, 0.0);
+    rc_eval_report_free(&r);
+    rc_dataset_free(&d);
+    rc_model_free(&m);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("square");
     TCase *tc = tcase_create("square");
@@ -198,6 +240,7 @@ int main(void) {
     tcase_add_test(tc, points_stay_in_ball_and_box_and_margins_never_rise);
     tcase_add_test(tc, results_do_not_depend_on_the_group_size);
     tcase_add_test(tc, breaks_a_masked_gradient_model);
+    tcase_add_test(tc, standard_protocol_breaks_what_full_cannot);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -170,7 +170,19 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     # robust evaluation of a checkpoint: the table and the per-point JSON
     expect eval-fast 0 'Clean .*Union' -- "$RAMP_CL" eval "$tmp/pair.yaml" \
         --checkpoint "$run/model.safetensors" --protocol fast --n 20
+    cp "$tmp/out" "$tmp/fast.out"
+    expect eval-fast-bound 0 'fast protocol: APGD-CE only, an upper bound' -- cat "$tmp/fast.out"
+    expect eval-fast-command 0 '^  ramp-cl eval .* --protocol standard --n 20$' -- cat "$tmp/fast.out"
     expect eval-json 0 '"points": {' -- cat "$tmp/run-pair/eval-fast.json"
+    # AutoAttack's standard version: on the natural model nothing survives (the union, the last
+    # column, is 0), and each attack's count is reported
+    expect eval-standard 0 '^square ' -- "$RAMP_CL" eval "$tmp/pair.yaml" \
+        --checkpoint "$run/model.safetensors" --protocol standard --n 20
+    cp "$tmp/out" "$tmp/standard.out"
+    expect eval-standard-union 0 '%  *0\.00%$' -- cat "$tmp/standard.out"
+    expect eval-standard-json 0 '"square": {"broken": ' -- cat "$tmp/run-pair/eval-standard.json"
+    expect bad-protocol 2 'must be fast, full or standard' -- "$RAMP_CL" eval "$tmp/pair.yaml" \
+        --protocol strong
     # the training run's curves and the evaluation's bars in one SVG
     expect plot 0 "wrote $tmp/plot.svg" -- "$RAMP_CL" plot "$run" "$tmp/run-pair" -o "$tmp/plot.svg"
     expect plot-svg 0 '>run-tiny</tspan>' -- cat "$tmp/plot.svg"
