@@ -62,7 +62,9 @@ __kernel void ce_accumulate(__global const float *loss, __global const float *co
 
 /* Attack losses, per sample, with the gradient of their SUM (attacks ascend sum_i loss_i):
  * kind 0 = cross-entropy, 1 = DLR, 2 = targeted DLR (target class in targets[n]), the losses of
- * the reference's APGD (auto-attack, autopgd_base.py: dlr_loss and dlr_loss_targeted).
+ * the reference's APGD (auto-attack, autopgd_base.py: dlr_loss and dlr_loss_targeted); kind 3 =
+ * the logit difference z_t - z_y of targeted FAB (fab_pt.py,
+ * get_diff_logits_grads_batch_targeted).
  * correct[n] = (argmax z == y), first maximum wins. One work-item per sample on both classes: no
  * sum over the batch, and the top-4 search is a few passes over a row. */
 __kernel void attack_loss(__global const float *z, __global const int *labels,
@@ -101,6 +103,10 @@ __kernel void attack_loss(__global const float *z, __global const int *labels,
         drow[m] += 1.0f / den;
         drow[top[0]] += num / (den * den);
         drow[top[2]] -= num / (den * den);
+    } else if (kind == 3) {
+        loss[n] = row[targets[n]] - row[y];
+        drow[targets[n]] += 1.0f;
+        drow[y] -= 1.0f;
     } else {
         /* targeted DLR = -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12) */
         const int t = targets[n];

@@ -2,66 +2,12 @@
  * in [0,1]), monotonicity (the best loss never falls below the clean loss; robust accuracy does
  * not increase with eps), optimality on a linear classifier where the best l_inf, l_2 and l_1
  * attacks have closed forms, and chance accuracy for an untrained model. */
-#include "testutil.h"
+#include "attackutil.h"
 #include "ramp/apgd.h"
 #include "ramp/eval.h"
-#include "ramp/safetensors.h"
 
 #include <math.h>
 #include <sys/stat.h>
-
-/* small-cnn (width 8) with the PyTorch fixture's weights and its 4 inputs */
-static void fixture_model(rc_ctx *ctx, rc_model *m, float *x, int32_t *y) {
-    char path[1024];
-    rc_st_file f;
-    rc_err e;
-    ck_assert_msg(rc_st_open(&f, fixture_path("small-cnn.safetensors", path, sizeof path), &e) == 0,
-                  "%s", e.msg);
-    rc_model_opts o;
-    rc_model_opts_default(&o, RC_ARCH_SMALL_CNN, 1, 28);
-    o.width = 8;
-    ck_assert_msg(rc_model_create(ctx, m, &o, 4, &e) == 0, "%s", e.msg);
-    for (int i = 0; i < m->n_params; i++) {
-        rc_param *p = &m->params[i];
-        if (p->kind == RC_P_NUM_BATCHES) continue;
-        char key[160];
-        snprintf(key, sizeof key, "after.%s", p->name);
-        int64_t shape[4];
-        for (int dd = 0; dd < p->ndim; dd++) shape[dd] = p->shape[dd];
-        float *v = malloc(p->numel * 4);
-        ck_assert_msg(rc_st_get_f32(&f, key, p->ndim, shape, v, &e) == 0, "%s", e.msg);
-        ck_assert(rc_param_write(ctx, p, v, &e) == 0);
-        free(v);
-    }
-    int64_t xs[4] = {4, 1, 28, 28}, ys[1] = {4}, y64[4];
-    ck_assert(rc_st_get_f32(&f, "input.x", 4, xs, x, &e) == 0);
-    ck_assert(rc_st_get_i64(&f, "input.y", 1, ys, y64, &e) == 0);
-    for (int i = 0; i < 4; i++) y[i] = (int32_t)y64[i];
-    rc_st_close(&f);
-}
-
-static double lp_dist(rc_norm norm, const float *a, const float *b, int d) {
-    double s = 0;
-    for (int j = 0; j < d; j++) {
-        double t = fabs((double)a[j] - b[j]);
-        s = norm == RC_NORM_LINF ? fmax(s, t) : norm == RC_NORM_L2 ? s + t * t : s + t;
-    }
-    return norm == RC_NORM_L2 ? sqrt(s) : s;
-}
-
-static void check_feasible(const char *what, rc_norm norm, float eps, const float *x,
-                           const float *adv, int n, int d) {
-    for (int i = 0; i < n; i++) {
-        double dist = lp_dist(norm, adv + (size_t)i * d, x + (size_t)i * d, d);
-        ck_assert_msg(dist <= eps * (1 + 1e-5) + 1e-6, "%s %s sample %d: distance %.7g > eps %g",
-                      what, rc_norm_name(norm), i, dist, eps);
-        for (int j = 0; j < d; j++) {
-            float v = adv[(size_t)i * d + j];
-            ck_assert_msg(v >= 0.0f && v <= 1.0f, "%s %s sample %d: coordinate %d = %g outside "
-                          "[0,1]", what, rc_norm_name(norm), i, j, v);
-        }
-    }
-}
 
 START_TEST(adversarial_examples_stay_in_ball_and_box) {
     rc_ctx ctx;
@@ -257,17 +203,6 @@ START_TEST(results_do_not_depend_on_the_group_size) {
 }
 END_TEST
 
-/* A dataset of n random points in [0,1] with the given labels, as the evaluation reads it. */
-static void make_dataset(rc_dataset *d, int n, const float *x, const int32_t *y) {
-    memset(d, 0, sizeof *d);
-    d->n = (uint32_t)n, d->c = 1, d->h = 4, d->w = 4, d->num_classes = 2;
-    d->pixels = malloc((size_t)n * LD);
-    d->labels = malloc((size_t)n);
-    for (int i = 0; i < n * LD; i++) d->pixels[i] = (uint8_t)lrintf(x[i] * 255.0f);
-    for (int i = 0; i < n; i++) d->labels[i] = (uint8_t)y[i];
-    snprintf(d->name, sizeof d->name, "generated");
-}
-
 START_TEST(robust_accuracy_does_not_increase_with_eps) {
     rc_ctx ctx;
     test_open_ctx(&ctx);
@@ -276,7 +211,7 @@ START_TEST(robust_accuracy_does_not_increase_with_eps) {
     make_linear(&ctx, &m, &c, 7);
     /* labels from the quantised pixels the evaluation will see */
     rc_dataset d;
-    make_dataset(&d, LN, c.x, c.y);
+    make_dataset(&d, LN, 1, 4, 2, c.x, c.y);
     for (int i = 0; i < LN * LD; i++) c.x[i] = d.pixels[i] / 255.0f;
     for (int i = 0; i < LN; i++)
         d.labels[i] = (uint8_t)(margin(&c, i, c.x + i * LD) >= 0 ? c.y[i] : 1 - c.y[i]);

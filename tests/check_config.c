@@ -1025,6 +1025,7 @@ START_TEST(names_and_threat_lookup) {
     ck_assert_str_eq(rc_param_groups_name(RC_PARAM_GROUPS_SPLIT), "split");
     ck_assert_str_eq(rc_schedule_kind_name(RC_SCHEDULE_SUPERCONVERGE), "superconverge");
     ck_assert_str_eq(rc_final_protocol_name(RC_FINAL_NONE), "none");
+    ck_assert_str_eq(rc_final_protocol_name(RC_FINAL_STANDARD), "standard");
     ck_assert_str_eq(rc_method_name((rc_method)99), "invalid");
     rc_config c;
     rc_config_defaults(&c);

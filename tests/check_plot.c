@@ -420,7 +420,7 @@ START_TEST(one_epoch_nan_and_odd_names) {
     ck_assert_int_eq(count(&d, "circle", "1", "data-series", "train_loss"), 3);
     ck_assert(text_contains(&d, "2 non-finite values (NaN, inf) not drawn"));
     /* no evaluation anywhere: the panels say so */
-    ck_assert(text_contains(&d, "no run has eval-full.json or eval-fast.json"));
+    ck_assert(text_contains(&d, "no run has eval-standard.json, eval-full.json or eval-fast.json"));
     ck_assert(text_contains(&d, "no in-training evaluation"));
     ck_assert_int_eq(count(&d, "rect", NULL, "data-group", "clean"), 0);
     doc_free(&d);
@@ -516,7 +516,8 @@ START_TEST(malformed_inputs_name_file_and_line) {
     expect_plot_fails(missing, "run directory ", "no-such-run: No such file or directory");
     char empty[600];
     make_dir(empty, sizeof empty, dir, "empty");
-    expect_plot_fails(empty, "empty holds no metrics.jsonl, eval-full.json or eval-fast.json", "");
+    expect_plot_fails(empty, "empty holds no metrics.jsonl, eval-standard.json, eval-full.json or "
+                             "eval-fast.json", "");
 }
 END_TEST
 
@@ -684,6 +685,36 @@ START_TEST(eval_report_keeps_an_odd_checkpoint_path) {
 }
 END_TEST
 
+/* A standard-protocol report carries each attack's count, and plot prefers it to the run's
+ * eval-full.json. */
+START_TEST(standard_report_counts_attacks_and_is_preferred) {
+    char dir[512], path[700];
+    test_tmpdir(dir, sizeof dir, "plot");
+    write_run_a(dir); /* with eval-full.json, union 45.50 */
+    snprintf(path, sizeof path, "%s/eval-standard.json", dir);
+    unsigned char clean[4] = {1, 1, 1, 0}, robust[4] = {1, 0, 0, 0};
+    rc_eval_report r = {.protocol = RC_PROTOCOL_STANDARD, .n = 4, .n_norms = 1,
+                        .norms = {RC_NORM_L2}, .eps = {0.5}, .clean = clean, .robust = {robust},
+                        .clean_acc = 0.75, .acc = {0.25}, .union_acc = 0.25, .seconds = 2,
+                        .broken_by = {{1, 0, 0, 1}}, .attack_seconds = {{0.5, 0.25, 1, 0.25}}};
+    rc_err e;
+    ck_assert_msg(rc_eval_write_json(&r, "m.safetensors", path, &e) == 0, "%s", e.msg);
+    char *text = read_file(path, NULL);
+    ck_assert_msg(strstr(text, "\"attacks\": {\"apgd-ce\": {\"broken\": 1, \"seconds\": 0.500}, "
+                               "\"apgd-t\": {\"broken\": 0, \"seconds\": 0.250}, \"fab-t\": "
+                               "{\"broken\": 0, \"seconds\": 1.000}, \"square\": {\"broken\": 1, "
+                               "\"seconds\": 0.250}}"),
+                  "%s", text);
+    free(text);
+    rc_run_log log;
+    ck_assert_msg(rc_run_log_load(&log, dir, &e) == 0, "%s", e.msg);
+    ck_assert_str_eq(log.eval.file, "eval-standard.json");
+    ck_assert_str_eq(log.eval.protocol, "standard");
+    ck_assert_double_eq_tol(log.eval.union_acc, 0.25, 1e-6);
+    rc_run_log_free(&log);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("plot");
     TCase *tc = tcase_create("plot");
@@ -696,6 +727,7 @@ int main(void) {
     tcase_add_test(tc, rsvg_convert_renders_the_svg);
     tcase_add_test(tc, json_strings_round_trip_through_writer_and_reader);
     tcase_add_test(tc, eval_report_keeps_an_odd_checkpoint_path);
+    tcase_add_test(tc, standard_report_counts_attacks_and_is_preferred);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -290,6 +290,9 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     # run's own model; another checkpoint's report is named after it and leaves that one alone
     sed "s|$tmp/run-pair|$run|" "$tmp/pair.yaml" >"$tmp/eval-own.yaml"
     expect eval-fast 0 'Clean .*Union' -- "$RAMP_CL" eval "$tmp/eval-own.yaml" --protocol fast --n 20
+    cp "$tmp/out" "$tmp/fast.out"
+    expect eval-fast-bound 0 'fast protocol: APGD-CE only, an upper bound' -- cat "$tmp/fast.out"
+    expect eval-fast-command 0 '^  ramp-cl eval .* --protocol standard --n 20$' -- cat "$tmp/fast.out"
     expect eval-json 0 '"points": {' -- cat "$run/eval-fast.json"
     cp "$run/eval-fast.json" "$tmp/own-report.json"
     expect eval-other 0 "outcomes in $run/eval-fast-${tmp##*/}-uninterrupted.json" -- \
@@ -298,6 +301,15 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     expect eval-other-keeps-own 0 '^same$' -- sh -c "cmp '$run/eval-fast.json' '$tmp/own-report.json' && echo same"
     expect eval-n-too-many 1 '--n 999999: fashion-mnist-test has 10000 points' -- \
         "$RAMP_CL" eval "$tmp/eval-own.yaml" --n 999999
+    # AutoAttack's standard version: on the natural model nothing survives (the union, the last
+    # column, is 0), and each attack's count is reported
+    expect eval-standard 0 '^square ' -- "$RAMP_CL" eval "$tmp/eval-own.yaml" --protocol standard \
+        --n 20
+    cp "$tmp/out" "$tmp/standard.out"
+    expect eval-standard-union 0 '%  *0\.00%$' -- cat "$tmp/standard.out"
+    expect eval-standard-json 0 '"square": {"broken": ' -- cat "$run/eval-standard.json"
+    expect bad-protocol 2 'must be fast, full or standard' -- "$RAMP_CL" eval "$tmp/eval-own.yaml" \
+        --protocol strong
     # Without HOME the kernel cache falls back to the account's home, or says why there is none.
     expect no-home-cache 1 'kernel cache /\|warning: .*kernel cache' -- env -u HOME -u XDG_CACHE_HOME \
         -u RAMP_CL_CACHE_DIR "$RAMP_CL" --verbose eval "$tmp/eval-own.yaml" --checkpoint "$tmp/none"

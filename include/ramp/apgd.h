@@ -15,7 +15,14 @@
 #include "ramp/model.h"
 #include "ramp/names.h"
 
-typedef enum rc_attack_loss { RC_LOSS_CE, RC_LOSS_DLR, RC_LOSS_DLR_TARGETED } rc_attack_loss;
+/* The attack losses of attack_loss in cl/loss.cl; RC_LOSS_LOGIT_DIFF is z_target - z_label
+ * (targeted FAB's hyperplane). */
+typedef enum rc_attack_loss {
+    RC_LOSS_CE,
+    RC_LOSS_DLR,
+    RC_LOSS_DLR_TARGETED,
+    RC_LOSS_LOGIT_DIFF
+} rc_attack_loss;
 
 typedef struct rc_apgd_opts {
     rc_norm norm;
@@ -52,8 +59,14 @@ void rc_apgd_free(rc_apgd *a);
 int rc_apgd_run(rc_ctx *ctx, rc_apgd *a, rc_model *m, const rc_apgd_opts *o, int n,
                 int from_start, rc_err *e);
 
-/* Forward and per-sample attack loss and its input gradient at `x` (n samples, eval mode):
- * loss, correct and g of `a` are written. */
+/* Forward (eval mode) of the n samples at `x` (rows of d floats), per-sample attack loss and
+ * correctness (argmax == label) into `loss` and `correct`, and with want_grad the input
+ * gradient of the summed loss into g. labels and targets: int32 per sample. */
+int rc_attack_loss_grad(rc_ctx *ctx, rc_model *m, rc_attack_loss loss, cl_mem x, cl_mem labels,
+                        cl_mem targets, int n, int d, cl_mem loss_out, cl_mem correct,
+                        int want_grad, cl_mem g, rc_err *e);
+
+/* rc_attack_loss_grad with a's labels, targets, loss and correct. */
 int rc_apgd_loss_grad(rc_ctx *ctx, rc_apgd *a, rc_model *m, rc_attack_loss loss, cl_mem x, int n,
                       int want_grad, cl_mem g, rc_err *e);
 

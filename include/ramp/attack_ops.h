@@ -24,6 +24,11 @@
 #include "ramp/device.h"
 #include "ramp/launch.h"
 
+/* Work-items per row of d coordinates of the element-wise attack kernels (atk_chunk in
+ * cl/common.cl): chunks of 256 consecutive coordinates on the CPU class, 256 interleaved lanes on
+ * the GPU class. */
+int rc_attack_chunks(const rc_ctx *ctx, int d);
+
 /* Device scratch for one batch shape, allocated once and reused for every call with B' <= B and
  * d' <= d (larger shapes are an error). About (B*d floats) + 2 * (B*2d uints) + small; the GPU
  * class needs no keys (B*d floats + small). */
@@ -103,6 +108,12 @@ int rc_attack_l1_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem 
  * Uses s->keys, s->keys2 (CPU class) or s->nrm (GPU class). */
 int rc_attack_l1_project(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, float eps,
                          rc_attack_scratch *s, rc_err *e);
+
+/* z = clip_[0,1](x + P(delta)), P the projection of rc_attack_l1_project; delta is left as it
+ * was (`x + delta + L1_projection(x, delta, eps)` of the reference, clipped as
+ * rc_attack_l1_step clips). */
+int rc_attack_l1_project_point(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, float eps,
+                               rc_attack_scratch *s, cl_mem z, rc_err *e);
 
 /* out[b] = #{j : a_j != b_j} as a float (exact below 2^24), e.g. ||x_best - x||_0 (l_1-APGD's
  * sparsity adaptation).

@@ -60,7 +60,8 @@ typedef enum rc_schedule_kind {
 typedef enum rc_final_protocol {
     RC_FINAL_FULL,
     RC_FINAL_FAST,
-    RC_FINAL_NONE
+    RC_FINAL_NONE,
+    RC_FINAL_STANDARD /* AutoAttack's standard version */
 } rc_final_protocol;
 
 typedef struct rc_threat {

@@ -1,9 +1,13 @@
 /* Robust evaluation: clean accuracy, robust accuracy per norm and union accuracy (a point counts
  * only if it is correct clean and survives every norm), as RAMP's and E-AT's eval.py.
- *   fast: one APGD-CE of 100 iterations per norm, no random start (l_1 sparsity 0.2).
+ *   fast: one APGD-CE of 100 iterations per norm, no random start (l_1 sparsity 0.2): an upper
+ *         bound on robust accuracy.
  *   full: the E-AT protocol: APGD-CE then APGD-T (targets: the 2nd.. largest clean logits), each
  *         only on points still robust; l_inf and l_2 one run with a random start and 9 targets;
- *         l_1 5 restarts and 5 targets with the 3eps/2eps/eps schedule (30/30/40 iterations). */
+ *         l_1 5 restarts and 5 targets with the 3eps/2eps/eps schedule (30/30/40 iterations).
+ *   standard: AutoAttack's standard version (fra31/auto-attack, autoattack.py): full, then
+ *         FAB-T (9 targets, 100 iterations, ramp/fab.h) and Square (5000 queries, ramp/square.h),
+ *         each on the points still robust. */
 #ifndef RAMP_EVAL_H
 #define RAMP_EVAL_H
 
@@ -14,7 +18,25 @@
 
 #include <stdio.h>
 
-typedef enum rc_protocol { RC_PROTOCOL_FAST, RC_PROTOCOL_FULL } rc_protocol;
+typedef enum rc_protocol { RC_PROTOCOL_FAST, RC_PROTOCOL_FULL, RC_PROTOCOL_STANDARD } rc_protocol;
+
+/* "fast", "full", "standard" (the names eval.final_protocol and --protocol take). */
+const char *rc_protocol_name(rc_protocol p);
+/* The protocol called `s`; -1 for an unknown name. */
+int rc_protocol_from_name(const char *s, rc_protocol *out);
+
+/* The attacks of the protocols, in the order they run on a norm's still-robust points. */
+typedef enum rc_eval_attack {
+    RC_ATTACK_APGD_CE,
+    RC_ATTACK_APGD_T,
+    RC_ATTACK_FAB_T,
+    RC_ATTACK_SQUARE
+} rc_eval_attack;
+#define RC_EVAL_ATTACKS 4
+/* "apgd-ce", "apgd-t", "fab-t", "square" (AutoAttack's names) */
+const char *rc_eval_attack_name(rc_eval_attack a);
+/* How many of the attacks a protocol runs: fast 1, full 2, standard 4. */
+int rc_eval_attack_count(rc_protocol p);
 
 typedef struct rc_eval_report {
     rc_protocol protocol;
@@ -26,6 +48,9 @@ typedef struct rc_eval_report {
     unsigned char *robust[RC_MAX_THREATS];  /* [n]: correct clean and after this norm's attacks */
     double clean_acc, acc[RC_MAX_THREATS], union_acc;
     double seconds, norm_seconds[RC_MAX_THREATS];
+    /* per norm and attack: the points it broke (robust until it ran) and its seconds */
+    int broken_by[RC_MAX_THREATS][RC_EVAL_ATTACKS];
+    double attack_seconds[RC_MAX_THREATS][RC_EVAL_ATTACKS];
     uint64_t seed;
 } rc_eval_report;
 
@@ -38,7 +63,8 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
                    int batch, rc_progress_mode progress, rc_eval_report *r, rc_err *e);
 void rc_eval_report_free(rc_eval_report *r);
 
-/* The paper's table: Clean, one column per norm, Union (percent). */
+/* The paper's table: Clean, one column per norm, Union (percent), then what each attack broke
+ * per norm; the fast protocol's table says that it is an upper bound. */
 void rc_eval_print_table(FILE *f, const rc_eval_report *r);
 /* Settings, summary and per-point outcomes as JSON, written atomically. */
 int rc_eval_write_json(const rc_eval_report *r, const char *checkpoint, const char *path,
@@ -48,17 +74,19 @@ int rc_eval_write_json(const rc_eval_report *r, const char *checkpoint, const ch
 int rc_eval_ordered_threats(const rc_config *cfg, rc_threat *out);
 
 /* Robust evaluation of model m (loaded from `checkpoint`, named in the messages) with the
- * config's threat models, fast or full protocol, on the first n points of `test` (all of them
- * where there are fewer): the table on stdout, the report in the run directory as
- * rc_run_report_path names it (eval-<protocol>.json for the run's own model). */
+ * config's threat models and `protocol` on the first n points of `test` (all of them where
+ * there are fewer): the table on stdout (after the fast protocol's, the command for the others),
+ * the report in the run directory as rc_run_report_path names it (eval-<protocol>.json for the
+ * run's own model). */
 int rc_eval_and_report(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dataset *test,
-                       const char *checkpoint, int full, int n, rc_progress_mode show, rc_err *e);
+                       const char *checkpoint, rc_protocol protocol, int n, rc_progress_mode show,
+                       rc_err *e);
 
 /* `ramp-cl eval`: load `checkpoint` (default: the run directory's model.safetensors), evaluate it
  * with `protocol` on the first n test points (n <= 0: eval.final_n; more than the test set has is
  * an error), print the table and write the report into the run directory. */
-int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int full, int n,
-                rc_progress_mode show, rc_err *e);
+int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, rc_protocol protocol,
+                int n, rc_progress_mode show, rc_err *e);
 
 /* ---- clean accuracy -------------------------------------------------------------------------- */
 

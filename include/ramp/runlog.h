@@ -47,7 +47,7 @@ typedef struct rc_log_norm {
  * fractions; NaN where the file lacks them. */
 typedef struct rc_log_eval {
     int present;
-    char file[16]; /* "eval-full.json" or "eval-fast.json" */
+    char file[24]; /* "eval-standard.json", "eval-full.json" or "eval-fast.json" */
     char protocol[16];
     long n; /* test points; 0 if not given */
     double clean_acc, union_acc;

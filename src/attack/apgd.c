@@ -54,20 +54,27 @@ static int copy(rc_ctx *ctx, cl_mem src, cl_mem dst, size_t floats, const char *
     return rc_buffer_copy(ctx, src, dst, floats * sizeof(float), what, e);
 }
 
-int rc_apgd_loss_grad(rc_ctx *ctx, rc_apgd *a, rc_model *m, rc_attack_loss loss, cl_mem x, int n,
-                      int want_grad, cl_mem g, rc_err *e) {
-    size_t nd = (size_t)n * a->d, gn = (size_t)n;
+int rc_attack_loss_grad(rc_ctx *ctx, rc_model *m, rc_attack_loss loss, cl_mem x, cl_mem labels,
+                        cl_mem targets, int n, int d, cl_mem loss_out, cl_mem correct,
+                        int want_grad, cl_mem g, rc_err *e) {
+    size_t nd = (size_t)n * d, gn = (size_t)n;
     int kind = (int)loss, k = m->opts.num_classes;
     cl_mem logits = rc_model_logits(m), dz = rc_model_logits_grad(m);
     if (copy(ctx, x, rc_model_input(m), nd, "attack input", e) ||
         rc_model_forward(ctx, m, 0, n, e) ||
-        RC_LAUNCH(ctx, "loss.cl", "attack_loss", 1, &gn, e, RC_ARG(logits), RC_ARG(a->labels),
-                  RC_ARG(a->targets), RC_ARG(a->loss), RC_ARG(a->correct), RC_ARG(dz), RC_ARG(n),
+        RC_LAUNCH(ctx, "loss.cl", "attack_loss", 1, &gn, e, RC_ARG(logits), RC_ARG(labels),
+                  RC_ARG(targets), RC_ARG(loss_out), RC_ARG(correct), RC_ARG(dz), RC_ARG(n),
                   RC_ARG(k), RC_ARG(kind)))
         return -1;
     if (!want_grad) return 0;
     return rc_model_backward(ctx, m, 0, n, 0, 1, e) ||
            copy(ctx, rc_model_input_grad(m), g, nd, "attack gradient", e);
+}
+
+int rc_apgd_loss_grad(rc_ctx *ctx, rc_apgd *a, rc_model *m, rc_attack_loss loss, cl_mem x, int n,
+                      int want_grad, cl_mem g, rc_err *e) {
+    return rc_attack_loss_grad(ctx, m, loss, x, a->labels, a->targets, n, a->d, a->loss,
+                               a->correct, want_grad, g, e);
 }
 
 static int track(rc_ctx *ctx, rc_apgd *a, int row, int n, rc_err *e) {

@@ -8,9 +8,7 @@
 #define FILE_L1   "l1.cl"          /* top-k threshold, sparse l_1 step and projection */
 #define CHUNK     256              /* ATK_CHUNK in cl/common.cl */
 
-/* Work-items per row of d coordinates, as atk_chunk in cl/common.cl: chunks of CHUNK
- * consecutive coordinates on the CPU class, CHUNK interleaved lanes on the GPU class. */
-static int chunks_of(const rc_ctx *ctx, int d) {
+int rc_attack_chunks(const rc_ctx *ctx, int d) {
     return ctx->cls == RC_CLASS_GPU ? (d < CHUNK ? d : CHUNK) : (d + CHUNK - 1) / CHUNK;
 }
 
@@ -37,7 +35,7 @@ int rc_attack_scratch_alloc(rc_ctx *ctx, rc_attack_scratch *s, int B, int d, rc_
     memset(s, 0, sizeof *s);
     if (B < 1 || d < 1) return rc_err_set(e, "attack scratch: bad shape B=%d d=%d", B, d);
     rc_buffer_spec t[SCRATCH_BUFFERS];
-    s->chunks = chunks_of(ctx, d);
+    s->chunks = rc_attack_chunks(ctx, d);
     scratch_buffers(s, B, d, t);
     const size_t n = SCRATCH_BUFFERS - (ctx->cls == RC_CLASS_GPU ? KEY_BUFFERS : 0);
     if (rc_buffers_create(ctx, t, n, e)) {
@@ -72,7 +70,7 @@ static int check_shape(int B, int d, const char *op, rc_err *e) {
 int rc_attack_linf_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem g, cl_mem eta,
                         float eps, cl_mem z, rc_err *e) {
     if (check_shape(B, d, "l_inf step", e)) return -1;
-    int C = chunks_of(ctx, d);
+    int C = rc_attack_chunks(ctx, d);
     size_t n = (size_t)B * C;
     return RC_LAUNCH(ctx, FILE_STEP, "atk_linf_step", 1, &n, e, RC_ARG(x), RC_ARG(x_adv), RC_ARG(g),
                      RC_ARG(eta), RC_ARG(eps), RC_ARG(z), RC_ARG(B), RC_ARG(d), RC_ARG(C));
@@ -81,7 +79,7 @@ int rc_attack_linf_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_me
 /* ||s->tmp row||_2 into s->nrm2 from the partials in s->part, then the radial rescale + clamp. */
 static int l2_finish(rc_ctx *ctx, int B, int d, cl_mem x, float eps, rc_attack_scratch *s, cl_mem z,
                      rc_err *e) {
-    int C = chunks_of(ctx, d);
+    int C = rc_attack_chunks(ctx, d);
     size_t n = (size_t)B * C;
     return RC_LAUNCH_EACH(ctx, FILE_STEP, "atk_norm_final", 1, (size_t[]){(size_t)B}, e,
                           RC_ARG(s->part),
@@ -93,7 +91,7 @@ static int l2_finish(rc_ctx *ctx, int B, int d, cl_mem x, float eps, rc_attack_s
 int rc_attack_l2_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem g, cl_mem eta,
                       float eps, rc_attack_scratch *s, cl_mem z, rc_err *e) {
     if (check_shape(B, d, "l_2 step", e) || check_scratch(s, B, d, "l_2 step", e)) return -1;
-    int C = chunks_of(ctx, d);
+    int C = rc_attack_chunks(ctx, d);
     size_t n = (size_t)B * C;
     if (RC_LAUNCH(ctx, FILE_STEP, "atk_sqnorm_part", 1, &n, e, RC_ARG(g), RC_ARG(s->part),
                   RC_ARG(B), RC_ARG(d), RC_ARG(C)) ||
@@ -111,7 +109,7 @@ int rc_attack_momentum(rc_ctx *ctx, rc_norm norm, int B, int d, cl_mem x, cl_mem
                        cl_mem x_adv_old, cl_mem z, float a, float eps, rc_attack_scratch *s,
                        cl_mem out, rc_err *e) {
     if (check_shape(B, d, "momentum", e)) return -1;
-    int C = chunks_of(ctx, d);
+    int C = rc_attack_chunks(ctx, d);
     size_t n = (size_t)B * C;
     if (norm == RC_NORM_LINF)
         return RC_LAUNCH(ctx, FILE_STEP, "atk_momentum_linf", 1, &n, e, RC_ARG(x), RC_ARG(x_adv),
@@ -143,7 +141,7 @@ int rc_attack_topk_threshold(rc_ctx *ctx, int B, int d, cl_mem g, cl_mem topk, c
 static int l1_project(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, float eps,
                       rc_attack_scratch *s, cl_mem out, int mode, rc_err *e) {
     if (ctx->cls == RC_CLASS_GPU) { /* lambda per sample (in s->nrm), then the output */
-        int C = chunks_of(ctx, d);
+        int C = rc_attack_chunks(ctx, d);
         size_t n = (size_t)B * C;
         return RC_LAUNCH_GROUPS(ctx, FILE_L1, "atk_l1_lambda", (size_t)B, e, RC_ARG(x),
                                 RC_ARG(delta), RC_ARG(eps), RC_ARG(s->nrm), RC_ARG(B), RC_ARG(d)) ||
@@ -160,7 +158,7 @@ static int l1_project(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, float e
 int rc_attack_l1_step(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem x_adv, cl_mem g, cl_mem eta,
                       cl_mem tau, float eps, rc_attack_scratch *s, cl_mem z, rc_err *e) {
     if (check_shape(B, d, "l_1 step", e) || check_scratch(s, B, d, "l_1 step", e)) return -1;
-    int C = chunks_of(ctx, d);
+    int C = rc_attack_chunks(ctx, d);
     size_t n = (size_t)B * C;
     int r = ctx->cls == RC_CLASS_GPU /* the count per sample, or per chunk */
                 ? RC_LAUNCH_GROUPS(ctx, FILE_L1, "atk_l1_count", (size_t)B, e, RC_ARG(g),
@@ -179,6 +177,13 @@ int rc_attack_l1_project(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, floa
     if (check_shape(B, d, "l_1 projection", e) || check_scratch(s, B, d, "l_1 projection", e))
         return -1;
     return l1_project(ctx, B, d, x, delta, eps, s, delta, 0, e);
+}
+
+int rc_attack_l1_project_point(rc_ctx *ctx, int B, int d, cl_mem x, cl_mem delta, float eps,
+                               rc_attack_scratch *s, cl_mem z, rc_err *e) {
+    if (check_shape(B, d, "l_1 projection", e) || check_scratch(s, B, d, "l_1 projection", e))
+        return -1;
+    return l1_project(ctx, B, d, x, delta, eps, s, z, 1, e);
 }
 
 int rc_attack_l0(rc_ctx *ctx, int B, int d, cl_mem a, cl_mem b, cl_mem out, rc_err *e) {

@@ -29,7 +29,7 @@ static void usage(FILE *f) {
           "Commands:\n"
           "  check CONFIG.yaml   validate a config and print it with every default resolved\n"
           "  eval CONFIG.yaml    robust evaluation of a checkpoint: clean, per-norm and union\n"
-          "                      accuracy (--checkpoint, --protocol fast|full, --n)\n"
+          "                      accuracy (--checkpoint, --protocol fast|full|standard, --n)\n"
           "  pair CONFIG.yaml    choose RAMP's key tradeoff pair from l_inf-, l_2- and l_1-AT\n"
           "                      checkpoints (--linf F --l2 F --l1 F, --n, --write OUT.yaml)\n"
           "  plot RUN_DIR...     draw the training curves and final evaluation bars of runs\n"
@@ -54,7 +54,8 @@ static void usage(FILE *f) {
           "                      output.checkpoint_every, output.checkpoint_minutes,\n"
           "                      data.eval_batch_size, data.path, init (repeat it per key)\n"
           "      --checkpoint F  eval: the checkpoint (default: the run's model.safetensors)\n"
-          "      --protocol P    eval: fast (APGD-CE) or full (APGD-CE + APGD-T, E-AT's);\n"
+          "      --protocol P    eval: fast (APGD-CE, an upper bound), full (APGD-CE + APGD-T,\n"
+          "                      E-AT's) or standard (AutoAttack's: full + FAB-T + Square);\n"
           "                      default: the config's eval.final_protocol\n"
           "      --n N           eval: the first N test points (default: eval.final_n)\n"
           "      --model NAME    bench: only this model (small-cnn, preact-resnet18, wrn-28-10,\n"
@@ -216,11 +217,10 @@ static int with_device(const cli *c, rc_err *e) {
         }
         strcpy(cfg.output.dir, c->resume);
     }
-    int full = 0;
-    if (is_eval) {
-        full = c->protocol ? !strcmp(c->protocol, "full")
-                           : cfg.eval.final_protocol == RC_FINAL_FULL;
-    }
+    /* eval: --protocol, else eval.final_protocol (fast when that is none) */
+    rc_protocol protocol = RC_PROTOCOL_FAST;
+    const char *pname = c->protocol ? c->protocol : rc_final_protocol_name(cfg.eval.final_protocol);
+    if (is_eval && rc_protocol_from_name(pname, &protocol)) protocol = RC_PROTOCOL_FAST;
     rc_ctx ctx;
     int index;
     if (choose_device(c, &index, e)) return 1;
@@ -245,7 +245,7 @@ static int with_device(const cli *c, rc_err *e) {
         status = rc_pair_run(&ctx, &cfg, c->pair_ckpt, c->n > 0 ? c->n : cfg.eval.final_n,
                              c->write, e) ? -1 : 0;
     } else if (is_eval) {
-        status = rc_eval_run(&ctx, &cfg, c->checkpoint, full, c->n, show, e) ? -1 : 0;
+        status = rc_eval_run(&ctx, &cfg, c->checkpoint, protocol, c->n, show, e) ? -1 : 0;
     } else {
         rc_run_opts o = {.progress = show, .resume = c->resume != NULL, .accept = c->accept,
                          .n_accept = c->n_accept};
@@ -335,8 +335,10 @@ static int run_cli(int argc, char **argv, const char **plot_dirs, const char **a
             c.checkpoint = argv[++i];
         } else if (!strcmp(a, "--protocol") && i + 1 < argc) {
             c.protocol = argv[++i];
-            if (strcmp(c.protocol, "fast") && strcmp(c.protocol, "full")) {
-                fprintf(stderr, "ramp-cl: --protocol must be fast or full, got %s\n", c.protocol);
+            rc_protocol p;
+            if (rc_protocol_from_name(c.protocol, &p)) {
+                fprintf(stderr, "ramp-cl: --protocol must be fast, full or standard, got %s\n",
+                        c.protocol);
                 return 2;
             }
         } else if (!strcmp(a, "--n") && i + 1 < argc) {

@@ -457,7 +457,8 @@ static void bars_source(const page *pg, char *out, size_t cap) {
         if (!first) first = ev;
     }
     if (!same) {
-        snprintf(out, cap, ", eval-full.json or eval-fast.json as the legend says");
+        snprintf(out, cap, ", eval-standard.json, eval-full.json or eval-fast.json as the legend "
+                           "says");
         return;
     }
     char n[32] = "";
@@ -477,7 +478,8 @@ static void draw_bars(FILE *f, double x0, double y0, double w, const page *pg) {
                 {0, 1, 1}, {0, 100, 20}};
     if (!m) {
         empty_panel(f, &fr,
-                    "no run has eval-full.json or eval-fast.json (ramp-cl eval writes them)");
+                    "no run has eval-standard.json, eval-full.json or eval-fast.json (ramp-cl "
+                    "eval writes them)");
         return;
     }
     bar_group groups[2 + RC_MAX_THREATS * 4];

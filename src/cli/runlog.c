@@ -345,33 +345,38 @@ static int load(rc_run_log *r, const char *dir, rc_err *e) {
     struct stat st;
     if (stat(dir, &st) != 0) return rc_err_set(e, "run directory %s: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return rc_err_set(e, "%s is not a run directory", dir);
-    char *metrics = join(dir, "metrics.jsonl"), *full = join(dir, "eval-full.json"),
-         *fast = join(dir, "eval-fast.json");
-    int status = -1;
-    if (!metrics || !full || !fast) {
+    /* the final evaluation: the strongest protocol the directory has */
+    static const char *const evals[] = {"eval-standard.json", "eval-full.json", "eval-fast.json"};
+    char *metrics = join(dir, "metrics.jsonl"), *eval = NULL;
+    int status = -1, have_metrics, have_eval = 0;
+    if (!metrics) {
         rc_err_set(e, "%s: out of host memory", dir);
         goto out;
     }
-    int have_metrics = exists(metrics, e), have_full = exists(full, e), have_fast = exists(fast, e);
-    if (have_metrics < 0 || have_full < 0 || have_fast < 0) goto out;
-    if (!have_metrics && !have_full && !have_fast) {
-        rc_err_set(e, "%s holds no metrics.jsonl, eval-full.json or eval-fast.json: not a run "
-                      "directory, or a run that has not finished an epoch",
+    if ((have_metrics = exists(metrics, e)) < 0) goto out;
+    for (size_t k = 0; k < sizeof evals / sizeof *evals && !have_eval; k++) {
+        free(eval);
+        if (!(eval = join(dir, evals[k]))) {
+            rc_err_set(e, "%s: out of host memory", dir);
+            goto out;
+        }
+        if ((have_eval = exists(eval, e)) < 0) goto out;
+        if (have_eval) snprintf(r->eval.file, sizeof r->eval.file, "%s", evals[k]);
+    }
+    if (!have_metrics && !have_eval) {
+        rc_err_set(e, "%s holds no metrics.jsonl, eval-standard.json, eval-full.json or "
+                      "eval-fast.json: not a run directory, or a run that has not finished an "
+                      "epoch",
                    dir);
         goto out;
     }
     r->has_metrics = have_metrics;
     if (have_metrics && read_metrics(r, metrics, e)) goto out;
-    if (have_full || have_fast) {
-        snprintf(r->eval.file, sizeof r->eval.file, "%s",
-                 have_full ? "eval-full.json" : "eval-fast.json");
-        if (read_eval(&r->eval, have_full ? full : fast, e)) goto out;
-    }
+    if (have_eval && read_eval(&r->eval, eval, e)) goto out;
     status = 0;
 out:
     free(metrics);
-    free(full);
-    free(fast);
+    free(eval);
     return status;
 }
 

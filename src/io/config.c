@@ -50,7 +50,7 @@ static const char *const METHOD_NAMES[] = {"natural", "at",  "sat", "avg",
 static const char *const PARAM_GROUPS_NAMES[] = {"single", "split"};
 static const char *const SCHEDULE_NAMES[] = {"constant", "piecewise-ft", "static",
                                              "superconverge", "piecewise"};
-static const char *const FINAL_PROTOCOL_NAMES[] = {"full", "fast", "none"};
+static const char *const FINAL_PROTOCOL_NAMES[] = {"full", "fast", "none", "standard"};
 static const char *const OUTER_NAMES[] = {"max", "trades"};
 
 /* Image shape of each dataset, in rc_dataset_kind order; all have 10 classes. */

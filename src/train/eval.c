@@ -7,6 +7,8 @@
 #include "ramp/json.h"
 #include "ramp/apgd.h"
 #include "ramp/checkpoint.h"
+#include "ramp/fab.h"
+#include "ramp/square.h"
 #include "ramp/clock.h"
 #include "ramp/elementwise.h"
 #include "ramp/launch.h"
@@ -17,8 +19,39 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define EVAL_ITERS 100
+/* AutoAttack's standard version (autoattack.py, set_version): FAB-T with 9 target classes and
+ * 100 iterations, Square with 5000 queries and p_init 0.8 */
+#define FAB_TARGETS 9
+#define SQUARE_QUERIES 5000
+#define SQUARE_P_INIT 0.8f
+
+static const char *const PROTOCOL_NAMES[] = {"fast", "full", "standard"};
+static const char *const ATTACK_NAMES[RC_EVAL_ATTACKS] = {"apgd-ce", "apgd-t", "fab-t", "square"};
+
+const char *rc_protocol_name(rc_protocol p) {
+    return (unsigned)p < sizeof PROTOCOL_NAMES / sizeof *PROTOCOL_NAMES ? PROTOCOL_NAMES[p]
+                                                                        : "invalid";
+}
+
+int rc_protocol_from_name(const char *s, rc_protocol *out) {
+    for (size_t i = 0; i < sizeof PROTOCOL_NAMES / sizeof *PROTOCOL_NAMES; i++)
+        if (!strcmp(s, PROTOCOL_NAMES[i])) {
+            *out = (rc_protocol)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *rc_eval_attack_name(rc_eval_attack a) {
+    return (unsigned)a < RC_EVAL_ATTACKS ? ATTACK_NAMES[a] : "invalid";
+}
+
+int rc_eval_attack_count(rc_protocol p) {
+    return p == RC_PROTOCOL_FAST ? 1 : p == RC_PROTOCOL_FULL ? 2 : RC_EVAL_ATTACKS;
+}
 
 typedef struct eval_batch {
     int n, d, k;
@@ -31,7 +64,15 @@ typedef struct eval_batch {
     float *xs, *start;
     int32_t *ys, *ts;
     float *flags;
+    unsigned char *broken; /* [m]: what an attack run broke */
 } eval_batch;
+
+/* The attacks' device state: APGD always, FAB-T and Square for the standard protocol. */
+typedef struct eval_attacks {
+    rc_apgd a;
+    rc_fab fab;
+    rc_square sq;
+} eval_attacks;
 
 static float normal(rc_rng *r) {
     float u1 = rc_rng_uniform(r), u2 = rc_rng_uniform(r);
@@ -92,12 +133,28 @@ static int gather(rc_ctx *ctx, rc_apgd *a, eval_batch *b, const unsigned char *a
     return b->m;
 }
 
-/* Points whose attack found a misclassified iterate are broken. */
+/* The sub-batch's points in b->broken leave `alive`; returns how many. */
+static int mark(eval_batch *b, unsigned char *alive) {
+    int k = 0;
+    for (int j = 0; j < b->m; j++)
+        if (b->broken[j]) alive[b->idx[j]] = 0, k++;
+    return k;
+}
+
+/* Points whose APGD run found a misclassified iterate are broken; returns how many. */
 static int collect(rc_ctx *ctx, rc_apgd *a, eval_batch *b, unsigned char *alive, rc_err *e) {
     if (rc_buffer_read(ctx, a->acc, 0, (size_t)b->m * 4, b->flags, "robust flags", e)) return -1;
-    for (int j = 0; j < b->m; j++)
-        if (b->flags[j] == 0.0f) alive[b->idx[j]] = 0;
-    return 0;
+    for (int j = 0; j < b->m; j++) b->broken[j] = b->flags[j] == 0.0f;
+    return mark(b, alive);
+}
+
+/* The gathered sub-batch (in a's buffers) into another attack's: points, labels, targets. */
+static int hand_over(rc_ctx *ctx, const rc_apgd *a, const eval_batch *b, cl_mem x,
+                     cl_mem labels, cl_mem targets, rc_err *e) {
+    const size_t m = (size_t)b->m;
+    return rc_buffer_copy(ctx, a->x, x, m * b->d * 4, "evaluation batch", e) ||
+           rc_buffer_copy(ctx, a->labels, labels, m * 4, "evaluation labels", e) ||
+           (targets && rc_buffer_copy(ctx, a->targets, targets, m * 4, "evaluation targets", e));
 }
 
 /* l_1 with AA's largereps: radii 3eps, 2eps, eps over 30/30/40 iterations, each stage starting
@@ -126,15 +183,53 @@ static int l1_largereps(rc_ctx *ctx, rc_apgd *a, rc_model *m, eval_batch *b, rc_
     return 0;
 }
 
-/* One attack run (with its restarts or targets) of the protocol on the still-robust points. */
-static int attack_norm(rc_ctx *ctx, rc_apgd *a, rc_model *m, eval_batch *b, rc_rng *rng,
+/* Standard protocol after APGD: FAB-T over the 2nd.. largest clean logits as targets, then
+ * Square, each on the points still robust; broken_by and secs per attack as attack_norm. */
+static int attack_standard(rc_ctx *ctx, eval_attacks *s, rc_model *m, eval_batch *b, rc_rng *rng,
+                           rc_norm norm, float eps, unsigned char *alive, int *broken_by,
+                           double *secs, rc_err *e) {
+    double t0 = rc_now_s();
+    int n_targets = FAB_TARGETS < b->k - 1 ? FAB_TARGETS : b->k - 1;
+    rc_fab_opts fo = {.norm = norm, .eps = eps, .n_iter = EVAL_ITERS};
+    for (int target_rank = 1; target_rank <= n_targets; target_rank++) {
+        int r = gather(ctx, &s->a, b, alive, target_rank, e);
+        if (r < 0) return -1;
+        if (r == 0) break;
+        if (hand_over(ctx, &s->a, b, s->fab.x, s->fab.labels, s->fab.targets, e) ||
+            rc_fab_run(ctx, &s->fab, m, &fo, b->m, b->broken, e))
+            return rc_err_prefix(e, "FAB-T (target %d): ", target_rank);
+        broken_by[RC_ATTACK_FAB_T] += mark(b, alive);
+    }
+    double t1 = rc_now_s();
+    secs[RC_ATTACK_FAB_T] += t1 - t0;
+    int r = gather(ctx, &s->a, b, alive, 0, e);
+    if (r <= 0) return r;
+    rc_square_opts so = {.norm = norm, .eps = eps, .n_queries = SQUARE_QUERIES,
+                         .p_init = SQUARE_P_INIT, .key = rc_rng_u64(rng)};
+    if (hand_over(ctx, &s->a, b, s->sq.x, s->sq.labels, NULL, e) ||
+        rc_square_run(ctx, &s->sq, m, &so, b->m, b->broken, e))
+        return rc_err_prefix(e, "Square: ");
+    broken_by[RC_ATTACK_SQUARE] += mark(b, alive);
+    secs[RC_ATTACK_SQUARE] += rc_now_s() - t1;
+    return 0;
+}
+
+/* One norm's attacks of the protocol (with their restarts or targets) on the still-robust
+ * points; what each attack broke and its seconds are added to broken_by and secs. */
+static int attack_norm(rc_ctx *ctx, eval_attacks *s, rc_model *m, eval_batch *b, rc_rng *rng,
                        rc_norm norm, float eps, rc_protocol protocol, unsigned char *alive,
-                       rc_err *e) {
+                       int *broken_by, double *secs, rc_err *e) {
+    rc_apgd *a = &s->a;
     if (protocol == RC_PROTOCOL_FAST) {
+        double t0 = rc_now_s();
         rc_apgd_opts o = {.norm = norm, .eps = eps, .n_iter = EVAL_ITERS, .loss = RC_LOSS_CE};
         int r = gather(ctx, a, b, alive, 0, e);
         if (r <= 0) return r;
-        return rc_apgd_run(ctx, a, m, &o, b->m, 0, e) || collect(ctx, a, b, alive, e);
+        if (rc_apgd_run(ctx, a, m, &o, b->m, 0, e) || (r = collect(ctx, a, b, alive, e)) < 0)
+            return -1;
+        broken_by[RC_ATTACK_APGD_CE] += r;
+        secs[RC_ATTACK_APGD_CE] += rc_now_s() - t0;
+        return 0;
     }
     /* full: APGD-CE (l_1: 5 restarts), then APGD-T over 9 (l_1: 5) target classes */
     int l1 = norm == RC_NORM_L1;
@@ -142,7 +237,9 @@ static int attack_norm(rc_ctx *ctx, rc_apgd *a, rc_model *m, eval_batch *b, rc_r
     if (n_targets > b->k - 1) n_targets = b->k - 1;
     for (int run = 0; run < ce_runs + n_targets; run++) {
         int target_rank = run < ce_runs ? 0 : run - ce_runs + 1;
+        rc_eval_attack which = target_rank ? RC_ATTACK_APGD_T : RC_ATTACK_APGD_CE;
         rc_attack_loss loss = target_rank ? RC_LOSS_DLR_TARGETED : RC_LOSS_CE;
+        double ts = rc_now_s();
         int r = gather(ctx, a, b, alive, target_rank, e);
         if (r < 0) return -1;
         if (r == 0) break;
@@ -158,9 +255,12 @@ static int attack_norm(rc_ctx *ctx, rc_apgd *a, rc_model *m, eval_batch *b, rc_r
                 rc_apgd_run(ctx, a, m, &o, b->m, 1, e))
                 return -1;
         }
-        if (collect(ctx, a, b, alive, e)) return -1;
+        if ((r = collect(ctx, a, b, alive, e)) < 0) return -1;
+        broken_by[which] += r;
+        secs[which] += rc_now_s() - ts;
     }
-    return 0;
+    if (protocol != RC_PROTOCOL_STANDARD) return 0;
+    return attack_standard(ctx, s, m, b, rng, norm, eps, alive, broken_by, secs, e);
 }
 
 int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
@@ -172,13 +272,15 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
     r->protocol = protocol, r->n = n, r->n_norms = n_threats, r->seed = seed;
     int d = (int)(test->c * test->h * test->w), k = m->opts.num_classes, ret = -1;
     eval_batch b = {.d = d, .k = k};
-    rc_apgd a;
-    memset(&a, 0, sizeof a);
+    eval_attacks s;
+    memset(&s, 0, sizeof s);
+    rc_apgd *a = &s.a;
     size_t bd = (size_t)batch * d;
     b.x = malloc(bd * 4), b.xs = malloc(bd * 4), b.start = malloc(bd * 4);
     b.y = malloc((size_t)batch * 4), b.ys = malloc((size_t)batch * 4);
     b.ts = malloc((size_t)batch * 4), b.idx = malloc((size_t)batch * sizeof(int));
     b.flags = malloc((size_t)batch * 4), b.logits = malloc((size_t)batch * k * 4);
+    b.broken = malloc((size_t)batch);
     r->clean = calloc((size_t)n, 1);
     for (int t = 0; t < n_threats; t++) {
         r->norms[t] = threats[t].norm;
@@ -187,20 +289,24 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
         if (!r->robust[t]) goto oom;
     }
     if (!b.x || !b.xs || !b.start || !b.y || !b.ys || !b.ts || !b.idx || !b.flags || !b.logits ||
-        !r->clean)
+        !b.broken || !r->clean)
         goto oom;
     if (k > 64) {
         rc_err_set(e, "evaluation supports at most 64 classes, the model has %d", k);
         goto out;
     }
-    if (rc_apgd_alloc(ctx, &a, batch, d, EVAL_ITERS, e)) goto out;
+    if (rc_apgd_alloc(ctx, a, batch, d, EVAL_ITERS, e) ||
+        (protocol == RC_PROTOCOL_STANDARD &&
+         (rc_fab_alloc(ctx, &s.fab, batch, d, e) ||
+          rc_square_alloc(ctx, &s.sq, batch, (int)test->c, (int)test->h, (int)test->w, e))))
+        goto out;
     rc_rng rng;
     const rc_dist *dist = ctx->dist;
     int done = 0, done_union = 0; /* this process's points so far, for the progress line */
     double t0 = rc_now_s();
     rc_progress bar;
     char what[64];
-    snprintf(what, sizeof what, "evaluation (%s)", protocol == RC_PROTOCOL_FULL ? "full" : "fast");
+    snprintf(what, sizeof what, "evaluation (%s)", rc_protocol_name(protocol));
     rc_progress_begin(&bar, progress, stdout, what, "points", 0, (uint64_t)n);
     for (int start = 0, bi = 0; start < n; start += batch, bi++) {
         /* batch bi is process bi mod size's, with a random stream of its own: the outcomes do
@@ -216,9 +322,9 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
         /* clean predictions and logits */
         unsigned char *clean = r->clean + start;
         for (int i = 0; i < cnt; i++) clean[i] = 1;
-        if (gather(ctx, &a, &b, clean, 0, e) < 0 ||
-            rc_apgd_loss_grad(ctx, &a, m, RC_LOSS_CE, a.x, cnt, 0, a.g, e) ||
-            rc_buffer_read(ctx, a.correct, 0, (size_t)cnt * 4, b.flags, "clean predictions", e) ||
+        if (gather(ctx, a, &b, clean, 0, e) < 0 ||
+            rc_apgd_loss_grad(ctx, a, m, RC_LOSS_CE, a->x, cnt, 0, a->g, e) ||
+            rc_buffer_read(ctx, a->correct, 0, (size_t)cnt * 4, b.flags, "clean predictions", e) ||
             rc_buffer_read(ctx, rc_model_logits(m), 0, (size_t)cnt * k * 4, b.logits,
                            "clean logits", e))
             goto out;
@@ -227,8 +333,8 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
             double ts = rc_now_s();
             unsigned char *alive = r->robust[t] + start;
             memcpy(alive, clean, (size_t)cnt);
-            if (attack_norm(ctx, &a, m, &b, &rng, threats[t].norm, (float)threats[t].eval_eps,
-                            protocol, alive, e)) {
+            if (attack_norm(ctx, &s, m, &b, &rng, threats[t].norm, (float)threats[t].eval_eps,
+                            protocol, alive, r->broken_by[t], r->attack_seconds[t], e)) {
                 rc_err_prefix(e, "evaluating %s at eps %g, points %d..%d: ",
                               rc_norm_name(threats[t].norm), threats[t].eval_eps, start,
                               start + cnt);
@@ -274,9 +380,11 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
 oom:
     rc_err_set(e, "out of host memory for evaluation batches of %d", batch);
 out:
-    rc_apgd_free(&a);
+    rc_apgd_free(a);
+    rc_fab_free(&s.fab);
+    rc_square_free(&s.sq);
     free(b.x), free(b.xs), free(b.start), free(b.y), free(b.ys), free(b.ts), free(b.idx);
-    free(b.flags), free(b.logits);
+    free(b.flags), free(b.logits), free(b.broken);
     if (ret) rc_eval_report_free(r);
     return ret;
 }
@@ -298,8 +406,18 @@ void rc_eval_print_table(FILE *f, const rc_eval_report *r) {
     fprintf(f, "%7.2f%%", 100 * r->clean_acc);
     for (int t = 0; t < r->n_norms; t++) fprintf(f, " %11.2f%%", 100 * r->acc[t]);
     fprintf(f, " %7.2f%%\n", 100 * r->union_acc);
-    fprintf(f, "(%s protocol, first %d test points, %.1f s)\n",
-            r->protocol == RC_PROTOCOL_FULL ? "full" : "fast", r->n, r->seconds);
+    /* points broken by each attack, under its norm's column */
+    for (int k = 0; k < rc_eval_attack_count(r->protocol); k++) {
+        fprintf(f, "%-8s", rc_eval_attack_name((rc_eval_attack)k));
+        for (int t = 0; t < r->n_norms; t++) fprintf(f, " %12d", r->broken_by[t][k]);
+        fprintf(f, "\n");
+    }
+    if (r->protocol == RC_PROTOCOL_FAST)
+        fprintf(f, "(fast protocol: APGD-CE only, an upper bound on robust accuracy; first %d "
+                   "test points, %.1f s)\n", r->n, r->seconds);
+    else
+        fprintf(f, "(%s protocol, first %d test points, %.1f s; rows above: points each attack "
+                   "broke)\n", rc_protocol_name(r->protocol), r->n, r->seconds);
 }
 
 /* The per-point outcomes of one column as a string of '0' and '1'. */
@@ -319,7 +437,7 @@ int rc_eval_write_json(const rc_eval_report *r, const char *checkpoint, const ch
                        rc_err *e) {
     rc_json_buf b = {0};
     rc_json_put(&b, "{\n  \"protocol\": ");
-    rc_json_put_string(&b, r->protocol == RC_PROTOCOL_FULL ? "full" : "fast");
+    rc_json_put_string(&b, rc_protocol_name(r->protocol));
     rc_json_put(&b, ",\n  \"checkpoint\": ");
     rc_json_put_string(&b, checkpoint ? checkpoint : "");
     rc_json_putf(&b, ",\n  \"n\": %d,\n  \"seed\": %llu,\n  \"iterations\": %d,\n", r->n,
@@ -330,8 +448,17 @@ int rc_eval_write_json(const rc_eval_report *r, const char *checkpoint, const ch
     for (int t = 0; t < r->n_norms; t++) {
         rc_json_put(&b, t ? ",\n    {\"norm\": " : "\n    {\"norm\": ");
         rc_json_put_string(&b, rc_norm_name(r->norms[t]));
-        rc_json_putf(&b, ", \"eps\": %.9g, \"robust_acc\": %.6f, \"seconds\": %.3f}", r->eps[t],
+        rc_json_putf(&b, ", \"eps\": %.9g, \"robust_acc\": %.6f, \"seconds\": %.3f", r->eps[t],
                      r->acc[t], r->norm_seconds[t]);
+        /* per attack: the points it broke (still robust when it ran) and its seconds */
+        rc_json_put(&b, ",\n     \"attacks\": {");
+        for (int k = 0; k < rc_eval_attack_count(r->protocol); k++) {
+            rc_json_put(&b, k ? ", " : "");
+            rc_json_put_string(&b, rc_eval_attack_name((rc_eval_attack)k));
+            rc_json_putf(&b, ": {\"broken\": %d, \"seconds\": %.3f}", r->broken_by[t][k],
+                         r->attack_seconds[t][k]);
+        }
+        rc_json_put(&b, "}}");
     }
     rc_json_put(&b, "\n  ],\n  \"points\": {\n    \"clean\": ");
     put_points(&b, r->clean, r->n);
@@ -440,23 +567,30 @@ int rc_eval_ordered_threats(const rc_config *cfg, rc_threat *out) {
 
 /* Robust evaluation of model m as the config says; table on stdout, JSON in the run directory. */
 int rc_eval_and_report(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_dataset *test,
-                       const char *checkpoint, int full, int n, rc_progress_mode show, rc_err *e) {
+                       const char *checkpoint, rc_protocol protocol, int n, rc_progress_mode show,
+                       rc_err *e) {
     if (cfg->n_threats == 0)
         return rc_err_set(e, "robust evaluation needs threat_models in the config");
     rc_eval_report r;
     if (n <= 0 || n > (int)test->n) n = (int)test->n; /* what rc_eval_robust evaluates */
-    printf("ramp-cl: %s evaluation of %s on the first %d test points\n", full ? "full" : "fast",
-           checkpoint, n);
+    const char *name = rc_protocol_name(protocol);
+    printf("ramp-cl: %s evaluation of %s on the first %d test points\n", name, checkpoint, n);
     fflush(stdout);
     rc_threat ordered[RC_MAX_THREATS];
     int n_ordered = rc_eval_ordered_threats(cfg, ordered);
-    if (rc_eval_robust(ctx, m, test, n, ordered, n_ordered,
-                       full ? RC_PROTOCOL_FULL : RC_PROTOCOL_FAST, cfg->seed,
+    if (rc_eval_robust(ctx, m, test, n, ordered, n_ordered, protocol, cfg->seed,
                        cfg->data.eval_batch_size, show, &r, e))
         return -1;
     rc_eval_print_table(stdout, &r);
     char path[RC_CONFIG_PATH_MAX + 64];
-    rc_run_report_path(path, sizeof path, cfg->output.dir, checkpoint, full ? "full" : "fast");
+    if (protocol == RC_PROTOCOL_FAST) { /* the command for the protocols that are not bounds */
+        struct stat st;
+        snprintf(path, sizeof path, "%s/config.yaml", cfg->output.dir);
+        printf("ramp-cl: AutoAttack's standard version (or E-AT's full protocol, --protocol full):"
+               "\n  ramp-cl eval %s --checkpoint %s --protocol standard --n %d\n",
+               stat(path, &st) == 0 ? path : "CONFIG", checkpoint, n);
+    }
+    rc_run_report_path(path, sizeof path, cfg->output.dir, checkpoint, name);
     int ret = -1;
     if (rc_dist_rank(ctx->dist) > 0) /* rank 0 writes the report of all */
         ret = 0;
@@ -469,8 +603,8 @@ int rc_eval_and_report(rc_ctx *ctx, rc_model *m, const rc_config *cfg, const rc_
     return ret ? -1 : 0;
 }
 
-int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int full, int n,
-                rc_progress_mode show, rc_err *e) {
+int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, rc_protocol protocol,
+                int n, rc_progress_mode show, rc_err *e) {
     char path[RC_CONFIG_PATH_MAX + 64];
     if (!checkpoint) {
         snprintf(path, sizeof path, "%s/model.safetensors", cfg->output.dir);
@@ -497,8 +631,8 @@ int rc_eval_run(rc_ctx *ctx, const rc_config *cfg, const char *checkpoint, int f
                rc_arch_name(o.arch), test.name, ctx->dev.name, rc_device_class_name(ctx->cls));
     if (rc_model_create(ctx, &m, &o, cfg->data.eval_batch_size, e) ||
         rc_checkpoint_load(ctx, &m, NULL, NULL, checkpoint, e) ||
-        rc_eval_and_report(ctx, &m, cfg, &test, checkpoint, full, n > 0 ? n : cfg->eval.final_n,
-                          show, e))
+        rc_eval_and_report(ctx, &m, cfg, &test, checkpoint, protocol,
+                           n > 0 ? n : cfg->eval.final_n, show, e))
         goto out;
     r = 0;
 out:

@@ -855,9 +855,10 @@ int rc_train_run(rc_ctx *ctx, const rc_config *given, const rc_run_opts *opts, r
     if (r.writer && rc_checkpoint_save(ctx, &r.m, NULL, NULL, path, e)) goto out;
     if (r.show != RC_PROGRESS_QUIET)
         printf("ramp-cl: trained in %.1f s; model saved to %s\n", wall_s(&r), path);
-    if (cfg->eval.final_protocol != RC_FINAL_NONE && cfg->n_threats > 0 &&
-        rc_eval_and_report(ctx, &r.m, cfg, &r.test, path, cfg->eval.final_protocol == RC_FINAL_FULL,
-                          cfg->eval.final_n, r.show, e))
+    rc_protocol final;
+    if (cfg->n_threats > 0 &&
+        !rc_protocol_from_name(rc_final_protocol_name(cfg->eval.final_protocol), &final) &&
+        rc_eval_and_report(ctx, &r.m, cfg, &r.test, path, final, cfg->eval.final_n, r.show, e))
         goto out;
     ret = 0;
 out:
