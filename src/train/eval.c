@@ -355,10 +355,19 @@ int rc_eval_robust(rc_ctx *ctx, rc_model *m, const rc_dataset *test, int n,
         }
     }
     rc_progress_end(&bar);
-    /* every process's outcomes (the others' points are 0 here) */
+    /* every process's outcomes (the others' points are 0 here), what each attack broke (counts
+     * summed as doubles: exact) and its seconds */
+    double counts[RC_MAX_THREATS * RC_EVAL_ATTACKS];
+    const size_t n_counts = (size_t)n_threats * RC_EVAL_ATTACKS;
+    for (size_t i = 0; i < n_counts; i++)
+        counts[i] = r->broken_by[i / RC_EVAL_ATTACKS][i % RC_EVAL_ATTACKS];
     if (rc_dist_max_u8(dist, r->clean, (size_t)n, e) ||
-        rc_dist_sum_f64(dist, r->norm_seconds, (size_t)n_threats, e))
+        rc_dist_sum_f64(dist, r->norm_seconds, (size_t)n_threats, e) ||
+        rc_dist_sum_f64(dist, counts, n_counts, e) ||
+        rc_dist_sum_f64(dist, &r->attack_seconds[0][0], n_counts, e))
         goto out;
+    for (size_t i = 0; i < n_counts; i++)
+        r->broken_by[i / RC_EVAL_ATTACKS][i % RC_EVAL_ATTACKS] = (int)counts[i];
     for (int t = 0; t < n_threats; t++)
         if (rc_dist_max_u8(dist, r->robust[t], (size_t)n, e)) goto out;
     int nc = 0, nu = 0, nr[RC_MAX_THREATS] = {0};
