@@ -148,9 +148,10 @@ static inline float fab_tree(__local float *lanes, const int use_max) {
 #endif
 #define FAB_SUM(out, part) FAB_REDUCE(out, part, 0)
 
-/* One step: with c1 = df (the offset at x1) and c0 = df + <g, x0 - x1> (at x0), d1 and d2 the
- * projections of x1 and x0, alpha = clamp(|d1| / (|d1| + |d2|), 0, alpha_max) (norms at least
- * 1e-8, as the reference's a0):
+/* One step: with c1 = df (the offset at x1) and c0 = df + <g, x0 - x1> (at x0; the reference
+ * forms b = <g, x1> - df and then <g, x0> - b, the same number without its cancellation), d1 and
+ * d2 the projections of x1 and x0, alpha = clamp(|d1| / (|d1| + |d2|), 0, alpha_max) (norms at
+ * least 1e-8, as the reference's a0):
  *   x_new = clip_[0,1]((x1 + eta d1)(1 - alpha) + (x0 + eta d2) alpha).
  * Both projections go through each pass together. */
 __kernel void fab_step(__global const float *x0, __global const float *x1,

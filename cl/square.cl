@@ -40,8 +40,11 @@ static inline int sq_below(const uint bits, const int n) {
 
 static inline float sq_sign(const uint bits) { return (bits & 1u) ? 1.0f : -1.0f; }
 
-/* The iteration's windows: corners uniform in [0, h - s] x [0, w - s] (the reference draws from
- * [0, h - s - 1], never touching the last row and column; see square.c), pattern orientation. */
+/* The iteration's windows and pattern orientation for one point. Deviations from square.py:
+ * each point draws its own (the reference draws one window position and one orientation per
+ * iteration for the whole batch; per point each is uniform either way), and the corners are
+ * uniform over all of [0, h - s] x [0, w - s] (the reference's random_int(0, h - s) gives
+ * 0 .. h - s - 1, so its windows never cover the last row and column unless s = h). */
 typedef struct sq_draw {
     int vh, vw, vh2, vw2, orient;
 } sq_draw;
@@ -85,7 +88,8 @@ __kernel void square_init_linf(__global const float *x, __global const int *ids,
 
 /* l_2 and l_1: the initial perturbation, a grid of (h / s0) x (w / s0) cells of s0 = h / 5
  * pixels from row and column sp = (h - 5 s0) / 2, each holding the window pattern (eta, both
- * orientations, [2][s0][s0]) in a random orientation times a random sign per channel. */
+ * orientations, [2][s0][s0]) in a random orientation times a random sign per channel (the
+ * reference draws a cell's orientation once for the batch, here each point draws its own). */
 __kernel void square_init_lp(__global const int *ids, const ulong key, __global const float *eta,
                              const int s0, __global float *delta, const int B, const int d,
                              const int h, const int w, const int C) {

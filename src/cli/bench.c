@@ -1,6 +1,8 @@
 #include "ramp/bench.h"
 #include "ramp/apgd.h"
 #include "ramp/clock.h"
+#include "ramp/fab.h"
+#include "ramp/square.h"
 #include "ramp/methods.h"
 #include "ramp/launch.h"
 #include "ramp/loss.h"
@@ -118,6 +120,92 @@ const char *rc_bench_model_names(char *buf, size_t n) {
     return buf;
 }
 
+/* The attacks of the standard protocol in evaluation mode (ramp-cl eval): APGD-T (targeted DLR
+ * from the clean point), FAB-T and Square, each over `iters` iterations (Square: queries after
+ * its initial point) on n points; their speed per iteration is that of a whole run. */
+typedef enum { E_APGD_T, E_FAB_T, E_SQUARE } eval_attack;
+static const char *const eval_attack_names[] = {"apgd-t", "fab-t", "square"};
+
+typedef struct eval_bench {
+    rc_apgd a;
+    rc_fab f;
+    rc_square sq;
+} eval_bench;
+
+static int eval_attack_run(rc_ctx *ctx, eval_bench *b, rc_model *m, eval_attack w, rc_norm norm,
+                           float eps, int n, int iters, rc_err *e) {
+    if (w == E_APGD_T) {
+        rc_apgd_opts ao = {.norm = norm, .eps = eps, .n_iter = iters,
+                           .loss = RC_LOSS_DLR_TARGETED};
+        return rc_apgd_run(ctx, &b->a, m, &ao, n, 0, e);
+    }
+    if (w == E_FAB_T) {
+        rc_fab_opts fo = {.norm = norm, .eps = eps, .n_iter = iters};
+        return rc_fab_run(ctx, &b->f, m, &fo, n, NULL, e);
+    }
+    rc_square_opts so = {.norm = norm, .eps = eps, .n_queries = iters, .p_init = 0.8f, .key = 1};
+    if (rc_square_init(ctx, &b->sq, m, &so, n, e)) return -1;
+    for (int it = 0; it < iters; it++)
+        if (rc_square_step(ctx, &b->sq, m, &so, n, it, e)) return -1;
+    return 0;
+}
+
+static int bench_eval_attacks(rc_ctx *ctx, rc_model *m, const float *x, const int32_t *y, int n,
+                              const float *eps, const rc_bench_opts *o, rc_err *e) {
+    const int iters = 10, c = m->opts.in_channels, h = m->opts.input_size, d = c * h * h;
+    const rc_norm norms[3] = {RC_NORM_LINF, RC_NORM_L2, RC_NORM_L1};
+    int32_t *t = malloc(sizeof(int32_t) * n);
+    eval_bench b;
+    memset(&b, 0, sizeof b);
+    int r = -1;
+    if (!t) {
+        rc_err_set(e, "out of host memory for the benchmark targets");
+        goto out;
+    }
+    for (int i = 0; i < n; i++) t[i] = (y[i] + 1) % m->opts.num_classes;
+    if (rc_apgd_alloc(ctx, &b.a, n, d, iters, e) || rc_fab_alloc(ctx, &b.f, n, d, e) ||
+        rc_square_alloc(ctx, &b.sq, n, c, h, h, e))
+        goto out;
+    const cl_mem xs[3] = {b.a.x, b.f.x, b.sq.x}, ys[3] = {b.a.labels, b.f.labels, b.sq.labels};
+    for (int k = 0; k < 3; k++)
+        if (rc_buffer_write(ctx, xs[k], 0, (size_t)n * d * 4, x, "images", e) ||
+            rc_buffer_write(ctx, ys[k], 0, (size_t)n * 4, y, "labels", e))
+            goto out;
+    if (rc_buffer_write(ctx, b.a.targets, 0, (size_t)n * 4, t, "targets", e) ||
+        rc_buffer_write(ctx, b.f.targets, 0, (size_t)n * 4, t, "targets", e))
+        goto out;
+    printf("  %-12s %10s %12s   (the standard protocol's attacks, evaluation mode)\n", "eval",
+           "ms/iter", "pt*it/s");
+    for (eval_attack w = E_APGD_T; w <= E_SQUARE; w++)
+        for (int k = 0; k < 3; k++) {
+            /* one untimed run compiles the kernels */
+            if (eval_attack_run(ctx, &b, m, w, norms[k], eps[k], n, iters, e) ||
+                rc_ctx_finish(ctx, e))
+                goto out;
+            int runs = 0;
+            double t0 = rc_now_s(), el;
+            do {
+                if (eval_attack_run(ctx, &b, m, w, norms[k], eps[k], n, iters, e) ||
+                    rc_ctx_finish(ctx, e))
+                    goto out;
+                runs++;
+                el = rc_now_s() - t0;
+            } while (el < o->min_seconds || runs < 2);
+            char name[24];
+            snprintf(name, sizeof name, "%s-%s", eval_attack_names[w], rc_norm_name(norms[k]));
+            printf("  %-12s %10.2f %12.1f\n", name, 1e3 * el / (runs * iters),
+                   (double)n * iters * runs / el);
+            fflush(stdout);
+        }
+    r = 0;
+out:
+    rc_apgd_free(&b.a);
+    rc_fab_free(&b.f);
+    rc_square_free(&b.sq);
+    free(t);
+    return r;
+}
+
 static int bench_model(rc_ctx *ctx, const struct bench_model *bm, const rc_bench_opts *o,
                        rc_err *e) {
     rc_model_opts mo;
@@ -211,7 +299,12 @@ static int bench_model(rc_ctx *ctx, const struct bench_model *bm, const rc_bench
         rc_apgd_free(&a);
         if (!ok) goto out;
     }
-    if (bench_ramp(ctx, &m, x, y, n, &io, o, e)) goto out;
+    if (bench_eval_attacks(ctx, &m, x, y, n,
+                           arch == RC_ARCH_SMALL_CNN ? (const float[]){0.1f, 1.5f, 10.0f}
+                                                     : (const float[]){8.0f / 255, 0.5f, 12.0f},
+                           o, e) ||
+        bench_ramp(ctx, &m, x, y, n, &io, o, e))
+        goto out;
     r = 0;
 out:
     if (io.labels) clReleaseMemObject(io.labels);
