@@ -1,55 +1,66 @@
 /* Element-wise activations and the residual add, forward and backward. Backward kernels write
  * dx, or add to it when `accumulate` is set (a tensor read by two layers sums both gradients). */
 
-__kernel void relu_forward(__global const float *x, __global float *y, const int total) {
-    const int i = get_global_id(0);
-    if (i < total) y[i] = fmax(x[i], 0.0f);
-}
+/* The activations take ACT_W consecutive elements per work-item: one on the GPU class, 16 as one
+ * float16 on the CPU class, where PoCL vectorises exp and log1p only when they are called on a
+ * vector (one element per work-item ran them as scalar calls: 3x slower for exp, 14x for log1p,
+ * a quarter of PreAct ResNet-18's forward time). Each activation is written once, as macros over
+ * `v` (the input) and `d` (the output gradient) of either type (a ternary on vectors selects per
+ * lane); the tail of a CPU-class tensor (fewer than 16 elements) runs the same macros on floats.
+ *   ReLU: PyTorch's gradient is 0 at x == 0.
+ *   Softplus: beta 1 and threshold 20, as torch.nn.functional.softplus.
+ *   SiLU (DeepMind's Swish): x * sigmoid(x), its gradient sigmoid(x) * (1 + x * (1 - sigmoid(x)))
+ *   as their custom autograd function and torch.nn.SiLU compute it. exp(-x) overflows to inf for
+ *   x < -88, where sigmoid is then 0 as it should be. */
+#if RC_GPU
+#define ACT_W 1
+#define ACT_T float
+#define ACT_LOAD(p) (*(p))
+#define ACT_STORE(v, p) (*(p) = (v))
+#else
+#define ACT_W 16
+#define ACT_T float16
+#define ACT_LOAD(p) vload16(0, p)
+#define ACT_STORE(v, p) vstore16(v, 0, p)
+#endif
+#define RELU_F(v) fmax(v, 0.0f)
+#define RELU_B(v, d) ((v) > 0.0f ? (d) : 0.0f)
+#define SOFTPLUS_F(v) ((v) > 20.0f ? (v) : log1p(exp(v)))
+#define SOFTPLUS_B(v, d) ((v) > 20.0f ? (d) : (d) / (1.0f + exp(-(v))))
+#define SIGMOID(v) (1.0f / (1.0f + exp(-(v))))
+#define SILU_F(v) ((v) / (1.0f + exp(-(v))))
+#define SILU_B(v, d) ((d) * (SIGMOID(v) * (1.0f + (v) * (1.0f - SIGMOID(v)))))
 
-/* PyTorch's ReLU gradient is 0 at x == 0. */
-__kernel void relu_backward(__global const float *dy, __global const float *x, __global float *dx,
-                            const int total, const int accumulate) {
-    const int i = get_global_id(0);
-    if (i >= total) return;
-    const float g = x[i] > 0.0f ? dy[i] : 0.0f;
-    dx[i] = accumulate ? dx[i] + g : g;
-}
+#define ACT_KERNELS(NAME, F, B)                                                                   \
+    __kernel void NAME##_forward(__global const float *x, __global float *y, const int total) { \
+        const int i = get_global_id(0) * ACT_W;                                                   \
+        if (ACT_W > 1 && i + ACT_W <= total) {                                                    \
+            const ACT_T v = ACT_LOAD(x + i);                                                      \
+            ACT_STORE(F(v), y + i);                                                               \
+            return;                                                                               \
+        }                                                                                         \
+        for (int j = i; j < min(i + ACT_W, total); j++) {                                         \
+            const float v = x[j];                                                                 \
+            y[j] = F(v);                                                                          \
+        }                                                                                         \
+    }                                                                                             \
+    __kernel void NAME##_backward(__global const float *dy, __global const float *x,            \
+                                  __global float *dx, const int total, const int accumulate) {    \
+        const int i = get_global_id(0) * ACT_W;                                                   \
+        if (ACT_W > 1 && i + ACT_W <= total) {                                                    \
+            const ACT_T v = ACT_LOAD(x + i), d = ACT_LOAD(dy + i), g = B(v, d);                   \
+            ACT_STORE(accumulate ? ACT_LOAD(dx + i) + g : g, dx + i);                             \
+            return;                                                                               \
+        }                                                                                         \
+        for (int j = i; j < min(i + ACT_W, total); j++) {                                         \
+            const float v = x[j], d = dy[j], g = B(v, d);                                         \
+            dx[j] = accumulate ? dx[j] + g : g;                                                   \
+        }                                                                                         \
+    }
 
-/* Softplus with beta 1 and threshold 20, as torch.nn.functional.softplus. */
-__kernel void softplus_forward(__global const float *x, __global float *y, const int total) {
-    const int i = get_global_id(0);
-    if (i >= total) return;
-    const float v = x[i];
-    y[i] = v > 20.0f ? v : log1p(exp(v));
-}
-
-__kernel void softplus_backward(__global const float *dy, __global const float *x,
-                                __global float *dx, const int total, const int accumulate) {
-    const int i = get_global_id(0);
-    if (i >= total) return;
-    const float v = x[i];
-    const float g = v > 20.0f ? dy[i] : dy[i] / (1.0f + exp(-v));
-    dx[i] = accumulate ? dx[i] + g : g;
-}
-
-/* SiLU (DeepMind's Swish): x * sigmoid(x), its gradient sigmoid(x) * (1 + x * (1 - sigmoid(x)))
- * as their custom autograd function and torch.nn.SiLU compute it. exp(-x) overflows to inf for
- * x < -88, where sigmoid is then 0 as it should be. */
-__kernel void silu_forward(__global const float *x, __global float *y, const int total) {
-    const int i = get_global_id(0);
-    if (i >= total) return;
-    const float v = x[i];
-    y[i] = v / (1.0f + exp(-v));
-}
-
-__kernel void silu_backward(__global const float *dy, __global const float *x, __global float *dx,
-                            const int total, const int accumulate) {
-    const int i = get_global_id(0);
-    if (i >= total) return;
-    const float v = x[i], s = 1.0f / (1.0f + exp(-v));
-    const float g = dy[i] * (s * (1.0f + v * (1.0f - s)));
-    dx[i] = accumulate ? dx[i] + g : g;
-}
+ACT_KERNELS(relu, RELU_F, RELU_B)
+ACT_KERNELS(softplus, SOFTPLUS_F, SOFTPLUS_B)
+ACT_KERNELS(silu, SILU_F, SILU_B)
 
 __kernel void add_forward(__global const float *a, __global const float *b, __global float *y,
                           const int total) {

@@ -382,6 +382,51 @@ START_TEST(residual_add) {
 }
 END_TEST
 
+/* Every activation against its formula in double, forward and backward (written and added), on
+ * 37 elements: whole vectors and a tail on the CPU class (16 per work-item there), and inputs
+ * on both sides of softplus's threshold. */
+START_TEST(activations_match_formulas) {
+    rc_ctx ctx;
+    test_open_ctx(&ctx);
+    enum { N = 37 };
+    float x[N], dy[N], base[N], y[N], g[N], ga[N];
+    unsigned s = 5;
+    for (int i = 0; i < N; i++)
+        x[i] = i % 9 == 4 ? urand(&s, 19, 23) : urand(&s, -8, 8), dy[i] = urand(&s, -1, 1),
+        base[i] = (float)i;
+    cl_mem dx_ = dev_buf(&ctx, N), ddy = dev_buf(&ctx, N), dout = dev_buf(&ctx, N);
+    upload(&ctx, dx_, x, N);
+    upload(&ctx, ddy, dy, N);
+    rc_err e;
+    const rc_activation acts[3] = {RC_ACTIVATION_RELU, RC_ACTIVATION_SOFTPLUS, RC_ACTIVATION_SILU};
+    for (int a = 0; a < 3; a++) {
+        ck_assert_msg(rc_act_forward(&ctx, acts[a], N, dx_, dout, &e) == 0, "%s", e.msg);
+        download(&ctx, dout, y, N);
+        ck_assert_msg(rc_act_backward(&ctx, acts[a], N, dx_, ddy, dout, 0, &e) == 0, "%s", e.msg);
+        download(&ctx, dout, g, N);
+        upload(&ctx, dout, base, N);
+        ck_assert_msg(rc_act_backward(&ctx, acts[a], N, dx_, ddy, dout, 1, &e) == 0, "%s", e.msg);
+        download(&ctx, dout, ga, N);
+        for (int i = 0; i < N; i++) {
+            double v = x[i], sg = 1 / (1 + exp(-v)), want_y, want_g;
+            if (a == 0) want_y = v > 0 ? v : 0, want_g = v > 0 ? dy[i] : 0;
+            else if (a == 1) want_y = v > 20 ? v : log1p(exp(v)), want_g = v > 20 ? dy[i] : dy[i] * sg;
+            else want_y = v * sg, want_g = dy[i] * sg * (1 + v * (1 - sg));
+            ck_assert_msg(fabs(y[i] - want_y) <= 1e-6 * (1 + fabs(want_y)) &&
+                              fabs(g[i] - want_g) <= 1e-6 * (1 + fabs(want_g)) &&
+                              fabs(ga[i] - (base[i] + want_g)) <= 1e-5 * (1 + fabs(base[i])),
+                          "activation %d, element %d (x %g): y %g (want %g), dx %g (want %g), "
+                          "added %g (want %g)",
+                          a, i, v, y[i], want_y, g[i], want_g, ga[i], base[i] + want_g);
+        }
+    }
+    clReleaseMemObject(dx_);
+    clReleaseMemObject(ddy);
+    clReleaseMemObject(dout);
+    rc_ctx_close(&ctx);
+}
+END_TEST
+
 /* Accumulating backward adds to what is there instead of overwriting it. */
 START_TEST(accumulate_adds) {
     rc_ctx ctx;
@@ -765,6 +810,7 @@ int main(void) {
     tcase_add_test(tc, softplus_above_threshold);
     tcase_add_test(tc, silu);
     tcase_add_test(tc, silu_tails);
+    tcase_add_test(tc, activations_match_formulas);
     tcase_add_test(tc, input_normalisation);
     tcase_add_test(tc, global_avg_pool);
     tcase_add_test(tc, residual_add);

@@ -78,6 +78,14 @@ expect option-not-of-check 2 '--batch is an option of bench only, not of check' 
     "$RAMP_CL" check "$srcdir/configs/natural-fmnist.yaml" --batch 5
 expect bench-seconds-inf 2 'seconds from 0 to 86400, got inf' -- "$RAMP_CL" bench --seconds inf
 expect bench-seconds-nan 2 'seconds from 0 to 86400, got nan' -- "$RAMP_CL" bench --seconds nan
+# bench --layers: the FMA peak, then each of small-cnn's three distinct convolutions with its four
+# calls, then the totals.
+expect bench-layers 0 '^  all convolutions, ms *fwd [0-9.]*, dgrad [0-9.]*, wgrad [0-9.]*, dgrad-eval' \
+    -- "$RAMP_CL" --device 0 bench --layers --model small-cnn --batch 4 --seconds 0
+cp "$tmp/out" "$tmp/layers"
+expect bench-layers-peak 0 '^FMA peak: [0-9.]* GFLOP/s' -- cat "$tmp/layers"
+expect bench-layers-shapes 0 '^3$' -- \
+    grep -c '^  [0-9]*x[0-9]*x[0-9]*->[0-9]* k3 s[12] (x1) *fwd  *[0-9.]' "$tmp/layers"
 expect accept-unsafe-key 2 '--accept schedule.epochs: only these keys may change on resume' -- \
     "$RAMP_CL" --resume "$tmp" --accept schedule.epochs
 if [ -d /usr/share/datasets/fashion-mnist ]; then

@@ -43,7 +43,7 @@ fi
 expect commands 'selftest' se
 expect commands-and-configs 'a.yaml b.yml bench check eval pair plot runs selftest' ''
 expect options '--device' --dev
-expect short-and-long-l '--l1 --l2 --linf --list-devices' --l
+expect short-and-long-l '--l1 --l2 --layers --linf --list-devices' --l
 # "[N] name" lines of --list-devices: PoCL is device 0 wherever the tests run
 devices=$("$RAMP_CL" --list-devices | sed -n 's/^\[\([0-9]*\)\].*/\1/p' | sort | paste -s -d ' ')
 expect devices "$devices" --device ''

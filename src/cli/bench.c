@@ -206,16 +206,20 @@ out:
     return r;
 }
 
+static void model_opts(const struct bench_model *bm, rc_model_opts *mo) {
+    if (bm->arch == RC_ARCH_SMALL_CNN)
+        rc_model_opts_default(mo, bm->arch, 1, 28);
+    else
+        rc_model_opts_default(mo, bm->arch, 3, 32);
+    mo->depth = bm->depth;
+    mo->width = bm->width;
+}
+
 static int bench_model(rc_ctx *ctx, const struct bench_model *bm, const rc_bench_opts *o,
                        rc_err *e) {
     rc_model_opts mo;
     const rc_arch arch = bm->arch;
-    if (arch == RC_ARCH_SMALL_CNN)
-        rc_model_opts_default(&mo, arch, 1, 28);
-    else
-        rc_model_opts_default(&mo, arch, 3, 32);
-    mo.depth = bm->depth;
-    mo.width = bm->width;
+    model_opts(bm, &mo);
     rc_model m;
     bench_io io = {0};
     int n = o->batch, r = -1;
@@ -264,6 +268,7 @@ static int bench_model(rc_ctx *ctx, const struct bench_model *bm, const rc_bench
         double ms = 1e3 * t / iters;
         printf("  %-9s %10.2f %12.1f %10.2f\n", workload_names[w], ms, n * 1e3 / ms,
                workload_flops[w] * f * n / (ms * 1e6));
+        if (ctx->profile) rc_profile_print(ctx, stdout); /* this workload's kernels */
         fflush(stdout);
     }
     /* APGD in training mode (10 iterations, as RAMP trains) for each norm: images x iterations
@@ -321,9 +326,22 @@ int rc_bench_run(rc_ctx *ctx, const rc_bench_opts *o, rc_err *e) {
            ctx->dev.name, ctx->dev.platform_name, ctx->dev.driver_version,
            rc_device_class_name(ctx->cls));
     int all = o->model && !strcmp(o->model, "all");
+    double peak = 0;
+    if (o->layers && rc_bench_peak(ctx, &peak, e)) return -1;
     for (size_t i = 0; i < N_MODELS; i++) {
         if (o->model ? !all && strcmp(o->model, MODELS[i].name) : !MODELS[i].by_default) continue;
-        if (bench_model(ctx, &MODELS[i], o, e)) return -1;
+        if (!o->layers) {
+            if (bench_model(ctx, &MODELS[i], o, e)) return -1;
+            continue;
+        }
+        rc_model_opts mo;
+        rc_model m;
+        model_opts(&MODELS[i], &mo);
+        if (rc_model_create(ctx, &m, &mo, o->batch, e)) return -1;
+        printf("%s: convolutions\n", MODELS[i].name);
+        int r = rc_bench_layers(ctx, &m, o->batch, o->min_seconds, peak, e);
+        rc_model_free(&m);
+        if (r) return -1;
     }
     return 0;
 }

@@ -64,6 +64,8 @@ static void usage(FILE *f) {
           "      --batch N       bench: batch size (default 128)\n"
           "      --seconds S     bench: time each workload for at least S seconds (default 3,\n"
           "                      at most 86400)\n"
+          "      --layers        bench: the device's FMA peak and each convolution's forward,\n"
+          "                      data- and weight-gradient calls, with their share of the peak\n"
           "  -o, --output F      plot: the SVG to write (default: RUN_DIR/plot.svg for one run,\n"
           "                      runs-plot.svg in the working directory for several)\n"
           "  -h, --help          show this help and exit\n"
@@ -117,6 +119,7 @@ static const struct {
     {"--model", FOR_BENCH, "bench"},
     {"--batch", FOR_BENCH, "bench"},
     {"--seconds", FOR_BENCH, "bench"},
+    {"--layers", FOR_BENCH, "bench"},
 };
 #define N_OWNED (sizeof OWNED / sizeof *OWNED)
 
@@ -366,6 +369,8 @@ static int run_cli(int argc, char **argv, const char **plot_dirs, const char **a
                                 "got %s\n", s);
                 return 2;
             }
+        } else if (!strcmp(a, "--layers")) {
+            c.bench.layers = 1;
         } else if (!strcmp(a, "--selftest")) {
             c.command = "selftest";
         } else if (a[0] == '-') {

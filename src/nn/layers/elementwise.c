@@ -15,16 +15,23 @@ static int act_valid(rc_activation a, rc_err *e) {
     return rc_err_set(e, "activation %d is not one ramp-cl has", (int)a);
 }
 
+/* Work-items of an activation kernel: ACT_W elements each (cl/activation.cl). */
+static size_t act_items(const rc_ctx *ctx, size_t total) {
+    return ctx->cls == RC_CLASS_GPU ? total : (total + 15) / 16;
+}
+
 int rc_act_forward(rc_ctx *ctx, rc_activation a, size_t total, cl_mem x, cl_mem y, rc_err *e) {
     int t = (int)total;
-    return act_valid(a, e) || RC_LAUNCH(ctx, "activation.cl", ACT_KERNELS[a][0], 1, &total, e,
+    size_t g = act_items(ctx, total);
+    return act_valid(a, e) || RC_LAUNCH(ctx, "activation.cl", ACT_KERNELS[a][0], 1, &g, e,
                                         RC_ARG(x), RC_ARG(y), RC_ARG(t));
 }
 
 int rc_act_backward(rc_ctx *ctx, rc_activation a, size_t total, cl_mem x, cl_mem dy, cl_mem dx,
                     int acc, rc_err *e) {
     int t = (int)total;
-    return act_valid(a, e) || RC_LAUNCH(ctx, "activation.cl", ACT_KERNELS[a][1], 1, &total, e,
+    size_t g = act_items(ctx, total);
+    return act_valid(a, e) || RC_LAUNCH(ctx, "activation.cl", ACT_KERNELS[a][1], 1, &g, e,
                                         RC_ARG(dy), RC_ARG(x), RC_ARG(dx), RC_ARG(t), RC_ARG(acc));
 }
 
